@@ -1,0 +1,297 @@
+#include "router/client/route_cache.h"
+
+#include <grpcpp/create_channel.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/auth.h"
+#include "common/log.h"
+
+namespace tandem::router {
+
+namespace v1 = ::tandem::router::v1;
+
+namespace {
+// Readers finish a lookup in well under a millisecond; a replaced table is
+// kept this long before it is freed.
+constexpr absl::Duration kRetireGrace = absl::Seconds(30);
+}  // namespace
+
+RouteCache::RouteCache(RouteCacheOptions options)
+    : options_(std::move(options)), owned_(std::make_unique<RouteTable>()) {
+  current_.store(owned_.get());
+  absl::MutexLock lock(&mu_);
+  disconnected_since_ = absl::Now();
+}
+
+std::unique_ptr<RouteCache> RouteCache::Start(RouteCacheOptions options,
+                                              prometheus::Registry* registry) {
+  std::unique_ptr<RouteCache> cache(new RouteCache(std::move(options)));
+  grpc::ChannelArguments args;
+  // Find a dead router connection within seconds, even when idle.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
+  args.SetInt(
+      GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(cache->options_.min_backoff)));
+  args.SetInt(
+      GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(cache->options_.max_backoff)));
+  cache->channel_ = grpc::CreateCustomChannel(
+      cache->options_.target,
+      cache->options_.credentials ? cache->options_.credentials
+                                  : grpc::InsecureChannelCredentials(),
+      args);
+  cache->stub_ = v1::RouterService::NewStub(cache->channel_);
+  if (registry != nullptr) {
+    const std::string& p = cache->options_.metrics_prefix;
+    auto gauge = [&](const std::string& name, const std::string& help) {
+      return &prometheus::BuildGauge()
+                  .Name(absl::StrCat(p, "_route_cache_", name))
+                  .Help(help)
+                  .Register(*registry)
+                  .Add({});
+    };
+    cache->routes_gauge_ = gauge("routes", "Routes held by the route cache.");
+    cache->connected_gauge_ =
+        gauge("connected", "1 while the Watch stream is open and in sync.");
+    cache->revision_gauge_ =
+        gauge("revision", "The router revision the cache is complete up to.");
+    cache->last_sync_gauge_ =
+        gauge("last_sync_timestamp_seconds",
+              "Unix time the cache was last known in sync; staleness is "
+              "time() minus this while connected is 0.");
+    cache->reconnects_counter_ =
+        &prometheus::BuildCounter()
+             .Name(absl::StrCat(p, "_route_cache_reconnects_total"))
+             .Help("Watch streams opened after the first.")
+             .Register(*registry)
+             .Add({});
+  }
+  cache->thread_ = std::thread([c = cache.get()] { c->Loop(); });
+  return cache;
+}
+
+RouteCache::~RouteCache() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (context_ != nullptr) {
+      context_->TryCancel();
+    }
+  }
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  RouteTable* table = current_.load();
+  if (owned_ == nullptr || table != owned_.get()) {
+    delete table;
+  }
+}
+
+std::optional<Route> RouteCache::Lookup(KeyKind kind,
+                                        absl::string_view value) const {
+  return current()->Lookup(kind, value);
+}
+
+std::optional<Route> RouteCache::FindCustomer(int64_t customer_id) const {
+  return current()->FindCustomer(customer_id);
+}
+
+System RouteCache::default_system() const {
+  return current()->default_system();
+}
+
+RouteCounts RouteCache::Counts() const { return current()->Counts(); }
+
+int64_t RouteCache::revision() const {
+  absl::MutexLock lock(&mu_);
+  return revision_;
+}
+
+absl::Duration RouteCache::Staleness() const {
+  if (connected_.load()) {
+    return absl::ZeroDuration();
+  }
+  absl::MutexLock lock(&mu_);
+  return absl::Now() - disconnected_since_;
+}
+
+bool RouteCache::WaitForSync(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return synced_flag_ || stopping_;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout) && synced_flag_;
+}
+
+bool RouteCache::WaitForRevision(int64_t revision,
+                                 absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto done = [this, revision]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return (synced_flag_ && revision_ >= revision) || stopping_;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout) &&
+         synced_flag_ && revision_ >= revision;
+}
+
+int RouteCache::AddListener(Listener listener) {
+  absl::MutexLock lock(&listeners_mu_);
+  int id = next_listener_++;
+  listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void RouteCache::RemoveListener(int id) {
+  absl::MutexLock lock(&listeners_mu_);
+  listeners_.erase(id);
+}
+
+void RouteCache::Notify(const RouteChange* change) {
+  absl::MutexLock lock(&listeners_mu_);
+  for (auto& [id, listener] : listeners_) {
+    listener(change);
+  }
+}
+
+void RouteCache::UpdateMetrics() {
+  if (routes_gauge_ == nullptr) {
+    return;
+  }
+  RouteCounts counts = Counts();
+  routes_gauge_->Set(counts.source_stable + counts.source_migrating +
+                     counts.target_stable + counts.target_migrating);
+  connected_gauge_->Set(connected_.load() ? 1 : 0);
+  revision_gauge_->Set(static_cast<double>(current()->revision()));
+  if (connected_.load()) {
+    last_sync_gauge_->Set(
+        absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+  }
+}
+
+bool RouteCache::FollowOnce() {
+  grpc::ClientContext context;
+  AttachBearerToken(context, options_.token);
+  int64_t from;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+    context_ = &context;
+    from = synced_flag_ ? revision_ : 0;
+  }
+  v1::WatchRequest request;
+  request.set_from_revision(from);
+  std::unique_ptr<grpc::ClientReader<v1::WatchResponse>> reader =
+      stub_->Watch(&context, request);
+  v1::WatchResponse response;
+  // While a snapshot arrives for a cache that already serves, it is built
+  // here and swapped in when complete.
+  std::unique_ptr<RouteTable> staging;
+  RouteTable* building = nullptr;
+  bool was_in_sync = false;
+  while (reader->Read(&response)) {
+    if (response.reset()) {
+      if (synced_.load()) {
+        staging = std::make_unique<RouteTable>();
+        building = staging.get();
+      } else {
+        building = current();
+        building->Clear();
+      }
+    }
+    if (building != nullptr) {
+      for (const RouteUpdate& item : response.snapshot()) {
+        building->ApplySnapshotItem(item);
+      }
+      if (response.snapshot_done()) {
+        building->SetRevision(response.revision());
+        building->SetDefaultSystem(response.default_system());
+        if (staging != nullptr) {
+          RouteTable* old = current_.exchange(staging.release());
+          absl::Time now = absl::Now();
+          std::unique_ptr<RouteTable> old_owned =
+              old == owned_.get() ? std::move(owned_)
+                                  : std::unique_ptr<RouteTable>(old);
+          retired_.emplace_back(now, std::move(old_owned));
+          std::erase_if(retired_, [now](const auto& r) {
+            return now - r.first > kRetireGrace;
+          });
+        }
+        building = nullptr;
+        snapshots_.fetch_add(1);
+        {
+          absl::MutexLock lock(&mu_);
+          revision_ = response.revision();
+          synced_flag_ = true;
+        }
+        synced_.store(true);
+        connected_.store(true);
+        was_in_sync = true;
+        Notify(nullptr);
+      }
+    }
+    if (response.snapshot_size() == 0 && !response.reset()) {
+      for (const RouteChange& change : response.changes()) {
+        current()->Apply(change);
+      }
+      if (!was_in_sync) {
+        // A resumed stream starts straight with changes.
+        connected_.store(true);
+        was_in_sync = true;
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        revision_ = std::max(revision_, response.revision());
+      }
+      for (const RouteChange& change : response.changes()) {
+        Notify(&change);
+      }
+    }
+    UpdateMetrics();
+  }
+  grpc::Status status = reader->Finish();
+  bool stopping;
+  {
+    absl::MutexLock lock(&mu_);
+    context_ = nullptr;
+    stopping = stopping_;
+    if (connected_.exchange(false)) {
+      disconnected_since_ = absl::Now();
+    }
+  }
+  UpdateMetrics();
+  if (!stopping) {
+    TANDEM_LOG(Warning, "route_watch_broken")
+        .With("target", options_.target)
+        .With("code", static_cast<int>(status.error_code()))
+        .With("error", status.error_message())
+        .With("revision", revision());
+  }
+  return was_in_sync;
+}
+
+void RouteCache::Loop() {
+  absl::Duration backoff = options_.min_backoff;
+  bool first = true;
+  while (true) {
+    if (!first) {
+      reconnects_.fetch_add(1);
+      if (reconnects_counter_ != nullptr) reconnects_counter_->Increment();
+    }
+    first = false;
+    bool was_in_sync = FollowOnce();
+    backoff = was_in_sync ? options_.min_backoff
+                          : std::min(backoff * 2, options_.max_backoff);
+    absl::MutexLock lock(&mu_);
+    auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stop), backoff)) {
+      return;
+    }
+  }
+}
+
+}  // namespace tandem::router

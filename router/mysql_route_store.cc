@@ -1,0 +1,685 @@
+#include "router/mysql_route_store.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <mysql_connection.h>
+
+#include <memory>
+#include <sstream>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "router/transitions.h"
+
+namespace tandem::router {
+namespace {
+
+using ::tandem::common::v1::System;
+using ::tandem::router::v1::GetDefaultSystemResponse;
+using ::tandem::router::v1::GetRouteResponse;
+using ::tandem::router::v1::ImportedCustomer;
+using ::tandem::router::v1::ImportRoutesResponse;
+using ::tandem::router::v1::SetRouteRequest;
+
+using Stmt = std::unique_ptr<sql::PreparedStatement>;
+using Rows = std::unique_ptr<sql::ResultSet>;
+
+constexpr int kImportChunk = 500;
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+std::string Placeholders(size_t n, absl::string_view one = "?") {
+  std::string out;
+  out.reserve(n * (one.size() + 1));
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) out.push_back(',');
+    out.append(one.data(), one.size());
+  }
+  return out;
+}
+
+// Takes `count` revisions; returns the last one. The counter row stays
+// locked until the transaction ends, which orders commits by revision.
+int64_t AllocateRevisions(sql::Connection& conn, int64_t count) {
+  Stmt bump(conn.prepareStatement(
+      "UPDATE router_revision SET revision = LAST_INSERT_ID(revision + ?) "
+      "WHERE id = 1"));
+  bump->setInt64(1, count);
+  bump->executeUpdate();
+  std::unique_ptr<sql::Statement> stmt(conn.createStatement());
+  Rows rows(stmt->executeQuery("SELECT LAST_INSERT_ID()"));
+  rows->next();
+  return rows->getInt64(1);
+}
+
+void InsertChanges(sql::Connection& conn,
+                   const std::vector<RouteChange>& changes) {
+  for (size_t start = 0; start < changes.size(); start += kImportChunk) {
+    size_t n = std::min<size_t>(kImportChunk, changes.size() - start);
+    Stmt insert(conn.prepareStatement(absl::StrCat(
+        "INSERT INTO route_changes (revision, customer_id, created_at_ms, "
+        "body) VALUES ",
+        Placeholders(n, "(?,?,?,?)"))));
+    std::vector<std::string> bodies(n);
+    std::vector<std::unique_ptr<std::istringstream>> streams;
+    for (size_t i = 0; i < n; ++i) {
+      const RouteChange& change = changes[start + i];
+      change.SerializeToString(&bodies[i]);
+      int p = static_cast<int>(i) * 4;
+      insert->setInt64(p + 1, change.revision());
+      insert->setInt64(p + 2, change.has_route_update()
+                                  ? change.route_update().route().customer_id()
+                                  : 0);
+      insert->setInt64(p + 3, change.stamp().at_unix_ms());
+      streams.push_back(std::make_unique<std::istringstream>(bodies[i]));
+      insert->setBlob(p + 4, streams.back().get());
+    }
+    insert->executeUpdate();
+  }
+}
+
+Route RouteFromRow(sql::ResultSet& rows) {
+  Route route;
+  route.set_customer_id(rows.getInt64("customer_id"));
+  route.set_system(static_cast<System>(rows.getInt("system")));
+  route.set_state(static_cast<RouteState>(rows.getInt("state")));
+  route.set_version(rows.getInt64("version"));
+  route.set_updated_at_unix_ms(rows.getInt64("updated_at_ms"));
+  route.set_updated_by(rows.getString("updated_by"));
+  return route;
+}
+
+constexpr char kRouteColumns[] =
+    "customer_id, system, state, version, updated_at_ms, updated_by";
+
+RouteChange NewChange(const Actor& actor, int64_t revision, int64_t now_ms) {
+  RouteChange change;
+  change.set_revision(revision);
+  change.mutable_stamp()->set_actor(actor.name);
+  change.mutable_stamp()->set_reason(actor.reason);
+  change.mutable_stamp()->set_at_unix_ms(now_ms);
+  return change;
+}
+
+// Reads and locks the route of `customer_id`.
+absl::StatusOr<Route> LockRoute(sql::Connection& conn, int64_t customer_id,
+                                std::string* last_request_id = nullptr) {
+  Stmt select(conn.prepareStatement(
+      absl::StrCat("SELECT ", kRouteColumns,
+                   ", last_request_id FROM routes WHERE customer_id = ? "
+                   "FOR UPDATE")));
+  select->setInt64(1, customer_id);
+  Rows rows(select->executeQuery());
+  if (!rows->next()) {
+    return absl::NotFoundError(
+        absl::StrCat("customer ", customer_id, " has no route"));
+  }
+  if (last_request_id != nullptr) {
+    *last_request_id = rows->getString("last_request_id");
+  }
+  return RouteFromRow(*rows);
+}
+
+}  // namespace
+
+const std::vector<SchemaMigration>& RouterSchemaMigrations() {
+  static const auto* migrations = new std::vector<SchemaMigration>{
+      {1,
+       "routes, keys, change log, revision counter, settings",
+       {"CREATE TABLE IF NOT EXISTS router_revision ("
+        " id TINYINT NOT NULL PRIMARY KEY,"
+        " revision BIGINT NOT NULL) ENGINE=InnoDB",
+        "INSERT IGNORE INTO router_revision (id, revision) VALUES (1, 0)",
+        "CREATE TABLE IF NOT EXISTS routes ("
+        " customer_id BIGINT NOT NULL PRIMARY KEY,"
+        " system TINYINT NOT NULL,"
+        " state TINYINT NOT NULL,"
+        " version BIGINT NOT NULL,"
+        " updated_at_ms BIGINT NOT NULL,"
+        " updated_by VARCHAR(128) NOT NULL,"
+        " last_request_id VARCHAR(64) NOT NULL DEFAULT '',"
+        " KEY routes_by_system_state (system, state, customer_id)"
+        ") ENGINE=InnoDB",
+        "CREATE TABLE IF NOT EXISTS route_keys ("
+        " kind TINYINT NOT NULL,"
+        " value VARBINARY(255) NOT NULL,"
+        " customer_id BIGINT NOT NULL,"
+        " PRIMARY KEY (kind, value),"
+        " KEY route_keys_by_customer (customer_id)"
+        ") ENGINE=InnoDB",
+        // The audit trail and the feed of every replica's Watch: one row per
+        // change, the serialized tandem.router.v1.RouteChange in `body`.
+        "CREATE TABLE IF NOT EXISTS route_changes ("
+        " revision BIGINT NOT NULL PRIMARY KEY,"
+        " customer_id BIGINT NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " body MEDIUMBLOB NOT NULL,"
+        " KEY route_changes_by_customer (customer_id, revision)"
+        ") ENGINE=InnoDB",
+        "CREATE TABLE IF NOT EXISTS router_settings ("
+        " name VARCHAR(64) NOT NULL PRIMARY KEY,"
+        " value INT NOT NULL,"
+        " revision BIGINT NOT NULL,"
+        " updated_at_ms BIGINT NOT NULL,"
+        " updated_by VARCHAR(128) NOT NULL,"
+        " reason VARCHAR(1024) NOT NULL) ENGINE=InnoDB",
+        "INSERT IGNORE INTO router_settings VALUES "
+        "('default_system', 1, 0, 0, 'schema', 'initial default')"}},
+  };
+  return *migrations;
+}
+
+absl::StatusOr<std::unique_ptr<MysqlRouteStore>> MysqlRouteStore::Create(
+    MysqlPool* pool) {
+  TANDEM_RETURN_IF_ERROR(
+      ApplySchemaMigrations(*pool, "router", RouterSchemaMigrations()));
+  return std::unique_ptr<MysqlRouteStore>(new MysqlRouteStore(pool));
+}
+
+absl::Status MysqlRouteStore::LoadSnapshot(RouteTable& table) {
+  return pool_->Run("load routes", [&](sql::Connection& conn) {
+    std::unique_ptr<sql::Statement> stmt(conn.createStatement());
+    stmt->execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    stmt->execute("START TRANSACTION WITH CONSISTENT SNAPSHOT");
+    {
+      Rows rows(stmt->executeQuery(
+          "SELECT revision FROM router_revision WHERE id = 1"));
+      rows->next();
+      table.SetRevision(rows->getInt64(1));
+    }
+    {
+      Rows rows(stmt->executeQuery(
+          "SELECT value FROM router_settings WHERE name = 'default_system'"));
+      if (rows->next()) {
+        table.SetDefaultSystem(static_cast<System>(rows->getInt(1)));
+      }
+    }
+    // Paged, so the client library never buffers millions of rows at once.
+    constexpr int kPage = 50000;
+    Stmt routes(conn.prepareStatement(absl::StrCat(
+        "SELECT ", kRouteColumns,
+        " FROM routes WHERE customer_id > ? ORDER BY customer_id LIMIT ?")));
+    Stmt keys(
+        conn.prepareStatement("SELECT kind, value, customer_id FROM route_keys "
+                              "WHERE customer_id BETWEEN ? AND ?"));
+    int64_t after = std::numeric_limits<int64_t>::min();
+    RouteUpdate item;
+    while (true) {
+      routes->setInt64(1, after);
+      routes->setInt(2, kPage);
+      Rows rows(routes->executeQuery());
+      int64_t first = 0;
+      int count = 0;
+      while (rows->next()) {
+        item.Clear();
+        *item.mutable_route() = RouteFromRow(*rows);
+        if (count == 0) first = item.route().customer_id();
+        after = item.route().customer_id();
+        table.ApplySnapshotItem(item);
+        ++count;
+      }
+      if (count == 0) {
+        break;
+      }
+      keys->setInt64(1, first);
+      keys->setInt64(2, after);
+      Rows key_rows(keys->executeQuery());
+      while (key_rows->next()) {
+        item.Clear();
+        item.mutable_route()->set_customer_id(key_rows->getInt64(3));
+        Key* key = item.add_keys_added();
+        key->set_kind(static_cast<KeyKind>(key_rows->getInt(1)));
+        key->set_value(key_rows->getString(2));
+        table.ApplySnapshotItem(item);
+      }
+      if (count < kPage) {
+        break;
+      }
+    }
+    stmt->execute("COMMIT");
+    stmt->execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<RouteChange>> MysqlRouteStore::ChangesSince(
+    int64_t after, int limit) {
+  std::vector<RouteChange> changes;
+  TANDEM_RETURN_IF_ERROR(
+      pool_->Run("read route changes", [&](sql::Connection& conn) {
+        Stmt select(conn.prepareStatement(
+            "SELECT revision, body FROM route_changes WHERE revision > ? "
+            "ORDER BY revision LIMIT ?"));
+        select->setInt64(1, after);
+        select->setInt(2, limit);
+        Rows rows(select->executeQuery());
+        while (rows->next()) {
+          RouteChange& change = changes.emplace_back();
+          std::string body = rows->getString(2);
+          if (!change.ParseFromString(body)) {
+            return absl::DataLossError(absl::StrCat(
+                "route change ", rows->getInt64(1), " does not parse"));
+          }
+        }
+        return absl::OkStatus();
+      }));
+  return changes;
+}
+
+absl::StatusOr<RouteChange> MysqlRouteStore::SetRoute(
+    const SetRouteRequest& request, const Actor& actor) {
+  RouteChange result;
+  TANDEM_RETURN_IF_ERROR(pool_->Transaction(
+      "set route", [&](sql::Connection& conn) -> absl::Status {
+        std::string last_request_id;
+        TANDEM_ASSIGN_OR_RETURN(
+            Route current,
+            LockRoute(conn, request.customer_id(), &last_request_id));
+        if (!request.request_id().empty() &&
+            request.request_id() == last_request_id &&
+            current.system() == request.system() &&
+            current.state() == request.state()) {
+          // A retry of a change that was committed: answer as then.
+          result = NewChange(actor, 0, NowMs());
+          *result.mutable_route_update()->mutable_route() = current;
+          return absl::OkStatus();
+        }
+        if (current.version() != request.expected_version()) {
+          return absl::AbortedError(
+              absl::StrCat("route of customer ", request.customer_id(),
+                           " is at version ", current.version(), ", not ",
+                           request.expected_version(), "; read it again"));
+        }
+        TANDEM_RETURN_IF_ERROR(
+            CheckTransition(current.system(), current.state(), request.system(),
+                            request.state()));
+        int64_t now = NowMs();
+        int64_t revision = AllocateRevisions(conn, 1);
+        Stmt update(conn.prepareStatement(
+            "UPDATE routes SET system = ?, state = ?, version = ?, "
+            "updated_at_ms = ?, updated_by = ?, last_request_id = ? "
+            "WHERE customer_id = ?"));
+        update->setInt(1, request.system());
+        update->setInt(2, request.state());
+        update->setInt64(3, revision);
+        update->setInt64(4, now);
+        update->setString(5, actor.name);
+        update->setString(6, request.request_id());
+        update->setInt64(7, request.customer_id());
+        update->executeUpdate();
+        result = NewChange(actor, revision, now);
+        Route* route = result.mutable_route_update()->mutable_route();
+        *route = current;
+        route->set_system(request.system());
+        route->set_state(request.state());
+        route->set_version(revision);
+        route->set_updated_at_unix_ms(now);
+        route->set_updated_by(actor.name);
+        InsertChanges(conn, {result});
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<RouteChange> MysqlRouteStore::PutKeys(
+    int64_t customer_id, const std::vector<Key>& keys, const Actor& actor) {
+  RouteChange result;
+  TANDEM_RETURN_IF_ERROR(pool_->Transaction(
+      "put keys", [&](sql::Connection& conn) -> absl::Status {
+        TANDEM_ASSIGN_OR_RETURN(Route current, LockRoute(conn, customer_id));
+        Stmt owner(conn.prepareStatement(
+            "SELECT customer_id FROM route_keys WHERE kind = ? AND value = ? "
+            "FOR UPDATE"));
+        std::vector<Key> added;
+        absl::flat_hash_set<std::pair<int, std::string>> seen;
+        for (const Key& key : keys) {
+          if (!seen.insert({key.kind(), key.value()}).second) {
+            continue;
+          }
+          owner->setInt(1, key.kind());
+          owner->setString(2, key.value());
+          Rows rows(owner->executeQuery());
+          if (rows->next()) {
+            int64_t holder = rows->getInt64(1);
+            if (holder != customer_id) {
+              return absl::AlreadyExistsError(
+                  absl::StrCat(KeyKind_Name(key.kind()), " key `", key.value(),
+                               "` belongs to customer ", holder));
+            }
+            continue;
+          }
+          added.push_back(key);
+        }
+        result = NewChange(actor, 0, NowMs());
+        *result.mutable_route_update()->mutable_route() = current;
+        if (added.empty()) {
+          return absl::OkStatus();
+        }
+        Stmt insert(conn.prepareStatement(absl::StrCat(
+            "INSERT INTO route_keys (kind, value, customer_id) VALUES ",
+            Placeholders(added.size(), "(?,?,?)"))));
+        for (size_t i = 0; i < added.size(); ++i) {
+          insert->setInt(static_cast<int>(i) * 3 + 1, added[i].kind());
+          insert->setString(static_cast<int>(i) * 3 + 2, added[i].value());
+          insert->setInt64(static_cast<int>(i) * 3 + 3, customer_id);
+          *result.mutable_route_update()->add_keys_added() = added[i];
+        }
+        insert->executeUpdate();
+        result.set_revision(AllocateRevisions(conn, 1));
+        InsertChanges(conn, {result});
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<RouteChange> MysqlRouteStore::DeleteKeys(
+    int64_t customer_id, const std::vector<Key>& keys, const Actor& actor) {
+  RouteChange result;
+  TANDEM_RETURN_IF_ERROR(pool_->Transaction(
+      "delete keys", [&](sql::Connection& conn) -> absl::Status {
+        TANDEM_ASSIGN_OR_RETURN(Route current, LockRoute(conn, customer_id));
+        Stmt remove(conn.prepareStatement(
+            "DELETE FROM route_keys WHERE kind = ? AND value = ? AND "
+            "customer_id = ?"));
+        result = NewChange(actor, 0, NowMs());
+        *result.mutable_route_update()->mutable_route() = current;
+        for (const Key& key : keys) {
+          remove->setInt(1, key.kind());
+          remove->setString(2, key.value());
+          remove->setInt64(3, customer_id);
+          if (remove->executeUpdate() > 0) {
+            *result.mutable_route_update()->add_keys_removed() = key;
+          }
+        }
+        if (result.route_update().keys_removed_size() == 0) {
+          return absl::OkStatus();
+        }
+        result.set_revision(AllocateRevisions(conn, 1));
+        InsertChanges(conn, {result});
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::Status MysqlRouteStore::Import(
+    System system, const std::vector<ImportedCustomer>& customers,
+    const Actor& actor, ImportRoutesResponse* response) {
+  for (size_t start = 0; start < customers.size(); start += kImportChunk) {
+    size_t n = std::min<size_t>(kImportChunk, customers.size() - start);
+    int64_t created = 0;
+    int64_t keys_added = 0;
+    int64_t last_revision = 0;
+    std::vector<std::string> conflicts;
+    TANDEM_RETURN_IF_ERROR(pool_->Transaction(
+        "import routes", [&](sql::Connection& conn) -> absl::Status {
+          created = 0;
+          keys_added = 0;
+          last_revision = 0;
+          conflicts.clear();
+          // Which customers of the chunk have routes already.
+          absl::flat_hash_map<int64_t, Route> existing;
+          {
+            Stmt select(conn.prepareStatement(absl::StrCat(
+                "SELECT ", kRouteColumns, " FROM routes WHERE customer_id IN (",
+                Placeholders(n), ") FOR UPDATE")));
+            for (size_t i = 0; i < n; ++i) {
+              select->setInt64(static_cast<int>(i) + 1,
+                               customers[start + i].customer_id());
+            }
+            Rows rows(select->executeQuery());
+            while (rows->next()) {
+              Route route = RouteFromRow(*rows);
+              existing.emplace(route.customer_id(), route);
+            }
+          }
+          // Who owns the chunk's keys already.
+          std::vector<const Key*> all_keys;
+          absl::flat_hash_map<std::pair<int, std::string>, int64_t> owners;
+          for (size_t i = 0; i < n; ++i) {
+            for (const Key& key : customers[start + i].keys()) {
+              all_keys.push_back(&key);
+            }
+          }
+          for (size_t k = 0; k < all_keys.size(); k += kImportChunk) {
+            size_t m = std::min<size_t>(kImportChunk, all_keys.size() - k);
+            Stmt select(conn.prepareStatement(absl::StrCat(
+                "SELECT kind, value, customer_id FROM route_keys WHERE "
+                "(kind, value) IN (",
+                Placeholders(m, "(?,?)"), ") FOR UPDATE")));
+            for (size_t j = 0; j < m; ++j) {
+              select->setInt(static_cast<int>(j) * 2 + 1,
+                             all_keys[k + j]->kind());
+              select->setString(static_cast<int>(j) * 2 + 2,
+                                all_keys[k + j]->value());
+            }
+            Rows rows(select->executeQuery());
+            while (rows->next()) {
+              owners[{rows->getInt(1), rows->getString(2)}] = rows->getInt64(3);
+            }
+          }
+          int64_t now = NowMs();
+          std::vector<RouteChange> changes;
+          std::vector<Route> new_routes;
+          std::vector<std::pair<int64_t, const Key*>> new_keys;
+          for (size_t i = 0; i < n; ++i) {
+            const ImportedCustomer& customer = customers[start + i];
+            RouteChange change = NewChange(actor, 0, now);
+            Route* route = change.mutable_route_update()->mutable_route();
+            auto it = existing.find(customer.customer_id());
+            bool is_new = it == existing.end();
+            if (is_new) {
+              route->set_customer_id(customer.customer_id());
+              route->set_system(system);
+              route->set_state(::tandem::router::v1::ROUTE_STATE_STABLE);
+              route->set_updated_at_unix_ms(now);
+              route->set_updated_by(actor.name);
+            } else {
+              *route = it->second;
+            }
+            for (const Key& key : customer.keys()) {
+              auto [owner, unowned] = owners.try_emplace(
+                  {key.kind(), key.value()}, customer.customer_id());
+              if (!unowned) {
+                if (owner->second != customer.customer_id()) {
+                  conflicts.push_back(
+                      absl::StrCat(KeyKind_Name(key.kind()), " `", key.value(),
+                                   "` of customer ", customer.customer_id(),
+                                   " belongs to customer ", owner->second));
+                }
+                continue;
+              }
+              new_keys.emplace_back(customer.customer_id(), &key);
+              *change.mutable_route_update()->add_keys_added() = key;
+            }
+            if (is_new || change.route_update().keys_added_size() > 0) {
+              changes.push_back(std::move(change));
+            }
+          }
+          if (changes.empty()) {
+            return absl::OkStatus();
+          }
+          int64_t last = AllocateRevisions(conn, changes.size());
+          int64_t revision = last - static_cast<int64_t>(changes.size());
+          for (RouteChange& change : changes) {
+            change.set_revision(++revision);
+            Route* route = change.mutable_route_update()->mutable_route();
+            if (route->version() == 0) {
+              route->set_version(revision);
+            }
+          }
+          // Routes created get their creation revision as version.
+          for (const RouteChange& change : changes) {
+            const Route& route = change.route_update().route();
+            if (route.version() == change.revision()) {
+              new_routes.push_back(route);
+            }
+          }
+          if (!new_routes.empty()) {
+            Stmt insert(conn.prepareStatement(absl::StrCat(
+                "INSERT INTO routes (customer_id, system, state, version, "
+                "updated_at_ms, updated_by) VALUES ",
+                Placeholders(new_routes.size(), "(?,?,?,?,?,?)"))));
+            for (size_t i = 0; i < new_routes.size(); ++i) {
+              int p = static_cast<int>(i) * 6;
+              insert->setInt64(p + 1, new_routes[i].customer_id());
+              insert->setInt(p + 2, new_routes[i].system());
+              insert->setInt(p + 3, new_routes[i].state());
+              insert->setInt64(p + 4, new_routes[i].version());
+              insert->setInt64(p + 5, now);
+              insert->setString(p + 6, actor.name);
+            }
+            insert->executeUpdate();
+          }
+          for (size_t k = 0; k < new_keys.size(); k += kImportChunk) {
+            size_t m = std::min<size_t>(kImportChunk, new_keys.size() - k);
+            Stmt insert(conn.prepareStatement(absl::StrCat(
+                "INSERT INTO route_keys (kind, value, customer_id) VALUES ",
+                Placeholders(m, "(?,?,?)"))));
+            for (size_t j = 0; j < m; ++j) {
+              int p = static_cast<int>(j) * 3;
+              insert->setInt(p + 1, new_keys[k + j].second->kind());
+              insert->setString(p + 2, new_keys[k + j].second->value());
+              insert->setInt64(p + 3, new_keys[k + j].first);
+            }
+            insert->executeUpdate();
+          }
+          InsertChanges(conn, changes);
+          last_revision = last;
+          created = static_cast<int64_t>(new_routes.size());
+          keys_added = static_cast<int64_t>(new_keys.size());
+          return absl::OkStatus();
+        }));
+    response->set_customers_seen(response->customers_seen() + n);
+    response->set_revision(std::max(response->revision(), last_revision));
+    response->set_routes_created(response->routes_created() + created);
+    response->set_keys_added(response->keys_added() + keys_added);
+    response->set_key_conflicts(response->key_conflicts() + conflicts.size());
+    for (const std::string& conflict : conflicts) {
+      if (response->conflict_samples_size() < 100) {
+        response->add_conflict_samples(conflict);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Route>> MysqlRouteStore::ListRoutes(
+    const RouteFilter& filter, int64_t after_customer_id, int limit) {
+  std::vector<Route> routes;
+  TANDEM_RETURN_IF_ERROR(pool_->Run("list routes", [&](sql::Connection& conn) {
+    std::string sql = absl::StrCat("SELECT ", kRouteColumns,
+                                   " FROM routes WHERE customer_id > ?");
+    if (filter.system != ::tandem::common::v1::SYSTEM_UNSPECIFIED) {
+      sql += " AND system = ?";
+    }
+    if (filter.state != ::tandem::router::v1::ROUTE_STATE_UNSPECIFIED) {
+      sql += " AND state = ?";
+    }
+    sql += " ORDER BY customer_id LIMIT ?";
+    Stmt select(conn.prepareStatement(sql));
+    int p = 1;
+    select->setInt64(p++, after_customer_id);
+    if (filter.system != ::tandem::common::v1::SYSTEM_UNSPECIFIED) {
+      select->setInt(p++, filter.system);
+    }
+    if (filter.state != ::tandem::router::v1::ROUTE_STATE_UNSPECIFIED) {
+      select->setInt(p++, filter.state);
+    }
+    select->setInt(p++, limit);
+    Rows rows(select->executeQuery());
+    while (rows->next()) {
+      routes.push_back(RouteFromRow(*rows));
+    }
+    return absl::OkStatus();
+  }));
+  return routes;
+}
+
+absl::StatusOr<GetRouteResponse> MysqlRouteStore::GetRoute(
+    int64_t customer_id) {
+  GetRouteResponse response;
+  TANDEM_RETURN_IF_ERROR(
+      pool_->Run("get route", [&](sql::Connection& conn) -> absl::Status {
+        Stmt select(conn.prepareStatement(absl::StrCat(
+            "SELECT ", kRouteColumns, " FROM routes WHERE customer_id = ?")));
+        select->setInt64(1, customer_id);
+        Rows rows(select->executeQuery());
+        if (!rows->next()) {
+          return absl::NotFoundError(
+              absl::StrCat("customer ", customer_id, " has no route"));
+        }
+        *response.mutable_route() = RouteFromRow(*rows);
+        Stmt keys(conn.prepareStatement(
+            "SELECT kind, value FROM route_keys WHERE customer_id = ? "
+            "ORDER BY kind, value"));
+        keys->setInt64(1, customer_id);
+        Rows key_rows(keys->executeQuery());
+        while (key_rows->next()) {
+          Key* key = response.add_keys();
+          key->set_kind(static_cast<KeyKind>(key_rows->getInt(1)));
+          key->set_value(key_rows->getString(2));
+        }
+        return absl::OkStatus();
+      }));
+  return response;
+}
+
+absl::StatusOr<RouteChange> MysqlRouteStore::SetDefaultSystem(
+    System system, const Actor& actor) {
+  RouteChange result;
+  TANDEM_RETURN_IF_ERROR(pool_->Transaction(
+      "set default system", [&](sql::Connection& conn) -> absl::Status {
+        Stmt select(conn.prepareStatement(
+            "SELECT value FROM router_settings WHERE name = 'default_system' "
+            "FOR UPDATE"));
+        Rows rows(select->executeQuery());
+        int64_t now = NowMs();
+        result = NewChange(actor, 0, now);
+        result.set_default_system(system);
+        if (rows->next() && rows->getInt(1) == system) {
+          return absl::OkStatus();
+        }
+        result.set_revision(AllocateRevisions(conn, 1));
+        Stmt update(conn.prepareStatement(
+            "UPDATE router_settings SET value = ?, revision = ?, "
+            "updated_at_ms = ?, updated_by = ?, reason = ? "
+            "WHERE name = 'default_system'"));
+        update->setInt(1, system);
+        update->setInt64(2, result.revision());
+        update->setInt64(3, now);
+        update->setString(4, actor.name);
+        update->setString(5, actor.reason);
+        update->executeUpdate();
+        InsertChanges(conn, {result});
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<GetDefaultSystemResponse> MysqlRouteStore::GetDefaultSystem() {
+  GetDefaultSystemResponse response;
+  TANDEM_RETURN_IF_ERROR(pool_->Run(
+      "get default system", [&](sql::Connection& conn) -> absl::Status {
+        std::unique_ptr<sql::Statement> stmt(conn.createStatement());
+        Rows rows(stmt->executeQuery(
+            "SELECT value, updated_at_ms, updated_by, reason FROM "
+            "router_settings WHERE name = 'default_system'"));
+        if (!rows->next()) {
+          return absl::FailedPreconditionError(
+              "router_settings has no default_system row");
+        }
+        response.set_system(static_cast<System>(rows->getInt(1)));
+        response.mutable_stamp()->set_at_unix_ms(rows->getInt64(2));
+        response.mutable_stamp()->set_actor(rows->getString(3));
+        response.mutable_stamp()->set_reason(rows->getString(4));
+        return absl::OkStatus();
+      }));
+  return response;
+}
+
+}  // namespace tandem::router

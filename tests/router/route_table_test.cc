@@ -1,0 +1,151 @@
+#include "router/route_table.h"
+
+#include <gtest/gtest.h>
+
+#include "router/transitions.h"
+
+namespace tandem::router {
+namespace {
+
+namespace v1 = ::tandem::router::v1;
+using ::tandem::common::v1::SYSTEM_SOURCE;
+using ::tandem::common::v1::SYSTEM_TARGET;
+
+RouteChange Change(int64_t revision, int64_t customer, System system,
+                   RouteState state, int64_t version) {
+  RouteChange change;
+  change.set_revision(revision);
+  Route* route = change.mutable_route_update()->mutable_route();
+  route->set_customer_id(customer);
+  route->set_system(system);
+  route->set_state(state);
+  route->set_version(version);
+  route->set_updated_by("op");
+  return change;
+}
+
+TEST(RouteTableTest, AppliesChangesAndResolvesKeys) {
+  RouteTable table;
+  RouteChange change = Change(1, 42, SYSTEM_SOURCE, v1::ROUTE_STATE_STABLE, 1);
+  auto* key = change.mutable_route_update()->add_keys_added();
+  key->set_kind(v1::KEY_KIND_LOGIN);
+  key->set_value("acme");
+  table.Apply(change);
+  EXPECT_EQ(table.revision(), 1);
+  auto route = table.Lookup(v1::KEY_KIND_LOGIN, "acme");
+  ASSERT_TRUE(route.has_value());
+  EXPECT_EQ(route->customer_id(), 42);
+  EXPECT_EQ(route->updated_by(), "op");
+  EXPECT_TRUE(table.Lookup(v1::KEY_KIND_CUSTOMER_ID, "42").has_value());
+  EXPECT_FALSE(table.Lookup(v1::KEY_KIND_CUSTOMER_ID, "43").has_value());
+  EXPECT_FALSE(table.Lookup(v1::KEY_KIND_ACCOUNT_ID, "acme").has_value());
+  EXPECT_EQ(table.Counts().source_stable, 1);
+  EXPECT_EQ(table.Counts().keys, 1);
+}
+
+TEST(RouteTableTest, OlderRouteVersionsDoNotOverwriteNewerOnes) {
+  RouteTable table;
+  table.Apply(Change(5, 7, SYSTEM_TARGET, v1::ROUTE_STATE_STABLE, 5));
+  table.Apply(Change(3, 7, SYSTEM_SOURCE, v1::ROUTE_STATE_MIGRATING, 3));
+  EXPECT_EQ(table.FindCustomer(7)->system(), SYSTEM_TARGET);
+  EXPECT_EQ(table.revision(), 5);
+  EXPECT_EQ(table.Counts().target_stable, 1);
+  EXPECT_EQ(table.Counts().source_migrating, 0);
+}
+
+TEST(RouteTableTest, KeyRemovalOnlyRemovesTheOwnersKey) {
+  RouteTable table;
+  RouteChange add = Change(1, 1, SYSTEM_SOURCE, v1::ROUTE_STATE_STABLE, 1);
+  auto* key = add.mutable_route_update()->add_keys_added();
+  key->set_kind(v1::KEY_KIND_API_TOKEN);
+  key->set_value("t");
+  table.Apply(add);
+  RouteChange remove_other;
+  remove_other.set_revision(2);
+  remove_other.mutable_route_update()->mutable_route()->set_customer_id(2);
+  *remove_other.mutable_route_update()->add_keys_removed() = *key;
+  table.Apply(remove_other);
+  EXPECT_TRUE(table.ResolveKey(v1::KEY_KIND_API_TOKEN, "t").has_value());
+}
+
+TEST(RouteTableTest, SnapshotShardsRebuildAnEqualTable) {
+  RouteTable table;
+  for (int i = 1; i <= 500; ++i) {
+    RouteChange change = Change(i, i, i % 2 ? SYSTEM_SOURCE : SYSTEM_TARGET,
+                                v1::ROUTE_STATE_STABLE, i);
+    auto* key = change.mutable_route_update()->add_keys_added();
+    key->set_kind(v1::KEY_KIND_LOGIN);
+    key->set_value("user" + std::to_string(i));
+    table.Apply(change);
+  }
+  RouteTable copy;
+  for (int shard = 0; shard < RouteTable::kShards; ++shard) {
+    std::vector<RouteUpdate> items;
+    table.SnapshotShard(shard, &items);
+    for (const RouteUpdate& item : items) copy.ApplySnapshotItem(item);
+  }
+  EXPECT_EQ(copy.Counts().source_stable, 250);
+  EXPECT_EQ(copy.Counts().target_stable, 250);
+  EXPECT_EQ(copy.Counts().keys, 500);
+  for (int i = 1; i <= 500; ++i) {
+    auto route = copy.Lookup(v1::KEY_KIND_LOGIN, "user" + std::to_string(i));
+    ASSERT_TRUE(route.has_value());
+    EXPECT_EQ(route->customer_id(), i);
+    EXPECT_EQ(route->version(), i);
+  }
+}
+
+TEST(TransitionsTest, OnlyTheDesignedMovesAreLegal) {
+  using v1::ROUTE_STATE_MIGRATING;
+  using v1::ROUTE_STATE_STABLE;
+  struct Case {
+    System from_system;
+    RouteState from_state;
+    System to_system;
+    RouteState to_state;
+    bool legal;
+  };
+  const Case cases[] = {
+      {SYSTEM_SOURCE, ROUTE_STATE_STABLE, SYSTEM_SOURCE, ROUTE_STATE_MIGRATING,
+       true},
+      {SYSTEM_SOURCE, ROUTE_STATE_MIGRATING, SYSTEM_TARGET, ROUTE_STATE_STABLE,
+       true},
+      {SYSTEM_SOURCE, ROUTE_STATE_MIGRATING, SYSTEM_SOURCE, ROUTE_STATE_STABLE,
+       true},
+      {SYSTEM_TARGET, ROUTE_STATE_STABLE, SYSTEM_TARGET, ROUTE_STATE_MIGRATING,
+       true},
+      {SYSTEM_TARGET, ROUTE_STATE_MIGRATING, SYSTEM_SOURCE, ROUTE_STATE_STABLE,
+       true},
+      {SYSTEM_TARGET, ROUTE_STATE_MIGRATING, SYSTEM_TARGET, ROUTE_STATE_STABLE,
+       true},
+      {SYSTEM_SOURCE, ROUTE_STATE_STABLE, SYSTEM_TARGET, ROUTE_STATE_STABLE,
+       false},
+      {SYSTEM_SOURCE, ROUTE_STATE_STABLE, SYSTEM_TARGET, ROUTE_STATE_MIGRATING,
+       false},
+      {SYSTEM_SOURCE, ROUTE_STATE_STABLE, SYSTEM_SOURCE, ROUTE_STATE_STABLE,
+       false},
+      {SYSTEM_TARGET, ROUTE_STATE_STABLE, SYSTEM_SOURCE, ROUTE_STATE_STABLE,
+       false},
+      {SYSTEM_TARGET, ROUTE_STATE_STABLE, SYSTEM_SOURCE, ROUTE_STATE_MIGRATING,
+       false},
+      {SYSTEM_SOURCE, ROUTE_STATE_MIGRATING, SYSTEM_SOURCE,
+       ROUTE_STATE_MIGRATING, false},
+      {SYSTEM_SOURCE, ROUTE_STATE_MIGRATING, SYSTEM_TARGET,
+       ROUTE_STATE_MIGRATING, false},
+      {SYSTEM_TARGET, ROUTE_STATE_MIGRATING, SYSTEM_SOURCE,
+       ROUTE_STATE_MIGRATING, false},
+  };
+  for (const Case& c : cases) {
+    absl::Status status =
+        CheckTransition(c.from_system, c.from_state, c.to_system, c.to_state);
+    EXPECT_EQ(status.ok(), c.legal)
+        << RouteStateName(c.from_system, c.from_state) << " -> "
+        << RouteStateName(c.to_system, c.to_state);
+    if (!c.legal) {
+      EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tandem::router
