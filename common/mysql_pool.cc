@@ -1,6 +1,7 @@
 #include "common/mysql_pool.h"
 
 #include <cppconn/exception.h>
+#include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 #include <mysql_connection.h>
 #include <mysql_driver.h>
@@ -325,13 +326,16 @@ void MysqlPool::HealthLoop() {
     lock.unlock();
     absl::Status status = Run("health check", [](sql::Connection& conn) {
       std::unique_ptr<sql::Statement> stmt(conn.createStatement());
-      stmt->execute("SELECT 1");
+      // executeQuery, not execute: an unread result leaves the connection
+      // "out of sync" for its next user.
+      std::unique_ptr<sql::ResultSet> rows(stmt->executeQuery("SELECT 1"));
       return absl::OkStatus();
     });
     // A busy pool is not a sick database.
     if (status.code() != absl::StatusCode::kResourceExhausted) {
       SetHealthy(status.ok());
     }
+    health_checks_.fetch_add(1);
     lock.lock();
   }
 }

@@ -113,6 +113,9 @@ class MysqlPool {
   // True when the last health check or connection attempt succeeded.
   bool healthy() const { return healthy_.load(); }
 
+  // How many background health checks have completed.
+  int64_t health_checks() const { return health_checks_.load(); }
+
   // Called (from the health-check thread) whenever `healthy()` changes.
   void SetHealthListener(std::function<void(bool)> listener);
 
@@ -137,6 +140,7 @@ class MysqlPool {
   std::string last_error_;
   bool stopping_ = false;
   std::atomic<bool> healthy_{false};
+  std::atomic<int64_t> health_checks_{0};
   std::function<void(bool)> listener_;
   std::thread health_thread_;
   prometheus::Gauge* up_gauge_ = nullptr;

@@ -7,18 +7,43 @@
 
 namespace tandem::router {
 
-RouteTable::RouteTable() {
-  absl::MutexLock lock(&actors_mu_);
-  actors_.push_back("");
-  actor_ids_[""] = 0;
+RouteTable::KeyShard::KeyShard() : index(0, KeyHash{this}, KeyEq{this}) {}
+
+size_t RouteTable::KeyHash::operator()(uint32_t item) const {
+  return absl::Hash<absl::string_view>{}(shard->Bytes(item));
+}
+size_t RouteTable::KeyHash::operator()(absl::string_view bytes) const {
+  return absl::Hash<absl::string_view>{}(bytes);
+}
+bool RouteTable::KeyEq::operator()(uint32_t a, uint32_t b) const {
+  return a == b || shard->Bytes(a) == shard->Bytes(b);
+}
+bool RouteTable::KeyEq::operator()(uint32_t a, absl::string_view b) const {
+  return shard->Bytes(a) == b;
+}
+bool RouteTable::KeyEq::operator()(absl::string_view a, uint32_t b) const {
+  return a == shard->Bytes(b);
 }
 
-std::string RouteTable::EncodeKey(KeyKind kind, absl::string_view value) {
-  std::string encoded;
-  encoded.reserve(value.size() + 1);
-  encoded.push_back(static_cast<char>(kind));
-  encoded.append(value.data(), value.size());
-  return encoded;
+RouteTable::Packed RouteTable::Pack(int64_t version, System system,
+                                    RouteState state) {
+  return (static_cast<uint64_t>(version) << 4) |
+         (static_cast<uint64_t>(system & 3) << 2) |
+         static_cast<uint64_t>(state & 3);
+}
+
+RouteInfo RouteTable::Unpack(int64_t customer_id, Packed packed) {
+  return RouteInfo{customer_id, static_cast<System>((packed >> 2) & 3),
+                   static_cast<RouteState>(packed & 3),
+                   static_cast<int64_t>(packed >> 4)};
+}
+
+absl::string_view RouteTable::EncodeKey(KeyKind kind, absl::string_view value,
+                                        std::string* out) {
+  out->clear();
+  out->push_back(static_cast<char>(kind));
+  out->append(value.data(), value.size());
+  return *out;
 }
 
 size_t RouteTable::RouteShardOf(int64_t customer_id) {
@@ -28,67 +53,61 @@ size_t RouteTable::RouteShardOf(int64_t customer_id) {
 }
 
 size_t RouteTable::KeyShardOf(absl::string_view encoded) {
-  return absl::Hash<absl::string_view>{}(encoded) % kShards;
+  // Not the hash the shard's set uses (absl::Hash is seeded per process
+  // but the same function), so mix it differently.
+  return (absl::Hash<absl::string_view>{}(encoded) >> 32) % kShards;
 }
 
-uint32_t RouteTable::InternActor(absl::string_view actor) {
-  absl::MutexLock lock(&actors_mu_);
-  auto [it, inserted] =
-      actor_ids_.try_emplace(std::string(actor), actors_.size());
-  if (inserted) {
-    actors_.emplace_back(actor);
-  }
-  return it->second;
-}
-
-Route RouteTable::ToRoute(int64_t customer_id, const Entry& entry) const {
-  Route route;
-  route.set_customer_id(customer_id);
-  route.set_system(static_cast<System>(entry.system));
-  route.set_state(static_cast<RouteState>(entry.state));
-  route.set_version(entry.version);
-  route.set_updated_at_unix_ms(entry.updated_at_unix_ms);
-  if (entry.actor != 0) {
-    absl::MutexLock lock(&actors_mu_);
-    route.set_updated_by(actors_[entry.actor]);
-  }
-  return route;
-}
-
-std::optional<Route> RouteTable::FindCustomer(int64_t customer_id) const {
+std::optional<RouteInfo> RouteTable::FindInfo(int64_t customer_id) const {
   const RouteShard& shard = route_shards_[RouteShardOf(customer_id)];
   std::shared_lock lock(shard.mu);
   auto it = shard.routes.find(customer_id);
   if (it == shard.routes.end()) {
     return std::nullopt;
   }
-  Entry entry = it->second;
-  lock.unlock();
-  return ToRoute(customer_id, entry);
+  return Unpack(customer_id, it->second);
 }
 
 std::optional<int64_t> RouteTable::ResolveKey(KeyKind kind,
                                               absl::string_view value) const {
   if (kind == ::tandem::router::v1::KEY_KIND_CUSTOMER_ID) {
     int64_t id = 0;
-    if (!absl::SimpleAtoi(value, &id) || id <= 0) {
-      return std::nullopt;
-    }
-    const RouteShard& shard = route_shards_[RouteShardOf(id)];
-    std::shared_lock lock(shard.mu);
-    if (!shard.routes.contains(id)) {
+    if (!absl::SimpleAtoi(value, &id) || id <= 0 || !FindInfo(id).has_value()) {
       return std::nullopt;
     }
     return id;
   }
-  std::string encoded = EncodeKey(kind, value);
+  std::string buffer;
+  absl::string_view encoded = EncodeKey(kind, value, &buffer);
   const KeyShard& shard = key_shards_[KeyShardOf(encoded)];
   std::shared_lock lock(shard.mu);
-  auto it = shard.keys.find(encoded);
-  if (it == shard.keys.end()) {
+  auto it = shard.index.find(encoded);
+  if (it == shard.index.end()) {
     return std::nullopt;
   }
-  return it->second;
+  return shard.items[*it].customer_id;
+}
+
+std::optional<RouteInfo> RouteTable::LookupInfo(KeyKind kind,
+                                                absl::string_view value) const {
+  std::optional<int64_t> customer = ResolveKey(kind, value);
+  if (!customer.has_value()) {
+    return std::nullopt;
+  }
+  return FindInfo(*customer);
+}
+
+std::optional<Route> RouteTable::FindCustomer(int64_t customer_id) const {
+  std::optional<RouteInfo> info = FindInfo(customer_id);
+  if (!info.has_value()) {
+    return std::nullopt;
+  }
+  Route route;
+  route.set_customer_id(info->customer_id);
+  route.set_system(info->system);
+  route.set_state(info->state);
+  route.set_version(info->version);
+  return route;
 }
 
 std::optional<Route> RouteTable::Lookup(KeyKind kind,
@@ -116,55 +135,73 @@ RouteCounts RouteTable::Counts() const {
   return counts;
 }
 
-void RouteTable::CountRoute(uint8_t system, uint8_t state, int delta) {
+void RouteTable::CountRoute(Packed packed, int delta) {
+  uint64_t system = (packed >> 2) & 3;
+  uint64_t state = packed & 3;
   if (system < 3 && state < 3) {
     counts_[system][state].fetch_add(delta);
   }
 }
 
 void RouteTable::PutRoute(const Route& route, bool only_if_newer) {
-  Entry entry{route.version(), route.updated_at_unix_ms(),
-              InternActor(route.updated_by()),
-              static_cast<uint8_t>(route.system()),
-              static_cast<uint8_t>(route.state())};
+  Packed packed = Pack(route.version(), route.system(), route.state());
   RouteShard& shard = route_shards_[RouteShardOf(route.customer_id())];
   std::unique_lock lock(shard.mu);
-  auto [it, inserted] = shard.routes.try_emplace(route.customer_id(), entry);
+  auto [it, inserted] = shard.routes.try_emplace(route.customer_id(), packed);
   if (inserted) {
     lock.unlock();
-    CountRoute(entry.system, entry.state, +1);
+    CountRoute(packed, +1);
     return;
   }
-  if (only_if_newer && it->second.version >= entry.version) {
+  if (only_if_newer && (it->second >> 4) >= (packed >> 4)) {
     return;
   }
-  Entry old = it->second;
-  it->second = entry;
+  Packed old = it->second;
+  it->second = packed;
   lock.unlock();
-  CountRoute(old.system, old.state, -1);
-  CountRoute(entry.system, entry.state, +1);
+  CountRoute(old, -1);
+  CountRoute(packed, +1);
 }
 
 void RouteTable::PutKey(const Key& key, int64_t customer_id) {
-  std::string encoded = EncodeKey(key.kind(), key.value());
+  std::string buffer;
+  absl::string_view encoded = EncodeKey(key.kind(), key.value(), &buffer);
   KeyShard& shard = key_shards_[KeyShardOf(encoded)];
   std::unique_lock lock(shard.mu);
-  auto [it, inserted] =
-      shard.keys.insert_or_assign(std::move(encoded), customer_id);
-  if (inserted) {
-    key_count_.fetch_add(1);
+  auto it = shard.index.find(encoded);
+  if (it != shard.index.end()) {
+    shard.items[*it].customer_id = customer_id;
+    return;
   }
+  uint32_t item;
+  if (!shard.free_items.empty()) {
+    item = shard.free_items.back();
+    shard.free_items.pop_back();
+  } else {
+    item = static_cast<uint32_t>(shard.items.size());
+    shard.items.emplace_back();
+  }
+  shard.items[item] =
+      KeyItem{static_cast<uint32_t>(shard.arena.size()),
+              static_cast<uint32_t>(encoded.size()), customer_id};
+  shard.arena.append(encoded.data(), encoded.size());
+  shard.index.insert(item);
+  key_count_.fetch_add(1);
 }
 
 void RouteTable::RemoveKey(const Key& key, int64_t customer_id) {
-  std::string encoded = EncodeKey(key.kind(), key.value());
+  std::string buffer;
+  absl::string_view encoded = EncodeKey(key.kind(), key.value(), &buffer);
   KeyShard& shard = key_shards_[KeyShardOf(encoded)];
   std::unique_lock lock(shard.mu);
-  auto it = shard.keys.find(encoded);
-  if (it != shard.keys.end() && it->second == customer_id) {
-    shard.keys.erase(it);
-    key_count_.fetch_sub(1);
+  auto it = shard.index.find(encoded);
+  if (it == shard.index.end() || shard.items[*it].customer_id != customer_id) {
+    return;
   }
+  uint32_t item = *it;
+  shard.index.erase(it);
+  shard.free_items.push_back(item);
+  key_count_.fetch_sub(1);
 }
 
 void RouteTable::Apply(const RouteChange& change) {
@@ -204,7 +241,11 @@ void RouteTable::Clear() {
   }
   for (KeyShard& shard : key_shards_) {
     std::unique_lock lock(shard.mu);
-    shard.keys = {};
+    shard.index.clear();
+    shard.index.rehash(0);
+    shard.items = {};
+    shard.free_items = {};
+    shard.arena = {};
   }
   for (auto& row : counts_) {
     for (auto& count : row) {
@@ -221,36 +262,33 @@ void RouteTable::SetRevision(int64_t revision) {
 
 void RouteTable::SnapshotShard(int shard_index,
                                std::vector<RouteUpdate>* out) const {
-  std::vector<std::pair<int64_t, Entry>> routes;
+  std::vector<std::pair<int64_t, Packed>> routes;
   {
     const RouteShard& shard = route_shards_[shard_index];
     std::shared_lock lock(shard.mu);
     routes.assign(shard.routes.begin(), shard.routes.end());
   }
-  for (const auto& [customer, entry] : routes) {
-    RouteUpdate& item = out->emplace_back();
-    *item.mutable_route() = ToRoute(customer, entry);
+  for (const auto& [customer, packed] : routes) {
+    RouteInfo info = Unpack(customer, packed);
+    Route* route = out->emplace_back().mutable_route();
+    route->set_customer_id(customer);
+    route->set_system(info.system);
+    route->set_state(info.state);
+    route->set_version(info.version);
   }
   const KeyShard& shard = key_shards_[shard_index];
   std::shared_lock lock(shard.mu);
-  absl::flat_hash_map<int64_t, RouteUpdate*> by_customer;
-  size_t first = out->size();
-  for (const auto& [encoded, customer] : shard.keys) {
-    auto [it, inserted] = by_customer.try_emplace(customer, nullptr);
+  absl::flat_hash_map<int64_t, size_t> by_customer;
+  for (uint32_t item : shard.index) {
+    int64_t customer = shard.items[item].customer_id;
+    auto [it, inserted] = by_customer.try_emplace(customer, out->size());
     if (inserted) {
-      RouteUpdate& item = out->emplace_back();
-      item.mutable_route()->set_customer_id(customer);
-      it->second = nullptr;
+      out->emplace_back().mutable_route()->set_customer_id(customer);
     }
-  }
-  // Pointers are taken after the vector stopped growing.
-  for (size_t i = first; i < out->size(); ++i) {
-    by_customer[(*out)[i].route().customer_id()] = &(*out)[i];
-  }
-  for (const auto& [encoded, customer] : shard.keys) {
-    Key* key = by_customer[customer]->add_keys_added();
-    key->set_kind(static_cast<KeyKind>(encoded[0]));
-    key->set_value(encoded.substr(1));
+    absl::string_view bytes = shard.Bytes(item);
+    Key* key = (*out)[it->second].add_keys_added();
+    key->set_kind(static_cast<KeyKind>(bytes[0]));
+    key->set_value(std::string(bytes.substr(1)));
   }
 }
 

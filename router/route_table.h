@@ -5,6 +5,12 @@
 // Many readers, one writer: lookups may run on any thread at any time; the
 // Apply* methods must be called from one thread at a time, in revision
 // order. Sharded so that readers on different cores rarely share a lock.
+//
+// Sized for tens of millions of routes: a route is one packed 64-bit word
+// (version, system, state) and a key is an offset into a per-shard byte
+// arena, so 1,000,000 customers with two keys each take about 100 MB. The
+// audit fields of a route (updated_at/updated_by) are not kept here; they
+// live in the database and in each Watch change.
 #pragma once
 
 #include <atomic>
@@ -12,12 +18,11 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "tandem/router/v1/router.pb.h"
 
 namespace tandem::router {
@@ -39,15 +44,25 @@ struct RouteCounts {
   int64_t keys = 0;
 };
 
+// The part of a route a dispatcher needs on its request path. Cheap to
+// copy: no allocation, unlike Route.
+struct RouteInfo {
+  int64_t customer_id = 0;
+  System system = ::tandem::common::v1::SYSTEM_UNSPECIFIED;
+  RouteState state = ::tandem::router::v1::ROUTE_STATE_UNSPECIFIED;
+  int64_t version = 0;
+};
+
 class RouteTable {
  public:
   static constexpr int kShards = 64;
 
-  RouteTable();
+  RouteTable() = default;
   RouteTable(const RouteTable&) = delete;
   RouteTable& operator=(const RouteTable&) = delete;
 
-  // Returns the route of `customer_id`, if it has one.
+  // Returns the route of `customer_id` (customer id, system, state and
+  // version), if it has one.
   std::optional<Route> FindCustomer(int64_t customer_id) const;
 
   // Resolves `key` to a customer id: KEY_KIND_CUSTOMER_ID resolves when that
@@ -57,6 +72,12 @@ class RouteTable {
 
   // Resolves `key` and returns its customer's route.
   std::optional<Route> Lookup(KeyKind kind, absl::string_view value) const;
+
+  // The request-path forms of FindCustomer and Lookup: they take only a
+  // shard's read lock and allocate nothing (for keys of up to 14 bytes).
+  std::optional<RouteInfo> FindInfo(int64_t customer_id) const;
+  std::optional<RouteInfo> LookupInfo(KeyKind kind,
+                                      absl::string_view value) const;
 
   // Where traffic of unknown keys goes.
   System default_system() const { return default_system_.load(); }
@@ -86,36 +107,62 @@ class RouteTable {
   // items with keys only, grouped by customer) to `out`.
   void SnapshotShard(int shard, std::vector<RouteUpdate>* out) const;
 
-  // Interns `actor` and returns its short id; the table keeps every distinct
-  // actor name once instead of once per route.
-  uint32_t InternActor(absl::string_view actor);
-
  private:
-  struct Entry {
-    int64_t version;
-    int64_t updated_at_unix_ms;
-    uint32_t actor;
-    uint8_t system;
-    uint8_t state;
-  };
+  // version << 4 | system << 2 | state.
+  using Packed = uint64_t;
+  static Packed Pack(int64_t version, System system, RouteState state);
+  static RouteInfo Unpack(int64_t customer_id, Packed packed);
+
   struct alignas(64) RouteShard {
     mutable std::shared_mutex mu;
-    absl::flat_hash_map<int64_t, Entry> routes;
-  };
-  struct alignas(64) KeyShard {
-    mutable std::shared_mutex mu;
-    // The map key is the kind as one byte followed by the value.
-    absl::flat_hash_map<std::string, int64_t> keys;
+    absl::flat_hash_map<int64_t, Packed> routes;
   };
 
-  static std::string EncodeKey(KeyKind kind, absl::string_view value);
+  // Keys of one shard: the encoded key bytes (kind byte + value) live in
+  // `arena`, `items` says where and whose, and the hash set indexes items by
+  // their bytes. Removed keys leave their bytes behind until the shard is
+  // cleared; keys are rarely removed.
+  struct KeyItem {
+    uint32_t offset;
+    uint32_t length;
+    int64_t customer_id;
+  };
+  struct KeyShard;
+  struct KeyHash {
+    using is_transparent = void;
+    const KeyShard* shard;
+    size_t operator()(uint32_t item) const;
+    size_t operator()(absl::string_view bytes) const;
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    const KeyShard* shard;
+    bool operator()(uint32_t a, uint32_t b) const;
+    bool operator()(uint32_t a, absl::string_view b) const;
+    bool operator()(absl::string_view a, uint32_t b) const;
+  };
+  struct alignas(64) KeyShard {
+    KeyShard();
+    absl::string_view Bytes(uint32_t item) const {
+      const KeyItem& k = items[item];
+      return absl::string_view(arena.data() + k.offset, k.length);
+    }
+    mutable std::shared_mutex mu;
+    std::string arena;
+    std::vector<KeyItem> items;
+    std::vector<uint32_t> free_items;
+    absl::flat_hash_set<uint32_t, KeyHash, KeyEq> index;
+  };
+
+  // Writes the encoded form of a key (kind byte + value) into `out`.
+  static absl::string_view EncodeKey(KeyKind kind, absl::string_view value,
+                                     std::string* out);
   static size_t RouteShardOf(int64_t customer_id);
   static size_t KeyShardOf(absl::string_view encoded);
-  Route ToRoute(int64_t customer_id, const Entry& entry) const;
   void PutRoute(const Route& route, bool only_if_newer);
   void PutKey(const Key& key, int64_t customer_id);
   void RemoveKey(const Key& key, int64_t customer_id);
-  void CountRoute(uint8_t system, uint8_t state, int delta);
+  void CountRoute(Packed packed, int delta);
 
   RouteShard route_shards_[kShards];
   KeyShard key_shards_[kShards];
@@ -124,11 +171,6 @@ class RouteTable {
   // Indexed [system][state]; only the writer changes them.
   std::atomic<int64_t> counts_[3][3] = {};
   std::atomic<int64_t> key_count_{0};
-
-  mutable absl::Mutex actors_mu_;
-  std::vector<std::string> actors_ ABSL_GUARDED_BY(actors_mu_);
-  absl::flat_hash_map<std::string, uint32_t> actor_ids_
-      ABSL_GUARDED_BY(actors_mu_);
 };
 
 }  // namespace tandem::router

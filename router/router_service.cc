@@ -405,29 +405,16 @@ grpc::ServerUnaryReactor* RouterServiceImpl::BatchLookup(
 grpc::ServerUnaryReactor* RouterServiceImpl::GetRoute(
     grpc::CallbackServerContext* context, const v1::GetRouteRequest* request,
     v1::GetRouteResponse* response) {
-  if (!request->include_keys()) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    absl::Status status = [&]() -> absl::Status {
-      TANDEM_RETURN_IF_ERROR(
-          auth_->Authorize(*context, Role::kViewer).status());
-      TANDEM_RETURN_IF_ERROR(ValidateCustomerId(request->customer_id()));
-      std::optional<Route> route = table_->FindCustomer(request->customer_id());
-      if (!route.has_value()) {
-        return absl::NotFoundError(
-            absl::StrCat("customer ", request->customer_id(), " has no route"));
-      }
-      *response->mutable_route() = *std::move(route);
-      return absl::OkStatus();
-    }();
-    reactor->Finish(ToGrpcStatus(status));
-    return reactor;
-  }
+  // The database has the audit fields (updated_at/by) the table does not.
   return Offload(
       context, Role::kViewer,
       [this, request, response](const Principal&) -> absl::Status {
         TANDEM_RETURN_IF_ERROR(ValidateCustomerId(request->customer_id()));
         TANDEM_ASSIGN_OR_RETURN(*response,
                                 store_->GetRoute(request->customer_id()));
+        if (!request->include_keys()) {
+          response->clear_keys();
+        }
         return absl::OkStatus();
       });
 }

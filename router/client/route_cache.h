@@ -58,6 +58,14 @@ class RouteCache {
   std::optional<Route> Lookup(KeyKind kind, absl::string_view value) const;
   std::optional<Route> FindCustomer(int64_t customer_id) const;
   System default_system() const;
+  // The allocation-free forms for request paths (see RouteTable).
+  std::optional<RouteInfo> FindInfo(int64_t customer_id) const {
+    return current()->FindInfo(customer_id);
+  }
+  std::optional<RouteInfo> LookupInfo(KeyKind kind,
+                                      absl::string_view value) const {
+    return current()->LookupInfo(kind, value);
+  }
   // Counts of the routes held.
   RouteCounts Counts() const;
 

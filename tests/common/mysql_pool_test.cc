@@ -113,7 +113,7 @@ TEST_F(MysqlPoolTest, ServerLossIsUnavailableThenThePoolRecovers) {
   auto ping = [&] {
     return (*pool)->Run("ping", [](sql::Connection& conn) {
       std::unique_ptr<sql::Statement> s(conn.createStatement());
-      s->execute("SELECT 1");
+      std::unique_ptr<sql::ResultSet> r(s->executeQuery("SELECT 1"));
       return absl::OkStatus();
     });
   };
@@ -138,6 +138,27 @@ TEST_F(MysqlPoolTest, ServerLossIsUnavailableThenThePoolRecovers) {
   while (!(*pool)->healthy() && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
+  EXPECT_TRUE((*pool)->healthy());
+}
+
+TEST_F(MysqlPoolTest, HealthChecksLeaveTheConnectionUsable) {
+  MysqlOptions options = Options();
+  options.pool_size = 1;  // The health check and the caller share it.
+  auto pool = MysqlPool::Create(options);
+  ASSERT_TRUE(pool.ok());
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while ((*pool)->health_checks() < 3 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));  // Polling with a deadline.
+  }
+  ASSERT_GE((*pool)->health_checks(), 3);
+  absl::Status status = (*pool)->Run("query", [](sql::Connection& conn) {
+    std::unique_ptr<sql::Statement> s(conn.createStatement());
+    std::unique_ptr<sql::ResultSet> r(s->executeQuery("SELECT 2"));
+    r->next();
+    EXPECT_EQ(r->getInt(1), 2);
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(status.ok()) << status;
   EXPECT_TRUE((*pool)->healthy());
 }
 

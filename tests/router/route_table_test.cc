@@ -35,7 +35,6 @@ TEST(RouteTableTest, AppliesChangesAndResolvesKeys) {
   auto route = table.Lookup(v1::KEY_KIND_LOGIN, "acme");
   ASSERT_TRUE(route.has_value());
   EXPECT_EQ(route->customer_id(), 42);
-  EXPECT_EQ(route->updated_by(), "op");
   EXPECT_TRUE(table.Lookup(v1::KEY_KIND_CUSTOMER_ID, "42").has_value());
   EXPECT_FALSE(table.Lookup(v1::KEY_KIND_CUSTOMER_ID, "43").has_value());
   EXPECT_FALSE(table.Lookup(v1::KEY_KIND_ACCOUNT_ID, "acme").has_value());
