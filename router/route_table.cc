@@ -59,13 +59,15 @@ size_t RouteTable::KeyShardOf(absl::string_view encoded) {
 }
 
 std::optional<RouteInfo> RouteTable::FindInfo(int64_t customer_id) const {
-  const RouteShard& shard = route_shards_[RouteShardOf(customer_id)];
-  std::shared_lock lock(shard.mu);
-  auto it = shard.routes.find(customer_id);
-  if (it == shard.routes.end()) {
+  if (customer_id <= 0) {
     return std::nullopt;
   }
-  return Unpack(customer_id, it->second);
+  std::optional<Packed> packed =
+      route_shards_[RouteShardOf(customer_id)].routes.Find(customer_id);
+  if (!packed.has_value()) {
+    return std::nullopt;
+  }
+  return Unpack(customer_id, *packed);
 }
 
 std::optional<int64_t> RouteTable::ResolveKey(KeyKind kind,
@@ -146,20 +148,17 @@ void RouteTable::CountRoute(Packed packed, int delta) {
 void RouteTable::PutRoute(const Route& route, bool only_if_newer) {
   Packed packed = Pack(route.version(), route.system(), route.state());
   RouteShard& shard = route_shards_[RouteShardOf(route.customer_id())];
-  std::unique_lock lock(shard.mu);
-  auto [it, inserted] = shard.routes.try_emplace(route.customer_id(), packed);
-  if (inserted) {
-    lock.unlock();
-    CountRoute(packed, +1);
-    return;
+  std::lock_guard lock(shard.writer_mu);
+  if (only_if_newer) {
+    std::optional<Packed> current = shard.routes.Find(route.customer_id());
+    if (current.has_value() && (*current >> 4) >= (packed >> 4)) {
+      return;
+    }
   }
-  if (only_if_newer && (it->second >> 4) >= (packed >> 4)) {
-    return;
+  std::optional<Packed> old = shard.routes.Put(route.customer_id(), packed);
+  if (old.has_value()) {
+    CountRoute(*old, -1);
   }
-  Packed old = it->second;
-  it->second = packed;
-  lock.unlock();
-  CountRoute(old, -1);
   CountRoute(packed, +1);
 }
 
@@ -236,8 +235,8 @@ void RouteTable::ApplySnapshotItem(const RouteUpdate& update) {
 
 void RouteTable::Clear() {
   for (RouteShard& shard : route_shards_) {
-    std::unique_lock lock(shard.mu);
-    shard.routes = {};
+    std::lock_guard lock(shard.writer_mu);
+    shard.routes.Clear();
   }
   for (KeyShard& shard : key_shards_) {
     std::unique_lock lock(shard.mu);
@@ -265,8 +264,8 @@ void RouteTable::SnapshotShard(int shard_index,
   std::vector<std::pair<int64_t, Packed>> routes;
   {
     const RouteShard& shard = route_shards_[shard_index];
-    std::shared_lock lock(shard.mu);
-    routes.assign(shard.routes.begin(), shard.routes.end());
+    std::lock_guard lock(shard.writer_mu);
+    shard.routes.CopyTo(&routes);
   }
   for (const auto& [customer, packed] : routes) {
     RouteInfo info = Unpack(customer, packed);

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -23,6 +24,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
+#include "router/id_map.h"
 #include "tandem/router/v1/router.pb.h"
 
 namespace tandem::router {
@@ -73,8 +75,9 @@ class RouteTable {
   // Resolves `key` and returns its customer's route.
   std::optional<Route> Lookup(KeyKind kind, absl::string_view value) const;
 
-  // The request-path forms of FindCustomer and Lookup: they take only a
-  // shard's read lock and allocate nothing (for keys of up to 14 bytes).
+  // The request-path forms of FindCustomer and Lookup: FindInfo takes no
+  // lock at all; LookupInfo takes one key shard's read lock; neither
+  // allocates (for keys of up to 14 bytes).
   std::optional<RouteInfo> FindInfo(int64_t customer_id) const;
   std::optional<RouteInfo> LookupInfo(KeyKind kind,
                                       absl::string_view value) const;
@@ -113,9 +116,11 @@ class RouteTable {
   static Packed Pack(int64_t version, System system, RouteState state);
   static RouteInfo Unpack(int64_t customer_id, Packed packed);
 
+  // Readers use `routes` without any lock (see IdMap); `writer_mu` only
+  // keeps a snapshot copy from overlapping the writer.
   struct alignas(64) RouteShard {
-    mutable std::shared_mutex mu;
-    absl::flat_hash_map<int64_t, Packed> routes;
+    mutable std::mutex writer_mu;
+    IdMap routes;
   };
 
   // Keys of one shard: the encoded key bytes (kind byte + value) live in

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -128,6 +130,46 @@ TEST(GrpcServerTest, HealthReflectionAndMetrics) {
   after.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(500));
   EXPECT_FALSE(health->Check(&after, request, &response).ok());
+}
+
+TEST(GrpcServerTest, ServesTlsWhenConfigured) {
+  std::string dir = ::testing::TempDir();
+  std::string cert = dir + "/tls-cert.pem";
+  std::string key = dir + "/tls-key.pem";
+  std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -days 1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << "openssl failed";
+  GrpcServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.tls_cert_file = cert;
+  options.tls_key_file = key;
+  auto server = GrpcServer::Start(options, {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::ifstream in(cert);
+  std::string pem((std::istreambuf_iterator<char>(in)),
+                  std::istreambuf_iterator<char>());
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = pem;
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  auto secure = grpc::health::v1::Health::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
+                                grpc::SslCredentials(ssl), args));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(secure->Check(&context, request, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  // A plaintext client gets nowhere.
+  auto plain = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
+                          grpc::InsecureChannelCredentials()));
+  grpc::ClientContext plain_context;
+  plain_context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(2));
+  EXPECT_FALSE(plain->Check(&plain_context, request, &response).ok());
 }
 
 TEST(GrpcServerTest, IncompleteTlsIsRefused) {

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
+#include "router/id_map.h"
 #include "router/transitions.h"
 
 namespace tandem::router {
@@ -92,6 +96,41 @@ TEST(RouteTableTest, SnapshotShardsRebuildAnEqualTable) {
     EXPECT_EQ(route->customer_id(), i);
     EXPECT_EQ(route->version(), i);
   }
+}
+
+TEST(IdMapTest, GrowsAndOverwritesWhileReadersRead) {
+  IdMap map;
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> wrong{0};
+  // A reader checks that every id it finds carries its own value (the
+  // writer stores id * 10 + generation, generation < 10).
+  std::thread reader([&] {
+    uint64_t x = 12345;
+    while (!stop.load()) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      int64_t id = 1 + (x >> 33) % 200000;
+      std::optional<uint64_t> v = map.Find(id);
+      if (v.has_value() && static_cast<int64_t>(*v / 10) != id) wrong++;
+    }
+  });
+  for (int generation = 0; generation < 3; ++generation) {
+    for (int64_t id = 1; id <= 200000; ++id) {
+      std::optional<uint64_t> old = map.Put(id, id * 10 + generation);
+      ASSERT_EQ(old.has_value(), generation > 0);
+    }
+  }
+  stop.store(true);
+  reader.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(map.size(), 200000u);
+  EXPECT_EQ(map.Find(777), std::optional<uint64_t>(7772));
+  EXPECT_FALSE(map.Find(200001).has_value());
+  std::vector<std::pair<int64_t, uint64_t>> all;
+  map.CopyTo(&all);
+  EXPECT_EQ(all.size(), 200000u);
+  map.Clear();
+  EXPECT_FALSE(map.Find(777).has_value());
+  EXPECT_EQ(map.size(), 0u);
 }
 
 TEST(TransitionsTest, OnlyTheDesignedMovesAreLegal) {
