@@ -80,7 +80,10 @@ void RouterServer::Shutdown(absl::Duration grace) {
     service_->CloseWatchers();
   }
   if (grpc_ != nullptr) {
+    absl::Time start = absl::Now();
     grpc_->Shutdown(grace);
+    TANDEM_LOG(Info, "grpc_drained")
+        .With("seconds", absl::ToDoubleSeconds(absl::Now() - start));
   }
   // Offloaded calls finish before the pool they use goes away.
   workers_.reset();

@@ -157,6 +157,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchResponse> {
   }
 
   void OnDone() override {
+    TANDEM_LOG(Debug, "watch_done");
     service_->feed_->Unsubscribe(subscription_);
     service_->WatcherDone(this);
     delete this;
@@ -176,6 +177,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchResponse> {
     }
     if (closing_) {
       finished_ = true;
+      TANDEM_LOG(Debug, "watch_finish")
+          .With("code", static_cast<int>(close_status_.error_code()));
       Finish(close_status_);
       return;
     }

@@ -225,12 +225,16 @@ TEST_F(RouterWatchTest, ShutdownEndsWatchStreamsWithUnavailable) {
   auto server = StartRouter();
   ASSERT_NE(server, nullptr);
   auto stub = Stub(server->port());
+  ImportCustomers(*stub, 1, 3);
   auto context = Ctx(kViewerToken);
   auto reader = stub->Watch(context.get(), v1::WatchRequest());
   v1::WatchResponse response;
   while (reader->Read(&response) && !response.snapshot_done()) {
   }
+  // Streams end at once; the grace period is for unary calls in flight.
+  absl::Time start = absl::Now();
   server->Shutdown(absl::Seconds(5));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
   while (reader->Read(&response)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
