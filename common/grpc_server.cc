@@ -11,6 +11,7 @@
 #include <chrono>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -80,7 +81,9 @@ class ServerMetrics {
 
  private:
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, MethodMetrics> methods_ ABSL_GUARDED_BY(mu_);
+  // Interceptors of calls in flight (a Watch stream lasts hours) hold
+  // pointers into this map, so it must keep them stable across inserts.
+  absl::node_hash_map<std::string, MethodMetrics> methods_ ABSL_GUARDED_BY(mu_);
   prometheus::Family<prometheus::Counter>& handled_;
   prometheus::Family<prometheus::Histogram>& latency_;
 };

@@ -43,6 +43,11 @@ ChangeFeed::ChangeFeed(RouteStore* store, RouteTable* table,
   routes_[1] = &routes.Add({{"system", "source"}, {"state", "migrating"}});
   routes_[2] = &routes.Add({{"system", "target"}, {"state", "stable"}});
   routes_[3] = &routes.Add({{"system", "target"}, {"state", "migrating"}});
+  pruned_ = &prometheus::BuildCounter()
+                 .Name("tandem_router_changes_pruned_total")
+                 .Help("Logged route changes deleted past the retention.")
+                 .Register(*registry)
+                 .Add({});
   keys_gauge_ = &prometheus::BuildGauge()
                      .Name("tandem_router_keys")
                      .Help("Keys that resolve to a customer.")
@@ -202,6 +207,24 @@ void ChangeFeed::UpdateGauges() {
   keys_gauge_->Set(counts.keys);
 }
 
+absl::StatusOr<int64_t> ChangeFeed::PruneNow() {
+  int64_t keep_after =
+      table_->revision() - static_cast<int64_t>(options_.remembered_changes);
+  if (keep_after <= 0) {
+    return 0;
+  }
+  int64_t before_ms = absl::ToUnixMillis(absl::Now() - options_.retention);
+  TANDEM_ASSIGN_OR_RETURN(int64_t pruned,
+                          store_->PruneChanges(before_ms, keep_after));
+  if (pruned > 0) {
+    if (pruned_ != nullptr) pruned_->Increment(static_cast<double>(pruned));
+    TANDEM_LOG(Info, "route_changes_pruned")
+        .With("deleted", pruned)
+        .With("up_to_revision", keep_after);
+  }
+  return pruned;
+}
+
 void ChangeFeed::Loop() {
   absl::Duration backoff = options_.poll_interval;
   while (true) {
@@ -218,6 +241,15 @@ void ChangeFeed::Loop() {
         } else {
           TANDEM_LOG(Info, "change_feed_recovered");
         }
+      }
+    }
+    if (options_.retention > absl::ZeroDuration() &&
+        absl::Now() >= next_prune_) {
+      next_prune_ = absl::Now() + options_.prune_interval;
+      absl::StatusOr<int64_t> pruned = PruneNow();
+      if (!pruned.ok()) {
+        TANDEM_LOG(Warning, "route_changes_prune_failed")
+            .With("error", pruned.status().message());
       }
     }
     if (applied) {

@@ -17,6 +17,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
@@ -30,6 +31,11 @@ struct ChangeFeedOptions {
   // How many recent changes are kept for resuming watchers.
   size_t remembered_changes = 100000;
   int poll_batch = 5000;
+  // Logged changes older than this are deleted (the most recent
+  // `remembered_changes` are always kept, so watchers can resume after a
+  // restart). Zero keeps everything.
+  absl::Duration retention = absl::Hours(24 * 7);
+  absl::Duration prune_interval = absl::Minutes(10);
 };
 
 class ChangeFeed {
@@ -71,6 +77,9 @@ class ChangeFeed {
   // True once the poll loop has failed for longer than a poll interval.
   bool lagging() const;
 
+  // Deletes logged changes past the retention now; returns how many.
+  absl::StatusOr<int64_t> PruneNow();
+
  private:
   void Loop();
   absl::Status PollOnce(bool* applied);
@@ -97,8 +106,10 @@ class ChangeFeed {
   int next_subscriber_ ABSL_GUARDED_BY(subscribers_mu_) = 0;
 
   std::thread thread_;
+  absl::Time next_prune_ = absl::InfinitePast();
 
   prometheus::Histogram* propagation_ = nullptr;
+  prometheus::Counter* pruned_ = nullptr;
   prometheus::Gauge* revision_gauge_ = nullptr;
   prometheus::Gauge* subscribers_gauge_ = nullptr;
   prometheus::Gauge* routes_[4] = {};

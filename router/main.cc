@@ -25,6 +25,9 @@ ABSL_FLAG(std::string, import_config_file, "",
           "Optional import queries (see router/import_source.h).");
 ABSL_FLAG(int, poll_interval_ms, 10,
           "How often to poll the change log for other replicas' changes.");
+ABSL_FLAG(int, change_retention_hours, 24 * 7,
+          "Route changes older than this leave the change log (the newest "
+          "100,000 always stay); 0 keeps them all.");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "How long calls in flight may run after SIGTERM.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
@@ -47,6 +50,8 @@ int main(int argc, char** argv) {
   options.db.user = absl::GetFlag(FLAGS_db_user);
   options.db.database = absl::GetFlag(FLAGS_db_name);
   options.db.pool_size = absl::GetFlag(FLAGS_db_pool_size);
+  options.feed.retention =
+      absl::Hours(absl::GetFlag(FLAGS_change_retention_hours));
   options.feed.poll_interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_poll_interval_ms));
 

@@ -661,6 +661,29 @@ absl::StatusOr<RouteChange> MysqlRouteStore::SetDefaultSystem(
   return result;
 }
 
+absl::StatusOr<int64_t> MysqlRouteStore::PruneChanges(
+    int64_t created_before_ms, int64_t revision_at_most) {
+  int64_t total = 0;
+  while (true) {
+    int deleted = 0;
+    // Small batches keep each statement's locks short: live changes go on.
+    TANDEM_RETURN_IF_ERROR(
+        pool_->Run("prune route changes", [&](sql::Connection& conn) {
+          Stmt remove(conn.prepareStatement(
+              "DELETE FROM route_changes WHERE revision <= ? AND "
+              "created_at_ms < ? ORDER BY revision LIMIT 5000"));
+          remove->setInt64(1, revision_at_most);
+          remove->setInt64(2, created_before_ms);
+          deleted = remove->executeUpdate();
+          return absl::OkStatus();
+        }));
+    total += deleted;
+    if (deleted < 5000) {
+      return total;
+    }
+  }
+}
+
 absl::StatusOr<GetDefaultSystemResponse> MysqlRouteStore::GetDefaultSystem() {
   GetDefaultSystemResponse response;
   TANDEM_RETURN_IF_ERROR(pool_->Run(

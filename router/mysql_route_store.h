@@ -49,6 +49,8 @@ class MysqlRouteStore final : public RouteStore {
       ::tandem::common::v1::System system, const Actor& actor) override;
   absl::StatusOr<::tandem::router::v1::GetDefaultSystemResponse>
   GetDefaultSystem() override;
+  absl::StatusOr<int64_t> PruneChanges(int64_t created_before_ms,
+                                       int64_t revision_at_most) override;
 
  private:
   explicit MysqlRouteStore(MysqlPool* pool) : pool_(pool) {}

@@ -74,6 +74,11 @@ class RouteStore {
   virtual absl::StatusOr<RouteChange> SetDefaultSystem(
       ::tandem::common::v1::System system, const Actor& actor) = 0;
 
+  // Deletes logged changes created before `created_before_ms` whose revision
+  // is at most `revision_at_most`, in small batches; returns how many.
+  virtual absl::StatusOr<int64_t> PruneChanges(int64_t created_before_ms,
+                                               int64_t revision_at_most) = 0;
+
   // The default system and who set it.
   virtual absl::StatusOr<::tandem::router::v1::GetDefaultSystemResponse>
   GetDefaultSystem() = 0;

@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
@@ -170,6 +172,73 @@ TEST(GrpcServerTest, ServesTlsWhenConfigured) {
   plain_context.set_deadline(std::chrono::system_clock::now() +
                              std::chrono::seconds(2));
   EXPECT_FALSE(plain->Check(&plain_context, request, &response).ok());
+}
+
+TEST(GrpcServerTest, LongCallsSurviveNewMethodsInTheMetrics) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  GrpcServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.registry = registry;
+  auto server = GrpcServer::Start(options, {});
+  ASSERT_TRUE(server.ok());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
+                          grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  // A stream opened first, held while many other methods are first seen.
+  grpc::ClientContext watch_context;
+  auto watch =
+      health->Watch(&watch_context, grpc::health::v1::HealthCheckRequest());
+  grpc::health::v1::HealthCheckResponse update;
+  ASSERT_TRUE(watch->Read(&update));
+  grpc::GenericStub generic(channel);
+  for (int i = 0; i < 50; ++i) {
+    grpc::ClientContext context;
+    grpc::Slice nothing(std::string(""));
+    grpc::ByteBuffer empty(&nothing, 1);
+    grpc::ByteBuffer reply;
+    grpc::Status status;
+    bool done = false;
+    std::mutex mu;
+    std::condition_variable cv;
+    generic.UnaryCall(&context, absl::StrCat("/tandem.test.v1.Nothing/M", i),
+                      grpc::StubOptions(), &empty, &reply, [&](grpc::Status s) {
+                        std::lock_guard<std::mutex> lock(mu);
+                        status = s;
+                        done = true;
+                        cv.notify_all();
+                      });
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done; });
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+  watch_context.TryCancel();
+  while (watch->Read(&update)) {
+  }
+  EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  (*server)->Shutdown(absl::Seconds(1));
+  double watch_latency_count = 0;
+  bool saw_last_method = false;
+  for (const auto& family : registry->Collect()) {
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "grpc_method" && label.value == "M49") {
+          saw_last_method = true;
+        }
+      }
+    }
+    if (family.name != "grpc_server_handling_seconds") continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "grpc_method" && label.value == "Watch") {
+          watch_latency_count += metric.histogram.sample_count;
+        }
+      }
+    }
+  }
+  // The premise: all 50 methods were registered while the stream was open.
+  EXPECT_TRUE(saw_last_method);
+  EXPECT_EQ(watch_latency_count, 1);
 }
 
 TEST(GrpcServerTest, IncompleteTlsIsRefused) {

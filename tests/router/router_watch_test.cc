@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "router/client/route_cache.h"
+#include "router/mysql_route_store.h"
 #include "tests/router/router_fixture.h"
 
 namespace tandem::router::testing {
@@ -219,6 +220,73 @@ TEST_F(RouterWatchTest, WatchResumesFromARevisionAfterDisconnect) {
   EXPECT_EQ(revisions,
             (std::vector<int64_t>{first.version(), second.version()}));
   context->TryCancel();
+}
+
+TEST_F(RouterWatchTest, PrunedChangesAreReplacedByASnapshotOnResume) {
+  auto server = StartRouter();
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(server->port());
+  ImportCustomers(*stub, 1, 10);  // Ten changes, one per customer.
+  int64_t revision = server->table().revision();
+  ASSERT_EQ(revision, 10);
+  // Everything up to revision 7 is older than the retention.
+  auto pruned =
+      db()->Query("DELETE FROM route_changes WHERE revision <= 7", database());
+  ASSERT_TRUE(pruned.ok());
+  server.reset();
+  server = StartRouter();  // Remembers only what the log still has.
+  ASSERT_NE(server, nullptr);
+  stub = Stub(server->port());
+  auto first_message = [&](int64_t from) {
+    v1::WatchRequest request;
+    request.set_from_revision(from);
+    auto context = Ctx(kViewerToken);
+    auto reader = stub->Watch(context.get(), request);
+    v1::WatchResponse response;
+    v1::Route moved =
+        Step(*stub, 1 + from % 5, SYSTEM_SOURCE,
+             from % 2 ? ROUTE_STATE_STABLE : ROUTE_STATE_MIGRATING);
+    EXPECT_TRUE(reader->Read(&response));
+    context->TryCancel();
+    return response;
+  };
+  // From revision 8 the log is complete: changes, no snapshot.
+  v1::WatchResponse resumed = first_message(8);
+  EXPECT_FALSE(resumed.reset());
+  ASSERT_GT(resumed.changes_size(), 0);
+  EXPECT_EQ(resumed.changes(0).revision(), 9);
+  // From revision 3 it is not: the stream starts over with a snapshot.
+  v1::WatchResponse restarted = first_message(3);
+  EXPECT_TRUE(restarted.reset());
+  EXPECT_GT(restarted.snapshot_size(), 0);
+}
+
+TEST_F(RouterWatchTest, PruningKeepsTheNewestChanges) {
+  auto server = StartRouter();
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(server->port());
+  ImportCustomers(*stub, 1, 10);
+  // The store deletes only what is both old enough and at most the given
+  // revision.
+  MysqlOptions options;
+  options.url = db()->url();
+  options.user = db()->user();
+  options.password = db()->password();
+  options.database = database();
+  auto pool = MysqlPool::Create(options);
+  ASSERT_TRUE(pool.ok());
+  auto store = MysqlRouteStore::Create(pool->get());
+  ASSERT_TRUE(store.ok());
+  auto none = (*store)->PruneChanges(/*created_before_ms=*/0, 10);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0);
+  auto some = (*store)->PruneChanges(absl::ToUnixMillis(absl::Now()) + 1000, 6);
+  ASSERT_TRUE(some.ok());
+  EXPECT_EQ(*some, 6);
+  auto left = db()->Query("SELECT MIN(revision), COUNT(*) FROM route_changes",
+                          database());
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ((*left)[0], "7\t4");
 }
 
 TEST_F(RouterWatchTest, ShutdownEndsWatchStreamsWithUnavailable) {
