@@ -1,0 +1,911 @@
+#include "cli/router_commands.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/sync_stream.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "cli/router_input.h"
+#include "common/config.h"
+#include "common/status_macros.h"
+#include "tandem/router/v1/router.grpc.pb.h"
+
+namespace tandem::cli {
+namespace {
+
+namespace v1 = ::tandem::router::v1;
+using ::tandem::common::v1::System;
+using Stub = v1::RouterService::StubInterface;
+
+// Customers per ImportRoutes call: well under the router's limit of 100,000
+// and gRPC's default 4 MB message size.
+constexpr int kImportChunk = 10000;
+
+// --- Calls
+
+// Runs one unary call `fn(stub, context)` against the router.
+template <typename Fn>
+absl::Status CallRouter(CommandContext& ctx, Fn&& fn) {
+  TANDEM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
+                          ctx.Channel(ctx.globals().router));
+  std::unique_ptr<Stub> stub = v1::RouterService::NewStub(channel);
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<grpc::ClientContext> call,
+                          ctx.NewCall());
+  grpc::Status status = fn(*stub, call.get());
+  return ctx.CallError(status, ctx.globals().router);
+}
+
+// A usage error for a malformed positional argument.
+absl::Status BadArgument(const absl::Status& status) {
+  return UsageError(status.message());
+}
+
+// --- Formatting
+
+std::string FormatUnixMillis(int64_t ms) {
+  if (ms <= 0) {
+    return "-";
+  }
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(ms),
+                          absl::UTCTimeZone());
+}
+
+std::string RouteName(System system, v1::RouteState state) {
+  return absl::StrCat(SystemName(system), "/", RouteStateName(state));
+}
+
+std::string JoinKeys(const google::protobuf::RepeatedPtrField<v1::Key>& keys,
+                     absl::string_view sign = "") {
+  std::vector<std::string> parts;
+  for (const v1::Key& key : keys) {
+    parts.push_back(absl::StrCat(sign, FormatKey(key)));
+  }
+  return parts.empty() ? "-" : absl::StrJoin(parts, ",");
+}
+
+std::vector<std::string> RouteHeaders() {
+  return {"CUSTOMER_ID", "SYSTEM",     "STATE",
+          "VERSION",     "UPDATED_BY", "UPDATED_AT"};
+}
+
+std::vector<std::string> RouteCells(const v1::Route& route) {
+  return {absl::StrCat(route.customer_id()),
+          SystemName(route.system()),
+          RouteStateName(route.state()),
+          absl::StrCat(route.version()),
+          route.updated_by().empty() ? "-" : route.updated_by(),
+          FormatUnixMillis(route.updated_at_unix_ms())};
+}
+
+Table RouteTable(const v1::Route& route) {
+  Table table(RouteHeaders());
+  table.AddRow(RouteCells(route));
+  return table;
+}
+
+Table SetRouteRequestTable(const v1::SetRouteRequest& request) {
+  Table table({"CUSTOMER_ID", "EXPECTED_VERSION", "SYSTEM", "STATE",
+               "REQUEST_ID", "REASON"});
+  table.AddRow({absl::StrCat(request.customer_id()),
+                absl::StrCat(request.expected_version()),
+                SystemName(request.system()), RouteStateName(request.state()),
+                request.request_id(),
+                request.reason().empty() ? "-" : request.reason()});
+  return table;
+}
+
+void SayDryRun(CommandContext& ctx, absl::string_view method) {
+  ctx.err() << "dry run: would call RouterService." << method
+            << " with the request above; nothing was sent\n";
+}
+
+// --- Shared flags
+
+FlagSpec ReasonFlag() {
+  return {"reason", "TEXT",
+          "Why the change is made; recorded in the audit log."};
+}
+FlagSpec RequestIdFlag() {
+  return {"request_id", "ID",
+          "Idempotency key: retrying with the same id does not apply the "
+          "change twice. Default: a fresh UUID."};
+}
+FlagSpec DryRunFlag() {
+  return {"dry-run", "",
+          "Print the request that would be sent, and send nothing."};
+}
+
+std::string RequestId(const CommandContext& ctx) {
+  std::string id = ctx.flags().Get("request_id");
+  return id.empty() ? NewRequestId() : id;
+}
+
+absl::StatusOr<int64_t> CustomerIdArg(const CommandContext& ctx, size_t i) {
+  absl::StatusOr<int64_t> id = ParseCustomerId(ctx.args()[i]);
+  if (!id.ok()) {
+    return BadArgument(id.status());
+  }
+  return id;
+}
+
+// --- route lookup / get / list
+
+absl::Status RouteLookup(CommandContext& ctx) {
+  absl::StatusOr<v1::KeyKind> kind = ParseKeyKind(ctx.args()[0]);
+  if (!kind.ok()) {
+    return BadArgument(kind.status());
+  }
+  if (ctx.args()[1].empty()) {
+    return UsageError("the key value is empty");
+  }
+  v1::LookupRequest request;
+  request.mutable_key()->set_kind(*kind);
+  request.mutable_key()->set_value(ctx.args()[1]);
+  v1::LookupResponse response;
+  TANDEM_RETURN_IF_ERROR(
+      CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+        return stub.Lookup(call, request, &response);
+      }));
+  Table table(
+      {"KIND", "VALUE", "FOUND", "CUSTOMER_ID", "SYSTEM", "STATE", "VERSION"});
+  if (response.found()) {
+    const v1::Route& route = response.route();
+    table.AddRow({KeyKindName(*kind), ctx.args()[1], "yes",
+                  absl::StrCat(route.customer_id()), SystemName(route.system()),
+                  RouteStateName(route.state()),
+                  absl::StrCat(route.version())});
+  } else {
+    table.AddRow(
+        {KeyKindName(*kind), ctx.args()[1], "no", "-",
+         absl::StrCat(SystemName(response.default_system()), " (default)"), "-",
+         "-"});
+    ctx.err() << "no customer has " << KeyKindName(*kind) << " `"
+              << ctx.args()[1] << "`; unknown keys go to the default system "
+              << SystemName(response.default_system()) << "\n";
+  }
+  ctx.printer().Print(response, table);
+  return absl::OkStatus();
+}
+
+absl::Status RouteGet(CommandContext& ctx) {
+  TANDEM_ASSIGN_OR_RETURN(int64_t id, CustomerIdArg(ctx, 0));
+  v1::GetRouteRequest request;
+  request.set_customer_id(id);
+  request.set_include_keys(ctx.flags().GetBool("keys"));
+  v1::GetRouteResponse response;
+  TANDEM_RETURN_IF_ERROR(
+      CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+        return stub.GetRoute(call, request, &response);
+      }));
+  std::vector<std::string> headers = RouteHeaders();
+  std::vector<std::string> cells = RouteCells(response.route());
+  if (request.include_keys()) {
+    headers.push_back("KEYS");
+    cells.push_back(JoinKeys(response.keys()));
+  }
+  Table table(std::move(headers));
+  table.AddRow(std::move(cells));
+  ctx.printer().Print(response, table);
+  return absl::OkStatus();
+}
+
+absl::Status RouteList(CommandContext& ctx) {
+  v1::ListRoutesRequest request;
+  if (ctx.flags().Has("system")) {
+    absl::StatusOr<System> system = ParseSystem(ctx.flags().Get("system"));
+    if (!system.ok()) {
+      return BadArgument(system.status());
+    }
+    request.set_system(*system);
+  }
+  if (ctx.flags().Has("state")) {
+    absl::StatusOr<v1::RouteState> state =
+        ParseRouteState(ctx.flags().Get("state"));
+    if (!state.ok()) {
+      return BadArgument(state.status());
+    }
+    request.set_state(*state);
+  }
+  TANDEM_ASSIGN_OR_RETURN(int64_t page_size,
+                          ctx.flags().GetInt64("page_size", 0));
+  if (page_size < 0 || page_size > INT32_MAX) {
+    return UsageError("--page_size must be between 0 (the default) and 10000");
+  }
+  request.set_page_size(static_cast<int32_t>(page_size));
+  request.set_page_token(ctx.flags().Get("page_token"));
+  bool all = ctx.flags().GetBool("all");
+
+  v1::ListRoutesResponse result;
+  while (true) {
+    v1::ListRoutesResponse page;
+    TANDEM_RETURN_IF_ERROR(
+        CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+          return stub.ListRoutes(call, request, &page);
+        }));
+    for (v1::Route& route : *page.mutable_routes()) {
+      *result.add_routes() = std::move(route);
+    }
+    result.set_next_page_token(page.next_page_token());
+    if (!all || page.next_page_token().empty()) {
+      break;
+    }
+    request.set_page_token(page.next_page_token());
+  }
+  Table table(RouteHeaders());
+  for (const v1::Route& route : result.routes()) {
+    table.AddRow(RouteCells(route));
+  }
+  ctx.printer().Print(result, table);
+  if (result.routes().empty()) {
+    ctx.err() << "no routes match\n";
+  }
+  if (!result.next_page_token().empty()) {
+    ctx.err() << "more routes follow: add --page_token="
+              << result.next_page_token() << " for the next page, or --all\n";
+  }
+  return absl::OkStatus();
+}
+
+// --- route set and the convenience verbs
+
+// Sends `request` (or, with --dry-run, prints it) and prints the route.
+// Without --reason, `default_reason` goes to the audit log.
+absl::Status SendSetRoute(CommandContext& ctx, v1::SetRouteRequest request,
+                          const v1::Route* before,
+                          absl::string_view default_reason) {
+  request.set_reason(ctx.flags().Get("reason", default_reason));
+  request.set_request_id(RequestId(ctx));
+  if (ctx.flags().GetBool("dry_run")) {
+    ctx.printer().Print(request, SetRouteRequestTable(request));
+    SayDryRun(ctx, "SetRoute");
+    return absl::OkStatus();
+  }
+  v1::SetRouteResponse response;
+  TANDEM_RETURN_IF_ERROR(
+      CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+        return stub.SetRoute(call, request, &response);
+      }));
+  ctx.printer().Print(response, RouteTable(response.route()));
+  if (before != nullptr) {
+    ctx.err() << "customer " << request.customer_id() << ": "
+              << RouteName(before->system(), before->state()) << " -> "
+              << RouteName(response.route().system(), response.route().state())
+              << " (version " << before->version() << " -> "
+              << response.route().version() << ")\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RouteSet(CommandContext& ctx) {
+  TANDEM_ASSIGN_OR_RETURN(int64_t id, CustomerIdArg(ctx, 0));
+  TANDEM_ASSIGN_OR_RETURN(int64_t version,
+                          ctx.flags().GetInt64("expected_version", 0));
+  if (version < 0) {
+    return UsageError("--expected_version must not be negative");
+  }
+  absl::StatusOr<System> system = ParseSystem(ctx.flags().Get("system"));
+  if (!system.ok()) {
+    return BadArgument(system.status());
+  }
+  absl::StatusOr<v1::RouteState> state =
+      ParseRouteState(ctx.flags().Get("state"));
+  if (!state.ok()) {
+    return BadArgument(state.status());
+  }
+  v1::SetRouteRequest request;
+  request.set_customer_id(id);
+  request.set_expected_version(version);
+  request.set_system(*system);
+  request.set_state(*state);
+  return SendSetRoute(ctx, std::move(request), nullptr, "");
+}
+
+absl::Status RouteConvenience(CommandContext& ctx) {
+  const std::string& verb = ctx.spec().path.back();
+  TANDEM_ASSIGN_OR_RETURN(int64_t id, CustomerIdArg(ctx, 0));
+  v1::GetRouteRequest get;
+  get.set_customer_id(id);
+  v1::GetRouteResponse current;
+  TANDEM_RETURN_IF_ERROR(
+      CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+        return stub.GetRoute(call, get, &current);
+      }));
+  TANDEM_ASSIGN_OR_RETURN(auto target,
+                          ConvenienceTarget(verb, current.route()));
+  v1::SetRouteRequest request;
+  request.set_customer_id(id);
+  request.set_expected_version(current.route().version());
+  request.set_system(target.first);
+  request.set_state(target.second);
+  return SendSetRoute(ctx, std::move(request), &current.route(),
+                      absl::StrCat("tandemctl route ", verb));
+}
+
+// --- route import
+
+absl::Status RouteImport(CommandContext& ctx) {
+  bool has_file = ctx.flags().Has("file");
+  bool has_query = ctx.flags().Has("query");
+  if (has_file == has_query) {
+    return UsageError("route import needs exactly one of --file or --query");
+  }
+  System system = ::tandem::common::v1::SYSTEM_SOURCE;
+  if (ctx.flags().Has("system")) {
+    absl::StatusOr<System> parsed = ParseSystem(ctx.flags().Get("system"));
+    if (!parsed.ok()) {
+      return BadArgument(parsed.status());
+    }
+    system = *parsed;
+  }
+  bool dry_run = ctx.flags().GetBool("dry_run");
+  std::string request_id = RequestId(ctx);
+
+  v1::ImportRoutesRequest base;
+  base.set_system(system);
+  base.set_reason(ctx.flags().Get("reason"));
+
+  std::vector<v1::ImportRoutesRequest> requests;
+  if (has_query) {
+    base.set_configured_query(ctx.flags().Get("query"));
+    base.set_request_id(request_id);
+    if (base.configured_query().empty()) {
+      return UsageError("--query needs the name of a configured query");
+    }
+    if (dry_run) {
+      Table table({"QUERY", "SYSTEM", "REQUEST_ID", "REASON"});
+      table.AddRow({base.configured_query(), SystemName(system), request_id,
+                    base.reason().empty() ? "-" : base.reason()});
+      ctx.printer().Print(base, table);
+      SayDryRun(ctx, "ImportRoutes");
+      return absl::OkStatus();
+    }
+    requests.push_back(base);
+  } else {
+    std::string path = ctx.flags().Get("file");
+    TANDEM_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
+    absl::StatusOr<CustomersFile> file = ParseCustomersCsv(contents);
+    if (!file.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", file.status().message()));
+    }
+    if (file->customers.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": no customers in the file"));
+    }
+    if (dry_run) {
+      google::protobuf::Struct summary;
+      auto& fields = *summary.mutable_fields();
+      fields["file"].set_string_value(path);
+      fields["customers"].set_number_value(
+          static_cast<double>(file->customers.size()));
+      fields["keys"].set_number_value(static_cast<double>(file->keys));
+      fields["system"].set_string_value(
+          std::string(::tandem::common::v1::System_Name(system)));
+      Table table({"FILE", "CUSTOMERS", "KEYS", "SYSTEM"});
+      table.AddRow({path, absl::StrCat(file->customers.size()),
+                    absl::StrCat(file->keys), SystemName(system)});
+      ctx.printer().Print(summary, table);
+      ctx.err() << "dry run: " << path
+                << " is valid; nothing was sent to the router\n";
+      return absl::OkStatus();
+    }
+    size_t chunks = (file->customers.size() + kImportChunk - 1) / kImportChunk;
+    for (size_t i = 0; i < chunks; ++i) {
+      v1::ImportRoutesRequest& request = requests.emplace_back(base);
+      request.set_request_id(chunks == 1 ? request_id
+                                         : absl::StrCat(request_id, "-", i));
+      size_t end =
+          std::min(file->customers.size(), (i + 1) * size_t{kImportChunk});
+      for (size_t j = i * kImportChunk; j < end; ++j) {
+        *request.mutable_customers()->add_customers() =
+            std::move(file->customers[j]);
+      }
+    }
+  }
+
+  v1::ImportRoutesResponse total;
+  int64_t sent = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    v1::ImportRoutesResponse response;
+    TANDEM_RETURN_IF_ERROR(
+        CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+          return stub.ImportRoutes(call, requests[i], &response);
+        }));
+    total.set_customers_seen(total.customers_seen() +
+                             response.customers_seen());
+    total.set_routes_created(total.routes_created() +
+                             response.routes_created());
+    total.set_keys_added(total.keys_added() + response.keys_added());
+    total.set_key_conflicts(total.key_conflicts() + response.key_conflicts());
+    for (const std::string& sample : response.conflict_samples()) {
+      if (total.conflict_samples_size() < 100) {
+        total.add_conflict_samples(sample);
+      }
+    }
+    total.set_revision(std::max(total.revision(), response.revision()));
+    sent += requests[i].customers().customers_size();
+    if (ctx.globals().interactive && requests.size() > 1) {
+      ctx.err() << "\rimported " << sent << " customers (call " << i + 1
+                << " of " << requests.size() << ")" << std::flush;
+    }
+  }
+  if (ctx.globals().interactive && requests.size() > 1) {
+    ctx.err() << "\n";
+  }
+  Table table({"CUSTOMERS_SEEN", "ROUTES_CREATED", "KEYS_ADDED",
+               "KEY_CONFLICTS", "REVISION"});
+  table.AddRow(
+      {absl::StrCat(total.customers_seen()),
+       absl::StrCat(total.routes_created()), absl::StrCat(total.keys_added()),
+       absl::StrCat(total.key_conflicts()), absl::StrCat(total.revision())});
+  ctx.printer().Print(total, table);
+  for (const std::string& sample : total.conflict_samples()) {
+    ctx.err() << "key conflict: " << sample << "\n";
+  }
+  if (total.key_conflicts() > total.conflict_samples_size()) {
+    ctx.err() << "... and "
+              << total.key_conflicts() - total.conflict_samples_size()
+              << " more key conflicts\n";
+  }
+  return absl::OkStatus();
+}
+
+// --- route watch
+
+// Fixed widths, since a stream cannot be measured before it is printed; the
+// three-space gaps match Table's.
+constexpr char kWatchLineFormat[] =
+    "%-10s   %-20s   %-12s   %-11s   %-18s   %-7s   %s";
+
+std::string WatchLine(const v1::RouteChange& change) {
+  std::string revision = absl::StrCat(change.revision());
+  std::string at = FormatUnixMillis(change.stamp().at_unix_ms());
+  std::string actor =
+      change.stamp().actor().empty() ? "-" : change.stamp().actor();
+  if (change.has_route_update()) {
+    const v1::RouteUpdate& update = change.route_update();
+    std::vector<std::string> keys;
+    if (!update.keys_added().empty()) {
+      keys.push_back(JoinKeys(update.keys_added(), "+"));
+    }
+    if (!update.keys_removed().empty()) {
+      keys.push_back(JoinKeys(update.keys_removed(), "-"));
+    }
+    return absl::StrFormat(
+        kWatchLineFormat, revision, at, actor,
+        absl::StrCat(update.route().customer_id()),
+        RouteName(update.route().system(), update.route().state()),
+        absl::StrCat(update.route().version()),
+        keys.empty() ? "-" : absl::StrJoin(keys, " "));
+  }
+  return absl::StrFormat(
+      kWatchLineFormat, revision, at, actor, "-",
+      absl::StrCat("default=", SystemName(change.default_system())), "-", "-");
+}
+
+absl::Status RouteWatch(CommandContext& ctx) {
+  TANDEM_ASSIGN_OR_RETURN(int64_t from, ctx.flags().GetInt64("from", -1));
+  TANDEM_ASSIGN_OR_RETURN(int64_t count, ctx.flags().GetInt64("count", 0));
+  if (ctx.flags().Has("from") && from < 0) {
+    return UsageError("--from must not be negative");
+  }
+  if (count < 0) {
+    return UsageError("--count must not be negative");
+  }
+  if (from < 0) {
+    v1::GetStatsResponse stats;
+    TANDEM_RETURN_IF_ERROR(CallRouter(ctx, [&](Stub& stub,
+                                               grpc::ClientContext* call) {
+      if (!ctx.globals().timeout.has_value()) {
+        call->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+      }
+      return stub.GetStats(call, v1::GetStatsRequest(), &stats);
+    }));
+    from = stats.revision();
+  }
+  TANDEM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
+                          ctx.Channel(ctx.globals().router));
+  std::unique_ptr<Stub> stub = v1::RouterService::NewStub(channel);
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<grpc::ClientContext> call,
+                          ctx.NewCall());
+  v1::WatchRequest request;
+  request.set_from_revision(from);
+  std::unique_ptr<grpc::ClientReaderInterface<v1::WatchResponse>> reader =
+      stub->Watch(call.get(), request);
+  ctx.err() << "watching changes after revision " << from
+            << (count > 0 ? absl::StrCat(" (stopping after ", count, ")")
+                          : std::string(" (Ctrl-C to stop)"))
+            << "\n";
+  if (ctx.printer().format() == OutputFormat::kTable) {
+    ctx.out() << absl::StrFormat(kWatchLineFormat, "REVISION", "AT", "ACTOR",
+                                 "CUSTOMER_ID", "ROUTE", "VERSION", "KEYS")
+              << "\n"
+              << std::flush;
+  }
+  int64_t printed = 0;
+  bool done = false;
+  v1::WatchResponse response;
+  while (!done && reader->Read(&response)) {
+    if (response.reset()) {
+      ctx.err() << (from == 0
+                        ? std::string("--from 0 starts with a snapshot of "
+                                      "every route")
+                        : absl::StrCat("the router no longer remembers "
+                                       "revision ",
+                                       from,
+                                       " (or it is in the future), so "
+                                       "it sends a snapshot first"))
+                << "; the snapshot is not printed (use `route list`)\n";
+    }
+    if (response.snapshot_done()) {
+      ctx.err() << "snapshot complete as of revision " << response.revision()
+                << "; changes follow\n";
+    }
+    for (const v1::RouteChange& change : response.changes()) {
+      ctx.printer().PrintStreamItem(change, WatchLine(change));
+      if (count > 0 && ++printed >= count) {
+        done = true;
+        break;
+      }
+    }
+  }
+  if (done) {
+    call->TryCancel();
+    reader->Finish().IgnoreError();
+    return absl::OkStatus();
+  }
+  grpc::Status status = reader->Finish();
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+      ctx.globals().timeout.has_value()) {
+    return absl::OkStatus();  // --timeout bounds a watch on purpose.
+  }
+  if (status.ok()) {
+    return absl::UnavailableError(
+        "the router ended the stream (shutting down?); run the watch again "
+        "with --from to resume");
+  }
+  return ctx.CallError(status, ctx.globals().router);
+}
+
+// --- keys
+
+absl::StatusOr<std::vector<v1::Key>> KeyArgs(const CommandContext& ctx) {
+  std::vector<v1::Key> keys;
+  for (size_t i = 1; i < ctx.args().size(); ++i) {
+    absl::StatusOr<v1::Key> key = ParseStoredKey(ctx.args()[i]);
+    if (!key.ok()) {
+      return BadArgument(key.status());
+    }
+    keys.push_back(*std::move(key));
+  }
+  return keys;
+}
+
+template <typename Request>
+Table KeysRequestTable(const Request& request) {
+  Table table({"CUSTOMER_ID", "KEYS", "REQUEST_ID"});
+  table.AddRow({absl::StrCat(request.customer_id()), JoinKeys(request.keys()),
+                request.request_id()});
+  return table;
+}
+
+absl::Status KeysPut(CommandContext& ctx) {
+  TANDEM_ASSIGN_OR_RETURN(int64_t id, CustomerIdArg(ctx, 0));
+  TANDEM_ASSIGN_OR_RETURN(std::vector<v1::Key> keys, KeyArgs(ctx));
+  v1::PutKeysRequest request;
+  request.set_customer_id(id);
+  request.mutable_keys()->Assign(keys.begin(), keys.end());
+  request.set_request_id(RequestId(ctx));
+  if (ctx.flags().GetBool("dry_run")) {
+    ctx.printer().Print(request, KeysRequestTable(request));
+    SayDryRun(ctx, "PutKeys");
+    return absl::OkStatus();
+  }
+  v1::PutKeysResponse response;
+  TANDEM_RETURN_IF_ERROR(
+      CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+        return stub.PutKeys(call, request, &response);
+      }));
+  Table table({"CUSTOMER_ID", "ADDED", "REVISION"});
+  table.AddRow({absl::StrCat(id), absl::StrCat(response.added()),
+                absl::StrCat(response.revision())});
+  ctx.printer().Print(response, table);
+  return absl::OkStatus();
+}
+
+absl::Status KeysDelete(CommandContext& ctx) {
+  TANDEM_ASSIGN_OR_RETURN(int64_t id, CustomerIdArg(ctx, 0));
+  TANDEM_ASSIGN_OR_RETURN(std::vector<v1::Key> keys, KeyArgs(ctx));
+  v1::DeleteKeysRequest request;
+  request.set_customer_id(id);
+  request.mutable_keys()->Assign(keys.begin(), keys.end());
+  request.set_request_id(RequestId(ctx));
+  if (ctx.flags().GetBool("dry_run")) {
+    ctx.printer().Print(request, KeysRequestTable(request));
+    SayDryRun(ctx, "DeleteKeys");
+    return absl::OkStatus();
+  }
+  v1::DeleteKeysResponse response;
+  TANDEM_RETURN_IF_ERROR(
+      CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+        return stub.DeleteKeys(call, request, &response);
+      }));
+  Table table({"CUSTOMER_ID", "DELETED", "REVISION"});
+  table.AddRow({absl::StrCat(id), absl::StrCat(response.deleted()),
+                absl::StrCat(response.revision())});
+  ctx.printer().Print(response, table);
+  return absl::OkStatus();
+}
+
+// --- router
+
+absl::Status RouterStats(CommandContext& ctx) {
+  v1::GetStatsResponse response;
+  TANDEM_RETURN_IF_ERROR(
+      CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+        return stub.GetStats(call, v1::GetStatsRequest(), &response);
+      }));
+  Table table({"SOURCE_STABLE", "SOURCE_MIGRATING", "TARGET_STABLE",
+               "TARGET_MIGRATING", "KEYS", "REVISION", "DEFAULT_SYSTEM"});
+  table.AddRow({absl::StrCat(response.source_stable()),
+                absl::StrCat(response.source_migrating()),
+                absl::StrCat(response.target_stable()),
+                absl::StrCat(response.target_migrating()),
+                absl::StrCat(response.keys()),
+                absl::StrCat(response.revision()),
+                SystemName(response.default_system())});
+  ctx.printer().Print(response, table);
+  return absl::OkStatus();
+}
+
+absl::Status RouterDefaultGet(CommandContext& ctx) {
+  v1::GetDefaultSystemResponse response;
+  TANDEM_RETURN_IF_ERROR(
+      CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+        return stub.GetDefaultSystem(call, v1::GetDefaultSystemRequest(),
+                                     &response);
+      }));
+  Table table({"SYSTEM", "CHANGED_BY", "CHANGED_AT", "REASON"});
+  table.AddRow(
+      {SystemName(response.system()),
+       response.stamp().actor().empty() ? "-" : response.stamp().actor(),
+       FormatUnixMillis(response.stamp().at_unix_ms()),
+       response.stamp().reason().empty() ? "-" : response.stamp().reason()});
+  ctx.printer().Print(response, table);
+  return absl::OkStatus();
+}
+
+absl::Status RouterDefaultSet(CommandContext& ctx) {
+  absl::StatusOr<System> system = ParseSystem(ctx.args()[0]);
+  if (!system.ok()) {
+    return BadArgument(system.status());
+  }
+  if (ctx.flags().Get("reason").empty()) {
+    return UsageError(
+        "--reason must not be empty: the default system decides where "
+        "every unknown customer goes, so the audit log must say why");
+  }
+  v1::SetDefaultSystemRequest request;
+  request.set_system(*system);
+  request.set_reason(ctx.flags().Get("reason"));
+  request.set_request_id(RequestId(ctx));
+  if (ctx.flags().GetBool("dry_run")) {
+    Table table({"SYSTEM", "REASON", "REQUEST_ID"});
+    table.AddRow(
+        {SystemName(request.system()), request.reason(), request.request_id()});
+    ctx.printer().Print(request, table);
+    SayDryRun(ctx, "SetDefaultSystem");
+    return absl::OkStatus();
+  }
+  v1::SetDefaultSystemResponse response;
+  TANDEM_RETURN_IF_ERROR(
+      CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
+        return stub.SetDefaultSystem(call, request, &response);
+      }));
+  Table table({"SYSTEM", "REVISION"});
+  table.AddRow(
+      {SystemName(response.system()), absl::StrCat(response.revision())});
+  ctx.printer().Print(response, table);
+  if (response.revision() == 0) {
+    ctx.err() << "the default system already was "
+              << SystemName(response.system()) << "; nothing changed\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::pair<System, v1::RouteState>> ConvenienceTarget(
+    absl::string_view verb, const v1::Route& current) {
+  if (verb == "start-move") {
+    return std::make_pair(::tandem::common::v1::SYSTEM_SOURCE,
+                          v1::ROUTE_STATE_MIGRATING);
+  }
+  if (verb == "start-rollback") {
+    return std::make_pair(::tandem::common::v1::SYSTEM_TARGET,
+                          v1::ROUTE_STATE_MIGRATING);
+  }
+  if (verb != "flip" && verb != "abort") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown route verb `", verb, "`"));
+  }
+  if (current.state() != v1::ROUTE_STATE_MIGRATING) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "customer ", current.customer_id(), " is ",
+        RouteName(current.system(), current.state()),
+        ", not MIGRATING: there is no move or rollback to ", verb));
+  }
+  if (verb == "abort") {
+    return std::make_pair(current.system(), v1::ROUTE_STATE_STABLE);
+  }
+  System other = current.system() == ::tandem::common::v1::SYSTEM_SOURCE
+                     ? ::tandem::common::v1::SYSTEM_TARGET
+                     : ::tandem::common::v1::SYSTEM_SOURCE;
+  return std::make_pair(other, v1::ROUTE_STATE_STABLE);
+}
+
+std::string NewRequestId() {
+  std::random_device device;
+  std::uniform_int_distribution<uint64_t> bits;
+  uint64_t high = bits(device);
+  uint64_t low = bits(device);
+  high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // variant
+  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", high >> 32,
+                         (high >> 16) & 0xffff, high & 0xffff, low >> 48,
+                         low & 0xffffffffffffULL);
+}
+
+void AddRouterCommands(CommandSet& commands) {
+  commands.AddGroup({"route"},
+                    "Routes: which system serves each customer, and moves "
+                    "between them.");
+  commands.AddGroup({"keys"},
+                    "The keys (login, account id, API token) that resolve to "
+                    "a customer.");
+  commands.AddGroup({"router"}, "The router itself: counts, default system.");
+  commands.AddGroup({"router", "default"},
+                    "The system that customers unknown to the router go to.");
+
+  commands.Add(
+      CommandSpec({"route", "lookup"}, "Resolve a key to the customer's route.")
+          .Args("<kind> <value>", 2, 2)
+          .Description("kind is customer_id, login, account_id or api_token. "
+                       "A key no customer has resolves to the default "
+                       "system; that is not an error.")
+          .Run(RouteLookup));
+  commands.Add(CommandSpec({"route", "get"}, "Show one customer's route.")
+                   .Args("<customer_id>", 1, 1)
+                   .Flags({{"keys", "", "Also show the customer's keys."}})
+                   .Run(RouteGet));
+  commands.Add(
+      CommandSpec({"route", "list"}, "List routes in customer id order.")
+          .Description("Prints one page (1,000 routes unless --page_size); "
+                       "--all follows every page.")
+          .Flags({{"system", "source|target", "Only routes on this system."},
+                  {"state", "stable|migrating", "Only routes in this state."},
+                  {"page_size", "N", "Routes per call; 0 is the default."},
+                  {"page_token", "TOKEN", "Continue after a previous page."},
+                  {"all", "", "Follow every page to the end."}})
+          .Run(RouteList));
+  commands.Add(
+      CommandSpec({"route", "set"},
+                  "Compare-and-set one route (the low-level verb).")
+          .Args("<customer_id>", 1, 1)
+          .Description(
+              "The change applies only if the route still has "
+              "--expected_version. Legal moves: SOURCE/STABLE -> "
+              "SOURCE/MIGRATING -> TARGET/STABLE or back to SOURCE/STABLE, "
+              "and TARGET/STABLE -> TARGET/MIGRATING -> SOURCE/STABLE or "
+              "back to TARGET/STABLE. Anything else is FAILED_PRECONDITION; "
+              "a stale version is ABORTED.")
+          .Flags({FlagSpec("expected_version", "V", "The version you read.")
+                      .Required(),
+                  FlagSpec("system", "source|target", "The new system.")
+                      .Required(),
+                  FlagSpec("state", "stable|migrating", "The new state.")
+                      .Required(),
+                  ReasonFlag(), RequestIdFlag(), DryRunFlag()})
+          .Run(RouteSet));
+  struct Verb {
+    const char* name;
+    const char* summary;
+  };
+  for (const Verb& verb :
+       {Verb{"start-move",
+             "SOURCE/STABLE -> SOURCE/MIGRATING: hold the "
+             "customer's requests for a move."},
+        Verb{"flip",
+             "MIGRATING -> the other system, STABLE: the move (or "
+             "rollback) is done."},
+        Verb{"abort",
+             "MIGRATING -> the same system, STABLE: undo the "
+             "started move (or rollback)."},
+        Verb{"start-rollback",
+             "TARGET/STABLE -> TARGET/MIGRATING: hold the "
+             "customer's requests for a rollback."}}) {
+    commands.Add(
+        CommandSpec({"route", verb.name}, verb.summary)
+            .Args("<customer_id>", 1, 1)
+            .Description(absl::StrCat(
+                "Reads the route's current version, then sets it with that "
+                "version. If someone else changed the route in between, the "
+                "call fails with ABORTED; read and try again. Without "
+                "--reason the audit log says `tandemctl route ",
+                verb.name, "`."))
+            .Flags({ReasonFlag(), RequestIdFlag(), DryRunFlag()})
+            .Run(RouteConvenience));
+  }
+  commands.Add(
+      CommandSpec({"route", "import"},
+                  "Create routes for customers that have none.")
+          .Description(
+              "--file reads lines of `customer_id,kind:value,kind:value...` "
+              "(kind: login, account_id, api_token; `#` starts a comment; a "
+              "`customer_id,...` header line is skipped) and sends them in "
+              "calls of 10,000 customers. --query runs an import query "
+              "configured on the router. Existing routes keep their system "
+              "and state, so importing twice changes nothing. With "
+              "--dry-run, --file is only read and checked. Default "
+              "--timeout: 10m.")
+          .Flags(
+              {{"file", "PATH", "A customers CSV file."},
+               {"query", "NAME", "An import query configured on the router."},
+               {"system", "source|target",
+                "Where new routes point (default source)."},
+               ReasonFlag(),
+               RequestIdFlag(),
+               DryRunFlag()})
+          .DefaultTimeout(absl::Minutes(10))
+          .Run(RouteImport));
+  commands.Add(
+      CommandSpec({"route", "watch"}, "Print every route change as it happens.")
+          .Description(
+              "One line per change (a JSON object per line with -o json, a "
+              "YAML document each with -o yaml) until interrupted, --count "
+              "changes were printed, or --timeout passed (which ends the "
+              "watch normally). Starts after the current revision unless "
+              "--from.")
+          .Flags({{"from", "REVISION", "Print changes after this revision."},
+                  {"count", "N", "Stop after N changes."}})
+          .DefaultTimeout(absl::InfiniteDuration())
+          .Run(RouteWatch));
+  commands.Add(
+      CommandSpec({"keys", "put"}, "Add keys to a customer that has a route.")
+          .Args("<customer_id> <kind:value>...", 2, -1)
+          .Description("A key another customer owns is ALREADY_EXISTS and "
+                       "nothing changes.")
+          .Flags({RequestIdFlag(), DryRunFlag()})
+          .Run(KeysPut));
+  commands.Add(CommandSpec({"keys", "delete"}, "Remove keys from a customer.")
+                   .Args("<customer_id> <kind:value>...", 2, -1)
+                   .Description("Keys the customer does not own are ignored.")
+                   .Flags({RequestIdFlag(), DryRunFlag()})
+                   .Run(KeysDelete));
+  commands.Add(CommandSpec({"router", "stats"},
+                           "Count routes by system and state, and keys.")
+                   .Run(RouterStats));
+  commands.Add(CommandSpec({"router", "default", "get"},
+                           "Show where unknown customers go, and who set it.")
+                   .Run(RouterDefaultGet));
+  commands.Add(
+      CommandSpec({"router", "default", "set"},
+                  "Change where unknown customers go (audited).")
+          .Args("<source|target>", 1, 1)
+          .Flags({FlagSpec("reason", "TEXT", "Why; recorded in the audit log.")
+                      .Required(),
+                  RequestIdFlag(), DryRunFlag()})
+          .Run(RouterDefaultSet));
+}
+
+}  // namespace tandem::cli
