@@ -186,6 +186,8 @@ absl::Status ChangeFeed::PollOnce(bool* applied) {
       ring_.pop_front();
     }
   }
+  // Gauges first: a caller woken by WaitForRevision may scrape them.
+  UpdateGauges();
   {
     absl::MutexLock lock(&applied_mu_);
     applied_ = table_->revision();
@@ -253,7 +255,6 @@ void ChangeFeed::Loop() {
       }
     }
     if (applied) {
-      UpdateGauges();
       absl::MutexLock lock(&subscribers_mu_);
       for (auto& [id, notify] : subscribers_) {
         notify();

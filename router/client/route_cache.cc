@@ -223,14 +223,16 @@ bool RouteCache::FollowOnce() {
         }
         building = nullptr;
         snapshots_.fetch_add(1);
+        // Everything a woken WaitForSync caller may read is set before the
+        // flag it waits on.
+        synced_.store(true);
+        connected_.store(true);
+        was_in_sync = true;
         {
           absl::MutexLock lock(&mu_);
           revision_ = response.revision();
           synced_flag_ = true;
         }
-        synced_.store(true);
-        connected_.store(true);
-        was_in_sync = true;
         Notify(nullptr);
       }
     }
@@ -243,12 +245,14 @@ bool RouteCache::FollowOnce() {
         connected_.store(true);
         was_in_sync = true;
       }
+      // Listeners run before the revision is published, so a caller of
+      // WaitForRevision finds them done.
+      for (const RouteChange& change : response.changes()) {
+        Notify(&change);
+      }
       {
         absl::MutexLock lock(&mu_);
         revision_ = std::max(revision_, response.revision());
-      }
-      for (const RouteChange& change : response.changes()) {
-        Notify(&change);
       }
     }
     UpdateMetrics();
