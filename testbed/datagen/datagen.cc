@@ -1,0 +1,538 @@
+#include "testbed/datagen/datagen.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <mysql_connection.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "testbed/base/crypto.h"
+#include "testbed/base/json.h"
+#include "testbed/datagen/bulk_writer.h"
+#include "testbed/datagen/catalog.h"
+
+namespace tandem::testbed {
+namespace {
+
+// The generator's "now": data is dated relative to it, not to the clock,
+// so that a seed always gives the same rows.
+constexpr int64_t kNowUnix = 1793491200;  // 2026-11-01 00:00:00 UTC
+constexpr int64_t kDay = 86400;
+
+std::string Datetime(int64_t unix_seconds) {
+  absl::CivilSecond t = absl::ToCivilSecond(absl::FromUnixSeconds(unix_seconds),
+                                            absl::UTCTimeZone());
+  return absl::StrFormat("%04d-%02d-%02d %02d:%02d:%02d", t.year(), t.month(),
+                         t.day(), t.hour(), t.minute(), t.second());
+}
+
+std::string Date(int64_t unix_seconds) {
+  return Datetime(unix_seconds).substr(0, 10);
+}
+
+std::string V1Money(int64_t micros) {
+  // Callers only pass multiples of 10 micro-units.
+  return *MicrosToV1Decimal(micros);
+}
+
+uint64_t Mix(uint64_t seed, uint64_t salt) {
+  Rng r(seed ^ (salt * 0x9e3779b97f4a7c15ULL));
+  return r.Next();
+}
+
+template <typename T>
+const T& Pick(Rng& rng, const std::vector<T>& items) {
+  return items[rng.Below(items.size())];
+}
+
+const std::vector<std::string> kFirstNames = {
+    "Anna",  "Ben",   "Clara", "David", "Eva",   "Felix", "Greta",
+    "Hanna", "Ivan",  "Jonas", "Katja", "Lukas", "Mia",   "Noah",
+    "Olga",  "Paul",  "Rosa",  "Sven",  "Tanja", "Uwe",   "Vera",
+    "Wim",   "Xenia", "Yusuf", "Zoe",   "Mateo", "Sofia", "Liam"};
+const std::vector<std::string> kLastNames = {
+    "Schmidt", "Müller", "Novak", "Kowalski", "Rossi",   "García",
+    "Dubois",  "Jansen", "Berg",  "Horvat",   "Ivanova", "O'Brien",
+    "Fischer", "Weber",  "Meyer", "Wagner",   "Becker",  "Hoffmann"};
+const std::vector<std::string> kStreets = {
+    "Hauptstraße", "Bahnhofstraße", "Gartenweg", "Lindenallee",
+    "Schulstraße", "Kirchplatz",    "Am Markt",  "Rue de la Paix"};
+const std::vector<std::string> kCities = {"Berlin", "Hamburg", "München",
+                                          "Köln",   "Leipzig", "Wien",
+                                          "Zürich", "Prag"};
+
+struct Segment {
+  const char* name;
+  std::vector<std::string> products;
+};
+
+const std::vector<Segment>& Segments() {
+  static const auto* s = new std::vector<Segment>{
+      {"mobile", {"MOB-S", "MOB-S", "MOB-M", "MOB-M", "MOB-L"}},
+      {"fixed", {"FIX-BASIC", "FIX-BASIC", "FIX-PRO"}},
+      {"broadband", {"BB-100", "BB-500", "BB-500", "BB-1000"}},
+      {"iot", {"IOT-1", "IOT-10"}},
+      {"business", {"MOB-BIZ", "MOB-BIZ", "MOB-BIZ", "FIX-PRO", "IOT-10"}},
+  };
+  return *s;
+}
+
+// How many accounts each customer has and how many xDRs each account has.
+struct Plan {
+  std::vector<int32_t> accounts;  // per customer
+  std::vector<int32_t> xdrs;      // per account, in account id order
+  std::vector<bool> whale;        // per customer
+};
+
+absl::StatusOr<Plan> MakePlan(const DatagenOptions& o) {
+  if (o.customers < 1 || o.accounts < o.customers || o.xdrs < 0) {
+    return absl::InvalidArgumentError(
+        "need customers >= 1, accounts >= customers and xdrs >= 0");
+  }
+  Rng rng(Mix(o.seed, 0x504c414e));  // "PLAN"
+  Plan plan;
+  plan.accounts.assign(o.customers, 0);
+  plan.whale.assign(o.customers, false);
+  int64_t whales =
+      o.customers >= 100 ? std::max<int64_t>(1, o.customers / 2000) : 0;
+  int64_t cap = whales > 0 ? (o.accounts - o.customers) * 3 / 10 / whales : 0;
+  if (cap < 100) whales = 0;
+  int64_t whale_total = 0;
+  for (int64_t w = 0; w < whales; ++w) {
+    int64_t c;
+    do {
+      c = static_cast<int64_t>(rng.Below(o.customers));
+    } while (plan.whale[c]);
+    plan.whale[c] = true;
+    plan.accounts[c] =
+        static_cast<int32_t>(std::min<int64_t>(rng.Range(1000, 5000), cap));
+    whale_total += plan.accounts[c];
+  }
+  int64_t normal = o.customers - whales;
+  int64_t rest = o.accounts - whale_total;
+  if (rest < normal || rest > 20 * normal) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot spread ", o.accounts, " accounts over ", o.customers,
+        " customers with 1-20 accounts each (plus ", whales, " large ones)"));
+  }
+  // A long tail toward 20: 1 + 19 * u^a has mean 1 + 19 / (a + 1).
+  double mean = static_cast<double>(rest) / normal;
+  double a = std::max(0.05, 19.0 / std::max(mean - 1.0, 0.01) - 1.0);
+  int64_t sum = 0;
+  std::vector<int64_t> normals;
+  for (int64_t c = 0; c < o.customers; ++c) {
+    if (plan.whale[c]) continue;
+    normals.push_back(c);
+    plan.accounts[c] =
+        1 + static_cast<int32_t>(19.0 * std::pow(rng.Unit(), a) + 0.5);
+    sum += plan.accounts[c];
+  }
+  while (sum != rest) {
+    int64_t c = normals[rng.Below(normals.size())];
+    if (sum < rest && plan.accounts[c] < 20) {
+      ++plan.accounts[c];
+      ++sum;
+    } else if (sum > rest && plan.accounts[c] > 1) {
+      --plan.accounts[c];
+      --sum;
+    }
+  }
+  // xDRs: uniform in [0, 2 * mean] per account, then adjusted to the total.
+  plan.xdrs.assign(o.accounts, 0);
+  int64_t per = o.xdrs / o.accounts;
+  int64_t xsum = 0;
+  for (int64_t i = 0; i < o.accounts; ++i) {
+    plan.xdrs[i] = static_cast<int32_t>(rng.Range(0, 2 * per));
+    xsum += plan.xdrs[i];
+  }
+  while (xsum != o.xdrs) {
+    int64_t i = static_cast<int64_t>(rng.Below(o.accounts));
+    if (xsum < o.xdrs) {
+      int64_t add = std::min<int64_t>(o.xdrs - xsum, 1 + per / 4);
+      plan.xdrs[i] += static_cast<int32_t>(add);
+      xsum += add;
+    } else if (plan.xdrs[i] > 0) {
+      int64_t sub =
+          std::min<int64_t>({xsum - o.xdrs, plan.xdrs[i], 1 + per / 4});
+      plan.xdrs[i] -= static_cast<int32_t>(sub);
+      xsum -= sub;
+    }
+  }
+  return plan;
+}
+
+std::string SettingsJson(Rng& rng) {
+  static const std::vector<std::string> kLanguages = {"en", "de", "fr", "cs",
+                                                      "es"};
+  JsonWriter w;
+  w.BeginObject();
+  w.Field("language", Pick(rng, kLanguages));
+  w.Field("voicemail", rng.Chance(0.6) ? "on" : "off");
+  w.Field("call_forwarding",
+          rng.Chance(0.2) ? absl::StrCat("+4930", rng.Range(1000000, 9999999))
+                          : std::string("off"));
+  w.Field("roaming", rng.Chance(0.5) ? "on" : "off");
+  if (rng.Chance(0.3)) {
+    w.Field("caller_id_hidden", rng.Chance(0.5) ? "yes" : "no");
+  }
+  w.EndObject();
+  return w.Release();
+}
+
+}  // namespace
+
+absl::Status LoadCatalog(MysqlPool& pool, SchemaVersion version) {
+  const CatalogDef& c = DemoCatalog(version);
+  const bool v1 = version == SchemaVersion::kV1;
+  return pool.Transaction("load catalog", [&](sql::Connection& conn) {
+    using Stmt = std::unique_ptr<sql::PreparedStatement>;
+    Stmt cls(conn.prepareStatement(
+        v1 ? "INSERT INTO resource_classes (i_resource_class, name) "
+             "VALUES (?, ?)"
+           : "INSERT INTO resource_classes (resource_class_id, class_name) "
+             "VALUES (?, ?)"));
+    for (const auto& rc : c.classes) {
+      cls->setInt(1, rc.id);
+      cls->setString(2, rc.name);
+      cls->executeUpdate();
+    }
+    Stmt type(conn.prepareStatement(
+        v1 ? "INSERT INTO resource_types (i_resource_type, code, name, "
+             "i_resource_class, unit) VALUES (?, ?, ?, ?, ?)"
+           : "INSERT INTO resource_types (resource_type_id, type_code, "
+             "type_name, resource_class_id, unit) VALUES (?, ?, ?, ?, ?)"));
+    for (const auto& t : c.types) {
+      type->setInt(1, t.id);
+      type->setString(2, t.code);
+      type->setString(3, t.name);
+      type->setInt(4, t.class_id);
+      type->setString(5, t.unit);
+      type->executeUpdate();
+    }
+    Stmt ps(conn.prepareStatement(
+        v1 ? "INSERT INTO payment_systems (i_payment_system, name) "
+             "VALUES (?, ?)"
+           : "INSERT INTO payment_systems (payment_system_id, name) "
+             "VALUES (?, ?)"));
+    for (const auto& p : c.payment_systems) {
+      ps->setInt(1, p.id);
+      ps->setString(2, p.name);
+      ps->executeUpdate();
+    }
+    Stmt product(conn.prepareStatement(
+        v1 ? "INSERT INTO products (i_product, code, name, category, "
+             "contract_pool, is_addon, monthly_fee, iso_4217, "
+             "activation_params, last_changed) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+           : "INSERT INTO products (product_id, product_code, display_name, "
+             "category, contract_pool, is_addon, monthly_fee_micros, "
+             "currency, activation_params, updated_at) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    Stmt limit(conn.prepareStatement(
+        v1 ? "INSERT INTO product_resources (i_product, i_resource_type, "
+             "max_amount) VALUES (?, ?, ?)"
+           : "INSERT INTO product_resources (product_id, resource_type_id, "
+             "limit_value) VALUES (?, ?, ?)"));
+    Stmt addon(conn.prepareStatement(
+        v1 ? "INSERT INTO product_addons (i_product, i_addon) VALUES (?, ?)"
+           : "INSERT INTO product_addons (product_id, addon_product_id) "
+             "VALUES (?, ?)"));
+    for (const auto& p : c.products) {
+      product->setInt(1, p.id);
+      product->setString(2, p.code);
+      product->setString(3, p.name);
+      product->setString(4, p.category);
+      product->setString(5, p.contract_pool);
+      product->setInt(6, p.is_addon ? 1 : 0);
+      if (v1) {
+        product->setString(7, V1Money(p.monthly_fee_micros));
+      } else {
+        product->setInt64(7, p.monthly_fee_micros);
+      }
+      product->setString(8, p.currency);
+      product->setString(9, p.activation_params);
+      product->setString(10, Datetime(kNowUnix - 400 * kDay));
+      product->executeUpdate();
+      for (const auto& l : p.limits) {
+        limit->setInt(1, p.id);
+        limit->setInt(2, c.FindType(l.type_code)->id);
+        limit->setInt64(3, l.limit);
+        limit->executeUpdate();
+      }
+      for (const auto& code : p.addon_codes) {
+        addon->setInt(1, p.id);
+        addon->setInt(2, c.FindProduct(code)->id);
+        addon->executeUpdate();
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+std::string ProductCorrespondenceCsv() {
+  const CatalogDef& v1 = DemoCatalog(SchemaVersion::kV1);
+  const CatalogDef& v2 = DemoCatalog(SchemaVersion::kV2);
+  std::string out = "product_code,v1_product_id,v2_product_id\n";
+  for (const auto& p : v1.products) {
+    const ProductDef* q = v2.FindProduct(p.code);
+    absl::StrAppend(&out, p.code, ",", p.id, ",", q ? absl::StrCat(q->id) : "",
+                    "\n");
+  }
+  for (const auto& q : v2.products) {
+    if (v1.FindProduct(q.code) == nullptr) {
+      absl::StrAppend(&out, q.code, ",,", q.id, "\n");
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<DatagenReport> GenerateCustomers(MysqlPool& pool,
+                                                const DatagenOptions& o) {
+  absl::Time start = absl::Now();
+  TANDEM_ASSIGN_OR_RETURN(Plan plan, MakePlan(o));
+  TANDEM_RETURN_IF_ERROR(
+      pool.Run("check source is empty", [](sql::Connection& conn) {
+        std::unique_ptr<sql::PreparedStatement> q(
+            conn.prepareStatement("SELECT (SELECT COUNT(*) FROM products), "
+                                  "EXISTS(SELECT 1 FROM customers)"));
+        std::unique_ptr<sql::ResultSet> rs(q->executeQuery());
+        rs->next();
+        if (rs->getInt64(1) == 0) {
+          return absl::FailedPreconditionError(
+              "the v1 catalog is not loaded (run LoadCatalog first)");
+        }
+        if (rs->getInt64(2) != 0) {
+          return absl::FailedPreconditionError(
+              "the source database already holds customers");
+        }
+        return absl::OkStatus();
+      }));
+
+  const CatalogDef& catalog = DemoCatalog(SchemaVersion::kV1);
+  BulkWriter writer(pool, o.writers, o.batch_rows);
+  auto* customers = writer.AddTable(
+      "customers",
+      {"i_customer", "login", "password_hash", "companyname", "email", "phone1",
+       "baddr1", "balance", "credit_limit", "iso_4217", "i_payment_system",
+       "bill_cycle", "status", "creation_date"});
+  auto* accounts = writer.AddTable(
+      "accounts", {"i_account", "id", "i_customer", "i_product", "balance",
+                   "status", "service_settings", "creation_date"});
+  auto* subscriptions = writer.AddTable(
+      "subscriptions", {"i_subscription", "i_customer", "i_account",
+                        "i_product", "is_addon", "status", "start_date"});
+  auto* usage =
+      writer.AddTable("subscription_usage",
+                      {"i_subscription", "i_resource_type", "used_amount"});
+  auto* xdrs = writer.AddTable(
+      "xdrs", {"i_xdr", "i_account", "i_customer", "connect_time", "duration",
+               "charged_amount", "CLI", "CLD"});
+  auto* transactions = writer.AddTable(
+      "balance_transactions", {"i_transaction", "i_customer", "i_account",
+                               "amount", "tx_type", "tx_time"});
+  auto* invoices = writer.AddTable(
+      "invoices", {"i_invoice", "i_customer", "period_from", "period_to",
+                   "amount_due", "status", "issue_date"});
+  auto* methods = writer.AddTable(
+      "payment_methods", {"i_payment_method", "i_customer", "payment_method",
+                          "number_masked", "exp_date", "is_default"});
+  auto* tokens = writer.AddTable(
+      "api_tokens",
+      {"token_hash", "i_customer", "description", "created", "expires"});
+
+  int64_t account_id = 0, subscription_id = 0, xdr_id = 0, tx_id = 0,
+          invoice_id = 0, method_id = 0;
+  DatagenReport report;
+
+  auto add_subscription = [&](Rng& rng, int64_t customer, int64_t account,
+                              const ProductDef& product, bool addon,
+                              int64_t since) {
+    ++subscription_id;
+    subscriptions->Int(subscription_id)
+        .Int(customer)
+        .Int(account)
+        .Int(product.id)
+        .Int(addon ? 1 : 0)
+        .Str(rng.Chance(0.97) ? "active" : "pending")
+        .Str(Date(since));
+    subscriptions->EndRow();
+    for (const ResourceLimitDef& l : product.limits) {
+      // Usage skews low: about 13% of subscriptions use more than 3/4 of a
+      // limit, which puts some over the lower limits of the v2 catalog.
+      double u = rng.Unit();
+      int64_t used = static_cast<int64_t>(static_cast<double>(l.limit) * u * u);
+      usage->Int(subscription_id)
+          .Int(catalog.FindType(l.type_code)->id)
+          .Int(used);
+      usage->EndRow();
+    }
+  };
+
+  for (int64_t c = 1; c <= o.customers; ++c) {
+    Rng rng(Mix(o.seed, static_cast<uint64_t>(c)));
+    const bool whale = plan.whale[c - 1];
+    const uint64_t segment_roll = rng.Below(100);
+    const Segment& segment = Segments()[whale               ? 4
+                                        : segment_roll < 55 ? 0
+                                        : segment_roll < 70 ? 1
+                                        : segment_roll < 90 ? 2
+                                        : segment_roll < 95 ? 3
+                                                            : 4];
+    const std::string first = Pick(rng, kFirstNames);
+    const std::string last = Pick(rng, kLastNames);
+    const std::string name =
+        whale || segment.name == std::string("business")
+            ? absl::StrCat(last, " ", Pick(rng, kCities), " GmbH")
+            : absl::StrCat(first, " ", last);
+    const int64_t created =
+        kNowUnix - rng.Range(30, 8 * 365) * kDay - rng.Range(0, kDay - 1);
+    const std::string salt = absl::StrFormat("%016x", rng.Next());
+    const int64_t payment_system = static_cast<int64_t>(rng.Chance(0.45)  ? 1
+                                                        : rng.Chance(0.6) ? 2
+                                                        : rng.Chance(0.6) ? 3
+                                                                          : 4);
+    const double status_roll = rng.Unit();
+    customers->Int(c)
+        .Str(DemoLogin(c))
+        .Str(HashPassword(DemoPassword(c), salt, o.password_iterations))
+        .Str(name)
+        .Str(absl::StrCat(DemoLogin(c), "@example.net"))
+        .Str(absl::StrCat("+4930", 1000000 + c))
+        .Str(absl::StrCat(rng.Range(1, 120), " ", Pick(rng, kStreets), ", ",
+                          rng.Range(10000, 99999), " ", Pick(rng, kCities)))
+        .Str(V1Money(rng.Range(-5000, 50000) * 10000))
+        .Str(V1Money(Pick(rng, std::vector<int64_t>{0, 0, 50, 100, 500}) *
+                     1000000))
+        .Str("EUR")
+        .Int(payment_system)
+        .Str(rng.Chance(0.85)   ? "monthly"
+             : rng.Chance(0.66) ? "weekly"
+                                : "daily")
+        .Str(status_roll < 0.94   ? "open"
+             : status_roll < 0.98 ? "suspended"
+                                  : "closed")
+        .Str(Datetime(created));
+    customers->EndRow();
+    tokens->Str(Sha256Hex(DemoApiToken(c)))
+        .Int(c)
+        .Str("demo")
+        .Str(Datetime(created))
+        .Null();
+    tokens->EndRow();
+    ++report.api_tokens;
+
+    for (int32_t a = 0; a < plan.accounts[c - 1]; ++a) {
+      ++account_id;
+      const ProductDef& product =
+          *catalog.FindProduct(Pick(rng, segment.products));
+      const int64_t since = created + rng.Range(0, 60) * kDay;
+      const double roll = rng.Unit();
+      const std::string phone = absl::StrFormat("+49151%08d", account_id);
+      accounts->Int(account_id)
+          .Str(phone)
+          .Int(c)
+          .Int(product.id)
+          .Str(V1Money(rng.Range(0, 5000) * 10000))
+          .Str(roll < 0.95   ? "active"
+               : roll < 0.99 ? "blocked"
+                             : "closed")
+          .Str(SettingsJson(rng))
+          .Str(Datetime(since));
+      accounts->EndRow();
+      add_subscription(rng, c, account_id, product, false, since);
+      if (!product.addon_codes.empty() && rng.Chance(0.15)) {
+        add_subscription(rng, c, account_id,
+                         *catalog.FindProduct(Pick(rng, product.addon_codes)),
+                         true, since + rng.Range(1, 30) * kDay);
+      }
+      const int64_t rate = Pick(rng, std::vector<int64_t>{100, 200, 500, 1000});
+      for (int32_t x = 0; x < plan.xdrs[account_id - 1]; ++x) {
+        ++xdr_id;
+        const int64_t duration = rng.Chance(0.1) ? 0 : rng.Range(1, 1800);
+        xdrs->Int(xdr_id)
+            .Int(account_id)
+            .Int(c)
+            .Str(Datetime(kNowUnix - rng.Range(1, 90 * kDay)))
+            .Int(duration)
+            .Str(V1Money(duration * rate))
+            .Str(phone)
+            .Str(absl::StrCat("+49", rng.Range(1000000000, 9999999999)));
+        xdrs->EndRow();
+      }
+    }
+
+    for (int64_t t = rng.Range(1, 3); t > 0; --t) {
+      ++tx_id;
+      transactions->Int(tx_id)
+          .Int(c)
+          .Null()
+          .Str(V1Money(rng.Range(1, 10) * 10 * 1000000))
+          .Str("topup")
+          .Str(Datetime(kNowUnix - rng.Range(1, 180) * kDay));
+      transactions->EndRow();
+    }
+    const int64_t months = rng.Range(1, 6);
+    for (int64_t m = months; m >= 1; --m) {
+      ++invoice_id;
+      const int64_t from = kNowUnix - m * 30 * kDay;
+      const double r = rng.Unit();
+      invoices->Int(invoice_id)
+          .Int(c)
+          .Str(Date(from))
+          .Str(Date(from + 29 * kDay))
+          .Str(V1Money(rng.Range(500, 20000) * 10000))
+          .Str(m == 1     ? "open"
+               : r < 0.9  ? "paid"
+               : r < 0.97 ? "overdue"
+                          : "void")
+          .Str(Datetime(from + 30 * kDay + 3600));
+      invoices->EndRow();
+    }
+    const int64_t n_methods = rng.Chance(0.2) ? 2 : 1;
+    for (int64_t m = 0; m < n_methods; ++m) {
+      ++method_id;
+      const int64_t kind = payment_system == 2   ? 1
+                           : payment_system == 3 ? 2
+                                                 : 0;
+      methods->Int(method_id).Int(c);
+      if (m == 0 && kind == 1) {
+        methods->Str("direct_debit")
+            .Str(absl::StrFormat("DE** **** **** %04d", rng.Range(0, 9999)))
+            .Null();
+      } else if (m == 0 && kind == 2) {
+        methods->Str("paypal")
+            .Str(absl::StrCat("paypal:", DemoLogin(c)))
+            .Null();
+      } else {
+        methods->Str("card")
+            .Str(absl::StrFormat("**** **** **** %04d", rng.Range(0, 9999)))
+            .Str(Date(kNowUnix + rng.Range(30, 1500) * kDay));
+      }
+      methods->Int(m == 0 ? 1 : 0);
+      methods->EndRow();
+    }
+  }
+  TANDEM_RETURN_IF_ERROR(writer.Finish());
+  report.customers = customers->rows_written();
+  report.accounts = accounts->rows_written();
+  report.subscriptions = subscriptions->rows_written();
+  report.usage_rows = usage->rows_written();
+  report.xdrs = xdrs->rows_written();
+  report.transactions = transactions->rows_written();
+  report.invoices = invoices->rows_written();
+  report.payment_methods = methods->rows_written();
+  report.rows = report.customers + report.accounts + report.subscriptions +
+                report.usage_rows + report.xdrs + report.transactions +
+                report.invoices + report.payment_methods + report.api_tokens;
+  report.elapsed = absl::Now() - start;
+  return report;
+}
+
+}  // namespace tandem::testbed

@@ -1,0 +1,889 @@
+#include "testbed/sim/portal_service.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "testbed/base/crypto.h"
+#include "testbed/base/json.h"
+#include "testbed/sim/mysql_billing_store.h"
+
+namespace tandem::testbed {
+namespace {
+
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 1000;
+constexpr int64_t kMaxTopUpMicros = 100000LL * 1000000;
+
+HttpResponse Json(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse Error(int status, absl::string_view message) {
+  HttpResponse r = Json(status, JsonError(message));
+  if (status == 401) {
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"billing\"");
+  }
+  return r;
+}
+
+HttpResponse MethodNotAllowed(absl::string_view allow) {
+  HttpResponse r = Error(405, "method not allowed");
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+// Maps a store error to the response a client can act on.
+HttpResponse FromStatus(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kNotFound:
+      return Error(404, s.message());
+    case absl::StatusCode::kInvalidArgument:
+      return Error(400, s.message());
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+      return Error(409, s.message());
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kDeadlineExceeded: {
+      HttpResponse r = Error(503, "billing database unavailable");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    default:
+      return Error(500, "internal error");
+  }
+}
+
+// "YYYY-MM-DD HH:MM:SS" -> "YYYY-MM-DDTHH:MM:SSZ".
+std::string ApiTime(const std::string& sql_time) {
+  if (sql_time.size() != 19) return sql_time;
+  std::string out = sql_time;
+  out[10] = 'T';
+  out.push_back('Z');
+  return out;
+}
+
+std::optional<std::string> PercentDecode(absl::string_view in, bool plus) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+' && plus) {
+      out.push_back(' ');
+    } else if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int value = 0;
+      for (int k = 1; k <= 2; ++k) {
+        char h = in[i + k];
+        value <<= 4;
+        if (h >= '0' && h <= '9') {
+          value |= h - '0';
+        } else if (h >= 'a' && h <= 'f') {
+          value |= h - 'a' + 10;
+        } else if (h >= 'A' && h <= 'F') {
+          value |= h - 'A' + 10;
+        } else {
+          return std::nullopt;
+        }
+      }
+      out.push_back(static_cast<char>(value));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// Parses `a=b&c=d` (query strings and form bodies).
+std::optional<Params> ParseParams(absl::string_view s) {
+  Params out;
+  if (s.empty()) return out;
+  for (absl::string_view part : absl::StrSplit(s, '&')) {
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    std::optional<std::string> key = PercentDecode(part.substr(0, eq), true);
+    std::optional<std::string> value =
+        PercentDecode(eq == absl::string_view::npos ? absl::string_view()
+                                                    : part.substr(eq + 1),
+                      true);
+    if (!key || !value) return std::nullopt;
+    out.emplace_back(std::move(*key), std::move(*value));
+  }
+  return out;
+}
+
+const std::string* Param(const Params& params, absl::string_view name) {
+  for (const auto& [k, v] : params) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+std::string CookieValue(absl::string_view header, absl::string_view name) {
+  for (absl::string_view part : absl::StrSplit(header, ';')) {
+    part = absl::StripAsciiWhitespace(part);
+    if (absl::ConsumePrefix(&part, name) && absl::ConsumePrefix(&part, "=")) {
+      return std::string(part);
+    }
+  }
+  return "";
+}
+
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  return a.size() == b.size() &&
+         CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::optional<int64_t> PositiveId(absl::string_view s) {
+  int64_t id;
+  if (s.empty() || s.size() > 19 ||
+      !std::all_of(s.begin(), s.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(s, &id) || id <= 0) {
+    return std::nullopt;
+  }
+  return id;
+}
+
+// page_size: absent or 0 = default, 1..1000, larger values are clamped.
+std::optional<int> PageSize(const Params& q) {
+  const std::string* s = Param(q, "page_size");
+  if (s == nullptr) return kDefaultPageSize;
+  int n;
+  if (!absl::SimpleAtoi(*s, &n) || n < 0) return std::nullopt;
+  if (n == 0) return kDefaultPageSize;
+  return std::min(n, kMaxPageSize);
+}
+
+std::string EncodeToken(absl::string_view raw) {
+  std::string out;
+  absl::WebSafeBase64Escape(raw, &out);
+  return out;
+}
+
+// Decodes a page token "<kind>:<payload>" of the expected kind.
+std::optional<std::string> DecodeToken(const Params& q, char kind) {
+  const std::string* s = Param(q, "page_token");
+  if (s == nullptr || s->empty()) return std::string();
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(*s, &raw) || raw.size() < 3 ||
+      raw[0] != kind || raw[1] != ':') {
+    return std::nullopt;
+  }
+  return raw.substr(2);
+}
+
+void WriteSettings(JsonWriter& w, const Settings& settings) {
+  w.BeginObject();
+  for (const auto& [k, v] : settings) w.Field(k, v);
+  w.EndObject();
+}
+
+void WriteAccount(JsonWriter& w, const Account& a) {
+  w.BeginObject()
+      .Field("account_id", a.id)
+      .Field("phone_number", a.phone_number)
+      .Key("product")
+      .BeginObject()
+      .Field("code", a.product_code)
+      .Field("name", a.product_name)
+      .EndObject()
+      .Field("balance", MicrosToDecimal(a.balance_micros))
+      .Field("status", a.status)
+      .Key("service_settings");
+  WriteSettings(w, a.settings);
+  w.Field("created_at", ApiTime(a.created_at)).EndObject();
+}
+
+void WriteProduct(JsonWriter& w, const Product& p) {
+  w.BeginObject()
+      .Field("product_id", p.id)
+      .Field("code", p.code)
+      .Field("name", p.name)
+      .Field("category", p.category)
+      .Field("contract_pool", p.contract_pool)
+      .Field("is_addon", p.is_addon)
+      .Field("monthly_fee", MicrosToDecimal(p.monthly_fee_micros))
+      .Field("currency", p.currency)
+      .Key("activation_params");
+  Settings params;
+  absl::StatusOr<JsonValue> parsed = JsonValue::Parse(p.activation_params);
+  if (parsed.ok() && parsed->is_object()) {
+    for (const auto& [k, v] : parsed->members()) {
+      params.emplace_back(k, v.is_string() || v.is_number() ? v.text() : "");
+    }
+  }
+  std::sort(params.begin(), params.end());
+  WriteSettings(w, params);
+  w.Key("resources").BeginArray();
+  for (const ResourceLimit& r : p.resources) {
+    w.BeginObject().Field("type", r.type_code).Field("limit", r.limit);
+    w.EndObject();
+  }
+  w.EndArray().Key("addons").BeginArray();
+  for (const std::string& code : p.addon_codes) w.String(code);
+  w.EndArray();
+  w.Field("updated_at", ApiTime(p.updated_at.substr(0, 19))).EndObject();
+}
+
+bool IsJson(const HttpRequest& r) {
+  return absl::StartsWithIgnoreCase(r.Header("Content-Type"),
+                                    "application/json");
+}
+
+// Parses a JSON object body; nullopt + *error on failure.
+std::optional<JsonValue> ObjectBody(const HttpRequest& r, HttpResponse* error) {
+  if (!IsJson(r)) {
+    *error = Error(415, "expected Content-Type: application/json");
+    return std::nullopt;
+  }
+  absl::StatusOr<JsonValue> body = JsonValue::Parse(r.body);
+  if (!body.ok()) {
+    *error = Error(400, body.status().message());
+    return std::nullopt;
+  }
+  if (!body->is_object()) {
+    *error = Error(400, "the body must be a JSON object");
+    return std::nullopt;
+  }
+  return *std::move(body);
+}
+
+std::optional<int64_t> MoneyField(const JsonValue& v) {
+  if (!v.is_string() && !v.is_number()) return std::nullopt;
+  absl::StatusOr<int64_t> micros = DecimalToMicros(v.text());
+  if (!micros.ok()) return std::nullopt;
+  return *micros;
+}
+
+// A JSON object of strings -> canonical JSON text; nullopt if not one.
+std::optional<std::string> StringObject(const JsonValue& v) {
+  if (!v.is_object()) return std::nullopt;
+  JsonWriter w;
+  w.BeginObject();
+  for (const auto& [k, value] : v.members()) {
+    if (!value.is_string()) return std::nullopt;
+    w.Field(k, value.text());
+  }
+  w.EndObject();
+  return w.Release();
+}
+
+std::optional<std::vector<ResourceLimit>> Resources(const JsonValue& v) {
+  if (!v.is_array()) return std::nullopt;
+  std::vector<ResourceLimit> out;
+  for (const JsonValue& e : v.elements()) {
+    const JsonValue* type = e.Find("type");
+    const JsonValue* limit = e.Find("limit");
+    int64_t n;
+    if (!e.is_object() || e.members().size() != 2 || type == nullptr ||
+        !type->is_string() || limit == nullptr || !limit->is_number() ||
+        !absl::SimpleAtoi(limit->text(), &n) || n < 0) {
+      return std::nullopt;
+    }
+    out.push_back({type->text(), n});
+  }
+  return out;
+}
+
+std::optional<std::vector<std::string>> Codes(const JsonValue& v) {
+  if (!v.is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const JsonValue& e : v.elements()) {
+    if (!e.is_string()) return std::nullopt;
+    out.push_back(e.text());
+  }
+  return out;
+}
+
+bool ValidSettingName(absl::string_view s) {
+  return !s.empty() && s.size() <= 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) {
+           return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_';
+         });
+}
+
+bool ValidProductCode(absl::string_view s) {
+  return !s.empty() && s.size() <= 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) {
+           return absl::ascii_isupper(c) || absl::ascii_isdigit(c) ||
+                  c == '-' || c == '_';
+         });
+}
+
+}  // namespace
+
+PortalService::PortalService(BillingStore* store, PortalOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+bool PortalService::IsCheap(const HttpRequest& request) {
+  return request.target == "/healthz";
+}
+
+HttpResponse PortalService::Handle(const HttpRequest& request) {
+  absl::string_view target = request.target;
+  size_t q = target.find('?');
+  absl::string_view path = target.substr(0, q);
+  absl::string_view query =
+      q == absl::string_view::npos ? absl::string_view() : target.substr(q + 1);
+  if (path.empty() || path[0] != '/') return Error(400, "malformed target");
+  if (path == "/healthz") {
+    if (request.method != "GET" && request.method != "HEAD") {
+      return MethodNotAllowed("GET, HEAD");
+    }
+    HttpResponse r;
+    r.content_type = "text/plain";
+    r.body = "ok\n";
+    return r;
+  }
+  if (path == "/readyz") {
+    if (request.method != "GET") return MethodNotAllowed("GET");
+    absl::Status s = store_->Ping();
+    if (!s.ok()) return Error(503, "billing database unavailable");
+    HttpResponse r;
+    r.content_type = "text/plain";
+    r.body = "ready\n";
+    return r;
+  }
+  if (absl::StartsWith(path, "/api/")) {
+    return HandleApi(request, path.substr(5), query);
+  }
+  if (absl::StartsWith(path, "/admin/")) {
+    return HandleAdmin(request, path.substr(7));
+  }
+  return Error(404, "not found");
+}
+
+HttpResponse PortalService::HandleApi(const HttpRequest& request,
+                                      absl::string_view path,
+                                      absl::string_view query) {
+  const std::string& method = request.method;
+  std::vector<absl::string_view> parts = absl::StrSplit(path, '/');
+  std::optional<Params> params = ParseParams(query);
+  if (!params) return Error(400, "malformed query string");
+  const absl::Time now = options_.now();
+
+  // Routing first: unknown paths are 404 and wrong methods 405 whoever asks.
+  enum class Route {
+    kLogin,
+    kLogout,
+    kTokens,
+    kMe,
+    kAccounts,
+    kAccount,
+    kSettings,
+    kXdrs,
+    kInvoices,
+    kPaymentMethods,
+    kTopUp
+  };
+  Route route;
+  const char* allow;
+  std::optional<int64_t> account_id;
+  if (parts.size() == 1 && parts[0] == "login") {
+    route = Route::kLogin, allow = "POST";
+  } else if (parts.size() == 1 && parts[0] == "logout") {
+    route = Route::kLogout, allow = "POST";
+  } else if (parts.size() == 1 && parts[0] == "tokens") {
+    route = Route::kTokens, allow = "POST";
+  } else if (parts.size() == 1 && parts[0] == "me") {
+    route = Route::kMe, allow = "GET";
+  } else if (parts.size() == 1 && parts[0] == "accounts") {
+    route = Route::kAccounts, allow = "GET";
+  } else if (parts.size() == 1 && parts[0] == "invoices") {
+    route = Route::kInvoices, allow = "GET";
+  } else if (parts.size() == 1 && parts[0] == "payment_methods") {
+    route = Route::kPaymentMethods, allow = "GET";
+  } else if (parts.size() == 1 && parts[0] == "topup") {
+    route = Route::kTopUp, allow = "POST";
+  } else if (parts.size() >= 2 && parts.size() <= 3 && parts[0] == "accounts") {
+    if (parts.size() == 2) {
+      route = Route::kAccount, allow = "GET";
+    } else if (parts[2] == "settings") {
+      route = Route::kSettings, allow = "GET, PATCH, PUT";
+    } else if (parts[2] == "xdrs") {
+      route = Route::kXdrs, allow = "GET";
+    } else {
+      return Error(404, "not found");
+    }
+    account_id = PositiveId(parts[1]);
+    if (!account_id) {
+      return Error(400, "account id must be a positive integer");
+    }
+  } else {
+    return Error(404, "not found");
+  }
+  {
+    std::vector<absl::string_view> allowed = absl::StrSplit(allow, ", ");
+    if (std::find(allowed.begin(), allowed.end(), method) == allowed.end()) {
+      return MethodNotAllowed(allow);
+    }
+  }
+
+  if (route == Route::kLogin) {
+    std::string login, password;
+    if (IsJson(request)) {
+      HttpResponse error;
+      std::optional<JsonValue> body = ObjectBody(request, &error);
+      if (!body) return error;
+      const JsonValue* l = body->Find("login");
+      const JsonValue* p = body->Find("password");
+      if (l == nullptr || p == nullptr || !l->is_string() || !p->is_string()) {
+        return Error(400, "login and password are required strings");
+      }
+      login = l->text();
+      password = p->text();
+    } else if (absl::StartsWithIgnoreCase(
+                   request.Header("Content-Type"),
+                   "application/x-www-form-urlencoded")) {
+      std::optional<Params> form = ParseParams(request.body);
+      if (!form) return Error(400, "malformed form body");
+      const std::string* l = Param(*form, "login");
+      const std::string* p = Param(*form, "password");
+      if (l == nullptr || p == nullptr) {
+        return Error(400, "login and password are required");
+      }
+      login = *l;
+      password = *p;
+    } else {
+      return Error(415,
+                   "expected application/json or "
+                   "application/x-www-form-urlencoded");
+    }
+    if (login.empty() || login.size() > 64 || password.size() > 256) {
+      return Error(400, "login must be 1-64 and password 0-256 characters");
+    }
+    absl::StatusOr<LoginRecord> record = store_->FindLogin(login);
+    if (!record.ok() && record.status().code() != absl::StatusCode::kNotFound) {
+      return FromStatus(record.status());
+    }
+    if (!record.ok() || !VerifyPassword(password, record->password_hash)) {
+      return Error(401, "invalid login or password");
+    }
+    if (record->status == "exported") {
+      return Error(409, "customer moved to another billing system");
+    }
+    if (record->status == "closed") return Error(403, "customer closed");
+    std::string session = absl::StrCat(record->customer_id, ".", RandomHex(16));
+    absl::Time expires = now + options_.session_ttl;
+    absl::Status s = store_->CreateSession(Sha256Hex(session),
+                                           record->customer_id, now, expires);
+    if (!s.ok()) return FromStatus(s);
+    JsonWriter w;
+    w.BeginObject()
+        .Field("customer_id", record->customer_id)
+        .Field("login", login)
+        .Field("expires_at", ApiTime(SqlDatetime(expires)))
+        .EndObject();
+    HttpResponse r = Json(200, w.Release());
+    r.headers.emplace_back(
+        "Set-Cookie",
+        absl::StrCat(kSessionCookie, "=", session, "; Path=/; Max-Age=",
+                     absl::ToInt64Seconds(options_.session_ttl),
+                     "; HttpOnly; SameSite=Lax"));
+    return r;
+  }
+
+  // Everything else needs a customer.
+  Principal principal;
+  std::string session;
+  {
+    absl::string_view auth = request.Header("Authorization");
+    absl::StatusOr<Principal> resolved;
+    if (!auth.empty()) {
+      if (!absl::ConsumePrefix(&auth, "Bearer ") || auth.empty()) {
+        return Error(401, "Authorization must be a Bearer token");
+      }
+      resolved = store_->ResolveApiToken(Sha256Hex(auth), now);
+      if (resolved.status().code() == absl::StatusCode::kNotFound) {
+        return Error(401, "invalid API token");
+      }
+    } else {
+      session = CookieValue(request.Header("Cookie"), kSessionCookie);
+      if (session.empty()) return Error(401, "authentication required");
+      resolved = store_->ResolveSession(Sha256Hex(session), now);
+      if (resolved.status().code() == absl::StatusCode::kNotFound) {
+        return Error(401, "session expired or invalid");
+      }
+    }
+    if (!resolved.ok()) return FromStatus(resolved.status());
+    principal = *resolved;
+  }
+  if (principal.status == "exported") {
+    return Error(409, "customer moved to another billing system");
+  }
+  if (principal.status == "closed") return Error(403, "customer closed");
+  const int64_t customer = principal.customer_id;
+
+  switch (route) {
+    case Route::kLogin:
+      break;  // handled above
+    case Route::kLogout: {
+      if (session.empty()) return Error(400, "not a session");
+      absl::Status s = store_->DeleteSession(Sha256Hex(session));
+      if (!s.ok()) return FromStatus(s);
+      HttpResponse r;
+      r.status = 204;
+      r.content_type.clear();
+      r.headers.emplace_back(
+          "Set-Cookie", absl::StrCat(kSessionCookie, "=; Path=/; Max-Age=0"));
+      return r;
+    }
+    case Route::kTokens: {
+      std::string token = absl::StrCat("tk_", customer, "_", RandomHex(16));
+      absl::Status s =
+          store_->CreateApiToken(Sha256Hex(token), customer, "portal", now);
+      if (!s.ok()) return FromStatus(s);
+      JsonWriter w;
+      w.BeginObject().Field("token", token).EndObject();
+      return Json(201, w.Release());
+    }
+    case Route::kMe: {
+      absl::StatusOr<Customer> c = store_->GetCustomer(customer);
+      if (!c.ok()) return FromStatus(c.status());
+      JsonWriter w;
+      w.BeginObject()
+          .Field("customer_id", c->id)
+          .Field("login", c->login)
+          .Key("contact")
+          .BeginObject()
+          .Field("name", c->name)
+          .Field("email", c->email)
+          .Field("phone", c->phone)
+          .Field("address", c->address)
+          .EndObject()
+          .Field("balance", MicrosToDecimal(c->balance_micros))
+          .Field("credit_limit", MicrosToDecimal(c->credit_limit_micros))
+          .Field("currency", c->currency)
+          .Field("payment_system", c->payment_system)
+          .Field("billing_cycle", c->billing_cycle)
+          .Field("status", c->status)
+          .Field("created_at", ApiTime(c->created_at))
+          .EndObject();
+      return Json(200, w.Release());
+    }
+    case Route::kAccounts: {
+      std::optional<int> size = PageSize(*params);
+      std::optional<std::string> token = DecodeToken(*params, 'a');
+      int64_t after = 0;
+      if (!size) return Error(400, "page_size must be a non-negative integer");
+      if (!token || (!token->empty() && !absl::SimpleAtoi(*token, &after))) {
+        return Error(400, "malformed page_token");
+      }
+      absl::StatusOr<std::vector<Account>> accounts =
+          store_->ListAccounts(customer, after, *size + 1);
+      if (!accounts.ok()) return FromStatus(accounts.status());
+      bool more = static_cast<int>(accounts->size()) > *size;
+      if (more) accounts->pop_back();
+      JsonWriter w;
+      w.BeginObject().Key("accounts").BeginArray();
+      for (const Account& a : *accounts) WriteAccount(w, a);
+      w.EndArray().Field(
+          "next_page_token",
+          more ? EncodeToken(absl::StrCat("a:", accounts->back().id)) : "");
+      w.EndObject();
+      return Json(200, w.Release());
+    }
+    case Route::kAccount: {
+      absl::StatusOr<Account> a = store_->GetAccount(customer, *account_id);
+      if (!a.ok()) return FromStatus(a.status());
+      JsonWriter w;
+      WriteAccount(w, *a);
+      return Json(200, w.Release());
+    }
+    case Route::kSettings: {
+      absl::StatusOr<Account> a;
+      if (method == "GET") {
+        a = store_->GetAccount(customer, *account_id);
+      } else {
+        HttpResponse error;
+        std::optional<JsonValue> body = ObjectBody(request, &error);
+        if (!body) return error;
+        if (body->members().size() > 50) {
+          return Error(400, "at most 50 settings per request");
+        }
+        SettingsChanges changes;
+        for (const auto& [k, v] : body->members()) {
+          if (!ValidSettingName(k)) {
+            return Error(400, absl::StrCat("bad setting name '", k, "'"));
+          }
+          if (v.is_null() && method == "PATCH") {
+            changes.emplace_back(k, std::nullopt);
+          } else if (v.is_string() && v.text().size() <= 255) {
+            changes.emplace_back(k, v.text());
+          } else {
+            return Error(400,
+                         absl::StrCat("setting '", k,
+                                      "' must be a string of at most "
+                                      "255 characters",
+                                      method == "PATCH" ? " or null" : ""));
+          }
+        }
+        a = store_->UpdateSettings(customer, *account_id, changes,
+                                   method == "PUT");
+      }
+      if (!a.ok()) return FromStatus(a.status());
+      JsonWriter w;
+      WriteAccount(w, *a);
+      return Json(200, w.Release());
+    }
+    case Route::kXdrs: {
+      std::optional<int> size = PageSize(*params);
+      std::optional<std::string> token = DecodeToken(*params, 'x');
+      if (!size) return Error(400, "page_size must be a non-negative integer");
+      std::optional<XdrCursor> cursor;
+      if (!token) return Error(400, "malformed page_token");
+      if (!token->empty()) {
+        std::vector<std::string> p = absl::StrSplit(*token, '|');
+        XdrCursor c;
+        if (p.size() != 2 || p[0].size() != 19 ||
+            !absl::SimpleAtoi(p[1], &c.id)) {
+          return Error(400, "malformed page_token");
+        }
+        c.connect_time = p[0];
+        cursor = c;
+      }
+      absl::StatusOr<std::vector<Xdr>> xdrs =
+          store_->ListXdrs(customer, *account_id, cursor, *size + 1);
+      if (!xdrs.ok()) return FromStatus(xdrs.status());
+      bool more = static_cast<int>(xdrs->size()) > *size;
+      if (more) xdrs->pop_back();
+      JsonWriter w;
+      w.BeginObject().Key("xdrs").BeginArray();
+      for (const Xdr& x : *xdrs) {
+        w.BeginObject()
+            .Field("xdr_id", x.id)
+            .Field("account_id", x.account_id)
+            .Field("connect_time", ApiTime(x.connect_time))
+            .Field("duration_ms", x.duration_ms)
+            .Field("charged", MicrosToDecimal(x.charged_micros))
+            .Field("cli", x.cli)
+            .Field("cld", x.cld)
+            .EndObject();
+      }
+      w.EndArray().Field(
+          "next_page_token",
+          more ? EncodeToken(absl::StrCat("x:", xdrs->back().connect_time, "|",
+                                          xdrs->back().id))
+               : "");
+      w.EndObject();
+      return Json(200, w.Release());
+    }
+    case Route::kInvoices: {
+      std::optional<int> size = PageSize(*params);
+      std::optional<std::string> token = DecodeToken(*params, 'i');
+      int64_t before = 0;
+      if (!size) return Error(400, "page_size must be a non-negative integer");
+      if (!token || (!token->empty() && !absl::SimpleAtoi(*token, &before))) {
+        return Error(400, "malformed page_token");
+      }
+      absl::StatusOr<std::vector<Invoice>> invoices =
+          store_->ListInvoices(customer, before, *size + 1);
+      if (!invoices.ok()) return FromStatus(invoices.status());
+      bool more = static_cast<int>(invoices->size()) > *size;
+      if (more) invoices->pop_back();
+      JsonWriter w;
+      w.BeginObject().Key("invoices").BeginArray();
+      for (const Invoice& i : *invoices) {
+        w.BeginObject()
+            .Field("invoice_id", i.id)
+            .Field("period_from", i.period_from)
+            .Field("period_to", i.period_to)
+            .Field("amount_due", MicrosToDecimal(i.amount_due_micros))
+            .Field("status", i.status)
+            .Field("issued_at", ApiTime(i.issued_at))
+            .EndObject();
+      }
+      w.EndArray().Field(
+          "next_page_token",
+          more ? EncodeToken(absl::StrCat("i:", invoices->back().id)) : "");
+      w.EndObject();
+      return Json(200, w.Release());
+    }
+    case Route::kPaymentMethods: {
+      absl::StatusOr<std::vector<PaymentMethod>> methods =
+          store_->ListPaymentMethods(customer);
+      if (!methods.ok()) return FromStatus(methods.status());
+      JsonWriter w;
+      w.BeginObject().Key("payment_methods").BeginArray();
+      for (const PaymentMethod& m : *methods) {
+        w.BeginObject()
+            .Field("payment_method_id", m.id)
+            .Field("method", m.method)
+            .Field("masked_number", m.masked_number)
+            .Field("expires", m.expires)
+            .Field("is_default", m.is_default)
+            .EndObject();
+      }
+      w.EndArray().EndObject();
+      return Json(200, w.Release());
+    }
+    case Route::kTopUp: {
+      HttpResponse error;
+      std::optional<JsonValue> body = ObjectBody(request, &error);
+      if (!body) return error;
+      const JsonValue* amount = body->Find("amount");
+      std::optional<int64_t> micros =
+          amount ? MoneyField(*amount) : std::nullopt;
+      if (!micros || *micros <= 0 || *micros > kMaxTopUpMicros ||
+          *micros % 10 != 0) {
+        return Error(400,
+                     "amount must be a positive decimal of at most 100000 "
+                     "with at most 5 fraction digits");
+      }
+      std::optional<int64_t> account;
+      if (const JsonValue* a = body->Find("account_id");
+          a != nullptr && !a->is_null()) {
+        account = a->is_number() ? PositiveId(a->text()) : std::nullopt;
+        if (!account) {
+          return Error(400, "account_id must be a positive integer");
+        }
+      }
+      absl::StatusOr<TopUpResult> result =
+          store_->TopUp(customer, account, *micros, now);
+      if (!result.ok()) return FromStatus(result.status());
+      JsonWriter w;
+      w.BeginObject()
+          .Field("transaction_id", result->transaction_id)
+          .Field("balance", MicrosToDecimal(result->customer_balance_micros));
+      if (result->account_balance_micros) {
+        w.Field("account_balance",
+                MicrosToDecimal(*result->account_balance_micros));
+      }
+      w.EndObject();
+      return Json(200, w.Release());
+    }
+  }
+  return Error(500, "internal error");
+}
+
+HttpResponse PortalService::HandleAdmin(const HttpRequest& request,
+                                        absl::string_view path) {
+  std::vector<absl::string_view> parts = absl::StrSplit(path, '/');
+  if (parts.empty() || parts[0] != "products" || parts.size() > 2) {
+    return Error(404, "not found");
+  }
+  const std::string& method = request.method;
+  std::optional<int64_t> id;
+  if (parts.size() == 2) {
+    if (method != "GET" && method != "PATCH" && method != "PUT" &&
+        method != "DELETE") {
+      return MethodNotAllowed("GET, PATCH, PUT, DELETE");
+    }
+    id = PositiveId(parts[1]);
+    if (!id) return Error(400, "product id must be a positive integer");
+  } else if (method != "GET" && method != "POST") {
+    return MethodNotAllowed("GET, POST");
+  }
+  if (options_.admin_token.empty()) return Error(403, "admin API disabled");
+  absl::string_view auth = request.Header("Authorization");
+  if (!absl::ConsumePrefix(&auth, "Bearer ") ||
+      !ConstantTimeEquals(auth, options_.admin_token)) {
+    return Error(401, "admin token required");
+  }
+
+  auto product_response = [](int status, const absl::StatusOr<Product>& p) {
+    if (!p.ok()) return FromStatus(p.status());
+    JsonWriter w;
+    WriteProduct(w, *p);
+    return Json(status, w.Release());
+  };
+
+  if (!id && method == "GET") {
+    absl::StatusOr<std::vector<Product>> products = store_->ListProducts();
+    if (!products.ok()) return FromStatus(products.status());
+    JsonWriter w;
+    w.BeginObject().Key("products").BeginArray();
+    for (const Product& p : *products) WriteProduct(w, p);
+    w.EndArray().EndObject();
+    return Json(200, w.Release());
+  }
+  if (id && method == "GET")
+    return product_response(200, store_->GetProduct(*id));
+  if (id && method == "DELETE") {
+    absl::Status s = store_->DeleteProduct(*id);
+    if (!s.ok()) return FromStatus(s);
+    HttpResponse r;
+    r.status = 204;
+    r.content_type.clear();
+    return r;
+  }
+
+  HttpResponse error;
+  std::optional<JsonValue> body = ObjectBody(request, &error);
+  if (!body) return error;
+  if (!id) {  // POST: create
+    Product p;
+    p.currency = "EUR";
+    p.activation_params = "{}";
+    bool has_fee = false;
+    for (const auto& [k, v] : body->members()) {
+      if (k == "code" && v.is_string() && ValidProductCode(v.text())) {
+        p.code = v.text();
+      } else if ((k == "name" || k == "category" || k == "contract_pool") &&
+                 v.is_string() && !v.text().empty() && v.text().size() <= 128) {
+        (k == "name"       ? p.name
+         : k == "category" ? p.category
+                           : p.contract_pool) = v.text();
+      } else if (k == "is_addon" && v.is_bool()) {
+        p.is_addon = v.bool_value();
+      } else if (k == "monthly_fee" && MoneyField(v) && *MoneyField(v) >= 0) {
+        p.monthly_fee_micros = *MoneyField(v);
+        has_fee = true;
+      } else if (k == "currency" && v.is_string() && v.text().size() == 3) {
+        p.currency = v.text();
+      } else if (k == "activation_params" && StringObject(v)) {
+        p.activation_params = *StringObject(v);
+      } else if (k == "resources" && Resources(v)) {
+        p.resources = *Resources(v);
+      } else if (k == "addons" && Codes(v)) {
+        p.addon_codes = *Codes(v);
+      } else {
+        return Error(400, absl::StrCat("bad or unknown field '", k, "'"));
+      }
+    }
+    if (p.code.empty() || p.name.empty() || p.category.empty() ||
+        p.contract_pool.empty() || !has_fee) {
+      return Error(400,
+                   "code, name, category, contract_pool and monthly_fee are "
+                   "required");
+    }
+    return product_response(201, store_->CreateProduct(p));
+  }
+  ProductPatch patch;
+  for (const auto& [k, v] : body->members()) {
+    if (k == "name" && v.is_string() && !v.text().empty() &&
+        v.text().size() <= 128) {
+      patch.name = v.text();
+    } else if (k == "monthly_fee" && MoneyField(v) && *MoneyField(v) >= 0) {
+      patch.monthly_fee_micros = *MoneyField(v);
+    } else if (k == "activation_params" && StringObject(v)) {
+      patch.activation_params = *StringObject(v);
+    } else if (k == "resources" && Resources(v)) {
+      patch.resources = *Resources(v);
+    } else if (k == "addons" && Codes(v)) {
+      patch.addon_codes = *Codes(v);
+    } else {
+      return Error(400, absl::StrCat("bad or unknown field '", k, "'"));
+    }
+  }
+  return product_response(200, store_->UpdateProduct(*id, patch));
+}
+
+}  // namespace tandem::testbed
