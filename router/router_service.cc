@@ -80,6 +80,15 @@ absl::Status ValidateKeys(const google::protobuf::RepeatedPtrField<Key>& keys) {
   return absl::OkStatus();
 }
 
+// The checks PutKeys and DeleteKeys share.
+absl::Status ValidateKeyChange(
+    int64_t customer_id, const std::string& request_id,
+    const google::protobuf::RepeatedPtrField<Key>& keys) {
+  TANDEM_RETURN_IF_ERROR(ValidateCustomerId(customer_id));
+  TANDEM_RETURN_IF_ERROR(ValidateRequestText(request_id, ""));
+  return ValidateKeys(keys);
+}
+
 bool ValidSystem(System system) {
   return system == ::tandem::common::v1::SYSTEM_SOURCE ||
          system == ::tandem::common::v1::SYSTEM_TARGET;
@@ -329,6 +338,15 @@ void RouterServiceImpl::AwaitApplied(int64_t revision) {
   }
 }
 
+void RouterServiceImpl::ObserveLookup(
+    std::chrono::steady_clock::time_point start) {
+  if (lookup_latency_ != nullptr) {
+    lookup_latency_->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+}
+
 void RouterServiceImpl::ResolveInto(const Key& key, v1::LookupResponse* out) {
   std::optional<Route> route = table_->Lookup(key.kind(), key.value());
   out->set_default_system(table_->default_system());
@@ -358,11 +376,7 @@ grpc::ServerUnaryReactor* RouterServiceImpl::Lookup(
   }
   auto start = std::chrono::steady_clock::now();
   ResolveInto(request->key(), response);
-  if (lookup_latency_ != nullptr) {
-    lookup_latency_->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count());
-  }
+  ObserveLookup(start);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -396,11 +410,7 @@ grpc::ServerUnaryReactor* RouterServiceImpl::BatchLookup(
   for (const Key& key : request->keys()) {
     ResolveInto(key, response->add_results());
   }
-  if (lookup_latency_ != nullptr) {
-    lookup_latency_->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count());
-  }
+  ObserveLookup(start);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -503,9 +513,8 @@ grpc::ServerUnaryReactor* RouterServiceImpl::PutKeys(
   return Offload(
       context, Role::kOperator,
       [this, request, response](const Principal& who) -> absl::Status {
-        TANDEM_RETURN_IF_ERROR(ValidateCustomerId(request->customer_id()));
-        TANDEM_RETURN_IF_ERROR(ValidateRequestText(request->request_id(), ""));
-        TANDEM_RETURN_IF_ERROR(ValidateKeys(request->keys()));
+        TANDEM_RETURN_IF_ERROR(ValidateKeyChange(
+            request->customer_id(), request->request_id(), request->keys()));
         TANDEM_ASSIGN_OR_RETURN(
             RouteChange change,
             store_->PutKeys(request->customer_id(),
@@ -524,9 +533,8 @@ grpc::ServerUnaryReactor* RouterServiceImpl::DeleteKeys(
   return Offload(
       context, Role::kOperator,
       [this, request, response](const Principal& who) -> absl::Status {
-        TANDEM_RETURN_IF_ERROR(ValidateCustomerId(request->customer_id()));
-        TANDEM_RETURN_IF_ERROR(ValidateRequestText(request->request_id(), ""));
-        TANDEM_RETURN_IF_ERROR(ValidateKeys(request->keys()));
+        TANDEM_RETURN_IF_ERROR(ValidateKeyChange(
+            request->customer_id(), request->request_id(), request->keys()));
         TANDEM_ASSIGN_OR_RETURN(
             RouteChange change,
             store_->DeleteKeys(request->customer_id(),

@@ -3,6 +3,7 @@
 // worker pool; Watch streams follow the change feed.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -97,6 +98,8 @@ class RouterServiceImpl final
   // that changed something reads its own write from this replica.
   void AwaitApplied(int64_t revision);
   void ResolveInto(const Key& key, ::tandem::router::v1::LookupResponse* out);
+  // Records the time since `start` in tandem_router_lookup_seconds.
+  void ObserveLookup(std::chrono::steady_clock::time_point start);
   void WatcherDone(WatchReactor* watcher);
 
   RouteTable* table_;

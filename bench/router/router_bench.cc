@@ -38,6 +38,7 @@
 #include "router/mysql_route_store.h"
 #include "tandem/router/v1/router.grpc.pb.h"
 #include "tests/testing/mariadb_server.h"
+#include "tests/testing/net.h"
 
 ABSL_FLAG(std::string, router_binary, "build/router/tandem-router",
           "Path of the tandem-router binary.");
@@ -82,23 +83,11 @@ struct RouterProcess {
   }
 };
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::unique_ptr<RouterProcess> StartRouter(
     const tandem::testing::MariaDbServer& db, const std::string& tokens_file,
     double* ready_seconds) {
   auto router = std::make_unique<RouterProcess>();
-  router->port = FreePort();
+  router->port = tandem::testing::FreePort();
   std::vector<std::string> args = {
       absl::GetFlag(FLAGS_router_binary),
       absl::StrCat("--listen=127.0.0.1:", router->port),

@@ -16,30 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/testing/net.h"
 
 namespace tandem {
 namespace {
 
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string request =
-      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: localhost\r\n\r\n");
-  [[maybe_unused]] ssize_t n = write(fd, request.data(), request.size());
-  std::string response;
-  char buf[4096];
-  ssize_t got;
-  while ((got = read(fd, buf, sizeof(buf))) > 0) response.append(buf, got);
-  close(fd);
-  return response;
-}
+using ::tandem::testing::HttpGet;
 
 TEST(GrpcServerTest, HealthReflectionAndMetrics) {
   auto registry = std::make_shared<prometheus::Registry>();

@@ -18,39 +18,13 @@
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/router/router_fixture.h"
+#include "tests/testing/net.h"
 
 namespace tandem::router::testing {
 namespace {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\n\r\n");
-    [[maybe_unused]] ssize_t n = write(fd, request.data(), request.size());
-    char buf[4096];
-    ssize_t got;
-    while ((got = read(fd, buf, sizeof(buf))) > 0) response.append(buf, got);
-  }
-  close(fd);
-  return response;
-}
+using ::tandem::testing::FreePort;
+using ::tandem::testing::HttpGet;
 
 class RouterProcessTest : public RouterTest {};
 
