@@ -1,0 +1,119 @@
+// The portal-proxy's HTTP/1.1 front: accepts client connections on N I/O
+// threads (one io_context per thread, one SO_REUSEPORT acceptor per thread),
+// finds each request's customer, holds it while the customer's route is
+// MIGRATING, enforces the catalog freeze on the product-admin API, and
+// streams the request to the customer's billing system and the response
+// back, over per-thread keep-alive upstream pools.
+//
+// Status codes the proxy produces itself: 400 malformed request, 408 slow
+// client (incomplete request head after the header timeout), 413 body larger
+// than the limit, 431 request head larger than the limit, 423 refused by the
+// catalog freeze, 502 backend unreachable or broken response, 503 held past
+// the hold timeout or hold capacity exhausted (with Retry-After and a short
+// maintenance page, HTML or JSON by the client's Accept), 504 backend did
+// not answer in time.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "portal-proxy/customer_resolver.h"
+#include "portal-proxy/freeze_policy.h"
+#include "portal-proxy/hold_queue.h"
+#include "portal-proxy/route_source.h"
+#include "portal-proxy/routing_cookie.h"
+#include "prometheus/registry.h"
+
+namespace tandem::proxy {
+
+struct ProxyOptions {
+  // host:port to listen on; port 0 picks a free one.
+  std::string listen = "0.0.0.0:8080";
+  int io_threads = 2;
+  // host:port of each billing system's portal/API backend.
+  std::string source_backend;
+  std::string target_backend;
+
+  // Holding during a customer's cutover.
+  absl::Duration hold_timeout = absl::Seconds(10);
+  int retry_after_seconds = 5;
+  HoldOptions hold;
+
+  // Limits.
+  uint32_t max_header_bytes = 8 * 1024;
+  uint64_t max_body_bytes = 64ull << 20;
+  // A request head must arrive within this long of the connection's last
+  // activity: 408 when part of it came, a silent close otherwise.
+  absl::Duration client_header_timeout = absl::Seconds(10);
+  // The gap allowed between two pieces of a request body.
+  absl::Duration client_body_timeout = absl::Seconds(30);
+  absl::Duration upstream_connect_timeout = absl::Seconds(2);
+  // The time allowed for the backend's response head (504 after it).
+  absl::Duration upstream_response_timeout = absl::Seconds(30);
+  int upstream_max_idle_per_thread = 256;
+
+  // Routing cookie attributes.
+  bool cookie_secure = false;
+  // X-Forwarded-Proto sent upstream.
+  std::string forwarded_proto = "http";
+
+  // Every Nth request is access-logged: 1 logs all, 0 none.
+  int access_log_every = 1;
+
+  ResolverOptions resolver;
+  ProductAdminApi product_admin;
+};
+
+// What the proxy needs from the rest of the process; none owned, all must
+// outlive the server.
+struct ProxyDeps {
+  const RouteSource* routes = nullptr;
+  const RoutingCookie* cookie = nullptr;
+  const FreezePolicy* freeze = nullptr;
+  prometheus::Registry* registry = nullptr;  // may be null
+};
+
+class ProxyServer {
+ public:
+  // Binds, starts the I/O threads and returns. INVALID_ARGUMENT for a bad
+  // address or backend, UNAVAILABLE when the port cannot be bound.
+  static absl::StatusOr<std::unique_ptr<ProxyServer>> Start(
+      ProxyOptions options, ProxyDeps deps);
+
+  // Shuts down with a zero grace if Shutdown was not called.
+  ~ProxyServer();
+
+  int port() const { return port_; }
+
+  // Where the route cache's listener goes: wakes held requests on a change.
+  HoldQueue& hold_queue() { return *holds_; }
+
+  // Requests being handled (including held ones).
+  int64_t in_flight() const { return in_flight_.load(); }
+
+  // Stops accepting, lets requests in flight and held requests finish (keep
+  // alive is turned off) for up to `grace`, then closes everything and joins
+  // the I/O threads. Idempotent.
+  void Shutdown(absl::Duration grace);
+
+  bool draining() const { return draining_.load(); }
+
+  struct Impl;
+
+ private:
+  ProxyServer() = default;
+
+  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<HoldQueue> holds_;
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<bool> draining_{false};
+  bool shut_down_ = false;
+  int port_ = 0;
+};
+
+}  // namespace tandem::proxy

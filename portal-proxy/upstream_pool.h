@@ -1,0 +1,79 @@
+// Keep-alive connections to one billing backend, for one I/O thread.
+//
+// Each I/O thread has its own io_context and its own pool per backend, so
+// the pool needs no lock and a connection never changes threads. An idle
+// connection that the backend closed is noticed (a non-blocking peek) and
+// dropped before it is handed out.
+#pragma once
+
+// First, on its own: Asio 1.18's awaitable.hpp uses std::exchange without
+// including <utility>.
+// clang-format off
+#include <utility>
+// clang-format on
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <memory>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "prometheus/counter.h"
+
+namespace tandem::proxy {
+
+// One upstream connection and its read buffer (which may hold bytes the
+// backend sent past the end of the last response, so they travel together).
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::any_io_executor executor)
+      : stream(std::move(executor)) {}
+  boost::beast::tcp_stream stream;
+  boost::beast::flat_buffer buffer;
+  // True when this connection served a request before.
+  bool reused = false;
+};
+
+struct UpstreamCounters {
+  prometheus::Counter* opened = nullptr;
+  prometheus::Counter* reused = nullptr;
+  prometheus::Counter* connect_errors = nullptr;
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool(boost::asio::any_io_executor executor,
+               boost::asio::ip::tcp::endpoint endpoint, int max_idle,
+               absl::Duration connect_timeout, UpstreamCounters counters)
+      : executor_(std::move(executor)),
+        endpoint_(endpoint),
+        max_idle_(max_idle),
+        connect_timeout_(connect_timeout),
+        counters_(counters) {}
+
+  // Returns an idle live connection or opens a new one. Throws
+  // boost::system::system_error when the backend cannot be reached (the
+  // caller answers 502, or 504 on a connect timeout).
+  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> Acquire();
+
+  // Opens a new connection, bypassing the idle list (a retry after a reused
+  // connection turned out dead).
+  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> Connect();
+
+  // Returns a connection after a complete exchange with keep-alive; beyond
+  // max_idle it is closed.
+  void Release(std::unique_ptr<UpstreamConnection> connection);
+
+  size_t idle() const { return idle_.size(); }
+
+ private:
+  boost::asio::any_io_executor executor_;
+  boost::asio::ip::tcp::endpoint endpoint_;
+  int max_idle_;
+  absl::Duration connect_timeout_;
+  UpstreamCounters counters_;
+  std::vector<std::unique_ptr<UpstreamConnection>> idle_;
+};
+
+}  // namespace tandem::proxy

@@ -1,0 +1,558 @@
+// The portal-proxy end to end: a real router on a real MariaDB, the proxy's
+// route cache following it over Watch, two test billing backends, and HTTP
+// over real sockets. No sleeps: every wait is on a condition with a
+// deadline.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/metrics.h"
+#include "portal-proxy/freeze_policy.h"
+#include "portal-proxy/proxy_server.h"
+#include "portal-proxy/route_source.h"
+#include "portal-proxy/routing_cookie.h"
+#include "prometheus/registry.h"
+#include "router/client/route_cache.h"
+#include "tests/portal-proxy/http_test_client.h"
+#include "tests/portal-proxy/test_backend.h"
+#include "tests/router/router_fixture.h"
+
+namespace tandem::proxy {
+namespace {
+
+using ::tandem::common::v1::SYSTEM_SOURCE;
+using ::tandem::common::v1::SYSTEM_TARGET;
+using testing::CookieFrom;
+using testing::HttpClient;
+using testing::HttpResponse;
+using testing::ParseEcho;
+using testing::TestBackend;
+namespace rv1 = ::tandem::router::v1;
+namespace catalog = ::tandem::catalog::v1;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+constexpr char kCookieKey[] = "test-cookie-key-0123456789";
+constexpr char kOldCookieKey[] = "old-cookie-key-0123456789";
+
+double CounterValue(prometheus::Registry& registry, const std::string& name,
+                    const std::map<std::string, std::string>& labels = {}) {
+  double total = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      bool match = true;
+      for (const auto& [k, v] : labels) {
+        bool found = false;
+        for (const auto& label : metric.label) {
+          found |= label.name == k && label.value == v;
+        }
+        match &= found;
+      }
+      if (match) total += metric.counter.value + metric.gauge.value;
+    }
+  }
+  return total;
+}
+
+class ProxyIntegrationTest : public router::testing::RouterTest {
+ protected:
+  void SetUp() override {
+    RouterTest::SetUp();
+    router_ = StartRouter();
+    ASSERT_NE(router_, nullptr);
+    stub_ = Stub(router_->port());
+    ImportCustomers(*stub_, 1, 20);
+    source_ = TestBackend::Start("v1");
+    target_ = TestBackend::Start("v2");
+    ASSERT_NE(source_, nullptr);
+    ASSERT_NE(target_, nullptr);
+    router::RouteCacheOptions cache_options;
+    cache_options.target = absl::StrCat("127.0.0.1:", router_->port());
+    cache_options.token = router::testing::kViewerToken;
+    cache_options.min_backoff = absl::Milliseconds(20);
+    cache_options.max_backoff = absl::Milliseconds(200);
+    cache_ = router::RouteCache::Start(cache_options);
+    ASSERT_TRUE(cache_->WaitForSync(absl::Seconds(10)));
+    routes_ = std::make_unique<RouteCacheSource>(cache_.get());
+    cookie_ = std::make_unique<RoutingCookie>(
+        *RoutingCookie::Create(kCookieKey, kOldCookieKey, absl::Hours(1)));
+    freeze_.SetState(catalog::FREEZE_STATE_OPEN);
+    registry_ = std::make_shared<prometheus::Registry>();
+  }
+
+  void TearDown() override {
+    StopProxy();
+    cache_.reset();
+  }
+
+  // Starts the proxy; `tweak` adjusts the options first.
+  void StartProxy(const std::function<void(ProxyOptions&)>& tweak = {}) {
+    ProxyOptions options;
+    options.listen = "127.0.0.1:0";
+    options.io_threads = 2;
+    options.source_backend = source_->address();
+    options.target_backend = target_->address();
+    options.hold_timeout = absl::Seconds(5);
+    options.retry_after_seconds = 3;
+    options.client_header_timeout = absl::Seconds(5);
+    options.upstream_response_timeout = absl::Seconds(10);
+    if (tweak) tweak(options);
+    ProxyDeps deps;
+    deps.routes = routes_.get();
+    deps.cookie = cookie_.get();
+    deps.freeze = &freeze_;
+    deps.registry = registry_.get();
+    auto proxy = ProxyServer::Start(options, deps);
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    proxy_ = *std::move(proxy);
+    HoldQueue* holds = &proxy_->hold_queue();
+    listener_ = cache_->AddListener([holds](const rv1::RouteChange* change) {
+      holds->OnRouteChange(change);
+    });
+  }
+
+  void StopProxy() {
+    if (proxy_) {
+      proxy_->Shutdown(absl::Seconds(1));
+      cache_->RemoveListener(listener_);
+      proxy_.reset();
+    }
+  }
+
+  // Moves customer `id` to (system, state) through the router and waits
+  // until the proxy's cache has it.
+  void SetRoute(int64_t id, ::tandem::common::v1::System system,
+                rv1::RouteState state) {
+    rv1::GetRouteRequest get;
+    get.set_customer_id(id);
+    rv1::GetRouteResponse current;
+    ASSERT_TRUE(stub_->GetRoute(Ctx().get(), get, &current).ok());
+    rv1::SetRouteRequest request;
+    request.set_customer_id(id);
+    request.set_expected_version(current.route().version());
+    request.set_system(system);
+    request.set_state(state);
+    request.set_request_id(
+        absl::StrCat("t-", id, "-", absl::ToUnixNanos(absl::Now())));
+    rv1::SetRouteResponse response;
+    grpc::Status status = stub_->SetRoute(Ctx().get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_TRUE(Eventually([&] {
+      auto info = cache_->FindInfo(id);
+      return info && info->version == response.route().version();
+    }));
+  }
+
+  void Flip(int64_t id) {
+    SetRoute(id, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING);
+    SetRoute(id, SYSTEM_TARGET, rv1::ROUTE_STATE_STABLE);
+  }
+
+  HttpResponse Get(const std::string& target, const Headers& headers = {}) {
+    HttpClient client(proxy_->port());
+    return client.Send("GET", target, headers);
+  }
+
+  std::string RoutingCookieFor(int64_t id) {
+    return "tandem_route=" + cookie_->Sign(id, SYSTEM_SOURCE, 1, absl::Now());
+  }
+
+  std::unique_ptr<router::RouterServer> router_;
+  std::unique_ptr<rv1::RouterService::Stub> stub_;
+  std::unique_ptr<TestBackend> source_;
+  std::unique_ptr<TestBackend> target_;
+  std::unique_ptr<router::RouteCache> cache_;
+  std::unique_ptr<RouteCacheSource> routes_;
+  std::unique_ptr<RoutingCookie> cookie_;
+  CachedFreezePolicy freeze_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<ProxyServer> proxy_;
+  int listener_ = -1;
+};
+
+TEST_F(ProxyIntegrationTest,
+       LoginLandsOnSourceAndSameSessionOnTargetAfterFlip) {
+  StartProxy();
+  HttpClient browser(proxy_->port());
+  HttpResponse login = browser.Send(
+      "POST", "/login", {{"Content-Type", "application/x-www-form-urlencoded"}},
+      "login=user3&password=secret");
+  ASSERT_EQ(login.status, 200);
+  EXPECT_EQ(login.header("x-billing-version"), "v1");
+  EXPECT_EQ(login.header("x-tandem-system"), "source");
+  // The body reached the backend intact.
+  EXPECT_EQ(ParseEcho(login.body)["body"], "login=user3&password=secret");
+  std::string route_cookie = CookieFrom(login.set_cookies, "tandem_route");
+  std::string session = CookieFrom(login.set_cookies, "session");
+  ASSERT_FALSE(route_cookie.empty());
+  EXPECT_EQ(session, "user3");
+  Headers cookies = {
+      {"Cookie", "session=" + session + "; tandem_route=" + route_cookie}};
+
+  HttpResponse before = browser.Send("GET", "/portal/home", cookies);
+  EXPECT_EQ(before.header("x-billing-version"), "v1");
+
+  Flip(3);
+  HttpResponse after = browser.Send("GET", "/portal/home", cookies);
+  EXPECT_EQ(after.status, 200);
+  EXPECT_EQ(after.header("x-billing-version"), "v2");
+  EXPECT_EQ(after.header("x-tandem-system"), "target");
+  EXPECT_EQ(ParseEcho(after.body)["header x-tandem-customer-id"], "3");
+}
+
+TEST_F(ProxyIntegrationTest, JsonLoginIsResolvedAndForwardedIntact) {
+  Flip(4);
+  StartProxy();
+  HttpClient client(proxy_->port());
+  const std::string body = R"({"login":"user4","password":"p"})";
+  HttpResponse r = client.Send("POST", "/login",
+                               {{"Content-Type", "application/json"}}, body);
+  EXPECT_EQ(r.header("x-billing-version"), "v2");
+  EXPECT_EQ(ParseEcho(r.body)["body"], body);
+  EXPECT_FALSE(CookieFrom(r.set_cookies, "tandem_route").empty());
+}
+
+TEST_F(ProxyIntegrationTest, BearerTokenAndPathPatternsRoute) {
+  rv1::PutKeysRequest put;
+  put.set_customer_id(8);
+  auto* key = put.add_keys();
+  key->set_kind(rv1::KEY_KIND_API_TOKEN);
+  key->set_value("api-token-of-8");
+  put.set_request_id("put-8");
+  rv1::PutKeysResponse put_response;
+  ASSERT_TRUE(stub_->PutKeys(Ctx().get(), put, &put_response).ok());
+  Flip(8);
+  Flip(9);
+  ASSERT_TRUE(Eventually([&] {
+    return cache_->LookupInfo(rv1::KEY_KIND_API_TOKEN, "api-token-of-8")
+        .has_value();
+  }));
+  StartProxy();
+  EXPECT_EQ(Get("/api/usage", {{"Authorization", "Bearer api-token-of-8"}})
+                .header("x-billing-version"),
+            "v2");
+  EXPECT_EQ(Get("/api/customers/9/invoices").header("x-billing-version"), "v2");
+  EXPECT_EQ(Get("/api/accounts/5559").header("x-billing-version"), "v2");
+  EXPECT_EQ(Get("/api/accounts/5551").header("x-billing-version"), "v1");
+  // Nothing identifies a customer: the default system.
+  HttpResponse page = Get("/login");
+  EXPECT_EQ(page.header("x-billing-version"), "v1");
+  EXPECT_EQ(page.header("x-tandem-route-version"), "0");
+}
+
+TEST_F(ProxyIntegrationTest, HeldRequestIsReleasedToTargetOnFlip) {
+  StartProxy();
+  SetRoute(5, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING);
+  auto held = std::async(std::launch::async,
+                         [&] { return Get("/api/customers/5/balance"); });
+  ASSERT_TRUE(Eventually([&] { return proxy_->hold_queue().held() == 1; }));
+  absl::Time flipped = absl::Now();
+  SetRoute(5, SYSTEM_TARGET, rv1::ROUTE_STATE_STABLE);
+  HttpResponse r = held.get();
+  absl::Duration release = absl::Now() - flipped;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("x-billing-version"), "v2");
+  EXPECT_LT(release, absl::Seconds(2));
+  EXPECT_EQ(proxy_->hold_queue().held(), 0);
+}
+
+TEST_F(ProxyIntegrationTest, HoldTimesOutWith503AndRetryAfter) {
+  StartProxy([](ProxyOptions& o) { o.hold_timeout = absl::Milliseconds(300); });
+  SetRoute(6, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING);
+  HttpResponse api = Get("/api/customers/6", {{"Accept", "application/json"}});
+  EXPECT_EQ(api.status, 503);
+  EXPECT_EQ(api.header("retry-after"), "3");
+  EXPECT_NE(api.header("content-type").find("json"), std::string::npos);
+  HttpResponse browser = Get("/api/customers/6", {{"Accept", "text/html"}});
+  EXPECT_EQ(browser.status, 503);
+  EXPECT_NE(browser.body.find("<html>"), std::string::npos);
+  EXPECT_EQ(source_->requests(), 0);
+  EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_hold_timeouts_total"), 2);
+}
+
+TEST_F(ProxyIntegrationTest, OtherCustomersAreNotDelayedDuringAHold) {
+  StartProxy();
+  SetRoute(6, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING);
+  auto held =
+      std::async(std::launch::async, [&] { return Get("/api/customers/6"); });
+  ASSERT_TRUE(Eventually([&] { return proxy_->hold_queue().held() == 1; }));
+  for (int i = 0; i < 20; ++i) {
+    absl::Time start = absl::Now();
+    HttpResponse other = Get(absl::StrCat("/api/customers/", 7 + i % 3));
+    EXPECT_EQ(other.status, 200);
+    EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
+  }
+  EXPECT_EQ(proxy_->hold_queue().held(), 1);
+  SetRoute(6, SYSTEM_SOURCE, rv1::ROUTE_STATE_STABLE);  // abort the move
+  EXPECT_EQ(held.get().header("x-billing-version"), "v1");
+}
+
+TEST_F(ProxyIntegrationTest, HeldRequestWhoseClientLeavesIsDropped) {
+  StartProxy([](ProxyOptions& o) { o.hold_timeout = absl::Seconds(30); });
+  SetRoute(10, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING);
+  {
+    HttpClient client(proxy_->port());
+    ASSERT_TRUE(
+        client.WriteRaw("GET /api/customers/10 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(Eventually([&] { return proxy_->hold_queue().held() == 1; }));
+    client.Close();
+  }
+  EXPECT_TRUE(Eventually([&] { return proxy_->hold_queue().held() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return proxy_->in_flight() == 0; }));
+  EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_hold_outcomes_total",
+                         {{"outcome", "client_gone"}}),
+            1);
+  EXPECT_EQ(source_->requests(), 0);
+}
+
+TEST_F(ProxyIntegrationTest, RouterKilledTrafficKeepsFlowingFromCache) {
+  Flip(11);
+  StartProxy();
+  router_.reset();
+  ASSERT_TRUE(Eventually([&] { return !cache_->connected(); }));
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Get("/api/customers/11").header("x-billing-version"), "v2");
+    EXPECT_EQ(Get("/api/customers/12").header("x-billing-version"), "v1");
+  }
+  EXPECT_GT(cache_->Staleness(), absl::ZeroDuration());
+}
+
+TEST_F(ProxyIntegrationTest, ForgedTamperedAndExpiredCookiesAreIgnored) {
+  Flip(13);
+  StartProxy();
+  auto system_for = [&](const std::string& cookie) {
+    return Get("/portal/home", {{"Cookie", cookie}})
+        .header("x-billing-version");
+  };
+  EXPECT_EQ(system_for(RoutingCookieFor(13)), "v2");
+  auto stranger =
+      RoutingCookie::Create("a-stranger-key-0123456789", "", absl::Hours(1));
+  EXPECT_EQ(system_for("tandem_route=" +
+                       stranger->Sign(13, SYSTEM_TARGET, 1, absl::Now())),
+            "v1");
+  std::string tampered = cookie_->Sign(14, SYSTEM_TARGET, 1, absl::Now());
+  tampered.replace(3, 2, "13");
+  EXPECT_EQ(system_for("tandem_route=" + tampered), "v1");
+  EXPECT_EQ(
+      system_for("tandem_route=" + cookie_->Sign(13, SYSTEM_TARGET, 1,
+                                                 absl::Now() - absl::Hours(2))),
+      "v1");
+  // A cookie signed with the previous key is still honoured (rotation).
+  auto old = RoutingCookie::Create(kOldCookieKey, "", absl::Hours(1));
+  EXPECT_EQ(system_for("tandem_route=" +
+                       old->Sign(13, SYSTEM_SOURCE, 1, absl::Now())),
+            "v2");
+}
+
+TEST_F(ProxyIntegrationTest, SpoofedHeadersAreStrippedAndOwnHeadersAdded) {
+  StartProxy();
+  HttpResponse r = Get("/portal/home", {{"X-Tandem-System", "target"},
+                                        {"X-Tandem-Customer-Id", "13"},
+                                        {"x-tandem-anything", "1"},
+                                        {"X-Forwarded-For", "6.6.6.6"}});
+  ASSERT_EQ(r.status, 200);
+  auto echo = ParseEcho(r.body);
+  EXPECT_EQ(echo["version"], "v1");
+  EXPECT_EQ(echo["header x-tandem-system"], "source");
+  EXPECT_EQ(echo.count("header x-tandem-customer-id"), 0u);
+  EXPECT_EQ(echo.count("header x-tandem-anything"), 0u);
+  EXPECT_EQ(echo["header x-forwarded-for"], "127.0.0.1");
+  EXPECT_EQ(echo["header x-forwarded-proto"], "http");
+  // The backend's own X-Tandem-System is replaced by the proxy's.
+  EXPECT_EQ(r.header("x-tandem-system"), "source");
+  EXPECT_EQ(r.header("x-tandem-route-version"), "0");
+}
+
+TEST_F(ProxyIntegrationTest, MalformedRequestGets400) {
+  StartProxy();
+  HttpClient client(proxy_->port());
+  ASSERT_TRUE(client.WriteRaw("GET /x HTTP/1.1\r\nHost x\r\n\r\n"));
+  EXPECT_EQ(client.Read().status, 400);
+  EXPECT_EQ(source_->requests(), 0);
+}
+
+TEST_F(ProxyIntegrationTest, HeadersTooLargeGet431) {
+  StartProxy([](ProxyOptions& o) { o.max_header_bytes = 4096; });
+  HttpResponse r = Get("/x", {{"X-Big", std::string(8000, 'a')}});
+  EXPECT_EQ(r.status, 431);
+}
+
+TEST_F(ProxyIntegrationTest, BodyTooLargeGets413) {
+  StartProxy([](ProxyOptions& o) { o.max_body_bytes = 1000; });
+  HttpClient client(proxy_->port());
+  HttpResponse r = client.Send("POST", "/upload", {}, std::string(5000, 'x'));
+  EXPECT_EQ(r.status, 413);
+  // Chunked: the limit trips while streaming.
+  HttpClient chunked(proxy_->port());
+  ASSERT_TRUE(chunked.WriteRaw(
+      "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "7d0\r\n" +
+      std::string(2000, 'y') + "\r\n0\r\n\r\n"));
+  EXPECT_EQ(chunked.Read().status, 413);
+}
+
+TEST_F(ProxyIntegrationTest, SlowClientGets408) {
+  StartProxy([](ProxyOptions& o) {
+    o.client_header_timeout = absl::Milliseconds(200);
+  });
+  HttpClient client(proxy_->port());
+  ASSERT_TRUE(client.WriteRaw("GET /x HTTP/1.1\r\nHost: x\r\n"));
+  EXPECT_EQ(client.Read().status, 408);
+}
+
+TEST_F(ProxyIntegrationTest, BackendDownGets502AndStallGets504) {
+  StartProxy([](ProxyOptions& o) {
+    o.upstream_response_timeout = absl::Milliseconds(300);
+  });
+  EXPECT_EQ(Get("/stall").status, 504);
+  source_->Unstall();
+  target_.reset();  // nothing listens there any more
+  Flip(15);
+  EXPECT_EQ(Get("/api/customers/15").status, 502);
+}
+
+TEST_F(ProxyIntegrationTest, LargeUploadStreamsWithoutBuffering) {
+  StartProxy([](ProxyOptions& o) { o.max_body_bytes = 1ull << 30; });
+  constexpr int64_t kBytes = 96ll << 20;
+  const int64_t rss_before = ResidentMemoryBytes();
+  HttpClient client(proxy_->port());
+  std::string head = "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                     std::to_string(kBytes) + "\r\n\r\n";
+  ASSERT_TRUE(client.WriteRaw(head));
+  std::string piece(1 << 20, 'z');
+  uint32_t fnv = 2166136261u;
+  for (int64_t sent = 0; sent < kBytes; sent += piece.size()) {
+    for (char c : piece) {
+      fnv = (fnv ^ static_cast<unsigned char>(c)) * 16777619u;
+    }
+    ASSERT_TRUE(client.WriteRaw(piece));
+  }
+  HttpResponse r = client.Read();
+  ASSERT_EQ(r.status, 200);
+  auto echo = ParseEcho(r.body);
+  EXPECT_EQ(echo["body-bytes"], std::to_string(kBytes));
+  char hex[16];
+  std::snprintf(hex, sizeof(hex), "%08x", fnv);
+  EXPECT_EQ(echo["body-fnv"], hex);
+  // 96 MiB went through; the process grew by far less.
+  EXPECT_LT(ResidentMemoryBytes() - rss_before, 32ll << 20);
+}
+
+TEST_F(ProxyIntegrationTest, ChunkedUploadIsForwardedIntact) {
+  StartProxy();
+  HttpClient client(proxy_->port());
+  std::string body;
+  std::string wire =
+      "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 50; ++i) {
+    std::string piece(1000 + i * 37, static_cast<char>('a' + i % 26));
+    body += piece;
+    char size[16];
+    std::snprintf(size, sizeof(size), "%zx\r\n", piece.size());
+    wire += size + piece + "\r\n";
+  }
+  wire += "0\r\n\r\n";
+  ASSERT_TRUE(client.WriteRaw(wire));
+  HttpResponse r = client.Read();
+  ASSERT_EQ(r.status, 200);
+  auto echo = ParseEcho(r.body);
+  EXPECT_EQ(echo["body-bytes"], std::to_string(body.size()));
+  EXPECT_EQ(echo["body"], body.substr(0, 256));
+  // The connection stays usable.
+  EXPECT_EQ(client.Send("GET", "/portal/home").status, 200);
+}
+
+TEST_F(ProxyIntegrationTest, KeepAliveReusesUpstreamConnections) {
+  StartProxy();
+  HttpClient client(proxy_->port());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(client.Send("GET", "/portal/home").status, 200);
+  }
+  EXPECT_LE(source_->connections(), 2);
+  EXPECT_GE(CounterValue(*registry_,
+                         "tandem_proxy_upstream_connections_reused_total"),
+            48);
+}
+
+TEST_F(ProxyIntegrationTest, FreezeRefusesChangesWithFakeCatalog) {
+  StartProxy();
+  freeze_.SetState(catalog::FREEZE_STATE_FROZEN);
+  HttpClient admin(proxy_->port());
+  HttpResponse update =
+      admin.Send("PUT", "/admin/products/17",
+                 {{"Content-Type", "application/json"}}, R"({"price":5})");
+  EXPECT_EQ(update.status, 423);
+  EXPECT_NE(update.body.find("CHANGE_REFUSAL_CATALOG_FROZEN"),
+            std::string::npos);
+  EXPECT_EQ(admin.Send("POST", "/admin/products", {}, "{}").status, 423);
+  EXPECT_EQ(admin.Send("GET", "/admin/products/17").status, 200);
+  EXPECT_EQ(source_->requests(), 1);  // only the GET went through
+  EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_freeze_refusals_total"), 2);
+
+  // After the switchover new products may be created on the target only.
+  freeze_.SetState(catalog::FREEZE_STATE_FROZEN_TARGET_OPEN);
+  rv1::SetDefaultSystemRequest set_default;
+  set_default.set_system(SYSTEM_TARGET);
+  set_default.set_reason("switchover");
+  set_default.set_request_id("default-target");
+  rv1::SetDefaultSystemResponse set_default_response;
+  ASSERT_TRUE(
+      stub_->SetDefaultSystem(Ctx().get(), set_default, &set_default_response)
+          .ok());
+  ASSERT_TRUE(
+      Eventually([&] { return cache_->default_system() == SYSTEM_TARGET; }));
+  HttpResponse create = admin.Send("POST", "/admin/products", {}, "{}");
+  EXPECT_EQ(create.status, 200);
+  EXPECT_EQ(create.header("x-billing-version"), "v2");
+  EXPECT_EQ(admin.Send("DELETE", "/admin/products/17").status, 423);
+  // Lifted: everything goes.
+  freeze_.SetState(catalog::FREEZE_STATE_LIFTED);
+  EXPECT_EQ(admin.Send("DELETE", "/admin/products/17").status, 200);
+}
+
+TEST_F(ProxyIntegrationTest, WebSocketUpgradePassesThrough) {
+  StartProxy();
+  HttpClient client(proxy_->port());
+  ASSERT_TRUE(
+      client.WriteRaw("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                      "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  std::string got;
+  char data[1024];
+  boost::system::error_code ec;
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    size_t n = client.socket().read_some(boost::asio::buffer(data), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    got.append(data, n);
+  }
+  EXPECT_EQ(got.rfind("HTTP/1.1 101", 0), 0u) << got;
+  std::string rest = got.substr(got.find("\r\n\r\n") + 4);
+  ASSERT_TRUE(client.WriteRaw("ping-frame"));
+  while (rest.size() < 10) {
+    size_t n = client.socket().read_some(boost::asio::buffer(data), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    rest.append(data, n);
+  }
+  EXPECT_EQ(rest, "ping-frame");
+}
+
+TEST_F(ProxyIntegrationTest, GracefulShutdownDrainsInFlightRequests) {
+  StartProxy();
+  auto stalled = std::async(std::launch::async, [&] { return Get("/stall"); });
+  ASSERT_TRUE(Eventually([&] { return source_->stalled() == 1; }));
+  auto shutdown = std::async(std::launch::async,
+                             [&] { proxy_->Shutdown(absl::Seconds(10)); });
+  ASSERT_TRUE(Eventually([&] { return proxy_->draining(); }));
+  source_->Unstall();
+  HttpResponse r = stalled.get();
+  shutdown.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("connection"), "close");
+}
+
+}  // namespace
+}  // namespace tandem::proxy

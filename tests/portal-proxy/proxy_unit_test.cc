@@ -1,0 +1,282 @@
+// Unit tests of the proxy's small parts: the routing cookie, the customer
+// resolver (over a fake route table), the hold queue and the freeze policy.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "portal-proxy/customer_resolver.h"
+#include "portal-proxy/freeze_policy.h"
+#include "portal-proxy/hold_queue.h"
+#include "portal-proxy/routing_cookie.h"
+
+namespace tandem::proxy {
+namespace {
+
+using ::tandem::common::v1::SYSTEM_SOURCE;
+using ::tandem::common::v1::SYSTEM_TARGET;
+namespace catalog = ::tandem::catalog::v1;
+namespace rv1 = ::tandem::router::v1;
+
+constexpr char kKey[] = "current-key-0123456789";
+constexpr char kOldKey[] = "previous-key-0123456789";
+
+class FakeRoutes final : public RouteSource {
+ public:
+  void Put(int64_t id, System system, rv1::RouteState state, int64_t version) {
+    routes_[id] = RouteInfo{id, system, state, version};
+  }
+  void Key(KeyKind kind, const std::string& value, int64_t id) {
+    keys_[{kind, value}] = id;
+  }
+  std::optional<RouteInfo> FindInfo(int64_t id) const override {
+    auto it = routes_.find(id);
+    if (it == routes_.end()) return std::nullopt;
+    return it->second;
+  }
+  std::optional<RouteInfo> LookupInfo(KeyKind kind,
+                                      std::string_view value) const override {
+    auto it = keys_.find({kind, std::string(value)});
+    if (it == keys_.end()) return std::nullopt;
+    return FindInfo(it->second);
+  }
+  System default_system() const override { return default_; }
+  System default_ = SYSTEM_SOURCE;
+
+ private:
+  std::map<int64_t, RouteInfo> routes_;
+  std::map<std::pair<KeyKind, std::string>, int64_t> keys_;
+};
+
+TEST(RoutingCookieTest, SignedCookieVerifiesWithEitherKey) {
+  auto current = RoutingCookie::Create(kKey, kOldKey, absl::Hours(1));
+  auto old = RoutingCookie::Create(kOldKey, "", absl::Hours(1));
+  ASSERT_TRUE(current.ok());
+  ASSERT_TRUE(old.ok());
+  absl::Time now = absl::Now();
+  auto claims = current->Verify(current->Sign(42, SYSTEM_TARGET, 7, now), now);
+  ASSERT_TRUE(claims.has_value());
+  EXPECT_EQ(claims->customer_id, 42);
+  EXPECT_EQ(claims->system, SYSTEM_TARGET);
+  EXPECT_EQ(claims->route_version, 7);
+  // Signed with the previous key: still accepted after a rotation.
+  EXPECT_TRUE(current->Verify(old->Sign(42, SYSTEM_SOURCE, 1, now), now));
+}
+
+TEST(RoutingCookieTest, ForgedTamperedAndExpiredCookiesAreRejected) {
+  auto cookie = RoutingCookie::Create(kKey, "", absl::Minutes(5));
+  auto stranger =
+      RoutingCookie::Create("someone-elses-key-123", "", absl::Minutes(5));
+  ASSERT_TRUE(cookie.ok());
+  absl::Time now = absl::Now();
+  std::string good = cookie->Sign(42, SYSTEM_SOURCE, 3, now);
+  // Forged: signed with an unknown key.
+  EXPECT_FALSE(cookie->Verify(stranger->Sign(42, SYSTEM_SOURCE, 3, now), now));
+  // Tampered: another customer id with the original MAC.
+  std::string tampered = good;
+  tampered.replace(3, 2, "43");
+  EXPECT_FALSE(cookie->Verify(tampered, now));
+  // Expired.
+  EXPECT_FALSE(cookie->Verify(good, now + absl::Minutes(6)));
+  // Garbage.
+  EXPECT_FALSE(cookie->Verify("v1.1.1.1.1.zz", now));
+  EXPECT_FALSE(cookie->Verify("", now));
+  EXPECT_TRUE(cookie->Verify(good, now));
+}
+
+TEST(RoutingCookieTest, ShortKeysAreRefused) {
+  EXPECT_FALSE(RoutingCookie::Create("short", "", absl::Hours(1)).ok());
+}
+
+class ResolverTest : public ::testing::Test {
+ protected:
+  ResolverTest()
+      : cookie_(*RoutingCookie::Create(kKey, "", absl::Hours(1))),
+        resolver_(ResolverOptions(), &routes_, &cookie_) {
+    routes_.Put(1, SYSTEM_SOURCE, rv1::ROUTE_STATE_STABLE, 10);
+    routes_.Put(2, SYSTEM_TARGET, rv1::ROUTE_STATE_STABLE, 20);
+    routes_.Put(3, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING, 30);
+    routes_.Key(rv1::KEY_KIND_LOGIN, "alice", 1);
+    routes_.Key(rv1::KEY_KIND_LOGIN, "bob@example.com", 2);
+    routes_.Key(rv1::KEY_KIND_API_TOKEN, "tok-2", 2);
+    routes_.Key(rv1::KEY_KIND_ACCOUNT_ID, "5553", 3);
+  }
+  FakeRoutes routes_;
+  RoutingCookie cookie_;
+  CustomerResolver resolver_;
+};
+
+TEST_F(ResolverTest, CookieComesFirstAndRoutesByTheLiveRoute) {
+  absl::Time now = absl::Now();
+  // The cookie says source, but customer 2 is on the target now.
+  std::string cookie =
+      "a=b; tandem_route=" + cookie_.Sign(2, SYSTEM_SOURCE, 1, now) + "; c=d";
+  RequestView request{"GET", "/home", cookie, "Bearer tok-2", "", {}};
+  Resolution r = resolver_.Resolve(request, now);
+  EXPECT_EQ(r.by, ResolvedBy::kCookie);
+  EXPECT_EQ(r.route.customer_id, 2);
+  EXPECT_EQ(r.system, SYSTEM_TARGET);
+}
+
+TEST_F(ResolverTest, ForgedCookieFallsThroughToTheNextStep) {
+  RequestView request{"GET", "/home", "tandem_route=v1.2.2.1.9999999999.00",
+                      "",    "",      {}};
+  Resolution r = resolver_.Resolve(request, absl::Now());
+  EXPECT_EQ(r.by, ResolvedBy::kDefault);
+  EXPECT_EQ(r.system, SYSTEM_SOURCE);
+}
+
+TEST_F(ResolverTest, LoginFormAndJsonBodiesResolveTheLogin) {
+  RequestView form{"POST",
+                   "/login",
+                   "",
+                   "",
+                   "application/x-www-form-urlencoded",
+                   std::string_view("username=x&login=bob%40example.com&p=1")};
+  Resolution r = resolver_.Resolve(form, absl::Now());
+  EXPECT_EQ(r.by, ResolvedBy::kLogin);
+  EXPECT_EQ(r.route.customer_id, 2);
+  RequestView json{
+      "POST",
+      "/login?next=/",
+      "",
+      "",
+      "application/json",
+      std::string_view(R"({"password":"login","login": "alice"})")};
+  r = resolver_.Resolve(json, absl::Now());
+  EXPECT_EQ(r.by, ResolvedBy::kLogin);
+  EXPECT_EQ(r.route.customer_id, 1);
+  // Not a login path: the body is not looked at.
+  RequestView other{
+      "POST", "/profile",         "",
+      "",     "application/json", std::string_view(R"({"login":"alice"})")};
+  EXPECT_EQ(resolver_.Resolve(other, absl::Now()).by, ResolvedBy::kDefault);
+}
+
+TEST_F(ResolverTest, NewLoginWinsOverAnOldSessionCookie) {
+  absl::Time now = absl::Now();
+  std::string cookie = "tandem_route=" + cookie_.Sign(1, SYSTEM_SOURCE, 1, now);
+  RequestView login{"POST",
+                    "/login",
+                    cookie,
+                    "",
+                    "application/x-www-form-urlencoded",
+                    std::string_view("login=bob%40example.com")};
+  Resolution r = resolver_.Resolve(login, now);
+  EXPECT_EQ(r.by, ResolvedBy::kLogin);
+  EXPECT_EQ(r.route.customer_id, 2);
+  // An unknown login falls back to the cookie.
+  RequestView unknown{"POST",
+                      "/login",
+                      cookie,
+                      "",
+                      "application/x-www-form-urlencoded",
+                      std::string_view("login=nobody")};
+  EXPECT_EQ(resolver_.Resolve(unknown, now).route.customer_id, 1);
+}
+
+TEST_F(ResolverTest, BearerTokenAndPathPatternsResolve) {
+  RequestView bearer{"GET", "/api/x", "", "Bearer tok-2", "", {}};
+  EXPECT_EQ(resolver_.Resolve(bearer, absl::Now()).route.customer_id, 2);
+  RequestView by_id{"GET", "/api/customers/1/invoices?x=1", "", "", "", {}};
+  Resolution r = resolver_.Resolve(by_id, absl::Now());
+  EXPECT_EQ(r.by, ResolvedBy::kPath);
+  EXPECT_EQ(r.route.customer_id, 1);
+  RequestView by_account{"GET", "/api/accounts/5553", "", "", "", {}};
+  r = resolver_.Resolve(by_account, absl::Now());
+  EXPECT_EQ(r.route.customer_id, 3);
+  EXPECT_EQ(r.route.state, rv1::ROUTE_STATE_MIGRATING);
+  RequestView unknown{"GET", "/api/customers/999", "", "Bearer nope", "", {}};
+  EXPECT_EQ(resolver_.Resolve(unknown, absl::Now()).by, ResolvedBy::kDefault);
+}
+
+TEST_F(ResolverTest, UnknownRequestsGoToTheDefaultSystem) {
+  routes_.default_ = SYSTEM_TARGET;
+  RequestView request{"GET", "/static/app.js", "", "", "", {}};
+  Resolution r = resolver_.Resolve(request, absl::Now());
+  EXPECT_EQ(r.by, ResolvedBy::kDefault);
+  EXPECT_EQ(r.system, SYSTEM_TARGET);
+}
+
+TEST(HoldQueueTest, ReleaseWakesOnlyThatCustomerAndBoundsHold) {
+  HoldQueue queue(HoldOptions{2, 3});
+  int woken_1 = 0, woken_2 = 0;
+  uint64_t a = queue.Hold(1, [&] { ++woken_1; });
+  uint64_t b = queue.Hold(1, [&] { ++woken_1; });
+  EXPECT_GT(a, 0u);
+  EXPECT_GT(b, 0u);
+  EXPECT_EQ(queue.Hold(1, [] {}), 0u);  // per-customer bound
+  uint64_t c = queue.Hold(2, [&] { ++woken_2; });
+  EXPECT_GT(c, 0u);
+  EXPECT_EQ(queue.Hold(3, [] {}), 0u);  // total bound
+  EXPECT_EQ(queue.held(), 3);
+  EXPECT_EQ(queue.held_customers(), 2);
+  rv1::RouteChange change;
+  change.mutable_route_update()->mutable_route()->set_customer_id(1);
+  queue.OnRouteChange(&change);
+  EXPECT_EQ(woken_1, 2);
+  EXPECT_EQ(woken_2, 0);
+  EXPECT_FALSE(queue.Cancel(1, a));  // already released
+  EXPECT_TRUE(queue.Cancel(2, c));
+  EXPECT_EQ(queue.held(), 0);
+}
+
+TEST(HoldQueueTest, ResyncReleasesEverybody) {
+  HoldQueue queue(HoldOptions{});
+  int woken = 0;
+  queue.Hold(1, [&] { ++woken; });
+  queue.Hold(2, [&] { ++woken; });
+  queue.OnRouteChange(nullptr);
+  EXPECT_EQ(woken, 2);
+  EXPECT_EQ(queue.held(), 0);
+}
+
+TEST(FreezePolicyTest, ClassifiesProductAdminRequests) {
+  ProductAdminApi api;
+  EXPECT_FALSE(api.Classify("GET", "/admin/products/1"));
+  EXPECT_FALSE(api.Classify("POST", "/admin/productsx"));
+  EXPECT_FALSE(api.Classify("POST", "/portal/profile"));
+  EXPECT_EQ(api.Classify("POST", "/admin/products")->kind,
+            catalog::CHANGE_KIND_CREATE);
+  auto update = api.Classify("PUT", "/admin/products/17?x=1");
+  EXPECT_EQ(update->kind, catalog::CHANGE_KIND_UPDATE_CONFIGURATION);
+  EXPECT_EQ(update->product_id, 17);
+  EXPECT_EQ(api.Classify("PATCH", "/admin/products/17/price")->kind,
+            catalog::CHANGE_KIND_UPDATE_PRICE);
+  EXPECT_EQ(api.Classify("DELETE", "/admin/products/17")->kind,
+            catalog::CHANGE_KIND_DELETE);
+}
+
+TEST(FreezePolicyTest, DecidesByFreezeStateAndFailsClosed) {
+  CachedFreezePolicy policy;
+  ProductChange update{SYSTEM_SOURCE, catalog::CHANGE_KIND_UPDATE_PRICE, 17,
+                       ""};
+  ProductChange create_target{SYSTEM_TARGET, catalog::CHANGE_KIND_CREATE, 0,
+                              ""};
+  // Nothing heard from the catalog yet: fail closed.
+  EXPECT_FALSE(policy.Check(update).allowed);
+  policy.SetState(catalog::FREEZE_STATE_OPEN);
+  EXPECT_TRUE(policy.Check(update).allowed);
+  policy.SetState(catalog::FREEZE_STATE_FROZEN);
+  FreezeDecision d = policy.Check(update);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.refusal, catalog::CHANGE_REFUSAL_CATALOG_FROZEN);
+  EXPECT_EQ(policy.Check(create_target).refusal,
+            catalog::CHANGE_REFUSAL_TARGET_NOT_OPEN);
+  policy.SetState(catalog::FREEZE_STATE_FROZEN_TARGET_OPEN);
+  EXPECT_TRUE(policy.Check(create_target).allowed);
+  ProductChange create_source{SYSTEM_SOURCE, catalog::CHANGE_KIND_CREATE, 0,
+                              ""};
+  EXPECT_EQ(policy.Check(create_source).refusal,
+            catalog::CHANGE_REFUSAL_SOURCE_CLOSED);
+  EXPECT_FALSE(policy.Check(update).allowed);
+  // The feed disconnects: fail closed again.
+  policy.SetState(catalog::FREEZE_STATE_LIFTED, /*connected=*/false);
+  EXPECT_FALSE(policy.Check(update).allowed);
+  policy.SetState(catalog::FREEZE_STATE_LIFTED, true);
+  EXPECT_TRUE(policy.Check(update).allowed);
+}
+
+}  // namespace
+}  // namespace tandem::proxy

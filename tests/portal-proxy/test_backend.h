@@ -1,0 +1,74 @@
+// A tiny billing backend for the proxy's tests, over real sockets.
+//
+// Every answer carries `X-Billing-Version: <version>` (v1 for the source, v2
+// for the target) and, to check that the proxy replaces it, a lying
+// `X-Tandem-System: backend`. The body echoes what arrived:
+//
+//   version: v1
+//   method: POST
+//   target: /path?query
+//   header <lower-case name>: <value>      (one line per request header)
+//   body-bytes: <n>
+//   body-fnv: <FNV-1a of the body, hex>
+//   body: <the first 256 bytes of the body>
+//
+// Special paths: `POST /login` sets `Set-Cookie: session=<login>`; `/stall`
+// waits until Unstall() (or shutdown) before answering; a request with
+// `Upgrade:` gets `101 Switching Protocols` and then every byte is echoed
+// back raw. Bodies are read in pieces, never whole, so large uploads can be
+// counted without buffering them.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tandem::proxy::testing {
+
+class TestBackend {
+ public:
+  // Listens on 127.0.0.1 at a free port and serves until destroyed.
+  static std::unique_ptr<TestBackend> Start(std::string version);
+  ~TestBackend();
+
+  int port() const { return port_; }
+  std::string address() const;
+
+  // Lets every stalled request answer, and later ones not stall.
+  void Unstall();
+  // Requests waiting in /stall right now.
+  int stalled() const { return stalled_.load(); }
+  int64_t requests() const { return requests_.load(); }
+  int64_t connections() const { return connections_.load(); }
+
+ private:
+  TestBackend() = default;
+  void AcceptLoop();
+  void Serve(int fd);
+
+  std::string version_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> stalled_{0};
+  std::atomic<int64_t> requests_{0};
+  std::atomic<int64_t> connections_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool unstalled_ = false;
+  std::vector<int> open_fds_;
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+// Parses the echo body into lines, keyed by everything before ": " (so
+// "header x-forwarded-for" -> "127.0.0.1").
+std::map<std::string, std::string> ParseEcho(const std::string& body);
+
+}  // namespace tandem::proxy::testing
