@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "portal-proxy/text.h"
 
 namespace tandem::proxy {
 namespace {
@@ -17,38 +18,6 @@ std::string_view Trim(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
-}
-
-bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (absl::ascii_tolower(s[i]) != absl::ascii_tolower(prefix[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool ContainsNoCase(std::string_view haystack, std::string_view needle) {
-  if (needle.size() > haystack.size()) {
-    return false;
-  }
-  for (size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
-    bool match = true;
-    for (size_t j = 0; j < needle.size(); ++j) {
-      if (absl::ascii_tolower(haystack[i + j]) !=
-          absl::ascii_tolower(needle[j])) {
-        match = false;
-        break;
-      }
-    }
-    if (match) {
-      return true;
-    }
-  }
-  return false;
 }
 
 std::string_view PathOf(std::string_view target) {
@@ -164,7 +133,9 @@ const char* ResolvedByName(ResolvedBy by) {
 std::optional<std::string> ExtractLoginName(
     std::string_view content_type, std::string_view body,
     const std::vector<std::string>& fields) {
-  if (ContainsNoCase(content_type, "json")) {
+  if (ContainsIgnoreCase(
+          absl::string_view(content_type.data(), content_type.size()),
+          "json")) {
     for (const std::string& field : fields) {
       if (auto value = JsonStringField(body, field); value && !value->empty()) {
         return value;
@@ -316,7 +287,10 @@ Resolution CustomerResolver::Resolve(const RequestView& request,
     }
   }
   // Step 3: a bearer API token, then path patterns.
-  if (StartsWithNoCase(request.authorization, "bearer ")) {
+  if (absl::StartsWithIgnoreCase(
+          absl::string_view(request.authorization.data(),
+                            request.authorization.size()),
+          "bearer ")) {
     std::string_view token = Trim(request.authorization.substr(7));
     if (!token.empty()) {
       if (auto route = routes_->LookupInfo(

@@ -20,11 +20,13 @@
 #include <optional>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "portal-proxy/text.h"
 #include "portal-proxy/upstream_pool.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
@@ -46,38 +48,6 @@ std::string_view SV(beast::string_view s) { return {s.data(), s.size()}; }
 // Debian's Abseil has its own string_view, which StrCat wants.
 absl::string_view AV(std::string_view s) { return {s.data(), s.size()}; }
 
-bool HasPrefixNoCase(beast::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (absl::ascii_tolower(s[i]) != prefix[i]) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool ContainsNoCase(beast::string_view haystack, std::string_view needle) {
-  if (needle.size() > haystack.size()) {
-    return false;
-  }
-  for (size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
-    bool match = true;
-    for (size_t j = 0; j < needle.size(); ++j) {
-      if (absl::ascii_tolower(haystack[i + j]) !=
-          absl::ascii_tolower(needle[j])) {
-        match = false;
-        break;
-      }
-    }
-    if (match) {
-      return true;
-    }
-  }
-  return false;
-}
-
 int SystemIndex(System system) {
   return system == ::tandem::common::v1::SYSTEM_TARGET ? 2 : 1;
 }
@@ -97,7 +67,7 @@ const char* SystemLabel(int index) {
 template <class Fields>
 void StripTandemHeaders(Fields& fields) {
   for (auto it = fields.begin(); it != fields.end();) {
-    if (HasPrefixNoCase(it->name_string(), "x-tandem-")) {
+    if (absl::StartsWithIgnoreCase(AV(SV(it->name_string())), "x-tandem-")) {
       it = fields.erase(it);
     } else {
       ++it;
@@ -598,9 +568,9 @@ asio::awaitable<bool> ProxyServer::Impl::Handle(
   const bool head_request = request.method() == http::verb::head;
   const bool upgrade =
       request.find(http::field::upgrade) != request.end() &&
-      ContainsNoCase(request[http::field::connection], "upgrade");
+      ContainsIgnoreCase(AV(SV(request[http::field::connection])), "upgrade");
   const bool wants_html =
-      ContainsNoCase(request[http::field::accept], "text/html");
+      ContainsIgnoreCase(AV(SV(request[http::field::accept])), "text/html");
   if (options.access_log_every > 0 &&
       worker.requests++ % options.access_log_every == 0) {
     record.log = true;

@@ -56,6 +56,30 @@ class TrafficTest : public ::testing::Test {
     return out;
   }
 
+  // Starts a v1 billing simulator on the shared database.
+  std::unique_ptr<SimServer> StartV1Sim() {
+    SimOptions sim_options;
+    sim_options.version = SchemaVersion::kV1;
+    sim_options.db = PoolOptions(*db_.server, "billing_v1");
+    sim_options.http.address = "127.0.0.1";
+    auto sim = SimServer::Start(std::move(sim_options));
+    EXPECT_TRUE(sim.ok()) << sim.status();
+    return sim.ok() ? *std::move(sim) : nullptr;
+  }
+
+  // Portal traffic against `sim`, unthrottled, stopping after `requests`.
+  PortalTrafficOptions PortalOptions(const SimServer& sim, int requests,
+                                     int connections) {
+    PortalTrafficOptions o;
+    o.port = sim.port();
+    o.rate = 0;
+    o.duration = absl::Minutes(5);
+    o.max_requests = requests;
+    o.connections = connections;
+    o.customers = OpenCustomers();
+    return o;
+  }
+
   std::vector<int64_t> OpenCustomers() {
     auto rows = db_.server->Query(
         "SELECT i_customer FROM customers WHERE status = 'open' "
@@ -213,19 +237,9 @@ TEST_F(TrafficTest, ChargingIsDeterministicForASeed) {
 }
 
 TEST_F(TrafficTest, PortalTrafficReportsStatusesAndServingSystem) {
-  SimOptions sim_options;
-  sim_options.version = SchemaVersion::kV1;
-  sim_options.db = PoolOptions(*db_.server, "billing_v1");
-  sim_options.http.address = "127.0.0.1";
-  auto sim = SimServer::Start(std::move(sim_options));
-  ASSERT_TRUE(sim.ok()) << sim.status();
-  PortalTrafficOptions o;
-  o.port = (*sim)->port();
-  o.rate = 0;
-  o.duration = absl::Minutes(5);
-  o.max_requests = 120;
-  o.connections = 2;
-  o.customers = OpenCustomers();
+  auto sim = StartV1Sim();
+  ASSERT_NE(sim, nullptr);
+  PortalTrafficOptions o = PortalOptions(*sim, 120, 2);
   absl::StatusOr<TrafficReport> report = RunPortalTraffic(o);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->requests, 120);
@@ -244,20 +258,10 @@ TEST_F(TrafficTest, PortalTrafficReportsStatusesAndServingSystem) {
 }
 
 TEST_F(TrafficTest, PortalTrafficIsDeterministicForASeed) {
-  SimOptions sim_options;
-  sim_options.version = SchemaVersion::kV1;
-  sim_options.db = PoolOptions(*db_.server, "billing_v1");
-  sim_options.http.address = "127.0.0.1";
-  auto sim = SimServer::Start(std::move(sim_options));
-  ASSERT_TRUE(sim.ok()) << sim.status();
-  PortalTrafficOptions o;
-  o.port = (*sim)->port();
-  o.rate = 0;
-  o.duration = absl::Minutes(5);
-  o.max_requests = 80;
-  o.connections = 1;
+  auto sim = StartV1Sim();
+  ASSERT_NE(sim, nullptr);
+  PortalTrafficOptions o = PortalOptions(*sim, 80, 1);
   o.seed = 9;
-  o.customers = OpenCustomers();
   auto first = RunPortalTraffic(o);
   auto second = RunPortalTraffic(o);
   ASSERT_TRUE(first.ok() && second.ok());
