@@ -1,0 +1,58 @@
+// RouterWatcher: how the catalog hears where customers are. It follows the
+// router's Watch stream (from the current revision, so no snapshot) and
+// re-reads the router's counts whenever routes change, and at least every
+// `poll_interval`; each reading goes to Catalog::OnRouteCounts, which lifts
+// the freeze by itself when the last customer has left the source.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "catalog/catalog.h"
+#include "tandem/router/v1/router.grpc.pb.h"
+
+namespace tandem::catalog {
+
+class RouterWatcher {
+ public:
+  // `token` is the bearer token for the router (viewer role suffices).
+  RouterWatcher(std::shared_ptr<grpc::Channel> channel, std::string token,
+                absl::Duration poll_interval = absl::Seconds(2));
+  // Stops both loops.
+  ~RouterWatcher();
+
+  // Asks the router for its counts now (deadline 2 s); UNAVAILABLE when it
+  // cannot be reached. Safe from any thread.
+  absl::StatusOr<RouteCounts> FetchCounts();
+
+  // Starts reporting to `catalog`, which must outlive this watcher.
+  void Start(Catalog* catalog);
+
+ private:
+  void PollLoop();
+  void WatchLoop();
+  void Wake();
+
+  std::unique_ptr<::tandem::router::v1::RouterService::Stub> stub_;
+  const std::string token_;
+  const absl::Duration poll_interval_;
+  Catalog* catalog_ = nullptr;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool woken_ = false;
+  int64_t revision_ = 0;  // the last revision the counts were read at
+  grpc::ClientContext* watch_context_ = nullptr;
+  std::thread poller_;
+  std::thread watcher_;
+};
+
+}  // namespace tandem::catalog
