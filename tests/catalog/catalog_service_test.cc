@@ -758,5 +758,100 @@ TEST_F(CatalogServiceTest, RefreshReportsFrozenProductsChangedBehindItsBack) {
   EXPECT_EQ(response.products_changed(), 0);
 }
 
+TEST_F(CatalogServiceTest, EveryMethodNeedsATokenAndMutationsNeedAnOperator) {
+  // Each call with `token`; the requests are valid enough that only the
+  // credentials can refuse them.
+  using Call = std::function<grpc::Status(const std::string& token)>;
+  struct Case {
+    const char* name;
+    bool mutation;
+    Call run;
+  };
+  v1::SetFreezeRequest set_freeze;
+  set_freeze.set_state(v1::FREEZE_STATE_FROZEN);
+  set_freeze.set_reason("auth");
+  v1::CheckChangeRequest check;
+  check.set_system(kSource);
+  check.set_kind(v1::CHANGE_KIND_CREATE);
+  v1::GetProductRequest get_product;
+  get_product.set_system(kSource);
+  get_product.set_code("MOB-S");
+  v1::CreateProductRequest create;
+  create.set_system(kTarget);
+  *create.mutable_spec() = OwnSpec("AUTH");
+  v1::PlanCustomerRequest plan;
+  plan.set_customer_id(1);
+  v1::PlanCustomersRequest plans;
+  plans.add_customer_ids(1);
+  v1::UpdateSettingsRequest settings;
+  settings.set_expected_version(1);
+  settings.set_auto_lift(true);
+  v1::SetMappingRequest mapping;
+  mapping.set_source_product_id(1);
+  mapping.set_target_product_id(1);
+  v1::DeleteMappingRequest delete_mapping;
+  delete_mapping.set_source_product_id(1);
+  v1::UpdateProductRequest update;
+  update.set_system(kSource);
+  update.set_product_id(1);
+  *update.mutable_spec() = OwnSpec("AUTH2");
+  v1::DeleteProductRequest delete_product;
+  delete_product.set_system(kSource);
+  delete_product.set_product_id(1);
+  auto* s = stub_.get();
+#define TANDEM_CASE(Method, mutation, request)                                  \
+  Case {                                                                        \
+#Method, mutation, [s, req = request](const std::string& token) {             \
+      v1::Method##Response response;                                        \
+      return s->Method(Ctx(token).get(), req, &response);               \
+    } \
+  }
+  std::vector<Case> cases = {
+      TANDEM_CASE(GetFreeze, false, v1::GetFreezeRequest()),
+      TANDEM_CASE(SetFreeze, true, set_freeze),
+      TANDEM_CASE(CheckChange, false, check),
+      TANDEM_CASE(ListFreezeAudit, false, v1::ListFreezeAuditRequest()),
+      TANDEM_CASE(ListProducts, false, v1::ListProductsRequest()),
+      TANDEM_CASE(GetProduct, false, get_product),
+      TANDEM_CASE(RefreshProducts, true, v1::RefreshProductsRequest()),
+      TANDEM_CASE(CreateProduct, true, create),
+      TANDEM_CASE(UpdateProduct, true, update),
+      TANDEM_CASE(DeleteProduct, true, delete_product),
+      TANDEM_CASE(SetMapping, true, mapping),
+      TANDEM_CASE(ListMappings, false, v1::ListMappingsRequest()),
+      TANDEM_CASE(DeleteMapping, true, delete_mapping),
+      TANDEM_CASE(ProposeMappings, false, v1::ProposeMappingsRequest()),
+      TANDEM_CASE(GenerateMissingProducts, true,
+                  v1::GenerateMissingProductsRequest()),
+      TANDEM_CASE(GetSettings, false, v1::GetSettingsRequest()),
+      TANDEM_CASE(UpdateSettings, true, settings),
+      TANDEM_CASE(PlanCustomer, false, plan),
+      TANDEM_CASE(PlanCustomers, false, plans),
+  };
+#undef TANDEM_CASE
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.run("").error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << c.name;
+    EXPECT_EQ(c.run("not-a-known-token-at-all").error_code(),
+              grpc::StatusCode::UNAUTHENTICATED)
+        << c.name;
+    grpc::Status as_viewer = c.run(kViewer);
+    if (c.mutation) {
+      EXPECT_EQ(as_viewer.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+          << c.name;
+    } else {
+      EXPECT_TRUE(as_viewer.ok())
+          << c.name << ": " << as_viewer.error_message();
+    }
+  }
+  // Nothing changed: no audit entries, the freeze still OPEN at version 1.
+  EXPECT_EQ(GetFreeze().version(), 1);
+  for (v1::AuditKind kind :
+       {v1::AUDIT_KIND_FREEZE_TRANSITION, v1::AUDIT_KIND_CHANGE_APPLIED,
+        v1::AUDIT_KIND_MAPPING_CHANGED, v1::AUDIT_KIND_SETTINGS_CHANGED}) {
+    EXPECT_TRUE(Audit(kind).empty()) << v1::AuditKind_Name(kind);
+  }
+}
+
 }  // namespace
 }  // namespace tandem::catalog
