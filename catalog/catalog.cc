@@ -2059,12 +2059,26 @@ absl::StatusOr<v1::ProposeMappingsResponse> Catalog::ProposeMappings(
       proposal->set_source_product_id(id);
       proposal->set_target_product_id(match->product_id());
       proposal->set_matched_by(matched_by);
-      *proposal->mutable_comparison() = CompareProducts(
-          *source, *match, snapshot, ::tandem::common::v1::DIRECTION_MOVE);
       if (current != nullptr) {
         proposal->set_current_target_product_id(current->target_product_id());
       }
     }
+  }
+  // Compare as if the proposals for unmapped products were accepted, so
+  // that an add-on proposed alongside its main product counts as carried.
+  CatalogSnapshot accepted = snapshot;
+  for (const v1::MappingProposal& p : response.proposals()) {
+    if (snapshot.FindMapping(p.source_product_id()) != nullptr) continue;
+    v1::Mapping mapping;
+    mapping.set_source_product_id(p.source_product_id());
+    mapping.set_target_product_id(p.target_product_id());
+    accepted.AddMapping(std::move(mapping));
+  }
+  for (v1::MappingProposal& p : *response.mutable_proposals()) {
+    *p.mutable_comparison() =
+        CompareProducts(*accepted.FindProduct(kSource, p.source_product_id()),
+                        *accepted.FindProduct(kTarget, p.target_product_id()),
+                        accepted, ::tandem::common::v1::DIRECTION_MOVE);
   }
   return response;
 }

@@ -145,6 +145,13 @@ bool Offers(const v1::ProductSpec& spec, int64_t addon_id) {
                    addon_id) != spec.addon_product_ids().end();
 }
 
+// What an unprovisioned resource costs the customer.
+std::string Lost(int64_t usage, const v1::ResourceType& type) {
+  if (usage == 0) return "not in use, nothing is lost";
+  return absl::StrCat("the objects in use (", usage, " ", type.unit(),
+                      ") will be lost");
+}
+
 struct Message {
   v1::PlanOutcome outcome;
   std::string text;
@@ -273,17 +280,15 @@ v1::SubscriptionPlan PlanSubscription(
       note(outcome, std::move(text));
     };
     if (landing.comparison == v1::RESOURCE_COMPARISON_MISSING) {
-      resource_note(
-          v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
-          absl::StrCat("resource type ", type.code(),
-                       " missing on target product ", to->spec().code(), ": ",
-                       usage, " ", type.unit(), " of it will be lost"));
+      resource_note(v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
+                    absl::StrCat("resource type ", type.code(),
+                                 " missing on target product ",
+                                 to->spec().code(), ": ", Lost(usage, type)));
     } else if (landing.comparison == v1::RESOURCE_COMPARISON_LIMIT_ZERO) {
       resource_note(v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
                     absl::StrCat("resource ", type.code(),
                                  " unprovisioned (limit 0 on target product ",
-                                 to->spec().code(), "): ", usage, " ",
-                                 type.unit(), " of it will be lost"));
+                                 to->spec().code(), "): ", Lost(usage, type)));
     } else {
       const v1::ResourceType& target = *landing.target;
       resource->set_target_resource_type(target.code());
@@ -297,11 +302,11 @@ v1::SubscriptionPlan PlanSubscription(
       const int64_t total = landed_usage[target.code()];
       if (target.limit() == 0 && total > 0) {
         resource->clear_target_resource_type();
-        resource_note(v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
-                      absl::StrCat("resource ", target.code(),
-                                   " unprovisioned (limit 0 on target product ",
-                                   to->spec().code(), "): ", usage, " ",
-                                   type.unit(), " of it will be lost"));
+        resource_note(
+            v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
+            absl::StrCat("resource ", target.code(),
+                         " unprovisioned (limit 0 on target product ",
+                         to->spec().code(), "): ", Lost(usage, type)));
       } else if (total > target.limit() &&
                  overuse_reported.insert(target.code()).second) {
         if (overuse) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "cli/catalog_commands.h"
 #include "cli/health_command.h"
 #include "cli/router_commands.h"
 #include "common/grpc_status.h"
@@ -22,13 +23,16 @@ std::vector<FlagSpec> GlobalFlags() {
   return {
       {"router", "ADDRESS",
        "gRPC target of the router (default 127.0.0.1:7001)."},
+      {"catalog", "ADDRESS",
+       "gRPC target of the catalog (default 127.0.0.1:7003)."},
       {"token_file", "PATH",
        "File holding the bearer token. Without it the token comes from "
        "TANDEM_TOKEN; tokens are never flag values."},
       {"output", "table|json|yaml", "Output format (default table).", 'o'},
       {"timeout", "DURATION",
        "Deadline of each call, e.g. 5s, 2m (default 30s; route import 10m; "
-       "route watch none). A plain number means seconds."},
+       "catalog products refresh, generate and plan 2m; route watch and "
+       "catalog freeze watch none). A plain number means seconds."},
       {"tls_ca_file", "PATH",
        "Use TLS and verify the server with these PEM roots (default "
        "plaintext)."},
@@ -170,6 +174,7 @@ absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view text) {
 CommandSet AllCommands() {
   CommandSet commands;
   AddRouterCommands(commands);
+  AddCatalogCommands(commands);
   AddHealthCommand(commands);
   return commands;
 }
@@ -304,6 +309,10 @@ absl::Status ParseInvocation(const CommandSet& commands,
   options.router = global_values.Get("router", options.router);
   if (options.router.empty()) {
     return UsageError("--router is empty");
+  }
+  options.catalog = global_values.Get("catalog", options.catalog);
+  if (options.catalog.empty()) {
+    return UsageError("--catalog is empty");
   }
   options.token_file = global_values.Get("token_file");
   options.tls_ca_file = global_values.Get("tls_ca_file");

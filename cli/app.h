@@ -9,11 +9,11 @@
 // words (they are not known before).
 //
 // Environment: each global flag not given on the command line is read from
-// TANDEM_<FLAG> (TANDEM_ROUTER, TANDEM_TOKEN_FILE, TANDEM_OUTPUT,
-// TANDEM_TIMEOUT, TANDEM_TLS_CA_FILE); the token itself may come from
-// TANDEM_TOKEN when no token file is set. A command's own flags (a version,
-// a state, --dry-run) are deliberately not read from the environment: a
-// mutation must not depend on what a shell happened to export.
+// TANDEM_<FLAG> (TANDEM_ROUTER, TANDEM_CATALOG, TANDEM_TOKEN_FILE,
+// TANDEM_OUTPUT, TANDEM_TIMEOUT, TANDEM_TLS_CA_FILE); the token itself may come
+// from TANDEM_TOKEN when no token file is set. A command's own flags (a
+// version, a state, --dry-run) are deliberately not read from the environment:
+// a mutation must not depend on what a shell happened to export.
 //
 // Exit codes: 0 success (also for --help), 1 a call or a local operation
 // failed ("tandemctl: <CODE>: <message>" on stderr, CODE the gRPC code
@@ -30,7 +30,7 @@
 
 namespace tandem::cli {
 
-// Every command of this build (router, health; catalog and migrator later).
+// Every command of this build (router, catalog, health; migrator later).
 CommandSet AllCommands();
 
 // A parsed command line.

@@ -3,8 +3,9 @@
 // A command is a path of words ("route lookup", "router default set"), the
 // positional arguments and flags it takes, and a function that runs it. Each
 // component adds its commands with one Add<Component>Commands(CommandSet&)
-// call (router_commands.h, health_command.h); catalog and migrator commands
-// slot in the same way, under their own nouns, without touching the parser.
+// call (router_commands.h, catalog_commands.h, health_command.h); migrator
+// commands slot in the same way, under their own nouns, without touching the
+// parser.
 //
 // Errors: a command returns UsageError(...) for a malformed invocation (exit
 // code 2) and any other non-OK status for a failure (exit code 1); the
@@ -88,6 +89,8 @@ class FlagValues {
 struct GlobalOptions {
   // gRPC target of the router.
   std::string router = "127.0.0.1:7001";
+  // gRPC target of the catalog.
+  std::string catalog = "127.0.0.1:7003";
   // File holding the bearer token; when empty, the token comes from the
   // environment variable TANDEM_TOKEN, and without either calls carry none.
   std::string token_file;

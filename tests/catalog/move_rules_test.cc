@@ -191,7 +191,8 @@ TEST_F(MoveRulesTest,
     EXPECT_THAT(plan.subscriptions(0).outcomes(),
                 ElementsAre(v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED));
     ASSERT_EQ(plan.warnings_size(), 1);
-    EXPECT_THAT(plan.warnings(0), HasSubstr("3 items of it will be lost"));
+    EXPECT_THAT(plan.warnings(0),
+                HasSubstr("the objects in use (3 items) will be lost"));
     EXPECT_EQ(plan.subscriptions(0).resources(1).target_limit(), 0);
   }
 }
@@ -209,7 +210,7 @@ TEST_F(MoveRulesTest, Seed001ResourceTypeMissingOnDestinationIsLost) {
               ElementsAre(v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED));
   EXPECT_THAT(plan.warnings(0),
               HasSubstr("resource type mailbox missing on target product "
-                        "GOLD: 4 items of it will be lost"));
+                        "GOLD: the objects in use (4 items) will be lost"));
   const v1::ResourcePlan& mailbox = plan.subscriptions(0).resources(1);
   EXPECT_EQ(mailbox.source_resource_type(), "mailbox");
   EXPECT_EQ(mailbox.target_resource_type(), "");
