@@ -1,0 +1,135 @@
+// Every service's /metrics, after some traffic, passes `promtool check
+// metrics`: Prometheus' own lint (names, units, _total suffixes, HELP and
+// TYPE lines).
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "catalog/catalog_server.h"
+#include "common/auth.h"
+#include "router/router_server.h"
+#include "tandem/catalog/v1/catalog.grpc.pb.h"
+#include "tandem/router/v1/router.grpc.pb.h"
+#include "tests/testbed/testbed_fixture.h"
+#include "tests/testing/net.h"
+
+namespace tandem {
+namespace {
+
+constexpr char kToken[] = "operator-token-0123456789";
+constexpr char kTokens[] = "alice operator operator-token-0123456789\n";
+
+// Runs promtool on `metrics`; returns its exit status and what it printed.
+std::pair<int, std::string> Promtool(const std::string& metrics) {
+  std::string input = ::testing::TempDir() + "/metrics.txt";
+  std::ofstream(input) << metrics;
+  std::string command =
+      absl::StrCat(TANDEM_PROMTOOL_PATH, " check metrics < ", input, " 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
+    output.append(buffer, n);
+  }
+  int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = kToken) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (!token.empty()) AttachBearerToken(*context, token);
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(30));
+  return context;
+}
+
+TEST(MetricsLintTest, PromtoolFindsWhatItShould) {
+  // The lint is only worth something if it complains: a counter without
+  // the _total suffix.
+  auto [code, output] = Promtool(
+      "# HELP tandem_bad_things A counter named wrongly.\n"
+      "# TYPE tandem_bad_things counter\n"
+      "tandem_bad_things 1\n");
+  EXPECT_NE(output.find("_total"), std::string::npos) << code << output;
+}
+
+TEST(MetricsLintTest, RouterAndCatalogMetricsPassPromtool) {
+  testbed::DatagenOptions o;
+  o.customers = 20;
+  o.accounts = 60;
+  o.xdrs = 60;
+  o.password_iterations = 10;
+  auto db = testbed::StartTestbedDb(o);
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE(db->server->CreateDatabase("router").ok());
+  ASSERT_TRUE(db->server->CreateDatabase("catalog").ok());
+  router::RouterServerOptions r;
+  r.db = testbed::PoolOptions(*db->server, "router", 2);
+  r.tokens = kTokens;
+  r.metrics_address = "127.0.0.1:0";
+  auto router = router::RouterServer::Start(r);
+  ASSERT_TRUE(router.ok()) << router.status();
+  catalog::CatalogServerOptions c;
+  c.control_db = testbed::PoolOptions(*db->server, "catalog", 2);
+  c.source_db = testbed::PoolOptions(*db->server, "billing_v1", 2);
+  c.target_db = testbed::PoolOptions(*db->server, "billing_v2", 2);
+  c.tokens = kTokens;
+  c.router_address = absl::StrCat("127.0.0.1:", (*router)->port());
+  c.router_token = kToken;
+  c.metrics_address = "127.0.0.1:0";
+  c.refresh_interval = absl::ZeroDuration();
+  auto catalog = catalog::CatalogServer::Start(c);
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+
+  // Traffic, so that labelled families have samples: good and bad calls.
+  auto router_stub = router::v1::RouterService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*router)->port()),
+                          grpc::InsecureChannelCredentials()));
+  router::v1::ImportRoutesRequest import;
+  import.mutable_customers()->add_customers()->set_customer_id(1);
+  router::v1::ImportRoutesResponse imported;
+  ASSERT_TRUE(router_stub->ImportRoutes(Ctx().get(), import, &imported).ok());
+  router::v1::LookupRequest lookup;
+  lookup.mutable_key()->set_kind(router::v1::KEY_KIND_CUSTOMER_ID);
+  lookup.mutable_key()->set_value("1");
+  router::v1::LookupResponse found;
+  ASSERT_TRUE(router_stub->Lookup(Ctx().get(), lookup, &found).ok());
+  EXPECT_FALSE(router_stub->Lookup(Ctx("").get(), lookup, &found).ok());
+  auto stub = catalog::v1::CatalogService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*catalog)->port()),
+                          grpc::InsecureChannelCredentials()));
+  catalog::v1::SetFreezeRequest freeze;
+  freeze.set_state(catalog::v1::FREEZE_STATE_FROZEN);
+  freeze.set_reason("lint");
+  catalog::v1::SetFreezeResponse frozen;
+  ASSERT_TRUE(stub->SetFreeze(Ctx().get(), freeze, &frozen).ok());
+  catalog::v1::CheckChangeRequest check;
+  check.set_system(common::v1::SYSTEM_SOURCE);
+  check.set_kind(catalog::v1::CHANGE_KIND_CREATE);
+  catalog::v1::CheckChangeResponse checked;
+  ASSERT_TRUE(stub->CheckChange(Ctx().get(), check, &checked).ok());
+  catalog::v1::PlanCustomerRequest plan;
+  plan.set_customer_id(1);
+  catalog::v1::PlanCustomerResponse planned;
+  ASSERT_TRUE(stub->PlanCustomer(Ctx().get(), plan, &planned).ok());
+
+  for (auto [name, port] : {std::pair{"router", (*router)->metrics_port()},
+                            std::pair{"catalog", (*catalog)->metrics_port()}}) {
+    std::string response = testing::HttpGet(port, "/metrics");
+    size_t body = response.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos) << name;
+    std::string metrics = response.substr(body + 4);
+    ASSERT_NE(metrics.find("# TYPE"), std::string::npos) << name;
+    auto [code, output] = Promtool(metrics);
+    EXPECT_EQ(code, 0) << name << ":\n" << output;
+    EXPECT_EQ(output, "") << name << ":\n" << output;
+  }
+}
+
+}  // namespace
+}  // namespace tandem
