@@ -163,6 +163,18 @@ int64_t AppendAudit(sql::Connection& conn, v1::AuditEntry entry) {
   return entry.seq();
 }
 
+v1::ProductChange ChangeOf(System system, int64_t product_id,
+                           const std::string& code, v1::ChangeKind kind,
+                           v1::FreezeState state) {
+  v1::ProductChange change;
+  change.set_system(system);
+  change.set_product_id(product_id);
+  change.set_product_code(code);
+  change.set_kind(kind);
+  change.set_freeze_state(state);
+  return change;
+}
+
 v1::AuditEntry NewAudit(v1::AuditKind kind, const std::string& actor,
                         const std::string& reason,
                         const std::string& request_id) {
@@ -642,6 +654,9 @@ absl::Status Catalog::Reload(bool force) {
         return absl::OkStatus();
       }));
   if (unchanged) return absl::OkStatus();
+  // Installing and publishing under publish_mu_ keeps events in version
+  // order when two reloads race.
+  std::lock_guard<std::mutex> publishing(publish_mu_);
   std::optional<v1::WatchFreezeResponse> event;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -662,7 +677,7 @@ absl::Status Catalog::Reload(bool force) {
   }
   if (event.has_value()) {
     *event->mutable_freeze() = CurrentFreeze();
-    Publish(*event);
+    PublishLocked(*event);
   }
   return absl::OkStatus();
 }
@@ -690,8 +705,7 @@ v1::Freeze Catalog::CurrentFreeze() const {
   return freeze;
 }
 
-void Catalog::Publish(const v1::WatchFreezeResponse& event) {
-  std::lock_guard<std::mutex> publishing(publish_mu_);
+void Catalog::PublishLocked(const v1::WatchFreezeResponse& event) {
   std::vector<FreezeListener> listeners;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -1296,6 +1310,21 @@ absl::StatusOr<v1::RefreshProductsResponse> Catalog::RefreshProducts(
                   system == kTarget &&
                       freeze.state() == v1::FREEZE_STATE_FROZEN_TARGET_OPEN);
               part.set_products_added(part.products_added() + 1);
+              // A product created behind the catalog's back while the
+              // freeze forbids it is a violation too.
+              if (!DecideChange(freeze, system, v1::CHANGE_KIND_CREATE, {})
+                       .allowed) {
+                v1::ProductChange change =
+                    ChangeOf(system, billing.product_id, spec.code(),
+                             v1::CHANGE_KIND_CREATE, freeze.state());
+                change.set_detail("created on the billing system");
+                v1::AuditEntry entry =
+                    NewAudit(v1::AUDIT_KIND_DRIFT_DETECTED, who.name,
+                             "found by refresh", req.request_id());
+                *entry.mutable_change() = change;
+                AppendAudit(conn, std::move(entry));
+                drift.push_back(change);
+              }
               changed_any = true;
               continue;
             }
@@ -1337,6 +1366,18 @@ absl::StatusOr<v1::RefreshProductsResponse> Catalog::RefreshProducts(
             known.erase(it);
           }
           for (const auto& [id, row] : known) {
+            if (IsProductFrozen(freeze.state(), system, FactsOf(row))) {
+              v1::ProductChange change =
+                  ChangeOf(system, id, row.product.spec().code(),
+                           v1::CHANGE_KIND_DELETE, freeze.state());
+              change.set_detail("deleted on the billing system");
+              v1::AuditEntry entry =
+                  NewAudit(v1::AUDIT_KIND_DRIFT_DETECTED, who.name,
+                           "found by refresh", req.request_id());
+              *entry.mutable_change() = change;
+              AppendAudit(conn, std::move(entry));
+              drift.push_back(change);
+            }
             Stmt remove(conn.prepareStatement(
                 "DELETE FROM catalog_products WHERE system = ? AND "
                 "product_id = ?"));
@@ -1378,18 +1419,6 @@ absl::Status BillingError(const absl::Status& status, System system) {
                      " billing database: ", status.message()));
   }
   return status;
-}
-
-v1::ProductChange ChangeOf(System system, int64_t product_id,
-                           const std::string& code, v1::ChangeKind kind,
-                           v1::FreezeState state) {
-  v1::ProductChange change;
-  change.set_system(system);
-  change.set_product_id(product_id);
-  change.set_product_code(code);
-  change.set_kind(kind);
-  change.set_freeze_state(state);
-  return change;
 }
 
 // Creates `spec` on a billing system. A retry after a crash between a

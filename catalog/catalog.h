@@ -165,7 +165,8 @@ class Catalog {
   absl::Status Reload(bool force);
   void PollLoop();
   ::tandem::catalog::v1::Freeze CurrentFreeze() const;
-  void Publish(const ::tandem::catalog::v1::WatchFreezeResponse& event);
+  // Calls every listener; publish_mu_ must be held.
+  void PublishLocked(const ::tandem::catalog::v1::WatchFreezeResponse& event);
   absl::StatusOr<CatalogSnapshot> LoadSnapshot();
   absl::Status AuditRefusal(const Principal& who, const std::string& reason,
                             const std::string& request_id,

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -756,6 +757,32 @@ TEST_F(CatalogServiceTest, RefreshReportsFrozenProductsChangedBehindItsBack) {
   ASSERT_TRUE(stub_->RefreshProducts(Ctx().get(), req, &response).ok());
   EXPECT_EQ(response.drift_size(), 0);
   EXPECT_EQ(response.products_changed(), 0);
+  // A product created, and one deleted, on the billing system while frozen.
+  std::string code = absl::StrCat("SNEAKY-", control_db_);
+  ASSERT_TRUE(
+      testbed_db->server
+          ->Query(absl::StrCat(
+                      "INSERT INTO products (product_code, display_name, "
+                      "category, contract_pool, is_addon, monthly_fee_micros, "
+                      "currency, activation_params, updated_at) VALUES ('",
+                      code, "', 'x', 'x', 'x', 0, 1, 'EUR', '{}', NOW(3))"),
+                  "billing_v2")
+          .ok());
+  ASSERT_TRUE(testbed_db->server
+                  ->Query(absl::StrCat("DELETE FROM products WHERE "
+                                       "product_id = ",
+                                       product.product_id()),
+                          "billing_v2")
+                  .ok());
+  ASSERT_TRUE(stub_->RefreshProducts(Ctx().get(), req, &response).ok());
+  ASSERT_EQ(response.drift_size(), 2) << response.DebugString();
+  std::set<v1::ChangeKind> kinds = {response.drift(0).kind(),
+                                    response.drift(1).kind()};
+  EXPECT_EQ(kinds, (std::set<v1::ChangeKind>{v1::CHANGE_KIND_CREATE,
+                                             v1::CHANGE_KIND_DELETE}));
+  EXPECT_EQ(response.products_added(), 1);
+  EXPECT_EQ(response.products_removed(), 1);
+  EXPECT_EQ(Audit(v1::AUDIT_KIND_DRIFT_DETECTED).size(), 3u);
 }
 
 TEST_F(CatalogServiceTest, EveryMethodNeedsATokenAndMutationsNeedAnOperator) {
