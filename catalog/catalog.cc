@@ -6,9 +6,11 @@
 #include <mysql_connection.h>
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
@@ -38,6 +40,8 @@ constexpr System kTarget = ::tandem::common::v1::SYSTEM_TARGET;
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 constexpr char kSelfActor[] = "tandem-catalog";
+// Customers PlanCustomers plans at once.
+constexpr int kPlanReaders = 4;
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
@@ -2583,13 +2587,28 @@ absl::StatusOr<v1::PlanCustomersResponse> Catalog::PlanCustomers(
   }
   TANDEM_ASSIGN_OR_RETURN(CatalogSnapshot snapshot, LoadSnapshot());
   const v1::FreezeState state = CurrentFreeze().state();
+  // Each plan waits on a few billing-database reads; a handful of readers
+  // at once keep the database busy without taking the whole pool.
+  const int n = req.customer_ids_size();
+  std::vector<std::optional<absl::StatusOr<v1::CustomerPlan>>> plans(n);
+  std::atomic<int> next{0};
+  auto work = [&] {
+    for (int i = next++; i < n; i = next++) {
+      plans[i] = PlanOne(snapshot, req.customer_ids(i), req.direction(), state);
+    }
+  };
+  std::vector<std::thread> readers;
+  for (int t = 1; t < std::min(n, kPlanReaders); ++t)
+    readers.emplace_back(work);
+  work();
+  for (std::thread& reader : readers) reader.join();
   v1::PlanCustomersResponse response;
   std::map<int, int64_t> counts;
-  for (int64_t id : req.customer_ids()) {
+  for (int i = 0; i < n; ++i) {
+    const int64_t id = req.customer_ids(i);
     v1::CustomerPlanResult* result = response.add_results();
     result->set_customer_id(id);
-    absl::StatusOr<v1::CustomerPlan> plan =
-        PlanOne(snapshot, id, req.direction(), state);
+    absl::StatusOr<v1::CustomerPlan>& plan = *plans[i];
     if (!plan.ok()) {
       result->set_error_code(
           GrpcCodeName(static_cast<grpc::StatusCode>(plan.status().code())));
