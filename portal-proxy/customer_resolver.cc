@@ -281,6 +281,8 @@ Resolution CustomerResolver::Resolve(const RequestView& request,
     if (auto value = FindRoutingCookie(request.cookie_header)) {
       if (auto claims = cookie_->Verify(*value, now)) {
         if (auto route = routes_->FindInfo(claims->customer_id)) {
+          result.stale_cookie = claims->route_version != route->version ||
+                                claims->system != route->system;
           return resolved(ResolvedBy::kCookie, *route);
         }
       }

@@ -60,6 +60,10 @@ struct Resolution {
   RouteInfo route;
   // Where the request goes (the route's system, or the default system).
   System system = ::tandem::common::v1::SYSTEM_SOURCE;
+  // Resolved by a valid routing cookie whose system or route version is
+  // not the route's any more (the customer moved since it was issued): the
+  // response should carry a fresh cookie.
+  bool stale_cookie = false;
 };
 
 class CustomerResolver {

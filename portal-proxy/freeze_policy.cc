@@ -65,6 +65,14 @@ void CachedFreezePolicy::SetState(FreezeState state, bool connected) {
   connected_.store(connected);
 }
 
+FreezeState CachedFreezePolicy::EffectiveState() const {
+  FreezeState state = state_.load();
+  if (!connected_.load() || state == catalog::FREEZE_STATE_UNSPECIFIED) {
+    return catalog::FREEZE_STATE_FROZEN;
+  }
+  return state;
+}
+
 FreezeDecision CachedFreezePolicy::Check(const ProductChange& change) const {
   FreezeState state = state_.load();
   bool fail_closed =

@@ -45,6 +45,9 @@ class FreezePolicy {
   virtual ~FreezePolicy() = default;
   // Decides one change; safe from any thread, must not block.
   virtual FreezeDecision Check(const ProductChange& change) const = 0;
+  // The state decisions are made against: FROZEN while the state is unknown
+  // or its feed is disconnected (fail closed). Safe from any thread.
+  virtual FreezeState EffectiveState() const = 0;
 };
 
 // The product-admin API of the billing systems, by path prefix: POST to a
@@ -71,6 +74,7 @@ class CachedFreezePolicy final : public FreezePolicy {
   bool connected() const { return connected_.load(); }
 
   FreezeDecision Check(const ProductChange& change) const override;
+  FreezeState EffectiveState() const override;
 
  private:
   std::atomic<FreezeState> state_{

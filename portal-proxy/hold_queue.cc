@@ -1,10 +1,12 @@
 #include "portal-proxy/hold_queue.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace tandem::proxy {
 
-uint64_t HoldQueue::Hold(int64_t customer_id, Wake wake) {
+uint64_t HoldQueue::Hold(int64_t customer_id, Wake wake, absl::Time since,
+                         int64_t route_version) {
   absl::MutexLock lock(&mu_);
   if (total_ >= options_.max_total) {
     return 0;
@@ -17,7 +19,7 @@ uint64_t HoldQueue::Hold(int64_t customer_id, Wake wake) {
     return 0;
   }
   uint64_t ticket = next_ticket_++;
-  list.push_back(Waiter{ticket, std::move(wake)});
+  list.push_back(Waiter{ticket, std::move(wake), since, route_version});
   ++total_;
   UpdateGaugeLocked();
   return ticket;
@@ -97,6 +99,35 @@ int64_t HoldQueue::held() const {
 int64_t HoldQueue::held_customers() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int64_t>(waiters_.size());
+}
+
+std::vector<HoldQueue::HeldCustomer> HoldQueue::Snapshot() const {
+  std::vector<HeldCustomer> out;
+  {
+    absl::MutexLock lock(&mu_);
+    out.reserve(waiters_.size());
+    for (const auto& [customer, list] : waiters_) {
+      HeldCustomer held;
+      held.customer_id = customer;
+      held.held_requests = static_cast<int64_t>(list.size());
+      held.oldest_since = absl::InfiniteFuture();
+      for (const Waiter& waiter : list) {
+        if (waiter.since < held.oldest_since) {
+          held.oldest_since = waiter.since;
+          held.route_version = waiter.route_version;
+        }
+      }
+      out.push_back(held);
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const HeldCustomer& a, const HeldCustomer& b) {
+              if (a.oldest_since != b.oldest_since) {
+                return a.oldest_since < b.oldest_since;
+              }
+              return a.customer_id < b.customer_id;
+            });
+  return out;
 }
 
 void HoldQueue::UpdateGaugeLocked() {

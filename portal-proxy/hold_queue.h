@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "prometheus/gauge.h"
 #include "tandem/router/v1/router.pb.h"
 
@@ -40,8 +41,12 @@ class HoldQueue {
       : options_(options), held_gauge_(held_gauge) {}
 
   // Registers a waiter for `customer_id`. Returns its ticket (positive), or 0
-  // when a bound is reached (the request must not be held).
-  uint64_t Hold(int64_t customer_id, Wake wake);
+  // when a bound is reached (the request must not be held). `since` (when
+  // the request's hold began) and `route_version` (the MIGRATING route that
+  // started it) are reported by Snapshot().
+  uint64_t Hold(int64_t customer_id, Wake wake,
+                absl::Time since = absl::InfinitePast(),
+                int64_t route_version = 0);
 
   // Removes a waiter that stopped waiting by itself (timed out, client
   // gone). Returns false when it was already released.
@@ -63,10 +68,24 @@ class HoldQueue {
   int64_t held() const;
   int64_t held_customers() const;
 
+  // One held customer, as an operator sees it.
+  struct HeldCustomer {
+    int64_t customer_id = 0;
+    int64_t held_requests = 0;
+    // When its longest-held request's hold began.
+    absl::Time oldest_since;
+    // The route version of that request's hold.
+    int64_t route_version = 0;
+  };
+  // Every held customer, longest-held first (ties by customer id).
+  std::vector<HeldCustomer> Snapshot() const;
+
  private:
   struct Waiter {
     uint64_t ticket;
     Wake wake;
+    absl::Time since;
+    int64_t route_version;
   };
   void UpdateGaugeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

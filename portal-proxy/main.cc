@@ -7,10 +7,13 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/auth.h"
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "portal-proxy/admin_service.h"
+#include "portal-proxy/catalog_client.h"
 #include "portal-proxy/freeze_policy.h"
 #include "portal-proxy/proxy_server.h"
 #include "portal-proxy/route_source.h"
@@ -42,10 +45,20 @@ ABSL_FLAG(std::string, path_patterns,
           "comma-separated path patterns that name a customer");
 ABSL_FLAG(std::string, product_admin_prefixes, "/admin/products",
           "comma-separated path prefixes of the product-admin API");
+ABSL_FLAG(std::string, catalog, "127.0.0.1:7003",
+          "gRPC target of the catalog (WatchFreeze feed, CheckChange)");
+ABSL_FLAG(std::string, catalog_token_file, "",
+          "file holding a catalog bearer token (viewer role); empty = the "
+          "router token");
+ABSL_FLAG(int, catalog_check_timeout_ms, 1000,
+          "deadline of a CheckChange call; past it the change is refused");
 ABSL_FLAG(std::string, catalog_freeze_state, "",
-          "stand-in until the catalog's WatchFreeze feed is wired: OPEN, "
-          "FROZEN, FROZEN_TARGET_OPEN or LIFTED; empty = unknown, which "
-          "refuses product changes (fail closed)");
+          "static override for demos and tests: OPEN, FROZEN, "
+          "FROZEN_TARGET_OPEN or LIFTED; when set the catalog is not "
+          "contacted and the proxy decides product changes alone");
+ABSL_FLAG(std::string, admin_identity_header, "X-Admin-User",
+          "request header naming the billing administrator of a product "
+          "change (sent to the catalog's audit log)");
 ABSL_FLAG(int, hold_timeout_ms, 10000, "longest hold during a cutover");
 ABSL_FLAG(int, retry_after_s, 5, "Retry-After of the maintenance answer");
 ABSL_FLAG(int, max_held_per_customer, 256, "hold bound per customer");
@@ -57,10 +70,20 @@ ABSL_FLAG(int, client_body_timeout_ms, 30000, "body gap timeout (408)");
 ABSL_FLAG(int, upstream_timeout_ms, 30000, "backend response timeout (504)");
 ABSL_FLAG(int, access_log_every, 1, "log every Nth request; 0 = none");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9104", "/metrics address");
+ABSL_FLAG(std::string, admin_listen, "0.0.0.0:7004",
+          "gRPC address of tandem.proxy.v1.ProxyAdminService (with health "
+          "and reflection); needs --auth_tokens_file");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "tokens file of the admin port (<name> <role> <token> per line); "
+          "empty = no admin port");
+ABSL_FLAG(std::string, tls_cert_file, "", "PEM certificate chain (admin TLS)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key (admin TLS)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(int, shutdown_grace_ms, 15000, "drain time on SIGTERM");
 
 namespace {
+
+constexpr char kVersion[] = "tandem-portal-proxy 0.2";
 
 std::vector<std::string> SplitList(const std::string& value) {
   return absl::StrSplit(value, ',', absl::SkipWhitespace());
@@ -125,6 +148,7 @@ int main(int argc, char** argv) {
                         .Add({});
 
   tandem::proxy::CachedFreezePolicy freeze;
+  std::unique_ptr<tandem::proxy::CatalogClient> catalog;
   const std::string freeze_name = absl::GetFlag(FLAGS_catalog_freeze_state);
   if (!freeze_name.empty()) {
     FreezeState state;
@@ -134,6 +158,22 @@ int main(int argc, char** argv) {
                   absl::InvalidArgumentError(freeze_name));
     }
     freeze.SetState(state, true);
+    TANDEM_LOG(Warning, "static_freeze_state")
+        .With("state", freeze_name)
+        .With("note", "the catalog is not contacted");
+  } else {
+    std::string catalog_token = *token;
+    if (!absl::GetFlag(FLAGS_catalog_token_file).empty()) {
+      auto read =
+          tandem::ReadSecretFile(absl::GetFlag(FLAGS_catalog_token_file));
+      if (!read.ok()) return Fail("catalog_token_file", read.status());
+      catalog_token = *read;
+    }
+    tandem::proxy::CatalogClientOptions catalog_options;
+    catalog_options.target = absl::GetFlag(FLAGS_catalog);
+    catalog_options.token = catalog_token;
+    catalog = tandem::proxy::CatalogClient::Start(catalog_options, &freeze,
+                                                  registry.get());
   }
 
   tandem::proxy::RouteCacheSource routes(cache.get());
@@ -157,6 +197,9 @@ int main(int argc, char** argv) {
       absl::Milliseconds(absl::GetFlag(FLAGS_upstream_timeout_ms));
   options.cookie_secure = absl::GetFlag(FLAGS_cookie_secure);
   options.access_log_every = absl::GetFlag(FLAGS_access_log_every);
+  options.catalog_check_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_catalog_check_timeout_ms));
+  options.admin_identity_header = absl::GetFlag(FLAGS_admin_identity_header);
   options.resolver.login_paths = SplitList(absl::GetFlag(FLAGS_login_paths));
   options.resolver.login_fields = SplitList(absl::GetFlag(FLAGS_login_fields));
   options.resolver.path_patterns =
@@ -167,6 +210,7 @@ int main(int argc, char** argv) {
   deps.routes = &routes;
   deps.cookie = &*cookie;
   deps.freeze = &freeze;
+  deps.checker = catalog.get();
   deps.registry = registry.get();
   auto server = tandem::proxy::ProxyServer::Start(options, deps);
   if (!server.ok()) return Fail("proxy", server.status());
@@ -175,6 +219,40 @@ int main(int argc, char** argv) {
       [holds](const tandem::router::v1::RouteChange* change) {
         holds->OnRouteChange(change);
       });
+
+  // The admin port: status, held customers, drain.
+  std::unique_ptr<tandem::TokenAuthenticator> auth;
+  std::unique_ptr<tandem::proxy::AdminService> admin;
+  std::unique_ptr<tandem::GrpcServer> admin_server;
+  if (!absl::GetFlag(FLAGS_auth_tokens_file).empty()) {
+    auto loaded = tandem::TokenAuthenticator::FromFile(
+        absl::GetFlag(FLAGS_auth_tokens_file));
+    if (!loaded.ok()) return Fail("auth_tokens_file", loaded.status());
+    auth = *std::move(loaded);
+    auth->RegisterMetrics(*registry, "proxy");
+    tandem::proxy::AdminServiceDeps admin_deps;
+    admin_deps.proxy = server->get();
+    admin_deps.routes = cache.get();
+    admin_deps.freeze = &freeze;
+    admin_deps.catalog = catalog.get();
+    admin_deps.auth = auth.get();
+    admin_deps.version = kVersion;
+    admin = std::make_unique<tandem::proxy::AdminService>(admin_deps);
+    tandem::GrpcServerOptions grpc_options;
+    grpc_options.address = absl::GetFlag(FLAGS_admin_listen);
+    grpc_options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+    grpc_options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+    grpc_options.registry = registry;
+    grpc_options.health_services = {tandem::proxy::kProxyHealthService};
+    auto started = tandem::GrpcServer::Start(grpc_options, {admin.get()});
+    if (!started.ok()) return Fail("admin_listen", started.status());
+    admin_server = *std::move(started);
+    admin->SetHealth(admin_server.get());
+    admin_server->SetServing(tandem::proxy::kProxyHealthService, true);
+  } else {
+    TANDEM_LOG(Warning, "admin_port_disabled")
+        .With("why", "no --auth_tokens_file");
+  }
 
   std::atomic<bool> stopping{false};
   std::thread gauges([&] {
@@ -186,10 +264,16 @@ int main(int argc, char** argv) {
 
   std::string signal = tandem::WaitForTerminationSignal();
   TANDEM_LOG(Info, "shutting_down").With("signal", signal);
+  if (admin_server != nullptr) {
+    admin_server->SetServing(tandem::proxy::kProxyHealthService, false);
+  }
   (*server)->Shutdown(
       absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
   cache->RemoveListener(listener);
   stopping.store(true);
   gauges.join();
+  if (admin_server != nullptr) {
+    admin_server->Shutdown(absl::Seconds(1));
+  }
   return 0;
 }

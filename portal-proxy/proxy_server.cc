@@ -1,5 +1,6 @@
 #include "portal-proxy/proxy_server.h"
 
+#include <openssl/sha.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -20,12 +21,14 @@
 #include <optional>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "portal-proxy/http_head.h"
 #include "portal-proxy/text.h"
 #include "portal-proxy/upstream_pool.h"
 #include "prometheus/counter.h"
@@ -43,6 +46,10 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kChunkBytes = 16 * 1024;
+// One read of a request or response head.
+constexpr size_t kReadBytes = 8 * 1024;
+// Beast's default limit on a response head, kept on the hand-parsed path.
+constexpr size_t kMaxResponseHeadBytes = 8 * 1024;
 
 std::string_view SV(beast::string_view s) { return {s.data(), s.size()}; }
 // Debian's Abseil has its own string_view, which StrCat wants.
@@ -80,8 +87,11 @@ void StripTandemHeaders(Fields& fields) {
 // as the proxy's largest user-space cost in profiles.
 // Hop-by-hop headers and the forwarding headers the proxy sets itself are
 // dropped; the Upgrade handshake's Connection/Upgrade pass when `upgrade`.
-bool Dropped(const http::fields::value_type& field, bool upgrade) {
+bool Dropped(const http::fields::value_type& field, bool upgrade,
+             bool dechunk) {
   switch (field.name()) {
+    case http::field::transfer_encoding:
+      return dechunk;
     case http::field::connection:
     case http::field::upgrade:
       return !upgrade;
@@ -99,10 +109,10 @@ bool Dropped(const http::fields::value_type& field, bool upgrade) {
 
 // Appends the fields but the dropped ones, then `extra` (whole header
 // lines the proxy adds), then the blank line.
-void AppendFields(const http::fields& fields, bool upgrade,
+void AppendFields(const http::fields& fields, bool upgrade, bool dechunk,
                   const std::string& extra, std::string* out) {
   for (const auto& field : fields) {
-    if (Dropped(field, upgrade)) {
+    if (Dropped(field, upgrade, dechunk)) {
       continue;
     }
     out->append(field.name_string().data(), field.name_string().size());
@@ -121,11 +131,13 @@ void AppendRequestHead(const http::request<http::buffer_body>& request,
   out->push_back(' ');
   out->append(request.target().data(), request.target().size());
   out->append(" HTTP/1.1\r\n");
-  AppendFields(request, upgrade, extra, out);
+  AppendFields(request, upgrade, /*dechunk=*/false, extra, out);
 }
 
+// `dechunk`: the body goes out without chunked framing (to an HTTP/1.0
+// client, which does not know it; the close of the connection ends it).
 void AppendResponseHead(const http::response<http::buffer_body>& response,
-                        unsigned version, bool upgrade,
+                        unsigned version, bool upgrade, bool dechunk,
                         const std::string& extra, std::string* out) {
   out->append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   out->append(std::to_string(response.result_int()));
@@ -136,7 +148,7 @@ void AppendResponseHead(const http::response<http::buffer_body>& response,
   }
   out->append(reason.data(), reason.size());
   out->append("\r\n");
-  AppendFields(response, upgrade, extra, out);
+  AppendFields(response, upgrade, dechunk, extra, out);
 }
 
 // The buffers of one write: an optional head, then a piece of body, framed
@@ -173,6 +185,133 @@ bool IsTimeout(const boost::system::error_code& ec) {
   return ec == beast::error::timeout || ec == asio::error::timed_out;
 }
 
+std::string_view PathOf(std::string_view target) {
+  size_t q = target.find_first_of("?#");
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+// Who asks for a product change, for the catalog's audit log: the identity
+// header an SSO gateway sets, else the user of Basic credentials, else a
+// short fingerprint of a bearer token (never the token itself).
+std::string AdminIdentity(const http::fields& fields,
+                          const std::string& identity_header) {
+  constexpr size_t kMaxIdentity = 128;
+  if (!identity_header.empty()) {
+    auto it = fields.find(identity_header);
+    if (it != fields.end() && !it->value().empty()) {
+      return std::string(SV(it->value()).substr(0, kMaxIdentity));
+    }
+  }
+  absl::string_view auth = AV(SV(fields[http::field::authorization]));
+  if (absl::StartsWithIgnoreCase(auth, "basic ")) {
+    std::string decoded;
+    if (absl::Base64Unescape(absl::StripAsciiWhitespace(auth.substr(6)),
+                             &decoded)) {
+      return decoded.substr(0, std::min(decoded.find(':'), kMaxIdentity));
+    }
+  } else if (absl::StartsWithIgnoreCase(auth, "bearer ")) {
+    absl::string_view token = absl::StripAsciiWhitespace(auth.substr(7));
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(),
+           digest);
+    return absl::StrCat("bearer-sha256:",
+                        absl::BytesToHexString(absl::string_view(
+                            reinterpret_cast<const char*>(digest), 6)));
+  }
+  return "";
+}
+
+// Awaits the ChangeChecker's answer on the calling coroutine's executor:
+// the checker's thread only posts the result back, so the I/O thread is
+// never blocked. `pending` counts answers not yet posted (Shutdown waits for
+// them before it destroys the executors).
+template <class Token>
+auto AsyncCheckChange(asio::any_io_executor executor, ChangeChecker& checker,
+                      const ProductChange& change, std::string on_behalf_of,
+                      absl::Duration timeout, std::atomic<int64_t>& pending,
+                      Token&& token) {
+  return asio::async_initiate<Token, void(absl::StatusOr<FreezeDecision>)>(
+      [executor, &checker, &change, &pending, timeout](auto handler,
+                                                       std::string who) {
+        auto shared = std::make_shared<std::decay_t<decltype(handler)>>(
+            std::move(handler));
+        pending.fetch_add(1);
+        checker.CheckChange(
+            change, std::move(who), timeout,
+            [executor, shared, &pending](absl::StatusOr<FreezeDecision> r) {
+              asio::post(executor, [shared, r = std::move(r)]() mutable {
+                (*shared)(std::move(r));
+              });
+              pending.fetch_sub(1);
+            });
+      },
+      token, std::move(on_behalf_of));
+}
+
+// The `refusal` label of tandem_proxy_freeze_refusals_total: one of a fixed
+// set (the ChangeRefusal values, plus catalog_unreachable).
+const char* RefusalLabel(ChangeRefusal refusal) {
+  switch (refusal) {
+    case ::tandem::catalog::v1::CHANGE_REFUSAL_CATALOG_FROZEN:
+      return "catalog_frozen";
+    case ::tandem::catalog::v1::CHANGE_REFUSAL_TARGET_NOT_OPEN:
+      return "target_not_open";
+    case ::tandem::catalog::v1::CHANGE_REFUSAL_SOURCE_CLOSED:
+      return "source_closed";
+    case ::tandem::catalog::v1::CHANGE_REFUSAL_MAPPING_TARGET:
+      return "mapping_target";
+    case ::tandem::catalog::v1::CHANGE_REFUSAL_UNKNOWN_PRODUCT:
+      return "unknown_product";
+    default:
+      return "unspecified";
+  }
+}
+
+// The readable bytes of a flat buffer.
+std::string_view View(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+// Hop-by-hop fields and the ones only the proxy sets: never forwarded, in
+// either direction, on the hand-parsed path (the Beast path's Dropped() and
+// StripTandemHeaders() for non-upgrade messages).
+bool DroppedField(std::string_view name) {
+  if (name.size() >= 9 && EqualsIgnoreCase(name.substr(0, 9), "x-tandem-")) {
+    return true;
+  }
+  switch (name.size()) {
+    case 2:
+      return EqualsIgnoreCase(name, "te");
+    case 7:
+      return EqualsIgnoreCase(name, "upgrade");
+    case 10:
+      return EqualsIgnoreCase(name, "connection") ||
+             EqualsIgnoreCase(name, "keep-alive");
+    case 15:
+      return EqualsIgnoreCase(name, "x-forwarded-for");
+    case 16:
+      return EqualsIgnoreCase(name, "proxy-connection");
+    case 17:
+      return EqualsIgnoreCase(name, "x-forwarded-proto") ||
+             EqualsIgnoreCase(name, "transfer-encoding");
+    default:
+      return false;
+  }
+}
+
+void AppendKeptFields(const HeadCommon& head, std::string* out) {
+  for (size_t i = 0; i < head.field_count; ++i) {
+    const HeaderField& field = head.fields[i];
+    if (DroppedField(field.name)) {
+      continue;
+    }
+    out->append(field.name);
+    out->append(": ");
+    out->append(field.value);
+    out->append("\r\n");
+  }
+}
+
 // Counts a request in flight for the life of the object.
 class InFlight {
  public:
@@ -188,13 +327,66 @@ class InFlight {
 }  // namespace
 
 struct ProxyServer::Impl {
+  // A deadline on one socket's pending operations, enforced by its worker's
+  // sweeper: one timer per I/O thread instead of one (or several) per
+  // request. On expiry the socket's operations are cancelled and `fired`
+  // tells the waiter why.
+  struct Deadline {
+    SteadyClock::time_point at;
+    tcp::socket* socket = nullptr;
+    bool fired = false;
+    size_t index = 0;  // in Worker::deadlines
+    void Arm(tcp::socket* s, SteadyClock::time_point when) {
+      socket = s;
+      at = when;
+      fired = false;
+    }
+    void Disarm() { socket = nullptr; }
+  };
+
   struct Worker {
     std::unique_ptr<asio::io_context> ioc;
     std::unique_ptr<tcp::acceptor> acceptor;
     std::unique_ptr<UpstreamPool> pools[3];
     uint64_t requests = 0;  // for access-log sampling
+    std::vector<Deadline*> deadlines;
     std::thread thread;
   };
+
+  // Registers a Deadline with its worker for the life of a connection.
+  class DeadlineSlot {
+   public:
+    explicit DeadlineSlot(Worker& worker) : worker_(worker) {
+      deadline_.index = worker_.deadlines.size();
+      worker_.deadlines.push_back(&deadline_);
+    }
+    ~DeadlineSlot() {
+      Deadline* last = worker_.deadlines.back();
+      last->index = deadline_.index;
+      worker_.deadlines[deadline_.index] = last;
+      worker_.deadlines.pop_back();
+    }
+    DeadlineSlot(const DeadlineSlot&) = delete;
+    DeadlineSlot& operator=(const DeadlineSlot&) = delete;
+    Deadline& operator*() { return deadline_; }
+    Deadline* operator->() { return &deadline_; }
+
+   private:
+    Worker& worker_;
+    Deadline deadline_;
+  };
+
+  // Per-connection strings of the hand-parsed path, reused (with their
+  // capacity) from request to request.
+  struct Scratch {
+    std::string upstream_head;
+    std::string response_head;
+    // Here rather than in FastHandle's frame, which then stays small enough
+    // for asio's per-thread frame recycling.
+    ResponseHead response;
+  };
+
+  enum class FastResult { kKeepAlive, kClose, kFallback };
 
   // What one request did, recorded (metrics and access log) when it ends.
   struct Record {
@@ -238,11 +430,24 @@ struct ProxyServer::Impl {
   prometheus::Family<prometheus::Counter>* freeze_refusals = nullptr;
   prometheus::Family<prometheus::Counter>* client_errors = nullptr;
   UpstreamCounters upstream_counters[3];
+  UpstreamStats upstream_stats[3];
+  // CheckChange answers not yet posted back to an I/O thread.
+  std::atomic<int64_t> pending_checks{0};
 
   void InitMetrics(prometheus::Registry& registry);
   void Finish(const Record& record);
 
   asio::awaitable<void> Accept(Worker& worker);
+  asio::awaitable<void> Sweep(Worker& worker);
+  // The hand-parsed path for the common request: no body, no upgrade, not a
+  // login nor a product change, a customer not cutting over. kFallback,
+  // before anything is consumed or sent, for every other request.
+  asio::awaitable<FastResult> FastHandle(Worker& worker,
+                                         beast::tcp_stream& client,
+                                         beast::flat_buffer& buffer,
+                                         const RequestHead& head,
+                                         const std::string& peer,
+                                         Deadline& deadline, Scratch& scratch);
   asio::awaitable<void> Session(Worker& worker, tcp::socket socket);
   asio::awaitable<bool> Handle(Worker& worker, beast::tcp_stream& client,
                                beast::flat_buffer& buffer,
@@ -265,9 +470,43 @@ struct ProxyServer::Impl {
   asio::awaitable<bool> DrainBody(
       beast::tcp_stream& client, beast::flat_buffer& buffer,
       http::request_parser<http::buffer_body>& parser, uint64_t limit);
+  // Appends a Set-Cookie line with a routing cookie for `route`.
+  void AppendRoutingCookie(const RouteInfo& route, absl::Time now,
+                           std::string* out) const {
+    absl::StrAppend(
+        out, "Set-Cookie: ", options.resolver.cookie_name, "=",
+        deps.cookie->Sign(route.customer_id, route.system, route.version, now),
+        "; Path=/; Max-Age=", absl::ToInt64Seconds(deps.cookie->lifetime()),
+        "; HttpOnly; SameSite=Lax", options.cookie_secure ? "; Secure" : "",
+        "\r\n");
+  }
   asio::awaitable<void> Tunnel(beast::tcp_stream& client,
                                beast::flat_buffer& client_buffer,
                                UpstreamConnection& upstream);
+
+  // What the response half of an exchange needs to know of its request.
+  struct ResponseContext {
+    unsigned version = 11;
+    bool client_keep_alive = true;
+    // The whole request body was read (so the connection may be reused).
+    bool request_done = true;
+    bool upgrade = false;
+    // Set a (fresh) routing cookie for `route` on a successful response.
+    bool issue_cookie = false;
+    RouteInfo route;
+    absl::Time now;
+    int system_index = 0;
+    UpstreamPool* pool = nullptr;
+  };
+  // Streams a response whose head `response_parser` has read back to the
+  // client; returns whether the client connection may be reused.
+  asio::awaitable<bool> ForwardResponse(
+      beast::tcp_stream& client, beast::flat_buffer& buffer,
+      std::unique_ptr<UpstreamConnection> upstream,
+      http::response_parser<http::buffer_body>& response_parser,
+      const ResponseContext& context, Record& record);
+
+  std::chrono::milliseconds sweep_period{50};
 };
 
 void ProxyServer::Impl::InitMetrics(prometheus::Registry& registry) {
@@ -487,7 +726,64 @@ asio::awaitable<void> ProxyServer::Impl::Session(Worker& worker,
     std::string peer = socket.remote_endpoint(ec).address().to_string(ec);
     beast::tcp_stream client(std::move(socket));
     beast::flat_buffer buffer;
+    DeadlineSlot deadline(worker);
+    Scratch scratch;
     for (;;) {
+      // Gather a complete request head with plain reads (no timer of its
+      // own: the worker's sweeper enforces the head timeout), parse it in
+      // place, and take the hand-parsed path when the request allows.
+      RequestHead head;
+      HeadParse parsed = HeadParse::kIncomplete;
+      bool read_failed = false;
+      const auto head_deadline =
+          SteadyClock::now() +
+          absl::ToChronoMilliseconds(options.client_header_timeout);
+      for (;;) {
+        parsed = ParseRequestHead(View(buffer), &head);
+        if (parsed != HeadParse::kIncomplete ||
+            buffer.size() > options.max_header_bytes) {
+          break;
+        }
+        deadline->Arm(&client.socket(), head_deadline);
+        size_t n = co_await client.socket().async_read_some(
+            buffer.prepare(kReadBytes), Redirect(ec));
+        deadline->Disarm();
+        if (ec) {
+          read_failed = true;
+          break;
+        }
+        buffer.commit(n);
+      }
+      if (read_failed) {
+        if (deadline->fired && buffer.size() > 0) {
+          client_errors->Add({{"reason", "slow_client"}}).Increment();
+          co_await ReplyError(client, 11, http::status::request_timeout,
+                              "request head not received in time", false);
+        }
+        break;
+      }
+      if (parsed == HeadParse::kIncomplete) {
+        client_errors->Add({{"reason", "header_too_large"}}).Increment();
+        co_await ReplyError(client, 11,
+                            http::status::request_header_fields_too_large,
+                            "request head larger than the limit", false);
+        break;
+      }
+      if (parsed == HeadParse::kComplete &&
+          head.head_bytes <= options.max_header_bytes) {
+        FastResult result = co_await FastHandle(worker, client, buffer, head,
+                                                peer, *deadline, scratch);
+        if (result == FastResult::kClose) {
+          break;
+        }
+        if (result == FastResult::kKeepAlive) {
+          if (server->draining()) {
+            break;
+          }
+          continue;
+        }
+      }
+      // Beast's path: it parses the head already buffered.
       http::request_parser<http::buffer_body> parser;
       parser.header_limit(options.max_header_bytes);
       parser.body_limit(options.max_body_bytes);
@@ -554,6 +850,305 @@ asio::awaitable<void> ProxyServer::Impl::Session(Worker& worker,
   } catch (const std::exception& e) {
     TANDEM_LOG(Warning, "session_error").With("error", e.what());
   }
+}
+
+asio::awaitable<void> ProxyServer::Impl::Sweep(Worker& worker) {
+  asio::steady_timer timer(*worker.ioc);
+  boost::system::error_code ec;
+  for (;;) {
+    timer.expires_after(sweep_period);
+    co_await timer.async_wait(Redirect(ec));
+    if (ec) {
+      co_return;
+    }
+    const auto now = SteadyClock::now();
+    for (Deadline* deadline : worker.deadlines) {
+      if (deadline->socket != nullptr && now >= deadline->at) {
+        deadline->fired = true;
+        boost::system::error_code ignored;
+        deadline->socket->cancel(ignored);
+        deadline->socket = nullptr;
+      }
+    }
+  }
+}
+
+asio::awaitable<ProxyServer::Impl::FastResult> ProxyServer::Impl::FastHandle(
+    Worker& worker, beast::tcp_stream& client, beast::flat_buffer& buffer,
+    const RequestHead& head, const std::string& peer, Deadline& deadline,
+    Scratch& scratch) {
+  if (head.has_transfer_encoding ||
+      (head.has_content_length && head.content_length > 0) ||
+      head.has_upgrade) {
+    co_return FastResult::kFallback;
+  }
+  const std::string_view method = head.method;
+  const std::string_view target = head.target;
+  if (resolver->IsLogin(method, target) ||
+      options.product_admin.Classify(method, target)) {
+    co_return FastResult::kFallback;
+  }
+  RequestView view;
+  view.method = method;
+  view.target = target;
+  for (size_t i = 0; i < head.field_count; ++i) {
+    const HeaderField& field = head.fields[i];
+    if (field.name.size() == 6 && EqualsIgnoreCase(field.name, "cookie")) {
+      view.cookie_header = field.value;
+    } else if (field.name.size() == 13 &&
+               EqualsIgnoreCase(field.name, "authorization")) {
+      view.authorization = field.value;
+    }
+  }
+  // The wall clock only matters for a routing cookie (its expiry, and the
+  // fresh one a stale cookie earns): not read without one.
+  const absl::Time now =
+      view.cookie_header.empty() ? absl::UnixEpoch() : absl::Now();
+  Resolution resolution = resolver->Resolve(view, now);
+  if (resolution.by != ResolvedBy::kDefault &&
+      resolution.route.state == ::tandem::router::v1::ROUTE_STATE_MIGRATING) {
+    co_return FastResult::kFallback;  // Handle() holds it
+  }
+
+  InFlight in_flight(server->in_flight_);
+  Record record(this);
+  if (options.access_log_every > 0 &&
+      worker.requests++ % options.access_log_every == 0) {
+    record.log = true;
+    record.method = std::string(method);
+    record.target = std::string(target);
+    record.peer = peer;
+  }
+  const int system_index = SystemIndex(resolution.system);
+  record.by = resolution.by;
+  record.system = system_index;
+  record.customer_id = resolution.route.customer_id;
+  record.route_version = resolution.route.version;
+  const unsigned version = static_cast<unsigned>(head.version);
+  const bool client_keep_alive = head.keep_alive;
+  const bool head_request = method == "HEAD";
+
+  std::string& up = scratch.upstream_head;
+  up.clear();
+  up.append(method);
+  up.push_back(' ');
+  up.append(target);
+  up.append(" HTTP/1.1\r\n");
+  AppendKeptFields(head, &up);
+  absl::StrAppend(&up, "X-Forwarded-For: ", peer,
+                  "\r\nX-Forwarded-Proto: ", options.forwarded_proto,
+                  "\r\nX-Tandem-System: ", SystemLabel(system_index),
+                  "\r\nX-Tandem-Route-Version: ", resolution.route.version,
+                  "\r\n");
+  if (resolution.route.customer_id > 0) {
+    absl::StrAppend(&up, "X-Tandem-Customer-Id: ", resolution.route.customer_id,
+                    "\r\n");
+  }
+  up.append("\r\n");
+  // `head` views the buffer; nothing reads it after this.
+  buffer.consume(head.head_bytes);
+
+  boost::system::error_code ec;
+  UpstreamPool& pool = *worker.pools[system_index];
+  std::unique_ptr<UpstreamConnection> upstream;
+  ResponseHead& response = scratch.response;
+  const auto upstream_timeout =
+      absl::ToChronoMilliseconds(options.upstream_response_timeout);
+  const auto upstream_start = record.start;
+  for (int attempt = 0;; ++attempt) {
+    if (attempt == 0) {
+      upstream = pool.TakeIdle();
+    }
+    if (upstream == nullptr) {
+      bool connect_failed = false;
+      bool connect_timeout = false;
+      try {
+        // Not a conditional expression: GCC 12 miscompiles co_await inside
+        // one.
+        if (attempt == 0) {
+          upstream = co_await pool.Acquire();
+        } else {
+          upstream = co_await pool.Connect();
+        }
+      } catch (const boost::system::system_error& e) {
+        connect_failed = true;
+        connect_timeout = IsTimeout(e.code());
+      }
+      if (connect_failed) {
+        record.status = connect_timeout ? 504 : 502;
+        record.outcome = "upstream_connect_failed";
+        co_await ReplyError(client, version,
+                            connect_timeout ? http::status::gateway_timeout
+                                            : http::status::bad_gateway,
+                            "the billing system cannot be reached", false);
+        co_return FastResult::kClose;
+      }
+    }
+    tcp::socket& upstream_socket = upstream->stream.socket();
+    deadline.Arm(&upstream_socket, upstream_start + upstream_timeout);
+    co_await asio::async_write(upstream_socket, asio::buffer(up), Redirect(ec));
+    HeadParse parsed = HeadParse::kIncomplete;
+    while (!ec) {
+      parsed = ParseResponseHead(View(upstream->buffer), &response);
+      if (parsed != HeadParse::kIncomplete) {
+        break;
+      }
+      if (upstream->buffer.size() > kMaxResponseHeadBytes) {
+        ec = http::error::header_limit;
+        break;
+      }
+      size_t n = co_await upstream_socket.async_read_some(
+          upstream->buffer.prepare(kReadBytes), Redirect(ec));
+      if (!ec) {
+        upstream->buffer.commit(n);
+      }
+    }
+    deadline.Disarm();
+    if (!ec) {
+      if (parsed == HeadParse::kComplete) {
+        break;
+      }
+      // A head Beast should judge: it takes the whole response over.
+      response.status = 0;
+      break;
+    }
+    const bool timeout = deadline.fired;
+    // A kept-alive connection the backend closed meanwhile: once more on a
+    // fresh one (the request has no body, so it can be sent again).
+    if (attempt == 0 && upstream->reused && !timeout &&
+        upstream->buffer.size() == 0) {
+      upstream.reset();
+      continue;
+    }
+    record.status = timeout ? 504 : 502;
+    record.outcome = timeout ? "upstream_timeout" : "upstream_error";
+    TANDEM_LOG(Warning, "upstream_failed")
+        .With("system", SystemLabel(system_index))
+        .With("error", timeout ? "timeout" : ec.message());
+    co_await ReplyError(
+        client, version,
+        timeout ? http::status::gateway_timeout : http::status::bad_gateway,
+        timeout ? "the billing system did not answer in time"
+                : "the billing system failed",
+        false);
+    co_return FastResult::kClose;
+  }
+  const auto answered = SteadyClock::now();
+  record.upstream_seconds =
+      std::chrono::duration<double>(answered - upstream_start).count();
+  upstream_duration[system_index]->Observe(record.upstream_seconds);
+  const bool issue_cookie =
+      resolution.by == ResolvedBy::kCookie && resolution.stale_cookie;
+
+  const int status = response.status;
+  const bool no_body = head_request || status == 204 || status == 304;
+  if (status < 200 || response.has_transfer_encoding ||
+      (!response.has_content_length && !no_body)) {
+    // Chunked, close-delimited, interim or unusual: Beast streams it, from
+    // the head already buffered.
+    http::response_parser<http::buffer_body> response_parser;
+    response_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (head_request) {
+      response_parser.skip(true);
+    }
+    upstream->stream.expires_after(upstream_timeout);
+    co_await http::async_read_header(upstream->stream, upstream->buffer,
+                                     response_parser, Redirect(ec));
+    if (ec) {
+      record.status = 502;
+      record.outcome = "upstream_error";
+      co_await ReplyError(client, version, http::status::bad_gateway,
+                          "the billing system failed", false);
+      co_return FastResult::kClose;
+    }
+    ResponseContext context;
+    context.version = version;
+    context.client_keep_alive = client_keep_alive;
+    context.issue_cookie = issue_cookie;
+    context.route = resolution.route;
+    context.now = now;
+    context.system_index = system_index;
+    context.pool = &pool;
+    const bool keep = co_await ForwardResponse(
+        client, buffer, std::move(upstream), response_parser, context, record);
+    co_return keep ? FastResult::kKeepAlive : FastResult::kClose;
+  }
+
+  record.status = status;
+  const uint64_t body_length = no_body ? 0 : response.content_length;
+  const bool keep_alive = client_keep_alive && !server->draining();
+  std::string& out = scratch.response_head;
+  out.clear();
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  absl::StrAppend(&out, status, " ");
+  if (response.reason.empty()) {
+    beast::string_view reason =
+        http::obsolete_reason(static_cast<http::status>(status));
+    out.append(reason.data(), reason.size());
+  } else {
+    out.append(response.reason);
+  }
+  out.append("\r\n");
+  AppendKeptFields(response, &out);
+  absl::StrAppend(&out, "X-Tandem-System: ", SystemLabel(system_index),
+                  "\r\nX-Tandem-Route-Version: ", resolution.route.version,
+                  "\r\n");
+  if (issue_cookie && status < 400) {
+    AppendRoutingCookie(resolution.route, now, &out);
+  }
+  if (!keep_alive) {
+    out.append("Connection: close\r\n");
+  } else if (version == 10) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+  const bool upstream_keep_alive = response.keep_alive;
+  const size_t head_bytes = response.head_bytes;
+  // The head and as much of the body as came with it, in one write.
+  const size_t in_buffer = static_cast<size_t>(
+      std::min<uint64_t>(upstream->buffer.size() - head_bytes, body_length));
+  const char* base = static_cast<const char*>(upstream->buffer.data().data());
+  std::array<asio::const_buffer, 2> first = {
+      asio::buffer(out), asio::buffer(base + head_bytes, in_buffer)};
+  tcp::socket& client_socket = client.socket();
+  tcp::socket& upstream_socket = upstream->stream.socket();
+  const auto client_timeout =
+      absl::ToChronoMilliseconds(options.client_body_timeout);
+  deadline.Arm(&client_socket, answered + client_timeout);
+  co_await asio::async_write(client_socket, first, Redirect(ec));
+  deadline.Disarm();
+  upstream->buffer.consume(head_bytes + in_buffer);
+  if (ec) {
+    record.outcome = "client_gone";
+    co_return FastResult::kClose;
+  }
+  for (uint64_t remaining = body_length - in_buffer; remaining > 0;) {
+    deadline.Arm(&upstream_socket, SteadyClock::now() + upstream_timeout);
+    size_t n = co_await upstream_socket.async_read_some(
+        upstream->buffer.prepare(
+            static_cast<size_t>(std::min<uint64_t>(remaining, kChunkBytes))),
+        Redirect(ec));
+    deadline.Disarm();
+    if (ec) {
+      record.outcome = "upstream_broke_mid_response";
+      co_return FastResult::kClose;
+    }
+    upstream->buffer.commit(n);
+    deadline.Arm(&client_socket, SteadyClock::now() + client_timeout);
+    co_await asio::async_write(client_socket, upstream->buffer.data(),
+                               Redirect(ec));
+    deadline.Disarm();
+    upstream->buffer.consume(n);
+    if (ec) {
+      record.outcome = "client_gone";
+      co_return FastResult::kClose;
+    }
+    remaining -= n;
+  }
+  if (upstream_keep_alive) {
+    pool.Release(std::move(upstream));
+  }
+  co_return keep_alive ? FastResult::kKeepAlive : FastResult::kClose;
 }
 
 asio::awaitable<bool> ProxyServer::Impl::Handle(
@@ -635,6 +1230,8 @@ asio::awaitable<bool> ProxyServer::Impl::Handle(
   if (resolution.by != ResolvedBy::kDefault &&
       resolution.route.state == ::tandem::router::v1::ROUTE_STATE_MIGRATING) {
     const int64_t customer = resolution.route.customer_id;
+    const int64_t hold_version = resolution.route.version;
+    const absl::Time hold_since = absl::Now();
     const auto hold_start = SteadyClock::now();
     const auto deadline =
         hold_start + absl::ToChronoMilliseconds(options.hold_timeout);
@@ -644,9 +1241,12 @@ asio::awaitable<bool> ProxyServer::Impl::Handle(
       auto timer =
           std::make_shared<asio::steady_timer>(client.get_executor(), deadline);
       auto executor = client.get_executor();
-      uint64_t ticket = server->holds_->Hold(customer, [timer, executor] {
-        asio::post(executor, [timer] { timer->cancel(); });
-      });
+      uint64_t ticket = server->holds_->Hold(
+          customer,
+          [timer, executor] {
+            asio::post(executor, [timer] { timer->cancel(); });
+          },
+          hold_since, hold_version);
       if (ticket == 0) {
         outcome = kFull;
         break;
@@ -741,15 +1341,48 @@ asio::awaitable<bool> ProxyServer::Impl::Handle(
   record.route_version = resolution.route.version;
   record.customer_id = resolution.route.customer_id;
 
-  // The catalog freeze at the door.
+  // The catalog freeze at the door. While the cached freeze is OPEN or
+  // LIFTED changes pass without asking; otherwise the catalog decides (and
+  // audits) each one, and a catalog that cannot be asked means refusal.
   if (auto change = options.product_admin.Classify(method, target)) {
     change->system = resolution.system;
-    FreezeDecision decision = deps.freeze->Check(*change);
+    const std::string detail =
+        absl::StrCat(AV(method), " ", AV(PathOf(target)));
+    change->detail = detail;
+    const FreezeState state = deps.freeze->EffectiveState();
+    FreezeDecision decision;
+    const char* refusal_label = nullptr;
+    if (state == ::tandem::catalog::v1::FREEZE_STATE_OPEN ||
+        state == ::tandem::catalog::v1::FREEZE_STATE_LIFTED) {
+      // Allowed without asking.
+    } else if (deps.checker != nullptr) {
+      absl::StatusOr<FreezeDecision> answer = co_await AsyncCheckChange(
+          client.get_executor(), *deps.checker, *change,
+          AdminIdentity(request, options.admin_identity_header),
+          options.catalog_check_timeout, pending_checks, asio::use_awaitable);
+      if (answer.ok()) {
+        decision = *std::move(answer);
+      } else {
+        decision.allowed = false;
+        decision.reason =
+            absl::StrCat("the catalog could not be asked (",
+                         absl::StatusCodeToString(answer.status().code()), ": ",
+                         answer.status().message(),
+                         "); product changes are refused until it answers");
+        refusal_label = "catalog_unreachable";
+      }
+    } else {
+      decision = deps.freeze->Check(*change);
+    }
     if (!decision.allowed) {
-      const std::string refusal =
+      std::string refusal =
           ::tandem::catalog::v1::ChangeRefusal_Name(decision.refusal);
+      if (refusal_label == nullptr) {
+        refusal_label = RefusalLabel(decision.refusal);
+      }
       freeze_refusals
-          ->Add({{"system", SystemLabel(system_index)}, {"refusal", refusal}})
+          ->Add({{"system", SystemLabel(system_index)},
+                 {"refusal", refusal_label}})
           .Increment();
       TANDEM_LOG(Warning, "freeze_refused")
           .With("system", SystemLabel(system_index))
@@ -757,19 +1390,25 @@ asio::awaitable<bool> ProxyServer::Impl::Handle(
           .With("target", AV(target))
           .With("product_id", change->product_id)
           .With("customer_id", resolution.route.customer_id)
-          .With("refusal", refusal)
+          .With("refusal", refusal_label)
           .With("reason", decision.reason);
       record.status = 423;
       record.outcome = "freeze_refused";
       bool drained = co_await DrainBody(client, buffer, parser, 64 * 1024);
       std::string reason = decision.reason;
       for (char& c : reason) {
-        if (c == '"' || c == '\\') c = '\'';
+        if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+          c = '\'';
+        }
       }
+      const bool unreachable =
+          std::string_view(refusal_label) == "catalog_unreachable";
       co_return co_await Reply(
           client, version, http::status::locked, "application/json",
-          absl::StrCat("{\"error\":\"catalog_frozen\",\"refusal\":\"", refusal,
-                       "\",\"reason\":\"", reason, "\"}\n"),
+          absl::StrCat("{\"error\":\"",
+                       unreachable ? "catalog_unreachable" : "catalog_frozen",
+                       "\",\"refusal\":\"", refusal, "\",\"reason\":\"", reason,
+                       "\"}\n"),
           client_keep_alive && drained);
     }
   }
@@ -918,58 +1557,83 @@ asio::awaitable<bool> ProxyServer::Impl::Handle(
           .count();
   upstream_duration[system_index]->Observe(record.upstream_seconds);
 
-  auto& response = response_parser->get();
+  ResponseContext context;
+  context.version = version;
+  context.client_keep_alive = client_keep_alive;
+  context.request_done = parser.is_done();
+  context.upgrade = upgrade;
+  // A cookie after a login, and a fresh one when the client's cookie names
+  // a route version or system that is not current (the customer moved).
+  context.issue_cookie =
+      (login && resolution.by != ResolvedBy::kDefault) ||
+      (resolution.by == ResolvedBy::kCookie && resolution.stale_cookie);
+  context.route = resolution.route;
+  context.now = now;
+  context.system_index = system_index;
+  context.pool = &pool;
+  co_return co_await ForwardResponse(client, buffer, std::move(upstream),
+                                     *response_parser, context, record);
+}
+
+asio::awaitable<bool> ProxyServer::Impl::ForwardResponse(
+    beast::tcp_stream& client, beast::flat_buffer& buffer,
+    std::unique_ptr<UpstreamConnection> upstream,
+    http::response_parser<http::buffer_body>& response_parser,
+    const ResponseContext& context, Record& record) {
+  boost::system::error_code ec;
+  char chunk[kChunkBytes];
+  auto& response = response_parser.get();
   const bool upstream_keep_alive = response.keep_alive();
   const bool switching =
-      upgrade && response.result() == http::status::switching_protocols;
+      context.upgrade && response.result() == http::status::switching_protocols;
   record.status = response.result_int();
   StripTandemHeaders(response);
   std::string response_added = absl::StrCat(
-      "X-Tandem-System: ", SystemLabel(system_index),
-      "\r\nX-Tandem-Route-Version: ", resolution.route.version, "\r\n");
-  if (login && resolution.by != ResolvedBy::kDefault &&
-      response.result_int() < 400) {
-    absl::StrAppend(
-        &response_added, "Set-Cookie: ", options.resolver.cookie_name, "=",
-        deps.cookie->Sign(resolution.route.customer_id, resolution.route.system,
-                          resolution.route.version, now),
-        "; Path=/; Max-Age=", absl::ToInt64Seconds(deps.cookie->lifetime()),
-        "; HttpOnly; SameSite=Lax", options.cookie_secure ? "; Secure" : "",
-        "\r\n");
+      "X-Tandem-System: ", SystemLabel(context.system_index),
+      "\r\nX-Tandem-Route-Version: ", context.route.version, "\r\n");
+  if (context.issue_cookie && response.result_int() < 400) {
+    AppendRoutingCookie(context.route, context.now, &response_added);
   }
-  bool keep_alive = client_keep_alive && !server->draining() &&
-                    parser.is_done() && !switching;
+  bool keep_alive = context.client_keep_alive && !server->draining() &&
+                    context.request_done && !switching;
 
   // Stream the response back. A body without a length ends with the
   // connection, so the client's connection must close after it too.
   const bool delimited = response.chunked() || response.has_content_length() ||
-                         response_parser->is_done();
+                         response_parser.is_done();
   if (!delimited) {
+    keep_alive = false;
+  }
+  // HTTP/1.0 has no chunked coding: such a client gets the bare body,
+  // delimited by the close of its connection.
+  const bool dechunk = context.version == 10 && response.chunked();
+  if (dechunk) {
     keep_alive = false;
   }
   if (!switching) {
     if (!keep_alive) {
       response_added.append("Connection: close\r\n");
-    } else if (version == 10) {
+    } else if (context.version == 10) {
       response_added.append("Connection: keep-alive\r\n");
     }
   }
   std::string wire_head;
   wire_head.reserve(1024);
-  AppendResponseHead(response, version, switching, response_added, &wire_head);
-  const bool chunked_out = response.chunked();
+  AppendResponseHead(response, context.version, switching, dechunk,
+                     response_added, &wire_head);
+  const bool chunked_out = response.chunked() && !dechunk;
   bool head_pending = true;
   Piece piece;
   for (;;) {
     const char* data = nullptr;
     size_t size = 0;
-    if (!response_parser->is_done()) {
+    if (!response_parser.is_done()) {
       response.body().data = chunk;
       response.body().size = sizeof(chunk);
       upstream->stream.expires_after(
           absl::ToChronoMilliseconds(options.upstream_response_timeout));
       co_await http::async_read(upstream->stream, upstream->buffer,
-                                *response_parser, Redirect(ec));
+                                response_parser, Redirect(ec));
       if (ec == http::error::need_buffer) {
         ec = {};
       }
@@ -983,7 +1647,7 @@ asio::awaitable<bool> ProxyServer::Impl::Handle(
       data = chunk;
       size = sizeof(chunk) - response.body().size;
     }
-    const bool last = response_parser->is_done();
+    const bool last = response_parser.is_done();
     piece.Set(head_pending ? &wire_head : nullptr, data, size, chunked_out,
               last);
     head_pending = false;
@@ -1004,8 +1668,8 @@ asio::awaitable<bool> ProxyServer::Impl::Handle(
     co_await Tunnel(client, buffer, *upstream);
     co_return false;
   }
-  if (upstream_keep_alive && response_parser->is_done()) {
-    pool.Release(std::move(upstream));
+  if (upstream_keep_alive && response_parser.is_done()) {
+    context.pool->Release(std::move(upstream));
   }
   const bool reuse_connection = keep_alive && delimited;
   co_return reuse_connection;
@@ -1133,6 +1797,14 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(
   impl->backends[1] = *source;
   impl->backends[2] = *target;
   impl->options = std::move(options);
+  {
+    // Deadlines are enforced to within a quarter of the shortest timeout.
+    auto shortest = std::min({impl->options.client_header_timeout,
+                              impl->options.client_body_timeout,
+                              impl->options.upstream_response_timeout});
+    impl->sweep_period = std::chrono::milliseconds(
+        std::clamp<int64_t>(absl::ToInt64Milliseconds(shortest) / 4, 5, 100));
+  }
 
   tcp::endpoint endpoint = *listen;
   for (int i = 0; i < impl->options.io_threads; ++i) {
@@ -1161,7 +1833,8 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(
       worker->pools[s] = std::make_unique<UpstreamPool>(
           worker->ioc->get_executor(), impl->backends[s],
           impl->options.upstream_max_idle_per_thread,
-          impl->options.upstream_connect_timeout, impl->upstream_counters[s]);
+          impl->options.upstream_connect_timeout, impl->upstream_counters[s],
+          &impl->upstream_stats[s]);
     }
     impl->workers.push_back(std::move(worker));
   }
@@ -1170,6 +1843,7 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(
     Impl* raw = impl.get();
     Impl::Worker* w = worker.get();
     asio::co_spawn(*w->ioc, raw->Accept(*w), asio::detached);
+    asio::co_spawn(*w->ioc, raw->Sweep(*w), asio::detached);
     w->thread = std::thread([w] {
       for (;;) {
         try {
@@ -1220,6 +1894,13 @@ void ProxyServer::Shutdown(absl::Duration grace) {
     }
   }
   holds_->DropAll();
+  // A CheckChange answer still to come would post to an executor destroyed
+  // below; each is bounded by its deadline.
+  absl::Time checks_deadline =
+      absl::Now() + impl_->options.catalog_check_timeout + absl::Seconds(5);
+  while (impl_->pending_checks.load() > 0 && absl::Now() < checks_deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   for (auto& worker : impl_->workers) {
     for (auto& pool : worker->pools) {
       pool.reset();
@@ -1227,6 +1908,47 @@ void ProxyServer::Shutdown(absl::Duration grace) {
     worker->acceptor.reset();
     worker->ioc.reset();  // destroys the remaining sessions
   }
+}
+
+bool ProxyServer::Drain(absl::Duration grace) {
+  if (draining_.exchange(true) || impl_ == nullptr) {
+    return false;
+  }
+  TANDEM_LOG(Info, "proxy_draining")
+      .With("grace_ms", absl::ToInt64Milliseconds(grace));
+  for (auto& worker : impl_->workers) {
+    Impl::Worker* w = worker.get();
+    // The timer is made and armed on the worker's own thread.
+    asio::post(*w->ioc, [w, grace] {
+      auto timer = std::make_shared<asio::steady_timer>(
+          *w->ioc, absl::ToChronoMilliseconds(grace));
+      timer->async_wait([timer, w](const boost::system::error_code& ec) {
+        if (!ec) {
+          boost::system::error_code ignored;
+          w->acceptor->close(ignored);
+        }
+      });
+    });
+  }
+  return true;
+}
+
+std::vector<ProxyServer::UpstreamInfo> ProxyServer::Upstreams() const {
+  std::vector<UpstreamInfo> out;
+  for (int s = 1; s < 3; ++s) {
+    const UpstreamStats& stats = impl_->upstream_stats[s];
+    UpstreamInfo info;
+    info.system = s == 1 ? ::tandem::common::v1::SYSTEM_SOURCE
+                         : ::tandem::common::v1::SYSTEM_TARGET;
+    info.address =
+        s == 1 ? impl_->options.source_backend : impl_->options.target_backend;
+    info.idle_connections = stats.idle.load(std::memory_order_relaxed);
+    info.busy_connections = stats.busy.load(std::memory_order_relaxed);
+    info.connections_opened = stats.opened.load(std::memory_order_relaxed);
+    info.requests = stats.requests.load(std::memory_order_relaxed);
+    out.push_back(std::move(info));
+  }
+  return out;
 }
 
 ProxyServer::~ProxyServer() { Shutdown(absl::ZeroDuration()); }

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "portal-proxy/change_checker.h"
 #include "portal-proxy/customer_resolver.h"
 #include "portal-proxy/freeze_policy.h"
 #include "portal-proxy/hold_queue.h"
@@ -65,6 +66,15 @@ struct ProxyOptions {
   // Every Nth request is access-logged: 1 logs all, 0 none.
   int access_log_every = 1;
 
+  // The longest wait for the catalog's CheckChange answer; past it the
+  // change is refused (423), failing closed.
+  absl::Duration catalog_check_timeout = absl::Seconds(1);
+  // A request header naming the billing administrator behind a product
+  // change (set by an SSO gateway in front of the proxy), passed to the
+  // catalog as `on_behalf_of`. Without it, the user of Basic credentials, or
+  // a fingerprint of a bearer token, stands in.
+  std::string admin_identity_header = "X-Admin-User";
+
   ResolverOptions resolver;
   ProductAdminApi product_admin;
 };
@@ -75,6 +85,10 @@ struct ProxyDeps {
   const RouteSource* routes = nullptr;
   const RoutingCookie* cookie = nullptr;
   const FreezePolicy* freeze = nullptr;
+  // Asked about each product change while `freeze` is neither OPEN nor
+  // LIFTED. May be null: `freeze` then decides alone (a static freeze state
+  // for demos and tests).
+  ChangeChecker* checker = nullptr;
   prometheus::Registry* registry = nullptr;  // may be null
 };
 
@@ -102,6 +116,25 @@ class ProxyServer {
   void Shutdown(absl::Duration grace);
 
   bool draining() const { return draining_.load(); }
+
+  // Starts draining before maintenance: keep-alive is turned off at once
+  // (each connection closes after its current response), and the listening
+  // sockets close after `grace`, so load balancers that noticed the health
+  // change first lose nothing. Requests in flight and held requests finish.
+  // Idempotent: returns false when the server was draining already.
+  bool Drain(absl::Duration grace);
+
+  // One billing system's upstream pools, summed over the I/O threads.
+  struct UpstreamInfo {
+    System system = ::tandem::common::v1::SYSTEM_UNSPECIFIED;
+    std::string address;
+    int64_t idle_connections = 0;
+    int64_t busy_connections = 0;
+    int64_t connections_opened = 0;
+    int64_t requests = 0;
+  };
+  // Safe from any thread.
+  std::vector<UpstreamInfo> Upstreams() const;
 
   struct Impl;
 

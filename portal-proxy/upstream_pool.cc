@@ -12,7 +12,7 @@ namespace {
 // bytes waiting.
 bool StillAlive(UpstreamConnection& connection) {
   auto& socket = connection.stream.socket();
-  if (!socket.is_open() || connection.buffer.size() != 0) {
+  if (!socket.is_open()) {
     return false;
   }
   char byte;
@@ -20,21 +20,42 @@ bool StillAlive(UpstreamConnection& connection) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+// Connections released this recently are handed out without a peek.
+constexpr std::chrono::milliseconds kTrustIdleFor{1000};
+
 }  // namespace
 
-boost::asio::awaitable<std::unique_ptr<UpstreamConnection>>
-UpstreamPool::Acquire() {
+UpstreamPool::~UpstreamPool() {
+  stats_->idle.fetch_sub(static_cast<int64_t>(idle_.size()),
+                         std::memory_order_relaxed);
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::TakeIdle() {
+  const auto now = std::chrono::steady_clock::now();
   while (!idle_.empty()) {
     std::unique_ptr<UpstreamConnection> connection = std::move(idle_.back());
     idle_.pop_back();
-    if (StillAlive(*connection)) {
+    stats_->idle.fetch_sub(1, std::memory_order_relaxed);
+    if (now - connection->released < kTrustIdleFor || StillAlive(*connection)) {
       connection->reused = true;
+      connection->stats = stats_;
+      stats_->busy.fetch_add(1, std::memory_order_relaxed);
+      stats_->requests.fetch_add(1, std::memory_order_relaxed);
       if (counters_.reused != nullptr) {
         counters_.reused->Increment();
       }
-      co_return connection;
+      return connection;
     }
   }
+  return nullptr;
+}
+
+boost::asio::awaitable<std::unique_ptr<UpstreamConnection>>
+UpstreamPool::Acquire() {
+  if (std::unique_ptr<UpstreamConnection> idle = TakeIdle()) {
+    co_return idle;
+  }
+  stats_->requests.fetch_add(1, std::memory_order_relaxed);
   std::unique_ptr<UpstreamConnection> connection = co_await Connect();
   co_return connection;
 }
@@ -57,6 +78,9 @@ UpstreamPool::Connect() {
   if (counters_.opened != nullptr) {
     counters_.opened->Increment();
   }
+  stats_->opened.fetch_add(1, std::memory_order_relaxed);
+  connection->stats = stats_;
+  stats_->busy.fetch_add(1, std::memory_order_relaxed);
   co_return connection;
 }
 
@@ -64,7 +88,15 @@ void UpstreamPool::Release(std::unique_ptr<UpstreamConnection> connection) {
   if (static_cast<int>(idle_.size()) >= max_idle_) {
     return;  // closed by the destructor
   }
+  if (!connection->stream.socket().is_open() ||
+      connection->buffer.size() != 0) {
+    return;  // unusable: closed, or bytes past the end of the response
+  }
   connection->stream.expires_never();
+  connection->released = std::chrono::steady_clock::now();
+  connection->stats = nullptr;
+  stats_->busy.fetch_sub(1, std::memory_order_relaxed);
+  stats_->idle.fetch_add(1, std::memory_order_relaxed);
   idle_.push_back(std::move(connection));
 }
 

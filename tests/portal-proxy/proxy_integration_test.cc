@@ -2,6 +2,7 @@
 // route cache following it over Watch, two test billing backends, and HTTP
 // over real sockets. No sleeps: every wait is on a condition with a
 // deadline.
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
 #include <future>
@@ -10,7 +11,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/auth.h"
+#include "common/grpc_server.h"
 #include "common/metrics.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "portal-proxy/admin_service.h"
 #include "portal-proxy/freeze_policy.h"
 #include "portal-proxy/proxy_server.h"
 #include "portal-proxy/route_source.h"
@@ -19,6 +24,7 @@
 #include "router/client/route_cache.h"
 #include "tests/portal-proxy/http_test_client.h"
 #include "tests/portal-proxy/test_backend.h"
+#include "tests/portal-proxy/test_metrics.h"
 #include "tests/router/router_fixture.h"
 
 namespace tandem::proxy {
@@ -27,36 +33,18 @@ namespace {
 using ::tandem::common::v1::SYSTEM_SOURCE;
 using ::tandem::common::v1::SYSTEM_TARGET;
 using testing::CookieFrom;
+using testing::CounterValue;
 using testing::HttpClient;
 using testing::HttpResponse;
 using testing::ParseEcho;
 using testing::TestBackend;
 namespace rv1 = ::tandem::router::v1;
 namespace catalog = ::tandem::catalog::v1;
+namespace pv1 = ::tandem::proxy::v1;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr char kCookieKey[] = "test-cookie-key-0123456789";
 constexpr char kOldCookieKey[] = "old-cookie-key-0123456789";
-
-double CounterValue(prometheus::Registry& registry, const std::string& name,
-                    const std::map<std::string, std::string>& labels = {}) {
-  double total = 0;
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& metric : family.metric) {
-      bool match = true;
-      for (const auto& [k, v] : labels) {
-        bool found = false;
-        for (const auto& label : metric.label) {
-          found |= label.name == k && label.value == v;
-        }
-        match &= found;
-      }
-      if (match) total += metric.counter.value + metric.gauge.value;
-    }
-  }
-  return total;
-}
 
 class ProxyIntegrationTest : public router::testing::RouterTest {
  protected:
@@ -115,7 +103,46 @@ class ProxyIntegrationTest : public router::testing::RouterTest {
     });
   }
 
+  // Serves the ProxyAdminService of the running proxy on a loopback port
+  // and returns a stub over a real channel to it.
+  std::unique_ptr<pv1::ProxyAdminService::Stub> StartAdmin() {
+    auth_ = *TokenAuthenticator::FromString(router::testing::kTokensFile);
+    AdminServiceDeps deps;
+    deps.proxy = proxy_.get();
+    deps.routes = cache_.get();
+    deps.freeze = &freeze_;
+    deps.auth = auth_.get();
+    deps.version = "test";
+    admin_ = std::make_unique<AdminService>(deps);
+    GrpcServerOptions options;
+    options.address = "127.0.0.1:0";
+    options.health_services = {kProxyHealthService};
+    admin_server_ = *GrpcServer::Start(options, {admin_.get()});
+    admin_->SetHealth(admin_server_.get());
+    admin_server_->SetServing(kProxyHealthService, true);
+    admin_channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", admin_server_->port()),
+                            grpc::InsecureChannelCredentials());
+    return pv1::ProxyAdminService::NewStub(admin_channel_);
+  }
+
+  // Starts a request for customer `id` (whose route is MIGRATING) and waits
+  // until the proxy holds it; the request's answer is returned by the
+  // future.
+  std::future<HttpResponse> HoldRequestOf(int64_t id, int64_t held_before) {
+    auto held = std::async(std::launch::async, [this, id] {
+      return Get(absl::StrCat("/api/customers/", id));
+    });
+    EXPECT_TRUE(Eventually(
+        [&] { return proxy_->hold_queue().held() == held_before + 1; }));
+    return held;
+  }
+
   void StopProxy() {
+    if (admin_server_) {
+      admin_server_->Shutdown(absl::Seconds(1));
+      admin_server_.reset();
+    }
     if (proxy_) {
       proxy_->Shutdown(absl::Seconds(1));
       cache_->RemoveListener(listener_);
@@ -172,6 +199,10 @@ class ProxyIntegrationTest : public router::testing::RouterTest {
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ProxyServer> proxy_;
   int listener_ = -1;
+  std::unique_ptr<TokenAuthenticator> auth_;
+  std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<GrpcServer> admin_server_;
+  std::shared_ptr<grpc::Channel> admin_channel_;
 };
 
 TEST_F(ProxyIntegrationTest,
@@ -552,6 +583,218 @@ TEST_F(ProxyIntegrationTest, GracefulShutdownDrainsInFlightRequests) {
   shutdown.get();
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.header("connection"), "close");
+}
+
+TEST_F(ProxyIntegrationTest, AdminStatusAndHeldCustomersPageThrough) {
+  StartProxy();
+  auto admin = StartAdmin();
+  HttpClient warm(proxy_->port());
+  ASSERT_EQ(warm.Send("GET", "/api/customers/2").status, 200);
+  std::vector<std::future<HttpResponse>> held;
+  for (int64_t id : {5, 6, 7}) {
+    SetRoute(id, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING);
+    held.push_back(HoldRequestOf(id, static_cast<int64_t>(held.size())));
+  }
+  held.push_back(HoldRequestOf(6, 3));  // a second request of customer 6
+
+  pv1::GetStatusResponse status;
+  ASSERT_TRUE(admin
+                  ->GetStatus(Ctx(router::testing::kViewerToken).get(),
+                              pv1::GetStatusRequest(), &status)
+                  .ok());
+  EXPECT_EQ(status.held_requests(), 4);
+  EXPECT_EQ(status.held_customers(), 3);
+  EXPECT_TRUE(status.route_cache().connected());
+  EXPECT_TRUE(status.route_cache().synced());
+  EXPECT_EQ(status.route_cache().routes(), 20);
+  EXPECT_EQ(status.route_cache().staleness_ms(), 0);
+  EXPECT_EQ(status.route_cache().default_system(), SYSTEM_SOURCE);
+  EXPECT_EQ(status.freeze().state(), "OPEN");
+  EXPECT_TRUE(status.freeze().connected());
+  EXPECT_FALSE(status.draining());
+  EXPECT_EQ(status.version(), "test");
+  ASSERT_EQ(status.upstreams_size(), 2);
+  EXPECT_EQ(status.upstreams(0).system(), SYSTEM_SOURCE);
+  EXPECT_EQ(status.upstreams(0).address(), source_->address());
+  EXPECT_EQ(status.upstreams(0).requests_total(), 1);
+  EXPECT_EQ(status.upstreams(0).connections_opened_total(), 1);
+  EXPECT_EQ(status.upstreams(0).idle_connections(), 1);
+  EXPECT_EQ(status.upstreams(0).busy_connections(), 0);
+
+  // Longest-held first, two per page.
+  std::vector<int64_t> order;
+  std::string token;
+  int pages = 0;
+  do {
+    pv1::ListHeldCustomersRequest request;
+    request.set_page_size(2);
+    request.set_page_token(token);
+    pv1::ListHeldCustomersResponse page;
+    ASSERT_TRUE(
+        admin
+            ->ListHeldCustomers(Ctx(router::testing::kViewerToken).get(),
+                                request, &page)
+            .ok());
+    for (const auto& c : page.customers()) {
+      order.push_back(c.customer_id());
+      EXPECT_GT(c.oldest_since_unix_ms(), 0);
+      EXPECT_GT(c.route_version(), 0);
+      EXPECT_EQ(c.held_requests(), c.customer_id() == 6 ? 2 : 1);
+    }
+    token = page.next_page_token();
+    ++pages;
+  } while (!token.empty());
+  EXPECT_EQ(order, (std::vector<int64_t>{5, 6, 7}));
+  EXPECT_EQ(pages, 2);
+
+  pv1::ListHeldCustomersRequest bad;
+  pv1::ListHeldCustomersResponse ignored;
+  bad.set_page_size(-1);
+  EXPECT_EQ(admin->ListHeldCustomers(Ctx().get(), bad, &ignored).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  bad.set_page_size(0);
+  bad.set_page_token("not-a-token");
+  EXPECT_EQ(admin->ListHeldCustomers(Ctx().get(), bad, &ignored).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  for (int64_t id : {5, 6, 7}) {
+    SetRoute(id, SYSTEM_SOURCE, rv1::ROUTE_STATE_STABLE);
+  }
+  for (auto& f : held) EXPECT_EQ(f.get().status, 200);
+}
+
+TEST_F(ProxyIntegrationTest, AdminNeedsTokensAndDrainNeedsOperator) {
+  StartProxy();
+  auto admin = StartAdmin();
+  pv1::GetStatusResponse status;
+  EXPECT_EQ(admin->GetStatus(Ctx("").get(), pv1::GetStatusRequest(), &status)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(admin
+                ->GetStatus(Ctx("not-a-known-token-at-all").get(),
+                            pv1::GetStatusRequest(), &status)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  pv1::DrainRequest drain;
+  drain.set_grace_ms(200);
+  drain.set_reason("test");
+  drain.set_request_id("drain-1");
+  pv1::DrainResponse drained;
+  EXPECT_EQ(admin->Drain(Ctx("").get(), drain, &drained).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      admin->Drain(Ctx(router::testing::kViewerToken).get(), drain, &drained)
+          .error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_FALSE(proxy_->draining());
+}
+
+TEST_F(ProxyIntegrationTest, AdminDrainTurnsNotServingAndStopsAccepting) {
+  StartProxy();
+  auto admin = StartAdmin();
+  auto health = grpc::health::v1::Health::NewStub(admin_channel_);
+  auto serving = [&] {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(kProxyHealthService);
+    grpc::health::v1::HealthCheckResponse response;
+    EXPECT_TRUE(health->Check(Ctx("").get(), request, &response).ok());
+    return response.status();
+  };
+  EXPECT_EQ(serving(), grpc::health::v1::HealthCheckResponse::SERVING);
+  HttpClient before(proxy_->port());  // connected before the drain
+
+  pv1::DrainRequest drain;
+  drain.set_grace_ms(300);
+  drain.set_reason("maintenance");
+  drain.set_request_id("drain-1");
+  pv1::DrainResponse drained;
+  ASSERT_TRUE(admin->Drain(Ctx().get(), drain, &drained).ok());
+  EXPECT_TRUE(drained.draining());
+  EXPECT_EQ(drained.held_requests(), 0);
+  EXPECT_EQ(serving(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  // Idempotent.
+  ASSERT_TRUE(admin->Drain(Ctx().get(), drain, &drained).ok());
+  EXPECT_TRUE(drained.draining());
+
+  // A request in the grace period is served, and its connection closed.
+  HttpResponse last = before.Send("GET", "/portal/home");
+  EXPECT_EQ(last.status, 200);
+  EXPECT_EQ(last.header("connection"), "close");
+  // After the grace the port refuses new connections.
+  EXPECT_TRUE(Eventually([&] {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::socket socket(ioc);
+    boost::system::error_code ec;
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"),
+                    static_cast<unsigned short>(proxy_->port())},
+                   ec);
+    return ec == boost::asio::error::connection_refused;
+  }));
+  pv1::GetStatusResponse status;
+  ASSERT_TRUE(
+      admin->GetStatus(Ctx().get(), pv1::GetStatusRequest(), &status).ok());
+  EXPECT_TRUE(status.draining());
+}
+
+TEST_F(ProxyIntegrationTest, StaleRoutingCookieIsReissued) {
+  StartProxy();
+  // Issued while customer 16 was on the source at version 1.
+  const std::string old_cookie = RoutingCookieFor(16);
+  Flip(16);
+  const int64_t version = cache_->FindInfo(16)->version;
+  HttpClient browser(proxy_->port());
+  HttpResponse r =
+      browser.Send("GET", "/portal/home", {{"Cookie", old_cookie}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("x-billing-version"), "v2");
+  const std::string fresh = CookieFrom(r.set_cookies, "tandem_route");
+  ASSERT_FALSE(fresh.empty());
+  auto claims = cookie_->Verify(fresh, absl::Now());
+  ASSERT_TRUE(claims.has_value());
+  EXPECT_EQ(claims->customer_id, 16);
+  EXPECT_EQ(claims->system, SYSTEM_TARGET);
+  EXPECT_EQ(claims->route_version, version);
+  // The fresh cookie is current: no new one.
+  HttpResponse again = browser.Send("GET", "/portal/home",
+                                    {{"Cookie", "tandem_route=" + fresh}});
+  EXPECT_EQ(again.header("x-billing-version"), "v2");
+  EXPECT_TRUE(CookieFrom(again.set_cookies, "tandem_route").empty());
+}
+
+TEST_F(ProxyIntegrationTest, Http10ClientGetsChunkedUpstreamBodyDechunked) {
+  StartProxy();
+  HttpClient client(proxy_->port());
+  ASSERT_TRUE(client.WriteRaw("GET /chunked HTTP/1.0\r\nHost: x\r\n\r\n"));
+  // Everything until the proxy closes the connection.
+  std::string wire;
+  char data[4096];
+  boost::system::error_code ec;
+  for (;;) {
+    size_t n = client.socket().read_some(boost::asio::buffer(data), ec);
+    if (ec) break;
+    wire.append(data, n);
+  }
+  EXPECT_EQ(ec, boost::asio::error::eof);
+  ASSERT_EQ(wire.rfind("HTTP/1.0 200", 0), 0u) << wire;
+  size_t end_of_head = wire.find("\r\n\r\n");
+  ASSERT_NE(end_of_head, std::string::npos);
+  std::string head = wire.substr(0, end_of_head);
+  std::string body = wire.substr(end_of_head + 4);
+  for (char& c : head) c = static_cast<char>(std::tolower(c));
+  EXPECT_EQ(head.find("transfer-encoding"), std::string::npos) << head;
+  EXPECT_NE(head.find("connection: close"), std::string::npos) << head;
+  // The bare echo body: no chunk framing left in it.
+  EXPECT_EQ(body.rfind("version: v1\n", 0), 0u) << body;
+  EXPECT_EQ(ParseEcho(body)["target"], "/chunked");
+  EXPECT_EQ(body.find("\r\n"), std::string::npos) << body;
+
+  // An HTTP/1.1 client still gets the chunks, on a kept-alive connection.
+  HttpClient modern(proxy_->port());
+  HttpResponse r = modern.Send("GET", "/chunked");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("transfer-encoding"), "chunked");
+  EXPECT_EQ(ParseEcho(r.body)["target"], "/chunked");
+  EXPECT_EQ(modern.Send("GET", "/portal/home").status, 200);
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 #include "portal-proxy/customer_resolver.h"
 #include "portal-proxy/freeze_policy.h"
 #include "portal-proxy/hold_queue.h"
+#include "portal-proxy/http_head.h"
 #include "portal-proxy/routing_cookie.h"
+#include "tests/portal-proxy/fake_routes.h"
 
 namespace tandem::proxy {
 namespace {
@@ -22,32 +24,7 @@ namespace rv1 = ::tandem::router::v1;
 constexpr char kKey[] = "current-key-0123456789";
 constexpr char kOldKey[] = "previous-key-0123456789";
 
-class FakeRoutes final : public RouteSource {
- public:
-  void Put(int64_t id, System system, rv1::RouteState state, int64_t version) {
-    routes_[id] = RouteInfo{id, system, state, version};
-  }
-  void Key(KeyKind kind, const std::string& value, int64_t id) {
-    keys_[{kind, value}] = id;
-  }
-  std::optional<RouteInfo> FindInfo(int64_t id) const override {
-    auto it = routes_.find(id);
-    if (it == routes_.end()) return std::nullopt;
-    return it->second;
-  }
-  std::optional<RouteInfo> LookupInfo(KeyKind kind,
-                                      std::string_view value) const override {
-    auto it = keys_.find({kind, std::string(value)});
-    if (it == keys_.end()) return std::nullopt;
-    return FindInfo(it->second);
-  }
-  System default_system() const override { return default_; }
-  System default_ = SYSTEM_SOURCE;
-
- private:
-  std::map<int64_t, RouteInfo> routes_;
-  std::map<std::pair<KeyKind, std::string>, int64_t> keys_;
-};
+using testing::FakeRoutes;
 
 TEST(RoutingCookieTest, SignedCookieVerifiesWithEitherKey) {
   auto current = RoutingCookie::Create(kKey, kOldKey, absl::Hours(1));
@@ -276,6 +253,79 @@ TEST(FreezePolicyTest, DecidesByFreezeStateAndFailsClosed) {
   EXPECT_FALSE(policy.Check(update).allowed);
   policy.SetState(catalog::FREEZE_STATE_LIFTED, true);
   EXPECT_TRUE(policy.Check(update).allowed);
+}
+
+TEST(HttpHeadTest, ParsesPlainRequestHeadsInPlace) {
+  const std::string wire =
+      "GET /api/customers/7?x=1 HTTP/1.1\r\nHost: a\r\n"
+      "Authorization:  Bearer t0k \r\nCookie: a=b\r\n\r\nNEXT";
+  RequestHead head;
+  ASSERT_EQ(ParseRequestHead(wire, &head), HeadParse::kComplete);
+  EXPECT_EQ(head.method, "GET");
+  EXPECT_EQ(head.target, "/api/customers/7?x=1");
+  EXPECT_EQ(head.version, 11);
+  EXPECT_EQ(head.head_bytes, wire.size() - 4);
+  EXPECT_EQ(head.field_count, 3u);
+  EXPECT_EQ(head.Find("AUTHORIZATION"), "Bearer t0k");
+  EXPECT_TRUE(head.keep_alive);
+  EXPECT_FALSE(head.has_content_length);
+  // Every prefix short of the blank line is incomplete.
+  for (size_t n = 0; n < head.head_bytes; ++n) {
+    RequestHead partial;
+    EXPECT_EQ(ParseRequestHead(std::string_view(wire).substr(0, n), &partial),
+              HeadParse::kIncomplete)
+        << n;
+  }
+}
+
+TEST(HttpHeadTest, KeepAliveLengthAndChunkedFollowTheRfc) {
+  RequestHead head;
+  ASSERT_EQ(ParseRequestHead("GET / HTTP/1.0\r\n\r\n", &head),
+            HeadParse::kComplete);
+  EXPECT_FALSE(head.keep_alive);
+  ASSERT_EQ(ParseRequestHead("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+                             &head),
+            HeadParse::kComplete);
+  EXPECT_TRUE(head.keep_alive);
+  ASSERT_EQ(ParseRequestHead("POST / HTTP/1.1\r\nConnection: foo, close\r\n"
+                             "Content-Length: 12\r\n\r\n",
+                             &head),
+            HeadParse::kComplete);
+  EXPECT_FALSE(head.keep_alive);
+  EXPECT_TRUE(head.has_content_length);
+  EXPECT_EQ(head.content_length, 12u);
+  ResponseHead response;
+  ASSERT_EQ(ParseResponseHead("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, "
+                              "chunked\r\nUpgrade: h2c\r\n\r\n",
+                              &response),
+            HeadParse::kComplete);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.reason, "OK");
+  EXPECT_TRUE(response.chunked);
+  EXPECT_TRUE(response.has_upgrade);
+  ASSERT_EQ(ParseResponseHead("HTTP/1.1 204\r\n\r\n", &response),
+            HeadParse::kComplete);
+  EXPECT_EQ(response.status, 204);
+  EXPECT_EQ(response.reason, "");
+}
+
+TEST(HttpHeadTest, LeavesUnusualHeadsToBeast) {
+  RequestHead head;
+  for (const char* wire : {
+           "GET /x HTTP/1.1\r\nHost x\r\n\r\n",               // no colon
+           "GET /x HTTP/1.1\r\nHost: a\r\n  folded\r\n\r\n",  // obs-fold
+           "GET /x HTTP/2.0\r\n\r\n",                         // version
+           "GET  /x HTTP/1.1\r\n\r\n",                        // empty target
+           "G(T /x HTTP/1.1\r\n\r\n",                         // method
+           "POST / HTTP/1.1\r\nContent-Length: 1\r\n"
+           "Content-Length: 2\r\n\r\n",                      // two lengths
+           "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",  // bad length
+       }) {
+    EXPECT_EQ(ParseRequestHead(wire, &head), HeadParse::kUnsupported) << wire;
+  }
+  ResponseHead response;
+  EXPECT_EQ(ParseResponseHead("HTTP/1.1 2x0 OK\r\n\r\n", &response),
+            HeadParse::kUnsupported);
 }
 
 }  // namespace

@@ -175,6 +175,26 @@ void TestBackend::Serve(int fd) {
     body << "body-fnv: " << fnv_hex << "\n";
     body << "body: " << head << "\n";
 
+    if (target.rfind("/chunked", 0) == 0) {
+      // The echo in three chunks, framed by hand.
+      std::string text = body.str();
+      std::string wire =
+          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+          "Transfer-Encoding: chunked\r\nX-Billing-Version: " +
+          version_ + "\r\n\r\n";
+      for (size_t at = 0; at < text.size(); at += text.size() / 3 + 1) {
+        std::string piece = text.substr(at, text.size() / 3 + 1);
+        char size[16];
+        std::snprintf(size, sizeof(size), "%zx\r\n", piece.size());
+        wire += size + piece + "\r\n";
+      }
+      wire += "0\r\n\r\n";
+      asio::write(socket, asio::buffer(wire), ec);
+      if (ec || !request.keep_alive()) {
+        break;
+      }
+      continue;
+    }
     http::response<http::string_body> response{http::status::ok,
                                                request.version()};
     response.set("X-Billing-Version", version_);

@@ -13,7 +13,8 @@
 //   body: <the first 256 bytes of the body>
 //
 // Special paths: `POST /login` sets `Set-Cookie: session=<login>`; `/stall`
-// waits until Unstall() (or shutdown) before answering; a request with
+// waits until Unstall() (or shutdown) before answering; `/chunked` answers
+// the echo with `Transfer-Encoding: chunked`, in three chunks; a request with
 // `Upgrade:` gets `101 Switching Protocols` and then every byte is echoed
 // back raw. Bodies are read in pieces, never whole, so large uploads can be
 // counted without buffering them.
