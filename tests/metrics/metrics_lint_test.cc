@@ -11,9 +11,16 @@
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog_server.h"
 #include "common/auth.h"
+#include "common/metrics.h"
+#include "portal-proxy/catalog_client.h"
+#include "portal-proxy/proxy_server.h"
+#include "portal-proxy/routing_cookie.h"
 #include "router/router_server.h"
 #include "tandem/catalog/v1/catalog.grpc.pb.h"
 #include "tandem/router/v1/router.grpc.pb.h"
+#include "tests/portal-proxy/fake_routes.h"
+#include "tests/portal-proxy/http_test_client.h"
+#include "tests/portal-proxy/test_backend.h"
 #include "tests/testbed/testbed_fixture.h"
 #include "tests/testing/net.h"
 
@@ -58,7 +65,7 @@ TEST(MetricsLintTest, PromtoolFindsWhatItShould) {
   EXPECT_NE(output.find("_total"), std::string::npos) << code << output;
 }
 
-TEST(MetricsLintTest, RouterAndCatalogMetricsPassPromtool) {
+TEST(MetricsLintTest, RouterCatalogAndProxyMetricsPassPromtool) {
   testbed::DatagenOptions o;
   o.customers = 20;
   o.accounts = 60;
@@ -118,8 +125,47 @@ TEST(MetricsLintTest, RouterAndCatalogMetricsPassPromtool) {
   catalog::v1::PlanCustomerResponse planned;
   ASSERT_TRUE(stub->PlanCustomer(Ctx().get(), plan, &planned).ok());
 
+  // The proxy, following the catalog, with traffic of every kind: forwarded,
+  // refused by the freeze, malformed.
+  auto backend = proxy::testing::TestBackend::Start("v1");
+  ASSERT_NE(backend, nullptr);
+  proxy::testing::FakeRoutes routes;
+  auto cookie = proxy::RoutingCookie::Create("test-cookie-key-0123456789", "",
+                                             absl::Hours(1));
+  ASSERT_TRUE(cookie.ok());
+  auto proxy_registry = std::make_shared<prometheus::Registry>();
+  auto proxy_metrics = MetricsExposer::Start("127.0.0.1:0", proxy_registry);
+  ASSERT_TRUE(proxy_metrics.ok());
+  proxy::CachedFreezePolicy freeze_policy;
+  proxy::CatalogClientOptions client_options;
+  client_options.target = absl::StrCat("127.0.0.1:", (*catalog)->port());
+  client_options.token = kToken;
+  auto client = proxy::CatalogClient::Start(client_options, &freeze_policy,
+                                            proxy_registry.get());
+  proxy::ProxyOptions proxy_options;
+  proxy_options.listen = "127.0.0.1:0";
+  proxy_options.source_backend = backend->address();
+  proxy_options.target_backend = backend->address();
+  proxy::ProxyDeps deps;
+  deps.routes = &routes;
+  deps.cookie = &*cookie;
+  deps.freeze = &freeze_policy;
+  deps.checker = client.get();
+  deps.registry = proxy_registry.get();
+  auto proxy = proxy::ProxyServer::Start(proxy_options, deps);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  ASSERT_TRUE(
+      client->WaitForVersion(frozen.freeze().version(), absl::Seconds(10)));
+  {
+    proxy::testing::HttpClient http((*proxy)->port());
+    EXPECT_EQ(http.Send("GET", "/healthz").status, 200);
+    EXPECT_EQ(http.Send("PUT", "/admin/products/1", {}, "{}").status, 423);
+    EXPECT_TRUE(http.WriteRaw("NOT HTTP\r\n\r\n"));
+  }
+
   for (auto [name, port] : {std::pair{"router", (*router)->metrics_port()},
-                            std::pair{"catalog", (*catalog)->metrics_port()}}) {
+                            std::pair{"catalog", (*catalog)->metrics_port()},
+                            std::pair{"proxy", (*proxy_metrics)->port()}}) {
     std::string response = testing::HttpGet(port, "/metrics");
     size_t body = response.find("\r\n\r\n");
     ASSERT_NE(body, std::string::npos) << name;
