@@ -181,6 +181,27 @@ auto Redirect(boost::system::error_code& ec) {
   return asio::redirect_error(asio::use_awaitable, ec);
 }
 
+// Reads what `socket` has once it is readable. async_read_some would first
+// try a read, which on a keep-alive connection waiting for its next request
+// (or an upstream still computing its answer) fails with EAGAIN: one wasted
+// recv per request. Waiting on the reactor first avoids it; the socket is in
+// non-blocking mode, so a spurious wake-up goes back to waiting instead of
+// blocking the I/O thread.
+asio::awaitable<size_t> ReadWhenReady(tcp::socket& socket,
+                                      asio::mutable_buffer into,
+                                      boost::system::error_code& ec) {
+  for (;;) {
+    co_await socket.async_wait(tcp::socket::wait_read, Redirect(ec));
+    if (ec) co_return 0;
+    if (!socket.non_blocking()) socket.non_blocking(true, ec);
+    if (ec) co_return 0;
+    size_t n = socket.read_some(into, ec);
+    if (ec != asio::error::would_block && ec != asio::error::try_again) {
+      co_return n;
+    }
+  }
+}
+
 bool IsTimeout(const boost::system::error_code& ec) {
   return ec == beast::error::timeout || ec == asio::error::timed_out;
 }
@@ -745,8 +766,8 @@ asio::awaitable<void> ProxyServer::Impl::Session(Worker& worker,
           break;
         }
         deadline->Arm(&client.socket(), head_deadline);
-        size_t n = co_await client.socket().async_read_some(
-            buffer.prepare(kReadBytes), Redirect(ec));
+        size_t n = co_await ReadWhenReady(client.socket(),
+                                          buffer.prepare(kReadBytes), ec);
         deadline->Disarm();
         if (ec) {
           read_failed = true;
@@ -997,8 +1018,8 @@ asio::awaitable<ProxyServer::Impl::FastResult> ProxyServer::Impl::FastHandle(
         ec = http::error::header_limit;
         break;
       }
-      size_t n = co_await upstream_socket.async_read_some(
-          upstream->buffer.prepare(kReadBytes), Redirect(ec));
+      size_t n = co_await ReadWhenReady(
+          upstream_socket, upstream->buffer.prepare(kReadBytes), ec);
       if (!ec) {
         upstream->buffer.commit(n);
       }
