@@ -949,10 +949,9 @@ void Catalog::CountRefusal(v1::ChangeRefusal refusal) {
       .Increment();
 }
 
-absl::Status Catalog::AuditRefusal(const Principal& who,
-                                   const std::string& reason,
-                                   const std::string& request_id,
-                                   const v1::ProductChange& change) {
+void Catalog::AuditRefusal(const Principal& who, const std::string& reason,
+                           const std::string& request_id,
+                           const v1::ProductChange& change) {
   CountRefusal(change.refusal());
   TANDEM_LOG(Info, "change_refused")
       .With("system", SystemName(change.system()))
@@ -960,7 +959,7 @@ absl::Status Catalog::AuditRefusal(const Principal& who,
       .With("kind", v1::ChangeKind_Name(change.kind()))
       .With("refusal", v1::ChangeRefusal_Name(change.refusal()))
       .With("actor", who.name);
-  return control_->Transaction(
+  absl::Status audited = control_->Transaction(
       "audit refusal", [&](sql::Connection& conn) -> absl::Status {
         v1::AuditEntry entry = NewAudit(v1::AUDIT_KIND_CHANGE_REFUSED, who.name,
                                         reason, request_id);
@@ -968,6 +967,10 @@ absl::Status Catalog::AuditRefusal(const Principal& who,
         AppendAudit(conn, std::move(entry));
         return absl::OkStatus();
       });
+  if (!audited.ok()) {
+    // The refusal stands either way; only its audit entry is missing.
+    TANDEM_LOG(Error, "refusal_not_audited").With("error", audited.ToString());
+  }
 }
 
 absl::StatusOr<v1::CheckChangeResponse> Catalog::CheckChange(
@@ -1012,12 +1015,7 @@ absl::StatusOr<v1::CheckChangeResponse> Catalog::CheckChange(
     change.set_freeze_state(response.freeze().state());
     change.set_on_behalf_of(req.on_behalf_of());
     change.set_detail(req.detail());
-    absl::Status audited = AuditRefusal(who, decision.reason, "", change);
-    if (!audited.ok()) {
-      // The refusal stands either way; only its audit entry is missing.
-      TANDEM_LOG(Error, "refusal_not_audited")
-          .With("error", audited.ToString());
-    }
+    AuditRefusal(who, decision.reason, "", change);
   }
   return response;
 }
@@ -1518,12 +1516,7 @@ absl::StatusOr<v1::CreateProductResponse> Catalog::CreateProduct(
         return absl::OkStatus();
       });
   if (refused.has_value()) {
-    absl::Status audited =
-        AuditRefusal(who, refused_reason, req.request_id(), *refused);
-    if (!audited.ok()) {
-      TANDEM_LOG(Error, "refusal_not_audited")
-          .With("error", audited.ToString());
-    }
+    AuditRefusal(who, refused_reason, req.request_id(), *refused);
   }
   TANDEM_RETURN_IF_ERROR(status);
   if (applied_ != nullptr) applied_->Increment();
@@ -1625,12 +1618,7 @@ absl::StatusOr<v1::UpdateProductResponse> Catalog::UpdateProduct(
         return absl::OkStatus();
       });
   if (refused.has_value()) {
-    absl::Status audited =
-        AuditRefusal(who, refused_reason, req.request_id(), *refused);
-    if (!audited.ok()) {
-      TANDEM_LOG(Error, "refusal_not_audited")
-          .With("error", audited.ToString());
-    }
+    AuditRefusal(who, refused_reason, req.request_id(), *refused);
   }
   TANDEM_RETURN_IF_ERROR(status);
   if (applied) {
@@ -1725,12 +1713,7 @@ absl::StatusOr<v1::DeleteProductResponse> Catalog::DeleteProduct(
         return absl::OkStatus();
       });
   if (refused.has_value()) {
-    absl::Status audited =
-        AuditRefusal(who, refused_reason, req.request_id(), *refused);
-    if (!audited.ok()) {
-      TANDEM_LOG(Error, "refusal_not_audited")
-          .With("error", audited.ToString());
-    }
+    AuditRefusal(who, refused_reason, req.request_id(), *refused);
   }
   TANDEM_RETURN_IF_ERROR(status);
   if (applied_ != nullptr) applied_->Increment();
@@ -2152,7 +2135,7 @@ Catalog::GenerateMissingProducts(
         ChangeOf(kTarget, 0, "", v1::CHANGE_KIND_CREATE, freeze.state());
     change.set_refusal(decision.refusal);
     change.set_detail("GenerateMissingProducts");
-    (void)AuditRefusal(who, decision.reason, req.request_id(), change);
+    AuditRefusal(who, decision.reason, req.request_id(), change);
     return absl::FailedPreconditionError(decision.reason);
   }
   TANDEM_ASSIGN_OR_RETURN(CatalogSnapshot snapshot, LoadSnapshot());
@@ -2358,7 +2341,7 @@ Catalog::GenerateMissingProducts(
           return absl::OkStatus();
         });
     if (refused.has_value()) {
-      (void)AuditRefusal(who, refused_reason, req.request_id(), *refused);
+      AuditRefusal(who, refused_reason, req.request_id(), *refused);
     }
     if (absl::IsAlreadyExists(status)) {
       v1::SkippedProduct* skipped = response.add_skipped();

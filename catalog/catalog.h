@@ -168,9 +168,11 @@ class Catalog {
   // Calls every listener; publish_mu_ must be held.
   void PublishLocked(const ::tandem::catalog::v1::WatchFreezeResponse& event);
   absl::StatusOr<CatalogSnapshot> LoadSnapshot();
-  absl::Status AuditRefusal(const Principal& who, const std::string& reason,
-                            const std::string& request_id,
-                            const ::tandem::catalog::v1::ProductChange& change);
+  // Counts, logs and audits a refused change. A failure to write the audit
+  // entry is logged; the refusal stands either way.
+  void AuditRefusal(const Principal& who, const std::string& reason,
+                    const std::string& request_id,
+                    const ::tandem::catalog::v1::ProductChange& change);
   void CountRefusal(::tandem::catalog::v1::ChangeRefusal refusal);
   absl::StatusOr<::tandem::catalog::v1::SetFreezeResponse> Transition(
       const std::string& actor,

@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "cli/command_helpers.h"
 #include "cli/router_commands.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -45,13 +46,8 @@ constexpr int kMaxPlanCustomers = 1000;
 // Runs one unary call `fn(stub, context)` against the catalog.
 template <typename Fn>
 absl::Status CallCatalog(CommandContext& ctx, Fn&& fn) {
-  TANDEM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
-                          ctx.Channel(ctx.globals().catalog));
-  std::unique_ptr<Stub> stub = v1::CatalogService::NewStub(channel);
-  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<grpc::ClientContext> call,
-                          ctx.NewCall());
-  grpc::Status status = fn(*stub, call.get());
-  return ctx.CallError(status, ctx.globals().catalog);
+  return CallService<v1::CatalogService>(ctx, ctx.globals().catalog,
+                                         std::forward<Fn>(fn));
 }
 
 // Calls a list method page after page (only the first unless `all`), and
@@ -147,14 +143,6 @@ std::string OrDash(absl::string_view text) {
 
 std::string YesNo(bool value) { return value ? "yes" : "no"; }
 
-std::string FormatUnixMillis(int64_t ms) {
-  if (ms <= 0) {
-    return "-";
-  }
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(ms),
-                          absl::UTCTimeZone());
-}
-
 // "EUR 12.50": at least two decimals, more only when the micros need them.
 std::string FormatMoney(const v1::Pricing& pricing) {
   int64_t micros = pricing.monthly_fee_micros();
@@ -220,8 +208,7 @@ void PrintTables(CommandContext& ctx, const google::protobuf::Message& message,
 }
 
 void SayDryRun(CommandContext& ctx, absl::string_view method) {
-  ctx.err() << "dry run: would call CatalogService." << method
-            << " with the request above; nothing was sent\n";
+  cli::SayDryRun(ctx, "CatalogService", method);
 }
 
 void SayMorePages(CommandContext& ctx, absl::string_view what,
@@ -233,21 +220,9 @@ void SayMorePages(CommandContext& ctx, absl::string_view what,
   }
 }
 
-// --- Shared flags (the same names and meanings as the router commands')
+// --- Flags of the catalog commands (the mutation flags are in
+// command_helpers.h)
 
-FlagSpec ReasonFlag() {
-  return {"reason", "TEXT",
-          "Why the change is made; recorded in the audit log."};
-}
-FlagSpec RequestIdFlag() {
-  return {"request_id", "ID",
-          "Idempotency key: retrying with the same id does not apply the "
-          "change twice. Default: a fresh UUID."};
-}
-FlagSpec DryRunFlag() {
-  return {"dry-run", "",
-          "Print the request that would be sent, and send nothing."};
-}
 FlagSpec SystemFlag(absl::string_view help) {
   return {"system", "source|target", std::string(help)};
 }
@@ -258,11 +233,6 @@ FlagSpec PageTokenFlag() {
   return {"page_token", "TOKEN", "Continue after a previous page."};
 }
 FlagSpec AllFlag() { return {"all", "", "Follow every page to the end."}; }
-
-std::string RequestId(const CommandContext& ctx) {
-  std::string id = ctx.flags().Get("request_id");
-  return id.empty() ? NewRequestId() : id;
-}
 
 bool DryRun(const CommandContext& ctx) {
   return ctx.flags().GetBool("dry_run");

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "cli/command_helpers.h"
 #include "cli/router_input.h"
 #include "common/config.h"
 #include "common/status_macros.h"
@@ -36,13 +37,8 @@ constexpr int kImportChunk = 10000;
 // Runs one unary call `fn(stub, context)` against the router.
 template <typename Fn>
 absl::Status CallRouter(CommandContext& ctx, Fn&& fn) {
-  TANDEM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
-                          ctx.Channel(ctx.globals().router));
-  std::unique_ptr<Stub> stub = v1::RouterService::NewStub(channel);
-  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<grpc::ClientContext> call,
-                          ctx.NewCall());
-  grpc::Status status = fn(*stub, call.get());
-  return ctx.CallError(status, ctx.globals().router);
+  return CallService<v1::RouterService>(ctx, ctx.globals().router,
+                                        std::forward<Fn>(fn));
 }
 
 // A usage error for a malformed positional argument.
@@ -51,14 +47,6 @@ absl::Status BadArgument(const absl::Status& status) {
 }
 
 // --- Formatting
-
-std::string FormatUnixMillis(int64_t ms) {
-  if (ms <= 0) {
-    return "-";
-  }
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(ms),
-                          absl::UTCTimeZone());
-}
 
 std::string RouteName(System system, v1::RouteState state) {
   return absl::StrCat(SystemName(system), "/", RouteStateName(state));
@@ -105,29 +93,7 @@ Table SetRouteRequestTable(const v1::SetRouteRequest& request) {
 }
 
 void SayDryRun(CommandContext& ctx, absl::string_view method) {
-  ctx.err() << "dry run: would call RouterService." << method
-            << " with the request above; nothing was sent\n";
-}
-
-// --- Shared flags
-
-FlagSpec ReasonFlag() {
-  return {"reason", "TEXT",
-          "Why the change is made; recorded in the audit log."};
-}
-FlagSpec RequestIdFlag() {
-  return {"request_id", "ID",
-          "Idempotency key: retrying with the same id does not apply the "
-          "change twice. Default: a fresh UUID."};
-}
-FlagSpec DryRunFlag() {
-  return {"dry-run", "",
-          "Print the request that would be sent, and send nothing."};
-}
-
-std::string RequestId(const CommandContext& ctx) {
-  std::string id = ctx.flags().Get("request_id");
-  return id.empty() ? NewRequestId() : id;
+  cli::SayDryRun(ctx, "RouterService", method);
 }
 
 absl::StatusOr<int64_t> CustomerIdArg(const CommandContext& ctx, size_t i) {
@@ -752,18 +718,6 @@ absl::StatusOr<std::pair<System, v1::RouteState>> ConvenienceTarget(
                      ? ::tandem::common::v1::SYSTEM_TARGET
                      : ::tandem::common::v1::SYSTEM_SOURCE;
   return std::make_pair(other, v1::ROUTE_STATE_STABLE);
-}
-
-std::string NewRequestId() {
-  std::random_device device;
-  std::uniform_int_distribution<uint64_t> bits;
-  uint64_t high = bits(device);
-  uint64_t low = bits(device);
-  high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // variant
-  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", high >> 32,
-                         (high >> 16) & 0xffff, high & 0xffff, low >> 48,
-                         low & 0xffffffffffffULL);
 }
 
 void AddRouterCommands(CommandSet& commands) {

@@ -45,7 +45,4 @@ absl::StatusOr<
 ConvenienceTarget(absl::string_view verb,
                   const ::tandem::router::v1::Route& current);
 
-// A fresh request id: a random version-4 UUID (36 characters).
-std::string NewRequestId();
-
 }  // namespace tandem::cli

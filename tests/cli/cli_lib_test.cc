@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/app.h"
+#include "cli/command_helpers.h"
 #include "cli/output.h"
 #include "cli/router_commands.h"
 #include "cli/router_input.h"
