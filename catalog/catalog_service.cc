@@ -5,6 +5,7 @@
 
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/offload.h"
 
 namespace tandem::catalog {
 
@@ -112,17 +113,7 @@ void CatalogServiceImpl::WatcherDone(FreezeWatchReactor* watcher) {
 grpc::ServerUnaryReactor* CatalogServiceImpl::Offload(
     grpc::CallbackServerContext* context, Role role,
     std::function<absl::Status(const Principal&)> work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Principal> principal = auth_->Authorize(*context, role);
-  if (!principal.ok()) {
-    reactor->Finish(ToGrpcStatus(principal.status()));
-    return reactor;
-  }
-  workers_->Submit(
-      [reactor, principal = *std::move(principal), work = std::move(work)] {
-        reactor->Finish(ToGrpcStatus(work(principal)));
-      });
-  return reactor;
+  return AuthorizeAndOffload(context, *auth_, role, *workers_, std::move(work));
 }
 
 grpc::ServerWriteReactor<v1::WatchFreezeResponse>*

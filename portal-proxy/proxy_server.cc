@@ -206,6 +206,23 @@ bool IsTimeout(const boost::system::error_code& ec) {
   return ec == beast::error::timeout || ec == asio::error::timed_out;
 }
 
+// An upstream connection for `attempt`: a pooled one first, a fresh one on
+// a retry (the pooled one may have been closed by the backend). Returns
+// null when the backend cannot be reached, with `timed_out` telling a
+// timeout (504) from a refusal (502).
+asio::awaitable<std::unique_ptr<UpstreamConnection>> ConnectUpstream(
+    UpstreamPool& pool, int attempt, bool* timed_out) {
+  *timed_out = false;
+  try {
+    // Not a conditional expression: GCC 12 miscompiles co_await inside one.
+    if (attempt == 0) co_return co_await pool.Acquire();
+    co_return co_await pool.Connect();
+  } catch (const boost::system::system_error& e) {
+    *timed_out = IsTimeout(e.code());
+  }
+  co_return nullptr;
+}
+
 std::string_view PathOf(std::string_view target) {
   size_t q = target.find_first_of("?#");
   return q == std::string_view::npos ? target : target.substr(0, q);
@@ -981,21 +998,9 @@ asio::awaitable<ProxyServer::Impl::FastResult> ProxyServer::Impl::FastHandle(
       upstream = pool.TakeIdle();
     }
     if (upstream == nullptr) {
-      bool connect_failed = false;
       bool connect_timeout = false;
-      try {
-        // Not a conditional expression: GCC 12 miscompiles co_await inside
-        // one.
-        if (attempt == 0) {
-          upstream = co_await pool.Acquire();
-        } else {
-          upstream = co_await pool.Connect();
-        }
-      } catch (const boost::system::system_error& e) {
-        connect_failed = true;
-        connect_timeout = IsTimeout(e.code());
-      }
-      if (connect_failed) {
+      upstream = co_await ConnectUpstream(pool, attempt, &connect_timeout);
+      if (upstream == nullptr) {
         record.status = connect_timeout ? 504 : 502;
         record.outcome = "upstream_connect_failed";
         co_await ReplyError(client, version,
@@ -1454,20 +1459,8 @@ asio::awaitable<bool> ProxyServer::Impl::Handle(
   char chunk[kChunkBytes];
   for (int attempt = 0;; ++attempt) {
     bool connect_timeout = false;
-    bool connect_failed = false;
-    try {
-      // Not a conditional expression: GCC 12 miscompiles co_await inside
-      // one.
-      if (attempt == 0) {
-        upstream = co_await pool.Acquire();
-      } else {
-        upstream = co_await pool.Connect();
-      }
-    } catch (const boost::system::system_error& e) {
-      connect_failed = true;
-      connect_timeout = IsTimeout(e.code());
-    }
-    if (connect_failed) {
+    upstream = co_await ConnectUpstream(pool, attempt, &connect_timeout);
+    if (upstream == nullptr) {
       record.status = connect_timeout ? 504 : 502;
       record.outcome = "upstream_connect_failed";
       co_return co_await ReplyError(

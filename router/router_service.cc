@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/offload.h"
 #include "common/status_macros.h"
 #include "router/transitions.h"
 
@@ -318,17 +319,7 @@ void RouterServiceImpl::WatcherDone(WatchReactor* watcher) {
 grpc::ServerUnaryReactor* RouterServiceImpl::Offload(
     grpc::CallbackServerContext* context, Role role,
     std::function<absl::Status(const Principal&)> work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Principal> principal = auth_->Authorize(*context, role);
-  if (!principal.ok()) {
-    reactor->Finish(ToGrpcStatus(principal.status()));
-    return reactor;
-  }
-  workers_->Submit(
-      [reactor, principal = *std::move(principal), work = std::move(work)] {
-        reactor->Finish(ToGrpcStatus(work(principal)));
-      });
-  return reactor;
+  return AuthorizeAndOffload(context, *auth_, role, *workers_, std::move(work));
 }
 
 void RouterServiceImpl::AwaitApplied(int64_t revision) {

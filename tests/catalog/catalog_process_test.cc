@@ -18,6 +18,7 @@
 #include "router/router_server.h"
 #include "tandem/catalog/v1/catalog.grpc.pb.h"
 #include "tests/testbed/testbed_fixture.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/net.h"
 
 namespace tandem::catalog {
@@ -31,16 +32,7 @@ constexpr char kTokens[] =
     "alice operator operator-token-0123456789\n"
     "victor viewer viewer-token-0123456789ab\n";
 
-bool Eventually(const std::function<bool()>& condition,
-                absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    // Polling a condition with a deadline, not sleeping for an outcome.
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
-}
+using ::tandem::testing::Eventually;
 
 pid_t Spawn(const std::vector<std::string>& env_in, const std::string& log) {
   std::vector<std::string> env = env_in;

@@ -17,6 +17,7 @@
 #include "tandem/catalog/v1/catalog.grpc.pb.h"
 #include "tandem/router/v1/router.grpc.pb.h"
 #include "tests/testbed/testbed_fixture.h"
+#include "tests/testing/eventually.h"
 
 namespace tandem::catalog {
 namespace {
@@ -45,16 +46,7 @@ std::unique_ptr<grpc::ClientContext> Ctx(
   return context;
 }
 
-bool Eventually(const std::function<bool()>& condition,
-                absl::Duration timeout = absl::Seconds(10)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    // Polling a condition with a deadline, not sleeping for an outcome.
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
-}
+using ::tandem::testing::Eventually;
 
 MysqlOptions Db(const std::string& name) {
   return testbed::PoolOptions(*testbed_db->server, name, 8);

@@ -20,6 +20,7 @@
 #include "tests/portal-proxy/http_test_client.h"
 #include "tests/portal-proxy/test_backend.h"
 #include "tests/portal-proxy/test_metrics.h"
+#include "tests/testing/eventually.h"
 
 namespace tandem::proxy {
 namespace {
@@ -35,16 +36,7 @@ using testing::TestBackend;
 namespace catalog = ::tandem::catalog::v1;
 namespace rv1 = ::tandem::router::v1;
 
-bool Eventually(const std::function<bool()>& condition,
-                absl::Duration timeout = absl::Seconds(10)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    // Polling a condition with a deadline, not sleeping for an outcome.
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
-}
+using ::tandem::testing::Eventually;
 
 class ProxyCatalogTest : public ::testing::Test {
  protected:

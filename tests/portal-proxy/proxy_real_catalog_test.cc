@@ -24,6 +24,7 @@
 #include "tests/portal-proxy/http_test_client.h"
 #include "tests/portal-proxy/test_backend.h"
 #include "tests/testbed/testbed_fixture.h"
+#include "tests/testing/eventually.h"
 
 namespace tandem::proxy {
 namespace {
@@ -42,16 +43,7 @@ constexpr char kTokens[] =
     "alice operator operator-token-0123456789\n"
     "proxy viewer viewer-token-0123456789ab\n";
 
-bool Eventually(const std::function<bool()>& condition,
-                absl::Duration timeout = absl::Seconds(10)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    // Polling a condition with a deadline, not sleeping for an outcome.
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
+using ::tandem::testing::Eventually;
 
 std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) {
   auto context = std::make_unique<grpc::ClientContext>();
