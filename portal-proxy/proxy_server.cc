@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "portal-proxy/http_head.h"
+#include "portal-proxy/socket_io.h"
 #include "portal-proxy/text.h"
 #include "portal-proxy/upstream_pool.h"
 #include "prometheus/counter.h"
@@ -181,27 +182,6 @@ auto Redirect(boost::system::error_code& ec) {
   return asio::redirect_error(asio::use_awaitable, ec);
 }
 
-// Reads what `socket` has once it is readable. async_read_some would first
-// try a read, which on a keep-alive connection waiting for its next request
-// (or an upstream still computing its answer) fails with EAGAIN: one wasted
-// recv per request. Waiting on the reactor first avoids it; the socket is in
-// non-blocking mode, so a spurious wake-up goes back to waiting instead of
-// blocking the I/O thread.
-asio::awaitable<size_t> ReadWhenReady(tcp::socket& socket,
-                                      asio::mutable_buffer into,
-                                      boost::system::error_code& ec) {
-  for (;;) {
-    co_await socket.async_wait(tcp::socket::wait_read, Redirect(ec));
-    if (ec) co_return 0;
-    if (!socket.non_blocking()) socket.non_blocking(true, ec);
-    if (ec) co_return 0;
-    size_t n = socket.read_some(into, ec);
-    if (ec != asio::error::would_block && ec != asio::error::try_again) {
-      co_return n;
-    }
-  }
-}
-
 bool IsTimeout(const boost::system::error_code& ec) {
   return ec == beast::error::timeout || ec == asio::error::timed_out;
 }
@@ -344,9 +324,9 @@ void AppendKeptFields(const HeadCommon& head, std::string* out) {
       continue;
     }
     out->append(field.name);
-    out->append(": ");
+    out->append(": ", 2);
     out->append(field.value);
-    out->append("\r\n");
+    out->append("\r\n", 2);
   }
 }
 
@@ -783,8 +763,12 @@ asio::awaitable<void> ProxyServer::Impl::Session(Worker& worker,
           break;
         }
         deadline->Arm(&client.socket(), head_deadline);
-        size_t n = co_await ReadWhenReady(client.socket(),
-                                          buffer.prepare(kReadBytes), ec);
+        // Readable first, then read in place (socket_io.h says why).
+        co_await client.socket().async_wait(tcp::socket::wait_read,
+                                            Redirect(ec));
+        size_t n =
+            ec ? 0
+               : ReadAvailable(client.socket(), buffer.prepare(kReadBytes), ec);
         deadline->Disarm();
         if (ec) {
           read_failed = true;
@@ -1012,7 +996,12 @@ asio::awaitable<ProxyServer::Impl::FastResult> ProxyServer::Impl::FastHandle(
     }
     tcp::socket& upstream_socket = upstream->stream.socket();
     deadline.Arm(&upstream_socket, upstream_start + upstream_timeout);
-    co_await asio::async_write(upstream_socket, asio::buffer(up), Redirect(ec));
+    // In place; asynchronously only what the socket did not take.
+    const size_t sent = WriteAvailable(upstream_socket, asio::buffer(up), ec);
+    if (!ec && sent < up.size()) {
+      co_await asio::async_write(upstream_socket, asio::buffer(up) + sent,
+                                 Redirect(ec));
+    }
     HeadParse parsed = HeadParse::kIncomplete;
     while (!ec) {
       parsed = ParseResponseHead(View(upstream->buffer), &response);
@@ -1023,8 +1012,10 @@ asio::awaitable<ProxyServer::Impl::FastResult> ProxyServer::Impl::FastHandle(
         ec = http::error::header_limit;
         break;
       }
-      size_t n = co_await ReadWhenReady(
-          upstream_socket, upstream->buffer.prepare(kReadBytes), ec);
+      co_await upstream_socket.async_wait(tcp::socket::wait_read, Redirect(ec));
+      size_t n = ec ? 0
+                    : ReadAvailable(upstream_socket,
+                                    upstream->buffer.prepare(kReadBytes), ec);
       if (!ec) {
         upstream->buffer.commit(n);
       }
@@ -1140,9 +1131,14 @@ asio::awaitable<ProxyServer::Impl::FastResult> ProxyServer::Impl::FastHandle(
   tcp::socket& upstream_socket = upstream->stream.socket();
   const auto client_timeout =
       absl::ToChronoMilliseconds(options.client_body_timeout);
-  deadline.Arm(&client_socket, answered + client_timeout);
-  co_await asio::async_write(client_socket, first, Redirect(ec));
-  deadline.Disarm();
+  const size_t sent = WriteAvailable(client_socket, first, ec);
+  if (!ec && sent < asio::buffer_size(first)) {
+    beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(first);
+    rest.consume(sent);
+    deadline.Arm(&client_socket, answered + client_timeout);
+    co_await asio::async_write(client_socket, rest, Redirect(ec));
+    deadline.Disarm();
+  }
   upstream->buffer.consume(head_bytes + in_buffer);
   if (ec) {
     record.outcome = "client_gone";

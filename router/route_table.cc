@@ -1,5 +1,6 @@
 #include "router/route_table.h"
 
+#include <cstring>
 #include <mutex>
 
 #include "absl/hash/hash.h"
@@ -9,20 +10,33 @@ namespace tandem::router {
 
 RouteTable::KeyShard::KeyShard() : index(0, KeyHash{this}, KeyEq{this}) {}
 
-size_t RouteTable::KeyHash::operator()(uint32_t item) const {
-  return absl::Hash<absl::string_view>{}(shard->Bytes(item));
+absl::string_view RouteTable::KeyShard::Bytes(uint32_t offset) const {
+  uint32_t length;
+  std::memcpy(&length, arena.data() + offset + 8, sizeof(length));
+  return absl::string_view(arena.data() + offset + kEntryHeader, length);
 }
-size_t RouteTable::KeyHash::operator()(absl::string_view bytes) const {
-  return absl::Hash<absl::string_view>{}(bytes);
+
+int64_t RouteTable::KeyShard::CustomerOf(uint32_t offset) const {
+  int64_t customer_id;
+  std::memcpy(&customer_id, arena.data() + offset, sizeof(customer_id));
+  return customer_id;
+}
+
+void RouteTable::KeyShard::SetCustomer(uint32_t offset, int64_t customer_id) {
+  std::memcpy(arena.data() + offset, &customer_id, sizeof(customer_id));
+}
+
+size_t RouteTable::KeyHash::operator()(uint32_t offset) const {
+  return absl::Hash<absl::string_view>{}(shard->Bytes(offset));
 }
 bool RouteTable::KeyEq::operator()(uint32_t a, uint32_t b) const {
   return a == b || shard->Bytes(a) == shard->Bytes(b);
 }
-bool RouteTable::KeyEq::operator()(uint32_t a, absl::string_view b) const {
-  return shard->Bytes(a) == b;
+bool RouteTable::KeyEq::operator()(uint32_t a, const HashedKey& b) const {
+  return shard->Bytes(a) == b.bytes;
 }
-bool RouteTable::KeyEq::operator()(absl::string_view a, uint32_t b) const {
-  return a == shard->Bytes(b);
+bool RouteTable::KeyEq::operator()(const HashedKey& a, uint32_t b) const {
+  return a.bytes == shard->Bytes(b);
 }
 
 RouteTable::Packed RouteTable::Pack(int64_t version, System system,
@@ -52,10 +66,14 @@ size_t RouteTable::RouteShardOf(int64_t customer_id) {
   return (x >> 58) % kShards;
 }
 
-size_t RouteTable::KeyShardOf(absl::string_view encoded) {
-  // Not the hash the shard's set uses (absl::Hash is seeded per process
-  // but the same function), so mix it differently.
-  return (absl::Hash<absl::string_view>{}(encoded) >> 32) % kShards;
+RouteTable::HashedKey RouteTable::HashKey(absl::string_view encoded) {
+  return HashedKey{encoded, absl::Hash<absl::string_view>{}(encoded)};
+}
+
+size_t RouteTable::KeyShardOf(const HashedKey& key) {
+  // The top bits: the shard's set uses the low ones (its position and
+  // control byte), so both can share one hash.
+  return (key.hash >> 58) % kShards;
 }
 
 std::optional<RouteInfo> RouteTable::FindInfo(int64_t customer_id) const {
@@ -80,14 +98,14 @@ std::optional<int64_t> RouteTable::ResolveKey(KeyKind kind,
     return id;
   }
   std::string buffer;
-  absl::string_view encoded = EncodeKey(kind, value, &buffer);
-  const KeyShard& shard = key_shards_[KeyShardOf(encoded)];
+  const HashedKey key = HashKey(EncodeKey(kind, value, &buffer));
+  const KeyShard& shard = key_shards_[KeyShardOf(key)];
   std::shared_lock lock(shard.mu);
-  auto it = shard.index.find(encoded);
+  auto it = shard.index.find(key);
   if (it == shard.index.end()) {
     return std::nullopt;
   }
-  return shard.items[*it].customer_id;
+  return shard.CustomerOf(*it);
 }
 
 std::optional<RouteInfo> RouteTable::LookupInfo(KeyKind kind,
@@ -164,42 +182,35 @@ void RouteTable::PutRoute(const Route& route, bool only_if_newer) {
 
 void RouteTable::PutKey(const Key& key, int64_t customer_id) {
   std::string buffer;
-  absl::string_view encoded = EncodeKey(key.kind(), key.value(), &buffer);
-  KeyShard& shard = key_shards_[KeyShardOf(encoded)];
+  const HashedKey hashed = HashKey(EncodeKey(key.kind(), key.value(), &buffer));
+  KeyShard& shard = key_shards_[KeyShardOf(hashed)];
   std::unique_lock lock(shard.mu);
-  auto it = shard.index.find(encoded);
+  auto it = shard.index.find(hashed);
   if (it != shard.index.end()) {
-    shard.items[*it].customer_id = customer_id;
+    shard.SetCustomer(*it, customer_id);
     return;
   }
-  uint32_t item;
-  if (!shard.free_items.empty()) {
-    item = shard.free_items.back();
-    shard.free_items.pop_back();
-  } else {
-    item = static_cast<uint32_t>(shard.items.size());
-    shard.items.emplace_back();
-  }
-  shard.items[item] =
-      KeyItem{static_cast<uint32_t>(shard.arena.size()),
-              static_cast<uint32_t>(encoded.size()), customer_id};
-  shard.arena.append(encoded.data(), encoded.size());
-  shard.index.insert(item);
+  const uint32_t offset = static_cast<uint32_t>(shard.arena.size());
+  const uint32_t length = static_cast<uint32_t>(hashed.bytes.size());
+  char header[kEntryHeader];
+  std::memcpy(header, &customer_id, 8);
+  std::memcpy(header + 8, &length, 4);
+  shard.arena.append(header, kEntryHeader);
+  shard.arena.append(hashed.bytes.data(), hashed.bytes.size());
+  shard.index.insert(offset);
   key_count_.fetch_add(1);
 }
 
 void RouteTable::RemoveKey(const Key& key, int64_t customer_id) {
   std::string buffer;
-  absl::string_view encoded = EncodeKey(key.kind(), key.value(), &buffer);
-  KeyShard& shard = key_shards_[KeyShardOf(encoded)];
+  const HashedKey hashed = HashKey(EncodeKey(key.kind(), key.value(), &buffer));
+  KeyShard& shard = key_shards_[KeyShardOf(hashed)];
   std::unique_lock lock(shard.mu);
-  auto it = shard.index.find(encoded);
-  if (it == shard.index.end() || shard.items[*it].customer_id != customer_id) {
+  auto it = shard.index.find(hashed);
+  if (it == shard.index.end() || shard.CustomerOf(*it) != customer_id) {
     return;
   }
-  uint32_t item = *it;
   shard.index.erase(it);
-  shard.free_items.push_back(item);
   key_count_.fetch_sub(1);
 }
 
@@ -242,8 +253,6 @@ void RouteTable::Clear() {
     std::unique_lock lock(shard.mu);
     shard.index.clear();
     shard.index.rehash(0);
-    shard.items = {};
-    shard.free_items = {};
     shard.arena = {};
   }
   for (auto& row : counts_) {
@@ -278,13 +287,13 @@ void RouteTable::SnapshotShard(int shard_index,
   const KeyShard& shard = key_shards_[shard_index];
   std::shared_lock lock(shard.mu);
   absl::flat_hash_map<int64_t, size_t> by_customer;
-  for (uint32_t item : shard.index) {
-    int64_t customer = shard.items[item].customer_id;
+  for (uint32_t offset : shard.index) {
+    int64_t customer = shard.CustomerOf(offset);
     auto [it, inserted] = by_customer.try_emplace(customer, out->size());
     if (inserted) {
       out->emplace_back().mutable_route()->set_customer_id(customer);
     }
-    absl::string_view bytes = shard.Bytes(item);
+    absl::string_view bytes = shard.Bytes(offset);
     Key* key = (*out)[it->second].add_keys_added();
     key->set_kind(static_cast<KeyKind>(bytes[0]));
     key->set_value(std::string(bytes.substr(1)));

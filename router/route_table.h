@@ -123,39 +123,39 @@ class RouteTable {
     IdMap routes;
   };
 
-  // Keys of one shard: the encoded key bytes (kind byte + value) live in
-  // `arena`, `items` says where and whose, and the hash set indexes items by
-  // their bytes. Removed keys leave their bytes behind until the shard is
-  // cleared; keys are rarely removed.
-  struct KeyItem {
-    uint32_t offset;
-    uint32_t length;
-    int64_t customer_id;
-  };
+  // Keys of one shard. Each key is one entry of `arena`: its customer id
+  // (8 bytes), the length of its encoded bytes (4 bytes) and the encoded
+  // bytes (kind byte + value), so that a lookup that matches touches one
+  // place after the index. The index holds entry offsets. Removed keys leave
+  // their entry behind until the shard is cleared; keys are rarely removed.
+  static constexpr size_t kEntryHeader = 12;
   struct KeyShard;
+  // An encoded key with its hash, computed once per lookup for both the
+  // shard and the shard's index.
+  struct HashedKey {
+    absl::string_view bytes;
+    size_t hash;
+  };
   struct KeyHash {
     using is_transparent = void;
     const KeyShard* shard;
-    size_t operator()(uint32_t item) const;
-    size_t operator()(absl::string_view bytes) const;
+    size_t operator()(uint32_t offset) const;
+    size_t operator()(const HashedKey& key) const { return key.hash; }
   };
   struct KeyEq {
     using is_transparent = void;
     const KeyShard* shard;
     bool operator()(uint32_t a, uint32_t b) const;
-    bool operator()(uint32_t a, absl::string_view b) const;
-    bool operator()(absl::string_view a, uint32_t b) const;
+    bool operator()(uint32_t a, const HashedKey& b) const;
+    bool operator()(const HashedKey& a, uint32_t b) const;
   };
   struct alignas(64) KeyShard {
     KeyShard();
-    absl::string_view Bytes(uint32_t item) const {
-      const KeyItem& k = items[item];
-      return absl::string_view(arena.data() + k.offset, k.length);
-    }
+    absl::string_view Bytes(uint32_t offset) const;
+    int64_t CustomerOf(uint32_t offset) const;
+    void SetCustomer(uint32_t offset, int64_t customer_id);
     mutable std::shared_mutex mu;
     std::string arena;
-    std::vector<KeyItem> items;
-    std::vector<uint32_t> free_items;
     absl::flat_hash_set<uint32_t, KeyHash, KeyEq> index;
   };
 
@@ -163,7 +163,8 @@ class RouteTable {
   static absl::string_view EncodeKey(KeyKind kind, absl::string_view value,
                                      std::string* out);
   static size_t RouteShardOf(int64_t customer_id);
-  static size_t KeyShardOf(absl::string_view encoded);
+  static HashedKey HashKey(absl::string_view encoded);
+  static size_t KeyShardOf(const HashedKey& key);
   void PutRoute(const Route& route, bool only_if_newer);
   void PutKey(const Key& key, int64_t customer_id);
   void RemoveKey(const Key& key, int64_t customer_id);

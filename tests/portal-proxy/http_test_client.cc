@@ -46,11 +46,10 @@ bool HttpClient::WriteRaw(const std::string& bytes) {
 
 HttpResponse HttpClient::Read() {
   HttpResponse out;
-  beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   boost::system::error_code ec;
-  http::read(socket_, buffer, parser, ec);
+  http::read(socket_, buffer_, parser, ec);
   if (ec) {
     return out;
   }

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <map>
 #include <string>
 #include <utility>
@@ -48,7 +49,8 @@ class HttpClient {
  private:
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::socket socket_;
-  std::string buffered_;
+  // Bytes read past the last response (a pipelined answer's start).
+  boost::beast::flat_buffer buffer_;
 };
 
 // The value of cookie `name` in a list of Set-Cookie headers ("" if none).

@@ -34,6 +34,7 @@ using ::tandem::common::v1::SYSTEM_SOURCE;
 using ::tandem::common::v1::SYSTEM_TARGET;
 using testing::CookieFrom;
 using testing::CounterValue;
+using testing::DownloadByte;
 using testing::HttpClient;
 using testing::HttpResponse;
 using testing::ParseEcho;
@@ -493,6 +494,39 @@ TEST_F(ProxyIntegrationTest, ChunkedUploadIsForwardedIntact) {
   auto echo = ParseEcho(r.body);
   EXPECT_EQ(echo["body-bytes"], std::to_string(body.size()));
   EXPECT_EQ(echo["body"], body.substr(0, 256));
+  // The connection stays usable.
+  EXPECT_EQ(client.Send("GET", "/portal/home").status, 200);
+}
+
+// The hand-parsed path writes a response's head, with the body bytes that
+// came along, straight to the socket, then streams the rest. Several large
+// bodies asked for at once by a client with a small receive window must
+// arrive whole and in order, and the connection stay usable.
+TEST_F(ProxyIntegrationTest, PipelinedLargeDownloadsReachASmallWindowClient) {
+  StartProxy();
+  HttpClient client(proxy_->port());
+  client.socket().set_option(
+      boost::asio::socket_base::receive_buffer_size(32768));
+  constexpr int kRequests = 6;
+  std::string wire;
+  std::vector<uint64_t> sizes;
+  for (int i = 0; i < kRequests; ++i) {
+    sizes.push_back(300000 + 70001 * i);
+    wire += "GET /download/" + std::to_string(sizes.back()) +
+            " HTTP/1.1\r\nHost: x\r\n\r\n";
+  }
+  ASSERT_TRUE(client.WriteRaw(wire));
+  for (int i = 0; i < kRequests; ++i) {
+    HttpResponse r = client.Read();
+    ASSERT_EQ(r.status, 200) << "response " << i;
+    ASSERT_EQ(r.body.size(), sizes[i]) << "response " << i;
+    uint64_t wrong = 0;
+    for (uint64_t b = 0; b < sizes[i]; ++b) {
+      wrong += r.body[b] != DownloadByte(b);
+    }
+    EXPECT_EQ(wrong, 0u) << "response " << i;
+    EXPECT_EQ(r.header("x-tandem-system"), "source");
+  }
   // The connection stays usable.
   EXPECT_EQ(client.Send("GET", "/portal/home").status, 200);
 }

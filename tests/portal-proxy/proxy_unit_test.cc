@@ -2,8 +2,14 @@
 // resolver (over a fake route table), the hold queue and the freeze policy.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "absl/time/clock.h"
 #include "portal-proxy/customer_resolver.h"
@@ -11,6 +17,7 @@
 #include "portal-proxy/hold_queue.h"
 #include "portal-proxy/http_head.h"
 #include "portal-proxy/routing_cookie.h"
+#include "portal-proxy/socket_io.h"
 #include "tests/portal-proxy/fake_routes.h"
 
 namespace tandem::proxy {
@@ -326,6 +333,82 @@ TEST(HttpHeadTest, LeavesUnusualHeadsToBeast) {
   ResponseHead response;
   EXPECT_EQ(ParseResponseHead("HTTP/1.1 2x0 OK\r\n\r\n", &response),
             HeadParse::kUnsupported);
+}
+
+// A connected pair of TCP sockets on the loopback.
+struct SocketPair {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket a{ioc};
+  boost::asio::ip::tcp::socket b{ioc};
+  SocketPair() {
+    boost::asio::ip::tcp::acceptor acceptor(
+        ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    a.connect(acceptor.local_endpoint());
+    acceptor.accept(b);
+  }
+};
+
+TEST(SocketIoTest, ReadAvailableNeverBlocks) {
+  SocketPair pair;
+  char data[64];
+  boost::system::error_code ec;
+  // Nothing there: 0 bytes, no error, and the call came back.
+  EXPECT_EQ(ReadAvailable(pair.b, boost::asio::buffer(data), ec), 0u);
+  EXPECT_FALSE(ec);
+  boost::asio::write(pair.a, boost::asio::buffer("hello", 5));
+  size_t n = 0;
+  while (n == 0 && !ec) {  // the loopback delivers within the call above
+    n = ReadAvailable(pair.b, boost::asio::buffer(data), ec);
+  }
+  EXPECT_EQ(std::string(data, n), "hello");
+  pair.a.close();
+  n = ReadAvailable(pair.b, boost::asio::buffer(data), ec);
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(ec, boost::asio::error::eof);
+}
+
+// What FastHandle does with a response: write what the socket takes now,
+// then the rest asynchronously. With a small send buffer and a reader that
+// has not started, the first write is partial; the bytes must arrive in
+// order.
+TEST(SocketIoTest, WriteAvailableTakesWhatFitsAndTheRestFollows) {
+  SocketPair pair;
+  pair.a.set_option(boost::asio::socket_base::send_buffer_size(16384));
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n";
+  std::string body(2000000, 0);
+  for (size_t i = 0; i < body.size(); ++i) {
+    body[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  }
+  std::array<boost::asio::const_buffer, 2> message = {
+      boost::asio::buffer(head), boost::asio::buffer(body)};
+  boost::system::error_code ec;
+  const size_t sent = WriteAvailable(pair.a, message, ec);
+  ASSERT_FALSE(ec);
+  EXPECT_GT(sent, 0u);
+  EXPECT_LT(sent, head.size() + body.size());
+
+  std::string received;
+  std::thread reader([&] {
+    char chunk[65536];
+    boost::system::error_code read_ec;
+    while (received.size() < head.size() + body.size()) {
+      size_t n = pair.b.read_some(boost::asio::buffer(chunk), read_ec);
+      if (read_ec) break;
+      received.append(chunk, n);
+    }
+  });
+  boost::beast::buffers_suffix<std::array<boost::asio::const_buffer, 2>> rest(
+      message);
+  rest.consume(sent);
+  boost::asio::async_write(pair.a, rest,
+                           [&](boost::system::error_code write_ec, size_t n) {
+                             ec = write_ec;
+                             EXPECT_EQ(sent + n, head.size() + body.size());
+                           });
+  pair.ioc.run();
+  reader.join();
+  EXPECT_FALSE(ec);
+  EXPECT_TRUE(received == head + body) << "received " << received.size();
 }
 
 }  // namespace

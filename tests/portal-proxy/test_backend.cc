@@ -154,6 +154,29 @@ void TestBackend::Serve(int fd) {
       }
       break;
     }
+    if (target.rfind("/download/", 0) == 0) {
+      // A body of the given size, made by DownloadByte, with Content-Length.
+      const uint64_t size = std::stoull(target.substr(10));
+      std::string wire =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+          "Content-Length: " +
+          std::to_string(size) + "\r\nX-Billing-Version: " + version_ +
+          "\r\n\r\n";
+      // The head and the body's start in one write, as a real server
+      // would send a small answer.
+      std::string piece = std::move(wire);
+      for (uint64_t at = 0; !ec && at < size;) {
+        for (; at < size && piece.size() < 65536; ++at) {
+          piece.push_back(DownloadByte(at));
+        }
+        asio::write(socket, asio::buffer(piece), ec);
+        piece.clear();
+      }
+      if (ec || !request.keep_alive()) {
+        break;
+      }
+      continue;
+    }
     if (target.rfind("/stall", 0) == 0) {
       stalled_.fetch_add(1);
       std::unique_lock<std::mutex> lock(mu_);

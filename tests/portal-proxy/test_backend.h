@@ -12,7 +12,8 @@
 //   body-fnv: <FNV-1a of the body, hex>
 //   body: <the first 256 bytes of the body>
 //
-// Special paths: `POST /login` sets `Set-Cookie: session=<login>`; `/stall`
+// Special paths: `POST /login` sets `Set-Cookie: session=<login>`;
+// `/download/<n>` answers n bytes made by DownloadByte instead; `/stall`
 // waits until Unstall() (or shutdown) before answering; `/chunked` answers
 // the echo with `Transfer-Encoding: chunked`, in three chunks; a request with
 // `Upgrade:` gets `101 Switching Protocols` and then every byte is echoed
@@ -67,6 +68,11 @@ class TestBackend {
   std::vector<std::thread> threads_;
   std::thread acceptor_;
 };
+
+// Byte `i` of every `/download/<n>` body.
+inline char DownloadByte(uint64_t i) {
+  return static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+}
 
 // Parses the echo body into lines, keyed by everything before ": " (so
 // "header x-forwarded-for" -> "127.0.0.1").
