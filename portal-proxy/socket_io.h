@@ -11,6 +11,28 @@
 #include <cstddef>
 
 namespace tandem::proxy {
+namespace socket_io_internal {
+
+// Clears `ec` and puts `socket` in non-blocking mode unless it is; false
+// on failure.
+inline bool MakeNonBlocking(boost::asio::ip::tcp::socket& socket,
+                            boost::system::error_code& ec) {
+  ec.clear();
+  if (!socket.non_blocking()) socket.non_blocking(true, ec);
+  return !ec;
+}
+
+// Turns "would block" into 0 bytes and no error.
+inline size_t UnlessWouldBlock(size_t n, boost::system::error_code& ec) {
+  if (ec == boost::asio::error::would_block ||
+      ec == boost::asio::error::try_again) {
+    ec.clear();
+    return 0;
+  }
+  return n;
+}
+
+}  // namespace socket_io_internal
 
 // Reads what `socket` holds into `into` without blocking (putting the
 // socket in non-blocking mode first). Returns the bytes read; a read that
@@ -19,17 +41,9 @@ namespace tandem::proxy {
 inline size_t ReadAvailable(boost::asio::ip::tcp::socket& socket,
                             boost::asio::mutable_buffer into,
                             boost::system::error_code& ec) {
-  if (!socket.non_blocking()) {
-    socket.non_blocking(true, ec);
-    if (ec) return 0;
-  }
-  size_t n = socket.read_some(into, ec);
-  if (ec == boost::asio::error::would_block ||
-      ec == boost::asio::error::try_again) {
-    ec.clear();
-    return 0;
-  }
-  return n;
+  if (!socket_io_internal::MakeNonBlocking(socket, ec)) return 0;
+  const size_t n = socket.read_some(into, ec);
+  return socket_io_internal::UnlessWouldBlock(n, ec);
 }
 
 // Writes what `socket` takes of `buffers` now, without blocking (putting the
@@ -41,17 +55,9 @@ template <typename ConstBufferSequence>
 size_t WriteAvailable(boost::asio::ip::tcp::socket& socket,
                       const ConstBufferSequence& buffers,
                       boost::system::error_code& ec) {
-  if (!socket.non_blocking()) {
-    socket.non_blocking(true, ec);
-    if (ec) return 0;
-  }
-  size_t n = socket.write_some(buffers, ec);
-  if (ec == boost::asio::error::would_block ||
-      ec == boost::asio::error::try_again) {
-    ec.clear();
-    return 0;
-  }
-  return n;
+  if (!socket_io_internal::MakeNonBlocking(socket, ec)) return 0;
+  const size_t n = socket.write_some(buffers, ec);
+  return socket_io_internal::UnlessWouldBlock(n, ec);
 }
 
 }  // namespace tandem::proxy

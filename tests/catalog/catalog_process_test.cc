@@ -17,6 +17,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "router/router_server.h"
 #include "tandem/catalog/v1/catalog.grpc.pb.h"
+#include "tests/testbed/services_fixture.h"
 #include "tests/testbed/testbed_fixture.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/net.h"
@@ -60,12 +61,8 @@ TEST(CatalogProcessTest, ConfiguredFromEnvironmentServesAndExitsOnSigterm) {
   o.password_iterations = 10;
   auto db = testbed::StartTestbedDb(o);
   ASSERT_TRUE(db.ok()) << db.status();
-  ASSERT_TRUE(db->server->CreateDatabase("router").ok());
   ASSERT_TRUE(db->server->CreateDatabase("catalog").ok());
-  router::RouterServerOptions r;
-  r.db = testbed::PoolOptions(*db->server, "router", 2);
-  r.tokens = kTokens;
-  auto router = router::RouterServer::Start(r);
+  auto router = testbed::StartRouter(*db->server, kTokens);
   ASSERT_TRUE(router.ok()) << router.status();
 
   const std::string dir = ::testing::TempDir();

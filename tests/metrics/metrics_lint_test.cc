@@ -21,6 +21,7 @@
 #include "tests/portal-proxy/fake_routes.h"
 #include "tests/portal-proxy/http_test_client.h"
 #include "tests/portal-proxy/test_backend.h"
+#include "tests/testbed/services_fixture.h"
 #include "tests/testbed/testbed_fixture.h"
 #include "tests/testing/net.h"
 
@@ -73,24 +74,11 @@ TEST(MetricsLintTest, RouterCatalogAndProxyMetricsPassPromtool) {
   o.password_iterations = 10;
   auto db = testbed::StartTestbedDb(o);
   ASSERT_TRUE(db.ok()) << db.status();
-  ASSERT_TRUE(db->server->CreateDatabase("router").ok());
-  ASSERT_TRUE(db->server->CreateDatabase("catalog").ok());
-  router::RouterServerOptions r;
-  r.db = testbed::PoolOptions(*db->server, "router", 2);
-  r.tokens = kTokens;
-  r.metrics_address = "127.0.0.1:0";
-  auto router = router::RouterServer::Start(r);
+  auto router = testbed::StartRouter(*db->server, kTokens,
+                                     /*with_metrics=*/true);
   ASSERT_TRUE(router.ok()) << router.status();
-  catalog::CatalogServerOptions c;
-  c.control_db = testbed::PoolOptions(*db->server, "catalog", 2);
-  c.source_db = testbed::PoolOptions(*db->server, "billing_v1", 2);
-  c.target_db = testbed::PoolOptions(*db->server, "billing_v2", 2);
-  c.tokens = kTokens;
-  c.router_address = absl::StrCat("127.0.0.1:", (*router)->port());
-  c.router_token = kToken;
-  c.metrics_address = "127.0.0.1:0";
-  c.refresh_interval = absl::ZeroDuration();
-  auto catalog = catalog::CatalogServer::Start(c);
+  auto catalog = testbed::StartCatalog(*db->server, (*router)->port(), kTokens,
+                                       kToken, /*with_metrics=*/true);
   ASSERT_TRUE(catalog.ok()) << catalog.status();
 
   // Traffic, so that labelled families have samples: good and bad calls.

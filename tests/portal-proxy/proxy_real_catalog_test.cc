@@ -23,6 +23,7 @@
 #include "tests/portal-proxy/fake_routes.h"
 #include "tests/portal-proxy/http_test_client.h"
 #include "tests/portal-proxy/test_backend.h"
+#include "tests/testbed/services_fixture.h"
 #include "tests/testbed/testbed_fixture.h"
 #include "tests/testing/eventually.h"
 
@@ -61,22 +62,10 @@ TEST(ProxyRealCatalogTest, ProductAdminChangesFollowTheRealCatalogsFreeze) {
   o.password_iterations = 10;
   auto db = testbed::StartTestbedDb(o);
   ASSERT_TRUE(db.ok()) << db.status();
-  ASSERT_TRUE(db->server->CreateDatabase("router").ok());
-  ASSERT_TRUE(db->server->CreateDatabase("catalog").ok());
-  router::RouterServerOptions r;
-  r.db = testbed::PoolOptions(*db->server, "router", 2);
-  r.tokens = kTokens;
-  auto router = router::RouterServer::Start(r);
+  auto router = testbed::StartRouter(*db->server, kTokens);
   ASSERT_TRUE(router.ok()) << router.status();
-  catalog::CatalogServerOptions c;
-  c.control_db = testbed::PoolOptions(*db->server, "catalog", 4);
-  c.source_db = testbed::PoolOptions(*db->server, "billing_v1", 4);
-  c.target_db = testbed::PoolOptions(*db->server, "billing_v2", 4);
-  c.tokens = kTokens;
-  c.router_address = absl::StrCat("127.0.0.1:", (*router)->port());
-  c.router_token = kViewer;
-  c.refresh_interval = absl::ZeroDuration();
-  auto catalog_server = catalog::CatalogServer::Start(c);
+  auto catalog_server =
+      testbed::StartCatalog(*db->server, (*router)->port(), kTokens, kViewer);
   ASSERT_TRUE(catalog_server.ok()) << catalog_server.status();
   auto catalog = cv1::CatalogService::NewStub(
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*catalog_server)->port()),

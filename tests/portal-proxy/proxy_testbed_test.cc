@@ -22,6 +22,7 @@
 #include "testbed/reference/v1_to_v2.h"
 #include "testbed/sim/sim_server.h"
 #include "tests/portal-proxy/http_test_client.h"
+#include "tests/testbed/services_fixture.h"
 #include "tests/testbed/testbed_fixture.h"
 
 namespace tandem::proxy {
@@ -66,11 +67,7 @@ TEST(ProxyTestbedTest, LoginOnSourceAndTheSameSessionOnTargetAfterCopyAndFlip) {
     ASSERT_TRUE(sim.ok()) << sim.status();
     sims[i] = *std::move(sim);
   }
-  ASSERT_TRUE(db->server->CreateDatabase("router").ok());
-  router::RouterServerOptions r;
-  r.db = testbed::PoolOptions(*db->server, "router", 2);
-  r.tokens = kTokens;
-  auto router = router::RouterServer::Start(r);
+  auto router = testbed::StartRouter(*db->server, kTokens);
   ASSERT_TRUE(router.ok()) << router.status();
   auto router_stub = rv1::RouterService::NewStub(
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*router)->port()),
