@@ -9,7 +9,7 @@ constexpr absl::Duration kRetireGrace = absl::Minutes(1);
 }  // namespace
 
 IdMap::IdMap() : owned_(std::make_unique<Table>(kInitialCapacity)) {
-  table_.store(owned_.get(), std::memory_order_release);
+  Publish(owned_.get());
 }
 
 IdMap::~IdMap() = default;
@@ -25,12 +25,17 @@ std::optional<uint64_t> IdMap::Find(int64_t id) const {
     if (before & 1) {
       continue;  // The writer is mid-change; it is brief.
     }
-    const Table* table = table_.load(std::memory_order_acquire);
+    const Slot* slots = slots_.load(std::memory_order_relaxed);
+    const size_t mask = mask_.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (sequence_.load(std::memory_order_relaxed) != before) {
+      continue;  // `slots` and `mask` may be of different tables.
+    }
     std::optional<uint64_t> result;
-    for (size_t i = HashOf(id, table->mask);; i = (i + 1) & table->mask) {
-      int64_t found = table->slots[i].id.load(std::memory_order_relaxed);
+    for (size_t i = HashOf(id, mask);; i = (i + 1) & mask) {
+      int64_t found = slots[i].id.load(std::memory_order_relaxed);
       if (found == id) {
-        result = table->slots[i].value.load(std::memory_order_relaxed);
+        result = slots[i].value.load(std::memory_order_relaxed);
         break;
       }
       if (found == 0) {
@@ -89,8 +94,10 @@ void IdMap::Grow() {
         std::memory_order_relaxed);
     bigger->slots[j].id.store(id, std::memory_order_relaxed);
   }
-  // Readers either see the old table (complete as of now) or the new one.
-  table_.store(bigger.get(), std::memory_order_release);
+  // Readers either see the old table (complete as of now) or the new one;
+  // one that read the old slots keeps probing them until it checks the
+  // sequence, hence the grace period below.
+  Publish(bigger.get());
   absl::Time now = absl::Now();
   std::erase_if(retired_,
                 [now](const auto& r) { return now - r.first > kRetireGrace; });
@@ -100,10 +107,19 @@ void IdMap::Grow() {
 
 void IdMap::Clear() {
   auto fresh = std::make_unique<Table>(kInitialCapacity);
-  table_.store(fresh.get(), std::memory_order_release);
+  Publish(fresh.get());
   retired_.emplace_back(absl::Now(), std::move(owned_));
   owned_ = std::move(fresh);
   size_ = 0;
+}
+
+void IdMap::Publish(Table* table) {
+  uint64_t s = sequence_.load(std::memory_order_relaxed);
+  sequence_.store(s + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  slots_.store(table->slots.get(), std::memory_order_relaxed);
+  mask_.store(table->mask, std::memory_order_relaxed);
+  sequence_.store(s + 2, std::memory_order_release);
 }
 
 void IdMap::CopyTo(std::vector<std::pair<int64_t, uint64_t>>* out) const {

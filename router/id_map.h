@@ -54,10 +54,15 @@ class IdMap {
 
   static size_t HashOf(int64_t id, size_t mask);
   void Grow();
+  // Points readers at `table` (the writer's side of the seqlock).
+  void Publish(Table* table);
 
-  // Odd while the writer is changing slots.
+  // Odd while the writer is changing slots. The current table's slots and
+  // mask sit on the same cache line, so that a lookup touches that line and
+  // the slot it probes, not a table header as well.
   alignas(64) std::atomic<uint64_t> sequence_{0};
-  std::atomic<Table*> table_;
+  std::atomic<Slot*> slots_{nullptr};
+  std::atomic<size_t> mask_{0};
   alignas(64) size_t size_ = 0;
   std::unique_ptr<Table> owned_;
   // Replaced tables: a reader may still be probing one, so each is freed

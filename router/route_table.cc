@@ -8,12 +8,15 @@
 
 namespace tandem::router {
 
-RouteTable::KeyShard::KeyShard() : index(0, KeyHash{this}, KeyEq{this}) {}
-
-absl::string_view RouteTable::KeyShard::Bytes(uint32_t offset) const {
+absl::string_view RouteTable::EntryBytes(const std::string& arena,
+                                         uint32_t offset) {
   uint32_t length;
   std::memcpy(&length, arena.data() + offset + 8, sizeof(length));
   return absl::string_view(arena.data() + offset + kEntryHeader, length);
+}
+
+absl::string_view RouteTable::KeyShard::Bytes(uint32_t offset) const {
+  return EntryBytes(arena, offset);
 }
 
 int64_t RouteTable::KeyShard::CustomerOf(uint32_t offset) const {
@@ -26,17 +29,82 @@ void RouteTable::KeyShard::SetCustomer(uint32_t offset, int64_t customer_id) {
   std::memcpy(arena.data() + offset, &customer_id, sizeof(customer_id));
 }
 
-size_t RouteTable::KeyHash::operator()(uint32_t offset) const {
-  return absl::Hash<absl::string_view>{}(shard->Bytes(offset));
+uint32_t RouteTable::KeyIndex::Find(const std::string& arena,
+                                    const HashedKey& key) const {
+  if (slots_.empty()) {
+    return kNotFound;
+  }
+  const size_t mask = slots_.size() - 1;
+  const uint32_t tag = TagOf(key.hash);
+  for (size_t i = key.hash & mask;; i = (i + 1) & mask) {
+    const uint64_t slot = slots_[i];
+    if (slot == kEmpty) {
+      return kNotFound;
+    }
+    if (IsLive(slot) && static_cast<uint32_t>(slot >> 32) == tag) {
+      const uint32_t offset = static_cast<uint32_t>(slot) - 1;
+      if (EntryBytes(arena, offset) == key.bytes) {
+        return offset;
+      }
+    }
+  }
 }
-bool RouteTable::KeyEq::operator()(uint32_t a, uint32_t b) const {
-  return a == b || shard->Bytes(a) == shard->Bytes(b);
+
+void RouteTable::KeyIndex::Insert(const std::string& arena,
+                                  const HashedKey& key, uint32_t offset) {
+  // At most three quarters full, tombstones included, so that probes stay
+  // short and always end at an empty slot.
+  if ((used_ + 1) * 4 > slots_.size() * 3) {
+    // Twice the size when live keys fill more than three eighths; the same
+    // size (dropping tombstones) otherwise.
+    const bool grow = (live_ + 1) * 8 > slots_.size() * 3;
+    Rehash(arena,
+           std::max<size_t>(16, grow ? slots_.size() * 2 : slots_.size()));
+  }
+  const size_t mask = slots_.size() - 1;
+  size_t i = key.hash & mask;
+  while (slots_[i] != kEmpty) {
+    i = (i + 1) & mask;
+  }
+  slots_[i] = (uint64_t{TagOf(key.hash)} << 32) | (uint64_t{offset} + 1);
+  ++live_;
+  ++used_;
 }
-bool RouteTable::KeyEq::operator()(uint32_t a, const HashedKey& b) const {
-  return shard->Bytes(a) == b.bytes;
+
+void RouteTable::KeyIndex::Erase(const HashedKey& key, uint32_t offset) {
+  const size_t mask = slots_.size() - 1;
+  const uint64_t wanted =
+      (uint64_t{TagOf(key.hash)} << 32) | (uint64_t{offset} + 1);
+  for (size_t i = key.hash & mask; slots_[i] != kEmpty; i = (i + 1) & mask) {
+    if (slots_[i] == wanted) {
+      slots_[i] = kTombstone;
+      --live_;
+      return;
+    }
+  }
 }
-bool RouteTable::KeyEq::operator()(const HashedKey& a, uint32_t b) const {
-  return a.bytes == shard->Bytes(b);
+
+void RouteTable::KeyIndex::Clear() {
+  slots_ = {};
+  live_ = 0;
+  used_ = 0;
+}
+
+void RouteTable::KeyIndex::Rehash(const std::string& arena, size_t capacity) {
+  std::vector<uint64_t> old = std::move(slots_);
+  slots_.assign(capacity, kEmpty);
+  const size_t mask = capacity - 1;
+  for (uint64_t slot : old) {
+    if (!IsLive(slot)) continue;
+    const HashedKey key =
+        HashKey(EntryBytes(arena, static_cast<uint32_t>(slot) - 1));
+    size_t i = key.hash & mask;
+    while (slots_[i] != kEmpty) {
+      i = (i + 1) & mask;
+    }
+    slots_[i] = slot;
+  }
+  used_ = live_;
 }
 
 RouteTable::Packed RouteTable::Pack(int64_t version, System system,
@@ -101,11 +169,11 @@ std::optional<int64_t> RouteTable::ResolveKey(KeyKind kind,
   const HashedKey key = HashKey(EncodeKey(kind, value, &buffer));
   const KeyShard& shard = key_shards_[KeyShardOf(key)];
   std::shared_lock lock(shard.mu);
-  auto it = shard.index.find(key);
-  if (it == shard.index.end()) {
+  const uint32_t offset = shard.index.Find(shard.arena, key);
+  if (offset == KeyIndex::kNotFound) {
     return std::nullopt;
   }
-  return shard.CustomerOf(*it);
+  return shard.CustomerOf(offset);
 }
 
 std::optional<RouteInfo> RouteTable::LookupInfo(KeyKind kind,
@@ -185,9 +253,9 @@ void RouteTable::PutKey(const Key& key, int64_t customer_id) {
   const HashedKey hashed = HashKey(EncodeKey(key.kind(), key.value(), &buffer));
   KeyShard& shard = key_shards_[KeyShardOf(hashed)];
   std::unique_lock lock(shard.mu);
-  auto it = shard.index.find(hashed);
-  if (it != shard.index.end()) {
-    shard.SetCustomer(*it, customer_id);
+  const uint32_t found = shard.index.Find(shard.arena, hashed);
+  if (found != KeyIndex::kNotFound) {
+    shard.SetCustomer(found, customer_id);
     return;
   }
   const uint32_t offset = static_cast<uint32_t>(shard.arena.size());
@@ -197,7 +265,7 @@ void RouteTable::PutKey(const Key& key, int64_t customer_id) {
   std::memcpy(header + 8, &length, 4);
   shard.arena.append(header, kEntryHeader);
   shard.arena.append(hashed.bytes.data(), hashed.bytes.size());
-  shard.index.insert(offset);
+  shard.index.Insert(shard.arena, hashed, offset);
   key_count_.fetch_add(1);
 }
 
@@ -206,11 +274,11 @@ void RouteTable::RemoveKey(const Key& key, int64_t customer_id) {
   const HashedKey hashed = HashKey(EncodeKey(key.kind(), key.value(), &buffer));
   KeyShard& shard = key_shards_[KeyShardOf(hashed)];
   std::unique_lock lock(shard.mu);
-  auto it = shard.index.find(hashed);
-  if (it == shard.index.end() || shard.CustomerOf(*it) != customer_id) {
+  const uint32_t found = shard.index.Find(shard.arena, hashed);
+  if (found == KeyIndex::kNotFound || shard.CustomerOf(found) != customer_id) {
     return;
   }
-  shard.index.erase(it);
+  shard.index.Erase(hashed, found);
   key_count_.fetch_sub(1);
 }
 
@@ -251,8 +319,7 @@ void RouteTable::Clear() {
   }
   for (KeyShard& shard : key_shards_) {
     std::unique_lock lock(shard.mu);
-    shard.index.clear();
-    shard.index.rehash(0);
+    shard.index.Clear();
     shard.arena = {};
   }
   for (auto& row : counts_) {
@@ -287,7 +354,7 @@ void RouteTable::SnapshotShard(int shard_index,
   const KeyShard& shard = key_shards_[shard_index];
   std::shared_lock lock(shard.mu);
   absl::flat_hash_map<int64_t, size_t> by_customer;
-  for (uint32_t offset : shard.index) {
+  shard.index.ForEach([&](uint32_t offset) {
     int64_t customer = shard.CustomerOf(offset);
     auto [it, inserted] = by_customer.try_emplace(customer, out->size());
     if (inserted) {
@@ -297,7 +364,7 @@ void RouteTable::SnapshotShard(int shard_index,
     Key* key = (*out)[it->second].add_keys_added();
     key->set_kind(static_cast<KeyKind>(bytes[0]));
     key->set_value(std::string(bytes.substr(1)));
-  }
+  });
 }
 
 }  // namespace tandem::router

@@ -98,6 +98,74 @@ TEST(RouteTableTest, SnapshotShardsRebuildAnEqualTable) {
   }
 }
 
+// Keys come and go in waves (a customer's API tokens are rotated, logins
+// renamed): removed keys leave tombstones in their shard's index, and the
+// index must keep finding every live key, and none of the removed ones,
+// through growth and through the rehashes that drop tombstones.
+TEST(RouteTableTest, KeysStayFoundThroughWavesOfAddsAndRemovals) {
+  RouteTable table;
+  constexpr int kCustomers = 4000;
+  int64_t revision = 0;
+  auto token = [](int customer, int wave) {
+    return "tok" + std::to_string(customer) + "w" + std::to_string(wave);
+  };
+  for (int customer = 1; customer <= kCustomers; ++customer) {
+    table.Apply(
+        Change(++revision, customer, SYSTEM_SOURCE, v1::ROUTE_STATE_STABLE, 1));
+  }
+  for (int wave = 0; wave < 6; ++wave) {
+    for (int customer = 1; customer <= kCustomers; ++customer) {
+      RouteChange rotate;
+      rotate.set_revision(++revision);
+      RouteUpdate* update = rotate.mutable_route_update();
+      update->mutable_route()->set_customer_id(customer);
+      Key* added = update->add_keys_added();
+      added->set_kind(v1::KEY_KIND_API_TOKEN);
+      added->set_value(token(customer, wave));
+      if (wave > 0 && customer % 3 != 0) {
+        Key* removed = update->add_keys_removed();
+        removed->set_kind(v1::KEY_KIND_API_TOKEN);
+        removed->set_value(token(customer, wave - 1));
+      }
+      table.Apply(rotate);
+    }
+    for (int customer = 1; customer <= kCustomers; ++customer) {
+      for (int earlier = 0; earlier <= wave; ++earlier) {
+        // Every third customer keeps all its tokens; the others only the
+        // newest.
+        const bool kept = earlier == wave || customer % 3 == 0;
+        std::optional<int64_t> found =
+            table.ResolveKey(v1::KEY_KIND_API_TOKEN, token(customer, earlier));
+        ASSERT_EQ(found.has_value(), kept)
+            << token(customer, earlier) << " in wave " << wave;
+        if (kept) {
+          ASSERT_EQ(*found, customer);
+        }
+      }
+    }
+  }
+  const int64_t keepers = kCustomers / 3;
+  EXPECT_EQ(table.Counts().keys, keepers * 6 + (kCustomers - keepers));
+  // A removed key can come back, for another customer.
+  RouteChange again;
+  again.set_revision(++revision);
+  again.mutable_route_update()->mutable_route()->set_customer_id(7);
+  Key* key = again.mutable_route_update()->add_keys_added();
+  key->set_kind(v1::KEY_KIND_API_TOKEN);
+  key->set_value(token(1, 0));
+  table.Apply(again);
+  EXPECT_EQ(table.ResolveKey(v1::KEY_KIND_API_TOKEN, token(1, 0)), 7);
+  // And the snapshot holds exactly the live keys.
+  int64_t snapshot_keys = 0;
+  for (int shard = 0; shard < RouteTable::kShards; ++shard) {
+    std::vector<RouteUpdate> items;
+    table.SnapshotShard(shard, &items);
+    for (const RouteUpdate& item : items)
+      snapshot_keys += item.keys_added_size();
+  }
+  EXPECT_EQ(snapshot_keys, table.Counts().keys);
+}
+
 TEST(IdMapTest, GrowsAndOverwritesWhileReadersRead) {
   IdMap map;
   std::atomic<bool> stop{false};
