@@ -61,20 +61,23 @@ void RouteTable::KeyIndex::Insert(const std::string& arena,
     Rehash(arena,
            std::max<size_t>(16, grow ? slots_.size() * 2 : slots_.size()));
   }
-  const size_t mask = slots_.size() - 1;
-  size_t i = key.hash & mask;
-  while (slots_[i] != kEmpty) {
-    i = (i + 1) & mask;
-  }
-  slots_[i] = (uint64_t{TagOf(key.hash)} << 32) | (uint64_t{offset} + 1);
+  slots_[EmptySlotFor(key.hash)] = SlotOf(key.hash, offset);
   ++live_;
   ++used_;
 }
 
+size_t RouteTable::KeyIndex::EmptySlotFor(size_t hash) const {
+  const size_t mask = slots_.size() - 1;
+  size_t i = hash & mask;
+  while (slots_[i] != kEmpty) {
+    i = (i + 1) & mask;
+  }
+  return i;
+}
+
 void RouteTable::KeyIndex::Erase(const HashedKey& key, uint32_t offset) {
   const size_t mask = slots_.size() - 1;
-  const uint64_t wanted =
-      (uint64_t{TagOf(key.hash)} << 32) | (uint64_t{offset} + 1);
+  const uint64_t wanted = SlotOf(key.hash, offset);
   for (size_t i = key.hash & mask; slots_[i] != kEmpty; i = (i + 1) & mask) {
     if (slots_[i] == wanted) {
       slots_[i] = kTombstone;
@@ -93,16 +96,11 @@ void RouteTable::KeyIndex::Clear() {
 void RouteTable::KeyIndex::Rehash(const std::string& arena, size_t capacity) {
   std::vector<uint64_t> old = std::move(slots_);
   slots_.assign(capacity, kEmpty);
-  const size_t mask = capacity - 1;
   for (uint64_t slot : old) {
     if (!IsLive(slot)) continue;
     const HashedKey key =
         HashKey(EntryBytes(arena, static_cast<uint32_t>(slot) - 1));
-    size_t i = key.hash & mask;
-    while (slots_[i] != kEmpty) {
-      i = (i + 1) & mask;
-    }
-    slots_[i] = slot;
+    slots_[EmptySlotFor(key.hash)] = slot;
   }
   used_ = live_;
 }

@@ -169,6 +169,12 @@ class RouteTable {
     static uint32_t TagOf(size_t hash) {
       return static_cast<uint32_t>(hash >> 26);
     }
+    static uint64_t SlotOf(size_t hash, uint32_t offset) {
+      return (uint64_t{TagOf(hash)} << 32) | (uint64_t{offset} + 1);
+    }
+    // The first empty slot on `hash`'s probe sequence (there is one: the
+    // table is never full).
+    size_t EmptySlotFor(size_t hash) const;
     static bool IsLive(uint64_t slot) {
       return static_cast<uint32_t>(slot) != 0;
     }
