@@ -763,12 +763,9 @@ asio::awaitable<void> ProxyServer::Impl::Session(Worker& worker,
           break;
         }
         deadline->Arm(&client.socket(), head_deadline);
-        // Readable first, then read in place (socket_io.h says why).
-        co_await client.socket().async_wait(tcp::socket::wait_read,
-                                            Redirect(ec));
-        size_t n =
-            ec ? 0
-               : ReadAvailable(client.socket(), buffer.prepare(kReadBytes), ec);
+        size_t n = co_await client.socket().async_read_some(
+            buffer.prepare(kReadBytes), Redirect(ec));
+        if (!ec && n < kReadBytes) MarkDrained(client.socket());
         deadline->Disarm();
         if (ec) {
           read_failed = true;
@@ -1012,11 +1009,10 @@ asio::awaitable<ProxyServer::Impl::FastResult> ProxyServer::Impl::FastHandle(
         ec = http::error::header_limit;
         break;
       }
-      co_await upstream_socket.async_wait(tcp::socket::wait_read, Redirect(ec));
-      size_t n = ec ? 0
-                    : ReadAvailable(upstream_socket,
-                                    upstream->buffer.prepare(kReadBytes), ec);
+      size_t n = co_await upstream_socket.async_read_some(
+          upstream->buffer.prepare(kReadBytes), Redirect(ec));
       if (!ec) {
+        if (n < kReadBytes) MarkDrained(upstream_socket);
         upstream->buffer.commit(n);
       }
     }
@@ -1146,15 +1142,16 @@ asio::awaitable<ProxyServer::Impl::FastResult> ProxyServer::Impl::FastHandle(
   }
   for (uint64_t remaining = body_length - in_buffer; remaining > 0;) {
     deadline.Arm(&upstream_socket, SteadyClock::now() + upstream_timeout);
+    const size_t asked =
+        static_cast<size_t>(std::min<uint64_t>(remaining, kChunkBytes));
     size_t n = co_await upstream_socket.async_read_some(
-        upstream->buffer.prepare(
-            static_cast<size_t>(std::min<uint64_t>(remaining, kChunkBytes))),
-        Redirect(ec));
+        upstream->buffer.prepare(asked), Redirect(ec));
     deadline.Disarm();
     if (ec) {
       record.outcome = "upstream_broke_mid_response";
       co_return FastResult::kClose;
     }
+    if (n < asked) MarkDrained(upstream_socket);
     upstream->buffer.commit(n);
     deadline.Arm(&client_socket, SteadyClock::now() + client_timeout);
     co_await asio::async_write(client_socket, upstream->buffer.data(),

@@ -348,23 +348,89 @@ struct SocketPair {
   }
 };
 
-TEST(SocketIoTest, ReadAvailableNeverBlocks) {
+// Runs `ioc` until `done` or five seconds have passed.
+void RunUntil(boost::asio::io_context& ioc, const bool& done) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!done && std::chrono::steady_clock::now() < deadline) {
+    ioc.run_one_until(deadline);
+  }
+}
+
+// How the proxy waits for a request on a kept-alive connection: after a
+// short read it marks the socket drained, and the next read must still
+// complete when the client's bytes come.
+TEST(SocketIoTest, ADrainedSocketStillWakesForWhatArrivesLater) {
   SocketPair pair;
   char data[64];
-  boost::system::error_code ec;
-  // Nothing there: 0 bytes, no error, and the call came back.
-  EXPECT_EQ(ReadAvailable(pair.b, boost::asio::buffer(data), ec), 0u);
-  EXPECT_FALSE(ec);
-  boost::asio::write(pair.a, boost::asio::buffer("hello", 5));
   size_t n = 0;
-  while (n == 0 && !ec) {  // the loopback delivers within the call above
-    n = ReadAvailable(pair.b, boost::asio::buffer(data), ec);
+  bool done = false;
+  boost::system::error_code ec;
+  auto on_read = [&](boost::system::error_code read_ec, size_t bytes) {
+    ec = read_ec;
+    n = bytes;
+    done = true;
+  };
+  boost::asio::write(pair.a, boost::asio::buffer("first", 5));
+  pair.b.async_read_some(boost::asio::buffer(data), on_read);
+  RunUntil(pair.ioc, done);
+  ASSERT_TRUE(done);
+  ASSERT_FALSE(ec);
+  ASSERT_EQ(std::string(data, n), "first");
+  ASSERT_LT(n, sizeof(data));  // short: the socket is empty now
+  MarkDrained(pair.b);
+
+  for (const char* message : {"second", "third"}) {
+    done = false;
+    pair.b.async_read_some(boost::asio::buffer(data), on_read);
+    pair.ioc.restart();
+    pair.ioc.poll();
+    EXPECT_FALSE(done);  // nothing sent yet
+    boost::asio::write(pair.a, boost::asio::buffer(message, strlen(message)));
+    RunUntil(pair.ioc, done);
+    ASSERT_TRUE(done) << message;
+    ASSERT_FALSE(ec);
+    EXPECT_EQ(std::string(data, n), message);
+    MarkDrained(pair.b);
+    pair.ioc.restart();
   }
-  EXPECT_EQ(std::string(data, n), "hello");
-  pair.a.close();
-  n = ReadAvailable(pair.b, boost::asio::buffer(data), ec);
-  EXPECT_EQ(n, 0u);
-  EXPECT_EQ(ec, boost::asio::error::eof);
+}
+
+// What MarkDrained saves: the read after it does not try a recv before
+// waiting. Shown by misusing it on a socket that holds bytes whose edge the
+// reactor has already seen: the read then waits for the next bytes, where
+// a speculative recv would have completed it at once.
+TEST(SocketIoTest, AReadAfterMarkDrainedWaitsWithoutTryingARecvFirst) {
+  SocketPair pair;
+  auto work = boost::asio::make_work_guard(pair.ioc);
+  char data[64];
+  size_t n = 0;
+  bool done = false;
+  auto on_read = [&](boost::system::error_code, size_t bytes) {
+    n = bytes;
+    done = true;
+  };
+  // Register b with the reactor and let the reactor see the edge of
+  // "early" while no read is waiting.
+  pair.b.non_blocking(true);
+  boost::asio::write(pair.a, boost::asio::buffer("early", 5));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (pair.b.available() < 5 &&
+         std::chrono::steady_clock::now() < deadline) {
+  }
+  ASSERT_EQ(pair.b.available(), 5u);
+  pair.ioc.poll();
+
+  MarkDrained(pair.b);
+  pair.b.async_read_some(boost::asio::buffer(data), on_read);
+  pair.ioc.poll();
+  EXPECT_FALSE(done) << "the read tried a recv before waiting";
+
+  boost::asio::write(pair.a, boost::asio::buffer("late", 4));
+  RunUntil(pair.ioc, done);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(std::string(data, n), "earlylate");
 }
 
 // What FastHandle does with a response: write what the socket takes now,
