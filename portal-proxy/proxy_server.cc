@@ -1816,7 +1816,12 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(
   tcp::endpoint endpoint = *listen;
   for (int i = 0; i < impl->options.io_threads; ++i) {
     auto worker = std::make_unique<Impl::Worker>();
-    worker->ioc = std::make_unique<asio::io_context>(1);
+    // One thread runs each io_context, and whatever another thread wants
+    // done to a worker's sockets it posts (shutdown, drain, wake-ups of
+    // held requests, catalog answers), so the reactor's per-socket mutexes
+    // guard nothing; the hint turns them off.
+    worker->ioc = std::make_unique<asio::io_context>(
+        BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
     worker->acceptor = std::make_unique<tcp::acceptor>(*worker->ioc);
     boost::system::error_code ec;
     worker->acceptor->open(endpoint.protocol(), ec);
