@@ -1,7 +1,7 @@
 // Socket reads and writes for the proxy's hand-parsed path. Writes are
 // done in place (a small message normally goes whole), and only what a
-// socket did not take is written asynchronously. Reads are asynchronous, and
-// MarkDrained spares the one before each wait a system call.
+// socket did not take is written asynchronously. Reads are asynchronous;
+// MarkDrained spares each wait the system call Asio 1.74 would spend on it.
 #pragma once
 
 #include <boost/asio/error.hpp>

@@ -410,9 +410,7 @@ TEST(SocketIoTest, AReadAfterMarkDrainedWaitsWithoutTryingARecvFirst) {
     n = bytes;
     done = true;
   };
-  // Register b with the reactor and let the reactor see the edge of
-  // "early" while no read is waiting.
-  pair.b.non_blocking(true);
+  // Let the reactor see the edge of "early" while no read is waiting.
   boost::asio::write(pair.a, boost::asio::buffer("early", 5));
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(5);
