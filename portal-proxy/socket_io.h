@@ -14,25 +14,6 @@
 namespace tandem::proxy {
 namespace socket_io_internal {
 
-// Clears `ec` and puts `socket` in non-blocking mode unless it is; false
-// on failure.
-inline bool MakeNonBlocking(boost::asio::ip::tcp::socket& socket,
-                            boost::system::error_code& ec) {
-  ec.clear();
-  if (!socket.non_blocking()) socket.non_blocking(true, ec);
-  return !ec;
-}
-
-// Turns "would block" into 0 bytes and no error.
-inline size_t UnlessWouldBlock(size_t n, boost::system::error_code& ec) {
-  if (ec == boost::asio::error::would_block ||
-      ec == boost::asio::error::try_again) {
-    ec.clear();
-    return 0;
-  }
-  return n;
-}
-
 #if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL)
 // Asio keeps, per socket, whether the next read should first be tried
 // speculatively (a recv before waiting on epoll). Version 1.74 clears the
@@ -103,9 +84,18 @@ template <typename ConstBufferSequence>
 size_t WriteAvailable(boost::asio::ip::tcp::socket& socket,
                       const ConstBufferSequence& buffers,
                       boost::system::error_code& ec) {
-  if (!socket_io_internal::MakeNonBlocking(socket, ec)) return 0;
+  ec.clear();
+  if (!socket.non_blocking()) {
+    socket.non_blocking(true, ec);
+    if (ec) return 0;
+  }
   const size_t n = socket.write_some(buffers, ec);
-  return socket_io_internal::UnlessWouldBlock(n, ec);
+  if (ec == boost::asio::error::would_block ||
+      ec == boost::asio::error::try_again) {
+    ec.clear();
+    return 0;
+  }
+  return n;
 }
 
 }  // namespace tandem::proxy
