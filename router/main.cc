@@ -28,6 +28,8 @@ ABSL_FLAG(int, poll_interval_ms, 10,
 ABSL_FLAG(int, change_retention_hours, 24 * 7,
           "Route changes older than this leave the change log (the newest "
           "100,000 always stay); 0 keeps them all.");
+ABSL_FLAG(int, lease_check_interval_ms, 100,
+          "How often to abort moves whose lease ran out.");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "How long calls in flight may run after SIGTERM.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
       absl::Hours(absl::GetFlag(FLAGS_change_retention_hours));
   options.feed.poll_interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_poll_interval_ms));
+  options.leases.interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_lease_check_interval_ms));
 
   auto fail = [](absl::string_view what, const absl::Status& status) {
     TANDEM_LOG(Error, "startup_failed")

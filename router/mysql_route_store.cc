@@ -6,6 +6,7 @@
 #include <mysql_connection.h>
 
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "absl/container/flat_hash_map.h"
@@ -20,6 +21,7 @@ namespace tandem::router {
 namespace {
 
 using ::tandem::common::v1::System;
+namespace v1 = ::tandem::router::v1;
 using ::tandem::router::v1::GetDefaultSystemResponse;
 using ::tandem::router::v1::GetRouteResponse;
 using ::tandem::router::v1::ImportedCustomer;
@@ -91,11 +93,17 @@ Route RouteFromRow(sql::ResultSet& rows) {
   route.set_version(rows.getInt64("version"));
   route.set_updated_at_unix_ms(rows.getInt64("updated_at_ms"));
   route.set_updated_by(rows.getString("updated_by"));
+  route.set_lease_expires_unix_ms(rows.getInt64("lease_deadline_ms"));
   return route;
 }
 
 constexpr char kRouteColumns[] =
-    "customer_id, system, state, version, updated_at_ms, updated_by";
+    "customer_id, system, state, version, updated_at_ms, updated_by, "
+    "lease_deadline_ms";
+
+// The control database's clock, in Unix milliseconds. Leases are measured
+// by it so that router replicas with skewed clocks agree on when one ends.
+constexpr char kDbNowMs[] = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
 
 RouteChange NewChange(const Actor& actor, int64_t revision, int64_t now_ms) {
   RouteChange change;
@@ -106,13 +114,14 @@ RouteChange NewChange(const Actor& actor, int64_t revision, int64_t now_ms) {
   return change;
 }
 
-// Reads and locks the route of `customer_id`.
+// Reads and locks the route of `customer_id`; sets `*db_now_ms` to the
+// database's clock when given.
 absl::StatusOr<Route> LockRoute(sql::Connection& conn, int64_t customer_id,
-                                std::string* last_request_id = nullptr) {
-  Stmt select(conn.prepareStatement(
-      absl::StrCat("SELECT ", kRouteColumns,
-                   ", last_request_id FROM routes WHERE customer_id = ? "
-                   "FOR UPDATE")));
+                                std::string* last_request_id = nullptr,
+                                int64_t* db_now_ms = nullptr) {
+  Stmt select(conn.prepareStatement(absl::StrCat(
+      "SELECT ", kRouteColumns, ", last_request_id, ", kDbNowMs,
+      " AS db_now_ms FROM routes WHERE customer_id = ? FOR UPDATE")));
   select->setInt64(1, customer_id);
   Rows rows(select->executeQuery());
   if (!rows->next()) {
@@ -121,6 +130,9 @@ absl::StatusOr<Route> LockRoute(sql::Connection& conn, int64_t customer_id,
   }
   if (last_request_id != nullptr) {
     *last_request_id = rows->getString("last_request_id");
+  }
+  if (db_now_ms != nullptr) {
+    *db_now_ms = rows->getInt64("db_now_ms");
   }
   return RouteFromRow(*rows);
 }
@@ -170,6 +182,12 @@ const std::vector<SchemaMigration>& RouterSchemaMigrations() {
         " reason VARCHAR(1024) NOT NULL) ENGINE=InnoDB",
         "INSERT IGNORE INTO router_settings VALUES "
         "('default_system', 1, 0, 0, 'schema', 'initial default')"}},
+      {2,
+       "leases on MIGRATING routes",
+       {"ALTER TABLE routes ADD COLUMN IF NOT EXISTS lease_deadline_ms BIGINT "
+        "NOT NULL DEFAULT 0",
+        "ALTER TABLE routes ADD KEY IF NOT EXISTS routes_by_lease "
+        "(state, lease_deadline_ms)"}},
   };
   return *migrations;
 }
@@ -277,9 +295,10 @@ absl::StatusOr<RouteChange> MysqlRouteStore::SetRoute(
   TANDEM_RETURN_IF_ERROR(pool_->Transaction(
       "set route", [&](sql::Connection& conn) -> absl::Status {
         std::string last_request_id;
+        int64_t db_now = 0;
         TANDEM_ASSIGN_OR_RETURN(
             Route current,
-            LockRoute(conn, request.customer_id(), &last_request_id));
+            LockRoute(conn, request.customer_id(), &last_request_id, &db_now));
         if (!request.request_id().empty() &&
             request.request_id() == last_request_id &&
             current.system() == request.system() &&
@@ -297,33 +316,107 @@ absl::StatusOr<RouteChange> MysqlRouteStore::SetRoute(
         }
         TANDEM_RETURN_IF_ERROR(
             CheckTransition(current.system(), current.state(), request.system(),
-                            request.state()));
-        int64_t now = NowMs();
-        int64_t revision = AllocateRevisions(conn, 1);
-        Stmt update(conn.prepareStatement(
-            "UPDATE routes SET system = ?, state = ?, version = ?, "
-            "updated_at_ms = ?, updated_by = ?, last_request_id = ? "
-            "WHERE customer_id = ?"));
-        update->setInt(1, request.system());
-        update->setInt(2, request.state());
-        update->setInt64(3, revision);
-        update->setInt64(4, now);
-        update->setString(5, actor.name);
-        update->setString(6, request.request_id());
-        update->setInt64(7, request.customer_id());
-        update->executeUpdate();
-        result = NewChange(actor, revision, now);
-        Route* route = result.mutable_route_update()->mutable_route();
-        *route = current;
-        route->set_system(request.system());
-        route->set_state(request.state());
-        route->set_version(revision);
-        route->set_updated_at_unix_ms(now);
-        route->set_updated_by(actor.name);
-        InsertChanges(conn, {result});
+                            request.state(), request.lease_ms()));
+        // Past its lease a move may only be aborted (which is what the
+        // router does by itself): a late flip or renewal is refused, so a
+        // mover that lost its lease cannot commit a cutover.
+        const bool aborts = request.state() == v1::ROUTE_STATE_STABLE &&
+                            request.system() == current.system();
+        if (current.state() == v1::ROUTE_STATE_MIGRATING &&
+            current.lease_expires_unix_ms() > 0 &&
+            db_now >= current.lease_expires_unix_ms() && !aborts) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "the lease of customer ", request.customer_id(),
+              "'s move ran out ", db_now - current.lease_expires_unix_ms(),
+              " ms ago; the route goes back to ",
+              RouteStateName(current.system(), v1::ROUTE_STATE_STABLE)));
+        }
+        const int64_t lease_deadline =
+            request.state() == v1::ROUTE_STATE_MIGRATING &&
+                    request.lease_ms() > 0
+                ? db_now + request.lease_ms()
+                : 0;
+        TANDEM_ASSIGN_OR_RETURN(
+            result,
+            WriteRouteChange(conn, current, request.system(), request.state(),
+                             lease_deadline, actor, request.request_id()));
         return absl::OkStatus();
       }));
   return result;
+}
+
+absl::StatusOr<RouteChange> MysqlRouteStore::WriteRouteChange(
+    sql::Connection& conn, const Route& current, System system,
+    RouteState state, int64_t lease_deadline_ms, const Actor& actor,
+    const std::string& request_id) {
+  int64_t now = NowMs();
+  int64_t revision = AllocateRevisions(conn, 1);
+  Stmt update(conn.prepareStatement(
+      "UPDATE routes SET system = ?, state = ?, version = ?, "
+      "updated_at_ms = ?, updated_by = ?, last_request_id = ?, "
+      "lease_deadline_ms = ? WHERE customer_id = ?"));
+  update->setInt(1, system);
+  update->setInt(2, state);
+  update->setInt64(3, revision);
+  update->setInt64(4, now);
+  update->setString(5, actor.name);
+  update->setString(6, request_id);
+  update->setInt64(7, lease_deadline_ms);
+  update->setInt64(8, current.customer_id());
+  update->executeUpdate();
+  RouteChange result = NewChange(actor, revision, now);
+  Route* route = result.mutable_route_update()->mutable_route();
+  *route = current;
+  route->set_system(system);
+  route->set_state(state);
+  route->set_version(revision);
+  route->set_updated_at_unix_ms(now);
+  route->set_updated_by(actor.name);
+  route->set_lease_expires_unix_ms(lease_deadline_ms);
+  InsertChanges(conn, {result});
+  return result;
+}
+
+absl::StatusOr<std::vector<RouteChange>> MysqlRouteStore::ExpireLeases(
+    const Actor& actor, int limit) {
+  std::vector<int64_t> expired;
+  TANDEM_RETURN_IF_ERROR(
+      pool_->Run("find expired leases", [&](sql::Connection& conn) {
+        Stmt select(conn.prepareStatement(
+            absl::StrCat("SELECT customer_id FROM routes WHERE state = ? AND "
+                         "lease_deadline_ms > 0 AND lease_deadline_ms <= ",
+                         kDbNowMs, " ORDER BY lease_deadline_ms LIMIT ?")));
+        select->setInt(1, v1::ROUTE_STATE_MIGRATING);
+        select->setInt(2, limit);
+        Rows rows(select->executeQuery());
+        while (rows->next()) expired.push_back(rows->getInt64(1));
+        return absl::OkStatus();
+      }));
+  std::vector<RouteChange> changes;
+  for (int64_t customer_id : expired) {
+    std::optional<RouteChange> change;
+    TANDEM_RETURN_IF_ERROR(pool_->Transaction(
+        "expire lease", [&](sql::Connection& conn) -> absl::Status {
+          change.reset();
+          int64_t db_now = 0;
+          TANDEM_ASSIGN_OR_RETURN(
+              Route current, LockRoute(conn, customer_id, nullptr, &db_now));
+          // Renewed, flipped or aborted since it was found: nothing to do.
+          if (current.state() != v1::ROUTE_STATE_MIGRATING ||
+              current.lease_expires_unix_ms() == 0 ||
+              db_now < current.lease_expires_unix_ms()) {
+            return absl::OkStatus();
+          }
+          TANDEM_ASSIGN_OR_RETURN(
+              change,
+              WriteRouteChange(
+                  conn, current, current.system(), v1::ROUTE_STATE_STABLE, 0,
+                  actor, absl::StrCat("lease-expired-", current.version())));
+          return absl::OkStatus();
+        }));
+    if (change.has_value()) changes.push_back(*std::move(change));
+  }
+  return changes;
 }
 
 absl::StatusOr<RouteChange> MysqlRouteStore::PutKeys(

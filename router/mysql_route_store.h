@@ -7,6 +7,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/mysql_pool.h"
 #include "common/schema_migrations.h"
@@ -51,9 +53,19 @@ class MysqlRouteStore final : public RouteStore {
   GetDefaultSystem() override;
   absl::StatusOr<int64_t> PruneChanges(int64_t created_before_ms,
                                        int64_t revision_at_most) override;
+  absl::StatusOr<std::vector<RouteChange>> ExpireLeases(const Actor& actor,
+                                                        int limit) override;
 
  private:
   explicit MysqlRouteStore(MysqlPool* pool) : pool_(pool) {}
+
+  // Updates the locked route `current` to (system, state) under the next
+  // revision and appends the change to the log, in the caller's transaction.
+  static absl::StatusOr<RouteChange> WriteRouteChange(
+      sql::Connection& conn, const Route& current,
+      ::tandem::common::v1::System system, RouteState state,
+      int64_t lease_deadline_ms, const Actor& actor,
+      const std::string& request_id);
   MysqlPool* pool_;
 };
 

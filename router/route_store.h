@@ -79,6 +79,14 @@ class RouteStore {
   virtual absl::StatusOr<int64_t> PruneChanges(int64_t created_before_ms,
                                                int64_t revision_at_most) = 0;
 
+  // Aborts every move whose lease has run out by the database's clock (at
+  // most `limit` of them): MIGRATING -> STABLE on the same system, one
+  // compare-and-set transaction each, so a route renewed, flipped or aborted
+  // meanwhile is left alone, and several replicas may run this at once.
+  // Returns the committed changes.
+  virtual absl::StatusOr<std::vector<RouteChange>> ExpireLeases(
+      const Actor& actor, int limit) = 0;
+
   // The default system and who set it.
   virtual absl::StatusOr<::tandem::router::v1::GetDefaultSystemResponse>
   GetDefaultSystem() = 0;

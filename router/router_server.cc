@@ -42,6 +42,10 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(
       .With("keys", counts.keys)
       .With("revision", server->table_.revision())
       .With("seconds", absl::ToDoubleSeconds(absl::Now() - load_start));
+  server->reaper_ =
+      std::make_unique<LeaseReaper>(server->store_.get(), server->feed_.get(),
+                                    options.leases, server->registry_.get());
+  server->reaper_->Start();
   server->workers_ = std::make_unique<WorkerPool>(options.worker_threads);
   server->service_ = std::make_unique<RouterServiceImpl>(
       &server->table_, server->feed_.get(), server->store_.get(),
@@ -87,6 +91,9 @@ void RouterServer::Shutdown(absl::Duration grace) {
   }
   // Offloaded calls finish before the pool they use goes away.
   workers_.reset();
+  if (reaper_ != nullptr) {
+    reaper_->Stop();
+  }
   if (feed_ != nullptr) {
     feed_->Stop();
   }

@@ -14,6 +14,7 @@
 #include "common/worker_pool.h"
 #include "router/change_feed.h"
 #include "router/import_source.h"
+#include "router/lease_reaper.h"
 #include "router/mysql_route_store.h"
 #include "router/route_table.h"
 #include "router/router_service.h"
@@ -32,6 +33,7 @@ struct RouterServerOptions {
   // Contents of the import config (see router/import_source.h); may be empty.
   std::string import_config;
   ChangeFeedOptions feed;
+  LeaseReaperOptions leases;
   int worker_threads = 8;
 };
 
@@ -66,6 +68,7 @@ class RouterServer {
   std::unique_ptr<MysqlRouteStore> store_;
   RouteTable table_;
   std::unique_ptr<ChangeFeed> feed_;
+  std::unique_ptr<LeaseReaper> reaper_;
   std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<RouterServiceImpl> service_;
   std::unique_ptr<GrpcServer> grpc_;

@@ -468,6 +468,10 @@ grpc::ServerUnaryReactor* RouterServiceImpl::SetRoute(
           return absl::InvalidArgumentError(
               "expected_version must not be negative");
         }
+        if (request->lease_ms() < 0 || request->lease_ms() > 3600000) {
+          return absl::InvalidArgumentError(
+              "lease_ms must be between 0 and 3,600,000");
+        }
         if (!ValidSystem(request->system()) ||
             (request->state() != v1::ROUTE_STATE_STABLE &&
              request->state() != v1::ROUTE_STATE_MIGRATING)) {

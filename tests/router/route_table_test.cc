@@ -210,6 +210,7 @@ TEST(TransitionsTest, OnlyTheDesignedMovesAreLegal) {
     System to_system;
     RouteState to_state;
     bool legal;
+    int64_t lease_ms = 0;
   };
   const Case cases[] = {
       {SYSTEM_SOURCE, ROUTE_STATE_STABLE, SYSTEM_SOURCE, ROUTE_STATE_MIGRATING,
@@ -236,14 +237,26 @@ TEST(TransitionsTest, OnlyTheDesignedMovesAreLegal) {
        false},
       {SYSTEM_SOURCE, ROUTE_STATE_MIGRATING, SYSTEM_SOURCE,
        ROUTE_STATE_MIGRATING, false},
+      // A renewal of the lease keeps the route where it is.
+      {SYSTEM_SOURCE, ROUTE_STATE_MIGRATING, SYSTEM_SOURCE,
+       ROUTE_STATE_MIGRATING, true, 5000},
+      {SYSTEM_TARGET, ROUTE_STATE_MIGRATING, SYSTEM_TARGET,
+       ROUTE_STATE_MIGRATING, true, 5000},
+      {SYSTEM_TARGET, ROUTE_STATE_MIGRATING, SYSTEM_TARGET,
+       ROUTE_STATE_MIGRATING, false},
+      {SYSTEM_SOURCE, ROUTE_STATE_MIGRATING, SYSTEM_TARGET,
+       ROUTE_STATE_MIGRATING, false, 5000},
+      {SYSTEM_SOURCE, ROUTE_STATE_STABLE, SYSTEM_SOURCE, ROUTE_STATE_MIGRATING,
+       true, 5000},
       {SYSTEM_SOURCE, ROUTE_STATE_MIGRATING, SYSTEM_TARGET,
        ROUTE_STATE_MIGRATING, false},
       {SYSTEM_TARGET, ROUTE_STATE_MIGRATING, SYSTEM_SOURCE,
        ROUTE_STATE_MIGRATING, false},
   };
   for (const Case& c : cases) {
-    absl::Status status =
-        CheckTransition(c.from_system, c.from_state, c.to_system, c.to_state);
+    SCOPED_TRACE(c.lease_ms);
+    absl::Status status = CheckTransition(c.from_system, c.from_state,
+                                          c.to_system, c.to_state, c.lease_ms);
     EXPECT_EQ(status.ok(), c.legal)
         << RouteStateName(c.from_system, c.from_state) << " -> "
         << RouteStateName(c.to_system, c.to_state);
@@ -251,6 +264,19 @@ TEST(TransitionsTest, OnlyTheDesignedMovesAreLegal) {
       EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
     }
   }
+}
+
+TEST(TransitionsTest, LeasesOnlyOnChangesIntoMigrating) {
+  using v1::ROUTE_STATE_MIGRATING;
+  using v1::ROUTE_STATE_STABLE;
+  EXPECT_EQ(CheckTransition(SYSTEM_SOURCE, ROUTE_STATE_MIGRATING, SYSTEM_TARGET,
+                            ROUTE_STATE_STABLE, 1000)
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckTransition(SYSTEM_SOURCE, ROUTE_STATE_STABLE, SYSTEM_SOURCE,
+                            ROUTE_STATE_MIGRATING, -1)
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

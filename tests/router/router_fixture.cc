@@ -30,7 +30,8 @@ void RouterTest::SetUp() {
 }
 
 std::unique_ptr<RouterServer> RouterTest::StartRouter(
-    const std::string& address, const std::string& import_config) {
+    const std::string& address, const std::string& import_config,
+    absl::Duration lease_check_interval) {
   RouterServerOptions options;
   options.grpc_address = address;
   options.db.url = db_->url();
@@ -41,6 +42,7 @@ std::unique_ptr<RouterServer> RouterTest::StartRouter(
   options.tokens = kTokensFile;
   options.import_config = import_config;
   options.worker_threads = 4;
+  options.leases.interval = lease_check_interval;
   auto server = RouterServer::Start(options);
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? *std::move(server) : nullptr;

@@ -32,9 +32,11 @@ class RouterTest : public ::testing::Test {
 
   // Starts a replica on the test's control database; `address` defaults to
   // a free loopback port.
+  // `lease_check_interval` is how often it aborts moves whose lease ran out.
   std::unique_ptr<RouterServer> StartRouter(
       const std::string& address = "127.0.0.1:0",
-      const std::string& import_config = "");
+      const std::string& import_config = "",
+      absl::Duration lease_check_interval = absl::Milliseconds(100));
 
   // A stub over a real channel to `port`.
   static std::unique_ptr<::tandem::router::v1::RouterService::Stub> Stub(
