@@ -56,16 +56,16 @@ const T& Pick(Rng& rng, const std::vector<T>& items) {
 // Names in several scripts and with characters outside Latin-1, so that
 // every copy and comparison must keep UTF-8 intact.
 const std::vector<std::string> kFirstNames = {
-    "Anna",  "Ben",   "Clara", "David", "Eva",    "Felix", "Greta",
-    "Hanna", "Ivan",  "Jonas", "Katja", "Lukas",  "Mia",   "Noah",
-    "Olga",  "Paul",  "Rosa",  "Sven",  "Tanja",  "Uwe",   "Vera",
-    "Wim",   "Xenia", "Yusuf", "Zoë",   "Mateo",  "Sofia", "Liam",
-    "Łukasz", "Søren", "Jürgen", "Анна", "Ngọc", "美咲"};
+    "Anna",   "Ben",   "Clara",  "David", "Eva",   "Felix", "Greta",
+    "Hanna",  "Ivan",  "Jonas",  "Katja", "Lukas", "Mia",   "Noah",
+    "Olga",   "Paul",  "Rosa",   "Sven",  "Tanja", "Uwe",   "Vera",
+    "Wim",    "Xenia", "Yusuf",  "Zoë",   "Mateo", "Sofia", "Liam",
+    "Łukasz", "Søren", "Jürgen", "Анна",  "Ngọc",  "美咲"};
 const std::vector<std::string> kLastNames = {
-    "Schmidt", "Müller", "Novak",   "Kowalski", "Rossi",   "García",
-    "Dubois",  "Jansen", "Berg",    "Horvat",   "Ivanova", "O'Brien",
-    "Fischer", "Weber",  "Meyer",   "Wagner",   "Becker",  "Hoffmann",
-    "Łukasiewicz", "Ørsted", "Иванова", "Nguyễn", "Dvořák", "Yılmaz"};
+    "Schmidt",     "Müller", "Novak",   "Kowalski", "Rossi",   "García",
+    "Dubois",      "Jansen", "Berg",    "Horvat",   "Ivanova", "O'Brien",
+    "Fischer",     "Weber",  "Meyer",   "Wagner",   "Becker",  "Hoffmann",
+    "Łukasiewicz", "Ørsted", "Иванова", "Nguyễn",   "Dvořák",  "Yılmaz"};
 const std::vector<std::string> kStreets = {
     "Hauptstraße", "Bahnhofstraße", "Gartenweg", "Lindenallee",
     "Schulstraße", "Kirchplatz",    "Am Markt",  "Rue de la Paix"};
@@ -127,8 +127,7 @@ absl::StatusOr<Plan> MakePlan(const DatagenOptions& o) {
   int64_t large_size = o.large_accounts;
   if (large < 0) {  // automatic: capped to fit
     large = o.customers >= 100 ? std::max<int64_t>(1, o.customers / 2000) : 0;
-    int64_t cap =
-        large > 0 ? (o.accounts - o.customers) * 3 / 10 / large : 0;
+    int64_t cap = large > 0 ? (o.accounts - o.customers) * 3 / 10 / large : 0;
     large_size = std::min<int64_t>(large_size, cap);
     if (large_size < 100) large = 0;
   }
@@ -153,10 +152,10 @@ absl::StatusOr<Plan> MakePlan(const DatagenOptions& o) {
   int64_t normal = o.customers - big;
   int64_t rest = o.accounts - whale_total;
   if (normal == 0 ? rest != 0 : (rest < normal || rest > 20 * normal)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot spread ", o.accounts, " accounts over ", o.customers,
-        " customers with 1-20 accounts each (plus ", big, " large ones with ",
-        whale_total, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot spread ", o.accounts, " accounts over ",
+                     o.customers, " customers with 1-20 accounts each (plus ",
+                     big, " large ones with ", whale_total, ")"));
   }
   if (normal == 0) normal = 1;  // (no normal customers: nothing to spread)
   // A long tail toward 20: 1 + 19 * u^a has mean 1 + 19 / (a + 1).
@@ -325,7 +324,8 @@ std::string ProductCorrespondenceCsv() {
     if (q != nullptr) mapped.insert(q->code);
   }
   for (const auto& q : v2.products) {
-    if (!mapped.count(q.code)) absl::StrAppend(&out, ",,", q.code, ",", q.id, "\n");
+    if (!mapped.count(q.code))
+      absl::StrAppend(&out, ",,", q.code, ",", q.id, "\n");
   }
   return out;
 }

@@ -101,11 +101,12 @@ absl::StatusOr<std::unique_ptr<Testbed>> StartTestbed(
   TANDEM_ASSIGN_OR_RETURN(tb->source_, MariaDbServer::Start(options.server));
   if (options.separate_servers) {
     TANDEM_ASSIGN_OR_RETURN(tb->target_, MariaDbServer::Start(options.server));
-    TANDEM_ASSIGN_OR_RETURN(tb->control_,
-                            MariaDbServer::Start(options.server));
+    TANDEM_ASSIGN_OR_RETURN(tb->control_, MariaDbServer::Start(options.server));
   }
-  TANDEM_RETURN_IF_ERROR(tb->source_server().CreateDatabase(Testbed::kSourceDb));
-  TANDEM_RETURN_IF_ERROR(tb->target_server().CreateDatabase(Testbed::kTargetDb));
+  TANDEM_RETURN_IF_ERROR(
+      tb->source_server().CreateDatabase(Testbed::kSourceDb));
+  TANDEM_RETURN_IF_ERROR(
+      tb->target_server().CreateDatabase(Testbed::kTargetDb));
   TANDEM_RETURN_IF_ERROR(
       tb->control_server().CreateDatabase(Testbed::kControlDb));
   TANDEM_ASSIGN_OR_RETURN(tb->v1_, MysqlPool::Create(tb->SourceDb()));

@@ -172,8 +172,7 @@ TEST(DatagenTest, BothCatalogsShareCodesWithDifferentIds) {
   EXPECT_NE(csv.find("\n,,MOB-5G,5100\n"), std::string::npos) << csv;
   // A v1-only product, and one renamed on v2 (same name, other code).
   EXPECT_NE(csv.find("\nFIX-ISDN,16,,\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\nBB-250,17,FIBER-250,5101\n"), std::string::npos)
-      << csv;
+  EXPECT_NE(csv.find("\nBB-250,17,FIBER-250,5101\n"), std::string::npos) << csv;
   rows = db->server->Query(
       "SELECT a.name = b.display_name, a.code <> b.product_code FROM "
       "billing_v1.products a JOIN billing_v2.products b "
