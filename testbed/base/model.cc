@@ -122,7 +122,18 @@ std::optional<std::string> StatusName(StatusKind kind, int code) {
 }
 
 std::string DemoLogin(int64_t customer_id) {
-  return absl::StrCat("cust", customer_id);
+  // A few logins outside ASCII (Latin with diacritics, Cyrillic, CJK), so
+  // that every key, cookie and comparison must keep UTF-8 intact.
+  switch (customer_id % 100) {
+    case 17:
+      return absl::StrCat("jürgen.müller", customer_id);
+    case 53:
+      return absl::StrCat("анна.", customer_id);
+    case 89:
+      return absl::StrCat("美咲", customer_id);
+    default:
+      return absl::StrCat("cust", customer_id);
+  }
 }
 
 std::string DemoPassword(int64_t customer_id) {

@@ -53,6 +53,9 @@ std::optional<std::string> StatusName(StatusKind kind, int code);
 
 // Demo credentials, derived from the customer id so that the data
 // generator, the traffic generator and tests agree without sharing a file.
+// Logins are "cust<id>", except for ids ending in 17, 53 and 89 (modulo
+// 100), whose logins hold non-ASCII characters ("jürgen.müller17",
+// "анна.53", "美咲89").
 std::string DemoLogin(int64_t customer_id);
 std::string DemoPassword(int64_t customer_id);
 // A bearer token: "tk_<customer_id>_<32 hex>".

@@ -188,6 +188,28 @@ std::vector<ProductDef> V1Products() {
        R"({})",
        {{"static_ips", 1}},
        {}},
+      {16,
+       "FIX-ISDN",
+       "Fixed ISDN (legacy)",
+       "fixed",
+       "fixed-voice",
+       false,
+       14 * kUnit + 900000,
+       "EUR",
+       R"({"codec": "g711", "region": "de", "line": "bri"})",
+       {{"voice_minutes", 500}, {"sip_channels", 2}},
+       {"ADD-INTL"}},
+      {17,
+       "BB-250",
+       "Broadband 250",
+       "broadband",
+       "broadband",
+       false,
+       34 * kUnit + 990000,
+       "EUR",
+       R"({"profile": "gpon-250m", "vlan": "100"})",
+       {{"data_mb", 1000000}, {"static_ips", 0}},
+       {"ADD-IP"}},
   };
   return p;
 }
@@ -236,7 +258,14 @@ CatalogDef MakeV2() {
     if (p.code == "MOB-BIZ") {
       std::erase(p.addon_codes, std::string("ADD-SMS"));
     }
+    if (p.code == "BB-250") {
+      p.id = 5101;
+      p.v1_code = p.code;
+      p.code = "FIBER-250";
+    }
   }
+  std::erase_if(products,
+                [](const ProductDef& p) { return p.code == "FIX-ISDN"; });
   products.push_back(
       {5100,
        "MOB-5G",
@@ -260,6 +289,14 @@ const ProductDef* CatalogDef::FindProduct(const std::string& code) const {
     if (p.code == code) return &p;
   }
   return nullptr;
+}
+
+const ProductDef* CatalogDef::CounterpartOf(const std::string& v1_code) const {
+  for (const ProductDef& p : products) {
+    if (p.v1_code == v1_code) return &p;
+  }
+  const ProductDef* same = FindProduct(v1_code);
+  return same != nullptr && same->v1_code.empty() ? same : nullptr;
 }
 
 const ResourceTypeDef* CatalogDef::FindType(const std::string& code) const {

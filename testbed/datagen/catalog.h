@@ -12,6 +12,10 @@
 //   * BB-1000: activation parameter "profile" differs (rewritten),
 //   * ADD-SMS: the add-on is not offered with MOB-BIZ on v2 (not carried),
 //   * MOB-5G: exists only on v2 (new product),
+//   * FIX-ISDN: exists only on v1 (no counterpart: no mapping, a candidate
+//     for "generate missing destination packages"),
+//   * BB-250: on v2 under another code, FIBER-250, with the same name (the
+//     catalog's proposal matches it by name; the product map lists it),
 //   * every other product: identical limits and parameters.
 #pragma once
 
@@ -60,6 +64,9 @@ struct ProductDef {
   std::vector<ResourceLimitDef> limits;
   // Codes of the add-on products it may carry.
   std::vector<std::string> addon_codes;
+  // On v2: the code of the v1 product this one corresponds to when it
+  // differs from `code` (empty otherwise).
+  std::string v1_code = {};
 };
 
 struct CatalogDef {
@@ -69,6 +76,9 @@ struct CatalogDef {
   std::vector<ProductDef> products;
 
   const ProductDef* FindProduct(const std::string& code) const;
+  // The product of this (v2) catalog that v1 product `v1_code` corresponds
+  // to: by `v1_code` where set, else by equal code. Null when none.
+  const ProductDef* CounterpartOf(const std::string& v1_code) const;
   const ResourceTypeDef* FindType(const std::string& code) const;
 };
 

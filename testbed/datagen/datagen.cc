@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -52,15 +53,19 @@ const T& Pick(Rng& rng, const std::vector<T>& items) {
   return items[rng.Below(items.size())];
 }
 
+// Names in several scripts and with characters outside Latin-1, so that
+// every copy and comparison must keep UTF-8 intact.
 const std::vector<std::string> kFirstNames = {
-    "Anna",  "Ben",   "Clara", "David", "Eva",   "Felix", "Greta",
-    "Hanna", "Ivan",  "Jonas", "Katja", "Lukas", "Mia",   "Noah",
-    "Olga",  "Paul",  "Rosa",  "Sven",  "Tanja", "Uwe",   "Vera",
-    "Wim",   "Xenia", "Yusuf", "Zoe",   "Mateo", "Sofia", "Liam"};
+    "Anna",   "Ben",   "Clara",  "David", "Eva",   "Felix", "Greta",
+    "Hanna",  "Ivan",  "Jonas",  "Katja", "Lukas", "Mia",   "Noah",
+    "Olga",   "Paul",  "Rosa",   "Sven",  "Tanja", "Uwe",   "Vera",
+    "Wim",    "Xenia", "Yusuf",  "Zoë",   "Mateo", "Sofia", "Liam",
+    "Łukasz", "Søren", "Jürgen", "Анна",  "Ngọc",  "美咲"};
 const std::vector<std::string> kLastNames = {
-    "Schmidt", "Müller", "Novak", "Kowalski", "Rossi",   "García",
-    "Dubois",  "Jansen", "Berg",  "Horvat",   "Ivanova", "O'Brien",
-    "Fischer", "Weber",  "Meyer", "Wagner",   "Becker",  "Hoffmann"};
+    "Schmidt",     "Müller", "Novak",   "Kowalski", "Rossi",   "García",
+    "Dubois",      "Jansen", "Berg",    "Horvat",   "Ivanova", "O'Brien",
+    "Fischer",     "Weber",  "Meyer",   "Wagner",   "Becker",  "Hoffmann",
+    "Łukasiewicz", "Ørsted", "Иванова", "Nguyễn",   "Dvořák",  "Yılmaz"};
 const std::vector<std::string> kStreets = {
     "Hauptstraße", "Bahnhofstraße", "Gartenweg", "Lindenallee",
     "Schulstraße", "Kirchplatz",    "Am Markt",  "Rue de la Paix"};
@@ -76,8 +81,8 @@ struct Segment {
 const std::vector<Segment>& Segments() {
   static const auto* s = new std::vector<Segment>{
       {"mobile", {"MOB-S", "MOB-S", "MOB-M", "MOB-M", "MOB-L"}},
-      {"fixed", {"FIX-BASIC", "FIX-BASIC", "FIX-PRO"}},
-      {"broadband", {"BB-100", "BB-500", "BB-500", "BB-1000"}},
+      {"fixed", {"FIX-BASIC", "FIX-BASIC", "FIX-PRO", "FIX-ISDN"}},
+      {"broadband", {"BB-100", "BB-250", "BB-500", "BB-500", "BB-1000"}},
       {"iot", {"IOT-1", "IOT-10"}},
       {"business", {"MOB-BIZ", "MOB-BIZ", "MOB-BIZ", "FIX-PRO", "IOT-10"}},
   };
@@ -91,37 +96,68 @@ struct Plan {
   std::vector<bool> whale;        // per customer
 };
 
+// Picks `count` customers not picked yet, gives each `size` accounts.
+void PickBig(Rng& rng, int64_t count, int32_t size, Plan& plan) {
+  for (int64_t w = 0; w < count; ++w) {
+    int64_t c;
+    do {
+      c = static_cast<int64_t>(rng.Below(plan.accounts.size()));
+    } while (plan.whale[c]);
+    plan.whale[c] = true;
+    plan.accounts[c] = size;
+  }
+}
+
 absl::StatusOr<Plan> MakePlan(const DatagenOptions& o) {
   if (o.customers < 1 || o.accounts < o.customers || o.xdrs < 0) {
     return absl::InvalidArgumentError(
         "need customers >= 1, accounts >= customers and xdrs >= 0");
   }
+  if (o.large_customers < -1 || o.large_accounts < 1 || o.huge_accounts < -1 ||
+      o.at_limit_share < 0 || o.at_limit_share > 1) {
+    return absl::InvalidArgumentError(
+        "need large_customers >= -1, large_accounts >= 1, huge_accounts >= "
+        "-1 and at_limit_share in [0, 1]");
+  }
   Rng rng(Mix(o.seed, 0x504c414e));  // "PLAN"
   Plan plan;
   plan.accounts.assign(o.customers, 0);
   plan.whale.assign(o.customers, false);
-  int64_t whales =
-      o.customers >= 100 ? std::max<int64_t>(1, o.customers / 2000) : 0;
-  int64_t cap = whales > 0 ? (o.accounts - o.customers) * 3 / 10 / whales : 0;
-  if (cap < 100) whales = 0;
-  int64_t whale_total = 0;
-  for (int64_t w = 0; w < whales; ++w) {
-    int64_t c;
-    do {
-      c = static_cast<int64_t>(rng.Below(o.customers));
-    } while (plan.whale[c]);
-    plan.whale[c] = true;
-    plan.accounts[c] =
-        static_cast<int32_t>(std::min<int64_t>(rng.Range(1000, 5000), cap));
-    whale_total += plan.accounts[c];
+  int64_t large = o.large_customers;
+  int64_t large_size = o.large_accounts;
+  if (large < 0) {  // automatic: capped to fit
+    large = o.customers >= 100 ? std::max<int64_t>(1, o.customers / 2000) : 0;
+    int64_t cap = large > 0 ? (o.accounts - o.customers) * 3 / 10 / large : 0;
+    large_size = std::min<int64_t>(large_size, cap);
+    if (large_size < 100) large = 0;
   }
-  int64_t normal = o.customers - whales;
-  int64_t rest = o.accounts - whale_total;
-  if (rest < normal || rest > 20 * normal) {
+  int64_t huge = o.huge_accounts;
+  if (huge < 0) {  // automatic: when the rest still spreads
+    huge = 0;
+    const int64_t rest = o.accounts - large * large_size - 5000;
+    const int64_t normal = o.customers - large - 1;
+    if (o.customers >= 2000 && normal > 0 && rest >= normal &&
+        rest <= 20 * normal) {
+      huge = 5000;
+    }
+  }
+  const int64_t big = large + (huge > 0 ? 1 : 0);
+  if (big > o.customers) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "cannot spread ", o.accounts, " accounts over ", o.customers,
-        " customers with 1-20 accounts each (plus ", whales, " large ones)"));
+        big, " large customers do not fit ", o.customers, " customers"));
   }
+  PickBig(rng, large, static_cast<int32_t>(large_size), plan);
+  if (huge > 0) PickBig(rng, 1, static_cast<int32_t>(huge), plan);
+  const int64_t whale_total = large * large_size + huge;
+  int64_t normal = o.customers - big;
+  int64_t rest = o.accounts - whale_total;
+  if (normal == 0 ? rest != 0 : (rest < normal || rest > 20 * normal)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot spread ", o.accounts, " accounts over ",
+                     o.customers, " customers with 1-20 accounts each (plus ",
+                     big, " large ones with ", whale_total, ")"));
+  }
+  if (normal == 0) normal = 1;  // (no normal customers: nothing to spread)
   // A long tail toward 20: 1 + 19 * u^a has mean 1 + 19 / (a + 1).
   double mean = static_cast<double>(rest) / normal;
   double a = std::max(0.05, 19.0 / std::max(mean - 1.0, 0.01) - 1.0);
@@ -279,16 +315,17 @@ absl::Status LoadCatalog(MysqlPool& pool, SchemaVersion version) {
 std::string ProductCorrespondenceCsv() {
   const CatalogDef& v1 = DemoCatalog(SchemaVersion::kV1);
   const CatalogDef& v2 = DemoCatalog(SchemaVersion::kV2);
-  std::string out = "product_code,v1_product_id,v2_product_id\n";
+  std::string out = "v1_code,v1_product_id,v2_code,v2_product_id\n";
+  std::set<std::string> mapped;
   for (const auto& p : v1.products) {
-    const ProductDef* q = v2.FindProduct(p.code);
-    absl::StrAppend(&out, p.code, ",", p.id, ",", q ? absl::StrCat(q->id) : "",
-                    "\n");
+    const ProductDef* q = v2.CounterpartOf(p.code);
+    absl::StrAppend(&out, p.code, ",", p.id, ",", q ? q->code : "", ",",
+                    q ? absl::StrCat(q->id) : "", "\n");
+    if (q != nullptr) mapped.insert(q->code);
   }
   for (const auto& q : v2.products) {
-    if (v1.FindProduct(q.code) == nullptr) {
-      absl::StrAppend(&out, q.code, ",,", q.id, "\n");
-    }
+    if (!mapped.count(q.code))
+      absl::StrAppend(&out, ",,", q.code, ",", q.id, "\n");
   }
   return out;
 }
@@ -351,9 +388,9 @@ absl::StatusOr<DatagenReport> GenerateCustomers(MysqlPool& pool,
           invoice_id = 0, method_id = 0;
   DatagenReport report;
 
-  auto add_subscription = [&](Rng& rng, int64_t customer, int64_t account,
-                              const ProductDef& product, bool addon,
-                              int64_t since) {
+  auto add_subscription = [&](Rng& rng, Rng& extra, int64_t customer,
+                              int64_t account, const ProductDef& product,
+                              bool addon, int64_t since) {
     ++subscription_id;
     subscriptions->Int(subscription_id)
         .Int(customer)
@@ -368,6 +405,9 @@ absl::StatusOr<DatagenReport> GenerateCustomers(MysqlPool& pool,
       // limit, which puts some over the lower limits of the v2 catalog.
       double u = rng.Unit();
       int64_t used = static_cast<int64_t>(static_cast<double>(l.limit) * u * u);
+      // Some exactly at the limit, from a stream of their own so that the
+      // rest of the data does not depend on the share.
+      if (l.limit > 0 && extra.Chance(o.at_limit_share)) used = l.limit;
       usage->Int(subscription_id)
           .Int(catalog.FindType(l.type_code)->id)
           .Int(used);
@@ -377,6 +417,7 @@ absl::StatusOr<DatagenReport> GenerateCustomers(MysqlPool& pool,
 
   for (int64_t c = 1; c <= o.customers; ++c) {
     Rng rng(Mix(o.seed, static_cast<uint64_t>(c)));
+    Rng extra(Mix(o.seed ^ 0x4558545241ULL, static_cast<uint64_t>(c)));
     const bool whale = plan.whale[c - 1];
     const uint64_t segment_roll = rng.Below(100);
     const Segment& segment = Segments()[whale               ? 4
@@ -399,6 +440,7 @@ absl::StatusOr<DatagenReport> GenerateCustomers(MysqlPool& pool,
                                                         : rng.Chance(0.6) ? 3
                                                                           : 4);
     const double status_roll = rng.Unit();
+    const int64_t customer_balance = rng.Range(-5000, 50000) * 10000;
     customers->Int(c)
         .Str(DemoLogin(c))
         .Str(HashPassword(DemoPassword(c), salt, o.password_iterations))
@@ -407,7 +449,7 @@ absl::StatusOr<DatagenReport> GenerateCustomers(MysqlPool& pool,
         .Str(absl::StrCat("+4930", 1000000 + c))
         .Str(absl::StrCat(rng.Range(1, 120), " ", Pick(rng, kStreets), ", ",
                           rng.Range(10000, 99999), " ", Pick(rng, kCities)))
-        .Str(V1Money(rng.Range(-5000, 50000) * 10000))
+        .Str(V1Money(customer_balance))
         .Str(V1Money(Pick(rng, std::vector<int64_t>{0, 0, 50, 100, 500}) *
                      1000000))
         .Str("EUR")
@@ -435,20 +477,29 @@ absl::StatusOr<DatagenReport> GenerateCustomers(MysqlPool& pool,
       const int64_t since = created + rng.Range(0, 60) * kDay;
       const double roll = rng.Unit();
       const std::string phone = absl::StrFormat("+49151%08d", account_id);
+      const int64_t account_balance = rng.Range(0, 5000) * 10000;
       accounts->Int(account_id)
           .Str(phone)
           .Int(c)
           .Int(product.id)
-          .Str(V1Money(rng.Range(0, 5000) * 10000))
+          .Str(V1Money(account_balance))
           .Str(roll < 0.95   ? "active"
                : roll < 0.99 ? "blocked"
                              : "closed")
           .Str(SettingsJson(rng))
           .Str(Datetime(since));
       accounts->EndRow();
-      add_subscription(rng, c, account_id, product, false, since);
+      ++tx_id;  // The balance brought forward (the balance rule).
+      transactions->Int(tx_id)
+          .Int(c)
+          .Int(account_id)
+          .Str(V1Money(account_balance))
+          .Str("opening")
+          .Str(Datetime(since));
+      transactions->EndRow();
+      add_subscription(rng, extra, c, account_id, product, false, since);
       if (!product.addon_codes.empty() && rng.Chance(0.15)) {
-        add_subscription(rng, c, account_id,
+        add_subscription(rng, extra, c, account_id,
                          *catalog.FindProduct(Pick(rng, product.addon_codes)),
                          true, since + rng.Range(1, 30) * kDay);
       }
@@ -468,14 +519,31 @@ absl::StatusOr<DatagenReport> GenerateCustomers(MysqlPool& pool,
       }
     }
 
+    // Top-ups, and before them the opening transaction that makes the
+    // customer's balance their sum (the balance rule).
+    std::vector<std::pair<int64_t, int64_t>> topups;  // micros, unix time
+    int64_t topped_up = 0;
     for (int64_t t = rng.Range(1, 3); t > 0; --t) {
+      const int64_t amount = rng.Range(1, 10) * 10 * 1000000;
+      topups.emplace_back(amount, kNowUnix - rng.Range(1, 180) * kDay);
+      topped_up += amount;
+    }
+    ++tx_id;
+    transactions->Int(tx_id)
+        .Int(c)
+        .Null()
+        .Str(V1Money(customer_balance - topped_up))
+        .Str("opening")
+        .Str(Datetime(created));
+    transactions->EndRow();
+    for (const auto& [amount, when] : topups) {
       ++tx_id;
       transactions->Int(tx_id)
           .Int(c)
           .Null()
-          .Str(V1Money(rng.Range(1, 10) * 10 * 1000000))
+          .Str(V1Money(amount))
           .Str("topup")
-          .Str(Datetime(kNowUnix - rng.Range(1, 180) * kDay));
+          .Str(Datetime(when));
       transactions->EndRow();
     }
     const int64_t months = rng.Range(1, 6);
@@ -531,6 +599,10 @@ absl::StatusOr<DatagenReport> GenerateCustomers(MysqlPool& pool,
   report.rows = report.customers + report.accounts + report.subscriptions +
                 report.usage_rows + report.xdrs + report.transactions +
                 report.invoices + report.payment_methods + report.api_tokens;
+  for (int32_t n : plan.accounts) {
+    if (n > 20) ++report.large_customers;
+    report.largest_accounts = std::max<int64_t>(report.largest_accounts, n);
+  }
   report.elapsed = absl::Now() - start;
   return report;
 }

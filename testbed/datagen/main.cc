@@ -25,6 +25,15 @@ ABSL_FLAG(bool, reset, false,
 ABSL_FLAG(int64_t, customers, 2000, "Customers to generate.");
 ABSL_FLAG(int64_t, accounts, 0, "Accounts in total; 0 = 10 per customer.");
 ABSL_FLAG(int64_t, xdrs, 0, "xDRs in total; 0 = 10 per account.");
+ABSL_FLAG(int64_t, large_customers, -1,
+          "Customers with --large_accounts accounts each; -1 = one per 2,000 "
+          "customers, capped to fit the totals.");
+ABSL_FLAG(int32_t, large_accounts, 1000, "Accounts of each large customer.");
+ABSL_FLAG(int32_t, huge_accounts, -1,
+          "Accounts of the one huge customer; 0 = none; -1 = 5,000 from "
+          "2,000 customers on when the totals allow.");
+ABSL_FLAG(double, at_limit_share, 0.02,
+          "Share of usage rows exactly at their resource limit.");
 ABSL_FLAG(uint64_t, seed, 1, "Seed: the same seed gives the same data.");
 ABSL_FLAG(int, writers, 2, "Writer connections.");
 ABSL_FLAG(int, batch_rows, 1000, "Rows per INSERT statement.");
@@ -78,6 +87,10 @@ absl::Status Main() {
                      : gen.customers * 10;
   gen.xdrs = absl::GetFlag(FLAGS_xdrs) > 0 ? absl::GetFlag(FLAGS_xdrs)
                                            : gen.accounts * 10;
+  gen.large_customers = absl::GetFlag(FLAGS_large_customers);
+  gen.large_accounts = absl::GetFlag(FLAGS_large_accounts);
+  gen.huge_accounts = absl::GetFlag(FLAGS_huge_accounts);
+  gen.at_limit_share = absl::GetFlag(FLAGS_at_limit_share);
   gen.writers = absl::GetFlag(FLAGS_writers);
   gen.batch_rows = absl::GetFlag(FLAGS_batch_rows);
   gen.password_iterations = absl::GetFlag(FLAGS_password_iterations);
@@ -103,10 +116,12 @@ absl::Status Main() {
   std::cout << absl::StrFormat(
       "customers=%d accounts=%d subscriptions=%d usage_rows=%d xdrs=%d "
       "transactions=%d invoices=%d payment_methods=%d api_tokens=%d "
-      "rows=%d seconds=%.2f rows_per_second=%.0f\n",
+      "rows=%d large_customers=%d largest_accounts=%d seconds=%.2f "
+      "rows_per_second=%.0f\n",
       r.customers, r.accounts, r.subscriptions, r.usage_rows, r.xdrs,
       r.transactions, r.invoices, r.payment_methods, r.api_tokens, r.rows,
-      seconds, r.rows / std::max(seconds, 1e-9));
+      r.large_customers, r.largest_accounts, seconds,
+      r.rows / std::max(seconds, 1e-9));
   return absl::OkStatus();
 }
 

@@ -144,12 +144,15 @@ CREATE TABLE IF NOT EXISTS xdrs (
 
 -- Balance changes: charges, top-ups, adjustments, refunds. amount is signed
 -- (a charge is negative). i_account is NULL for customer-level changes.
+-- An account's balance is the sum of its transactions, a customer's balance
+-- the sum of its customer-level ones; 'opening' is the balance brought
+-- forward when the account or customer was created.
 CREATE TABLE IF NOT EXISTS balance_transactions (
   i_transaction BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
   i_customer BIGINT UNSIGNED NOT NULL,         -- customers
   i_account BIGINT UNSIGNED NULL,              -- accounts
   amount DECIMAL(13,5) NOT NULL,
-  tx_type VARCHAR(16) NOT NULL,                -- 'charge' 'topup' 'adjustment' 'refund'
+  tx_type VARCHAR(16) NOT NULL,                -- 'opening' 'charge' 'topup' 'adjustment' 'refund'
   tx_time DATETIME NOT NULL,
   KEY k_customer (i_customer, i_transaction)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

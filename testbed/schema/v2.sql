@@ -152,7 +152,7 @@ CREATE TABLE IF NOT EXISTS balance_transactions (
   customer_id BIGINT UNSIGNED NOT NULL,        -- customers
   account_id BIGINT UNSIGNED NULL,             -- accounts
   amount_micros BIGINT NOT NULL,
-  kind VARCHAR(16) NOT NULL,                   -- 'charge' 'topup' 'adjustment' 'refund'
+  kind VARCHAR(16) NOT NULL,                   -- 'opening' 'charge' 'topup' 'adjustment' 'refund'
   created_at DATETIME NOT NULL,
   KEY k_customer (customer_id, transaction_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 AUTO_INCREMENT=1000000000;

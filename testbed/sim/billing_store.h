@@ -133,10 +133,23 @@ struct ProductPatch {
 using SettingsChanges =
     std::vector<std::pair<std::string, std::optional<std::string>>>;
 
+// The error every write of a customer marked exported returns:
+// FAILED_PRECONDITION "customer exported", recognisable by
+// IsCustomerExported().
+absl::Status CustomerExportedError();
+bool IsCustomerExported(const absl::Status& status);
+
 // Errors: NOT_FOUND for a missing row (or one the customer does not own),
 // INVALID_ARGUMENT for a value the schema cannot hold, ALREADY_EXISTS and
 // FAILED_PRECONDITION for conflicts, and the database's own codes
 // (UNAVAILABLE, ABORTED, ...) otherwise. Thread-safe.
+//
+// Every write of a customer's data (sessions, tokens, settings, top-ups)
+// first locks the customer's row (SELECT ... FOR UPDATE) in its own
+// transaction and refuses with CustomerExportedError() when the customer is
+// marked exported (v1 'exported', v2 status 4). So a write authorised just
+// before the mark cannot commit after it: the marking UPDATE waits for the
+// write's commit, or the write sees the mark.
 class BillingStore {
  public:
   virtual ~BillingStore() = default;
@@ -148,14 +161,19 @@ class BillingStore {
 
   virtual absl::StatusOr<LoginRecord> FindLogin(const std::string& login) = 0;
 
+  // The exported check above applies.
   virtual absl::Status CreateSession(const std::string& session_hash,
                                      int64_t customer_id, absl::Time now,
                                      absl::Time expires) = 0;
   // NOT_FOUND when unknown or expired at `now`.
   virtual absl::StatusOr<Principal> ResolveSession(
       const std::string& session_hash, absl::Time now) = 0;
-  virtual absl::Status DeleteSession(const std::string& session_hash) = 0;
+  // Deletes the customer's session (nothing if it has no such session). The
+  // exported check above applies.
+  virtual absl::Status DeleteSession(int64_t customer_id,
+                                     const std::string& session_hash) = 0;
 
+  // The exported check above applies.
   virtual absl::Status CreateApiToken(const std::string& token_hash,
                                       int64_t customer_id,
                                       const std::string& label,
@@ -173,7 +191,7 @@ class BillingStore {
   virtual absl::StatusOr<Account> GetAccount(int64_t customer_id,
                                              int64_t account_id) = 0;
   // Applies `changes` (after clearing every setting when `replace`) and
-  // returns the account as it is afterwards.
+  // returns the account as it is afterwards. The exported check applies.
   virtual absl::StatusOr<Account> UpdateSettings(int64_t customer_id,
                                                  int64_t account_id,
                                                  const SettingsChanges& changes,
@@ -194,7 +212,8 @@ class BillingStore {
       int64_t customer_id) = 0;
 
   // Credits `amount_micros` to the account (when given) or else to the
-  // customer balance, and records a 'topup' balance transaction.
+  // customer balance, and records a 'topup' balance transaction. The
+  // exported check applies.
   virtual absl::StatusOr<TopUpResult> TopUp(int64_t customer_id,
                                             std::optional<int64_t> account_id,
                                             int64_t amount_micros,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
@@ -82,7 +83,33 @@ std::string SettingsToJson(const Settings& settings) {
   return w.Release();
 }
 
+constexpr char kExportedPayload[] = "tandem.testbed/customer-exported";
+
 }  // namespace
+
+absl::Status CustomerExportedError() {
+  absl::Status s = absl::FailedPreconditionError("customer exported");
+  s.SetPayload(kExportedPayload, absl::Cord("1"));
+  return s;
+}
+
+bool IsCustomerExported(const absl::Status& status) {
+  return status.GetPayload(kExportedPayload).has_value();
+}
+
+absl::Status MysqlBillingStore::LockCustomerForWrite(
+    sql::Connection& conn, int64_t customer_id) const {
+  Stmt ps(conn.prepareStatement(
+      Q("SELECT status FROM customers WHERE i_customer = ? FOR UPDATE",
+        "SELECT status FROM customers WHERE customer_id = ? FOR UPDATE")));
+  ps->setInt64(1, customer_id);
+  Rows rs(ps->executeQuery());
+  if (!rs->next()) return absl::NotFoundError("no such customer");
+  if (StatusOf(rs, 1, v1(), StatusKind::kCustomer) == "exported") {
+    return CustomerExportedError();
+  }
+  return absl::OkStatus();
+}
 
 std::string SqlDatetime(absl::Time t) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", t, absl::UTCTimeZone());
@@ -120,7 +147,8 @@ absl::Status MysqlBillingStore::CreateSession(const std::string& session_hash,
                                               int64_t customer_id,
                                               absl::Time now,
                                               absl::Time expires) {
-  return pool_->Run("create session", [&](sql::Connection& conn) {
+  return pool_->Transaction("create session", [&](sql::Connection& conn) {
+    TANDEM_RETURN_IF_ERROR(LockCustomerForWrite(conn, customer_id));
     Stmt ps(conn.prepareStatement(
         Q("INSERT INTO portal_sessions (session_hash, i_customer, created, "
           "expires) VALUES (?, ?, ?, ?)",
@@ -158,11 +186,17 @@ absl::StatusOr<Principal> MysqlBillingStore::ResolveSession(
   return out;
 }
 
-absl::Status MysqlBillingStore::DeleteSession(const std::string& session_hash) {
-  return pool_->Run("delete session", [&](sql::Connection& conn) {
+absl::Status MysqlBillingStore::DeleteSession(int64_t customer_id,
+                                              const std::string& session_hash) {
+  return pool_->Transaction("delete session", [&](sql::Connection& conn) {
+    TANDEM_RETURN_IF_ERROR(LockCustomerForWrite(conn, customer_id));
     Stmt ps(conn.prepareStatement(
-        "DELETE FROM portal_sessions WHERE session_hash = ?"));
+        Q("DELETE FROM portal_sessions WHERE session_hash = ? "
+          "AND i_customer = ?",
+          "DELETE FROM portal_sessions WHERE session_hash = ? "
+          "AND customer_id = ?")));
     ps->setString(1, session_hash);
+    ps->setInt64(2, customer_id);
     ps->executeUpdate();
     return absl::OkStatus();
   });
@@ -172,7 +206,8 @@ absl::Status MysqlBillingStore::CreateApiToken(const std::string& token_hash,
                                                int64_t customer_id,
                                                const std::string& label,
                                                absl::Time now) {
-  return pool_->Run("create api token", [&](sql::Connection& conn) {
+  return pool_->Transaction("create api token", [&](sql::Connection& conn) {
+    TANDEM_RETURN_IF_ERROR(LockCustomerForWrite(conn, customer_id));
     Stmt ps(conn.prepareStatement(
         Q("INSERT INTO api_tokens (token_hash, i_customer, description, "
           "created, expires) VALUES (?, ?, ?, ?, NULL)",
@@ -350,6 +385,7 @@ absl::StatusOr<Account> MysqlBillingStore::UpdateSettings(
     bool replace) {
   TANDEM_RETURN_IF_ERROR(
       pool_->Transaction("update settings", [&](sql::Connection& conn) {
+        TANDEM_RETURN_IF_ERROR(LockCustomerForWrite(conn, customer_id));
         if (v1()) {
           Stmt lock(conn.prepareStatement(
               "SELECT service_settings FROM accounts "
@@ -526,6 +562,7 @@ absl::StatusOr<TopUpResult> MysqlBillingStore::TopUp(
   TANDEM_RETURN_IF_ERROR(
       pool_->Transaction("top up", [&](sql::Connection& conn) {
         out = TopUpResult();
+        TANDEM_RETURN_IF_ERROR(LockCustomerForWrite(conn, customer_id));
         if (account_id) {
           Stmt acc(conn.prepareStatement(
               Q("UPDATE accounts SET balance = balance + ? "

@@ -24,7 +24,8 @@ class MysqlBillingStore final : public BillingStore {
                              absl::Time expires) override;
   absl::StatusOr<Principal> ResolveSession(const std::string& session_hash,
                                            absl::Time now) override;
-  absl::Status DeleteSession(const std::string& session_hash) override;
+  absl::Status DeleteSession(int64_t customer_id,
+                             const std::string& session_hash) override;
   absl::Status CreateApiToken(const std::string& token_hash,
                               int64_t customer_id, const std::string& label,
                               absl::Time now) override;
@@ -65,6 +66,10 @@ class MysqlBillingStore final : public BillingStore {
   const char* Q(const char* v1_sql, const char* v2_sql) const {
     return v1() ? v1_sql : v2_sql;
   }
+  // Locks the customer's row for the rest of the transaction; NOT_FOUND
+  // when there is none, CustomerExportedError() when it is exported.
+  absl::Status LockCustomerForWrite(sql::Connection& conn,
+                                    int64_t customer_id) const;
 
   MysqlPool* pool_;
   const SchemaVersion version_;

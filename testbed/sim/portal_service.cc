@@ -45,8 +45,18 @@ HttpResponse MethodNotAllowed(absl::string_view allow) {
   return r;
 }
 
+// A customer marked exported: the body and header a dispatcher (the
+// portal-proxy) recognises to re-send the request to the system the customer
+// moved to.
+HttpResponse Exported() {
+  HttpResponse r = Json(409, JsonError("customer exported"));
+  r.headers.emplace_back(kExportedHeader, "1");
+  return r;
+}
+
 // Maps a store error to the response a client can act on.
 HttpResponse FromStatus(const absl::Status& s) {
+  if (IsCustomerExported(s)) return Exported();
   switch (s.code()) {
     case absl::StatusCode::kNotFound:
       return Error(404, s.message());
@@ -476,9 +486,7 @@ HttpResponse PortalService::HandleApi(const HttpRequest& request,
     if (!record.ok() || !VerifyPassword(password, record->password_hash)) {
       return Error(401, "invalid login or password");
     }
-    if (record->status == "exported") {
-      return Error(409, "customer moved to another billing system");
-    }
+    if (record->status == "exported") return Exported();
     if (record->status == "closed") return Error(403, "customer closed");
     std::string session = absl::StrCat(record->customer_id, ".", RandomHex(16));
     absl::Time expires = now + options_.session_ttl;
@@ -525,9 +533,7 @@ HttpResponse PortalService::HandleApi(const HttpRequest& request,
     if (!resolved.ok()) return FromStatus(resolved.status());
     principal = *resolved;
   }
-  if (principal.status == "exported") {
-    return Error(409, "customer moved to another billing system");
-  }
+  if (principal.status == "exported") return Exported();
   if (principal.status == "closed") return Error(403, "customer closed");
   const int64_t customer = principal.customer_id;
 
@@ -536,7 +542,7 @@ HttpResponse PortalService::HandleApi(const HttpRequest& request,
       break;  // handled above
     case Route::kLogout: {
       if (session.empty()) return Error(400, "not a session");
-      absl::Status s = store_->DeleteSession(Sha256Hex(session));
+      absl::Status s = store_->DeleteSession(customer, Sha256Hex(session));
       if (!s.ok()) return FromStatus(s);
       HttpResponse r;
       r.status = 204;

@@ -23,8 +23,11 @@
 // Errors are JSON {"error": "..."}: 400 malformed request, 401 missing or
 // bad credentials (with WWW-Authenticate), 403 admin API disabled or
 // customer closed, 404 unknown path or object, 405 wrong method (with
-// Allow), 409 conflicts (taken product code, product in use, customer moved
-// to the other system), 415 unsupported body type, 503 database down.
+// Allow), 409 conflicts (taken product code, product in use), 415
+// unsupported body type, 503 database down. A customer marked exported (moved
+// to the other system) gets 409 {"error":"customer exported"} with the header
+// X-Billing-Customer-Exported: 1, for reads and writes alike; writes check it
+// inside their transaction (billing_store.h).
 #pragma once
 
 #include <functional>
@@ -67,5 +70,9 @@ class PortalService {
 
 // The cookie that carries the portal session.
 inline constexpr char kSessionCookie[] = "tandem_session";
+
+// The response header that marks a refusal because the customer is exported
+// (value "1"): a dispatcher re-sends the request to the other system.
+inline constexpr char kExportedHeader[] = "X-Billing-Customer-Exported";
 
 }  // namespace tandem::testbed

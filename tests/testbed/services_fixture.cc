@@ -34,4 +34,25 @@ absl::StatusOr<std::unique_ptr<catalog::CatalogServer>> StartCatalog(
   return catalog::CatalogServer::Start(options);
 }
 
+absl::StatusOr<std::unique_ptr<router::RouterServer>> StartRouter(
+    const Testbed& testbed, const std::string& tokens, bool with_metrics) {
+  return StartRouter(testbed.control_server(), tokens, with_metrics);
+}
+
+absl::StatusOr<std::unique_ptr<catalog::CatalogServer>> StartCatalog(
+    const Testbed& testbed, int router_port, const std::string& tokens,
+    const std::string& router_token, bool with_metrics) {
+  TANDEM_RETURN_IF_ERROR(testbed.control_server().CreateDatabase("catalog"));
+  catalog::CatalogServerOptions options;
+  options.control_db = testbed.ControlDb("catalog", 4);
+  options.source_db = testbed.SourceDb(4);
+  options.target_db = testbed.TargetDb(4);
+  options.tokens = tokens;
+  options.router_address = absl::StrCat("127.0.0.1:", router_port);
+  options.router_token = router_token;
+  options.refresh_interval = absl::ZeroDuration();
+  if (with_metrics) options.metrics_address = "127.0.0.1:0";
+  return catalog::CatalogServer::Start(options);
+}
+
 }  // namespace tandem::testbed

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "catalog/catalog_server.h"
 #include "router/router_server.h"
+#include "tests/testbed/testbed_fixture.h"
 #include "tests/testing/mariadb_server.h"
 
 namespace tandem::testbed {
@@ -27,5 +28,15 @@ absl::StatusOr<std::unique_ptr<catalog::CatalogServer>> StartCatalog(
     const tandem::testing::MariaDbServer& server, int router_port,
     const std::string& tokens, const std::string& router_token,
     bool with_metrics = false);
+
+// The same on a three-server Testbed: the router's database "router" and the
+// catalog's database "catalog" on the control server, the catalog reading
+// billing_v1 on the source server and billing_v2 on the target server.
+absl::StatusOr<std::unique_ptr<router::RouterServer>> StartRouter(
+    const Testbed& testbed, const std::string& tokens,
+    bool with_metrics = false);
+absl::StatusOr<std::unique_ptr<catalog::CatalogServer>> StartCatalog(
+    const Testbed& testbed, int router_port, const std::string& tokens,
+    const std::string& router_token, bool with_metrics = false);
 
 }  // namespace tandem::testbed

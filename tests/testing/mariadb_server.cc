@@ -33,8 +33,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
-
-extern char** environ;
+#include "tests/testing/subprocess.h"
 
 namespace tandem::testing {
 namespace {
@@ -58,333 +57,6 @@ constexpr int kPingTimeoutMs = 10'000;
 constexpr auto kPollInterval = std::chrono::milliseconds(10);
 constexpr int kLaunchAttempts = 3;
 constexpr int kLogTailLines = 25;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string ErrnoText(absl::string_view what, int error) {
-  return absl::StrCat(what, ": ", strerror(error));
-}
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    Reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  void Reset(int fd = -1) {
-    if (fd_ >= 0) {
-      close(fd_);
-    }
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// The last `max_lines` lines of the file at `path`, from byte `offset` on;
-// a note instead if it cannot be read.
-std::string TailOfFile(const std::string& path, int max_lines,
-                       std::streamoff offset = 0) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::StrCat("(cannot read ", path, ")");
-  }
-  in.seekg(offset);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string text = buffer.str();
-  size_t start = text.size();
-  int lines = 0;
-  while (start > 0 && lines <= max_lines) {
-    start = text.rfind('\n', start - 1);
-    if (start == std::string::npos) {
-      start = 0;
-      break;
-    }
-    ++lines;
-  }
-  if (lines > max_lines) {
-    ++start;  // Skip the newline that ends the line before the tail.
-  }
-  return std::string(absl::StripTrailingAsciiWhitespace(text.substr(start)));
-}
-
-std::streamoff FileSize(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
-}
-
-absl::Status WriteFileAtomically(const std::string& path,
-                                 absl::string_view content, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (fd.get() < 0) {
-    return absl::InternalError(ErrnoText(absl::StrCat("open ", tmp), errno));
-  }
-  // The mode given to open() is masked by the umask; set it exactly.
-  if (fchmod(fd.get(), mode) != 0) {
-    return absl::InternalError(ErrnoText(absl::StrCat("chmod ", tmp), errno));
-  }
-  while (!content.empty()) {
-    const ssize_t n = write(fd.get(), content.data(), content.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      return absl::InternalError(ErrnoText(absl::StrCat("write ", tmp), errno));
-    }
-    content.remove_prefix(static_cast<size_t>(n));
-  }
-  fd.Reset();
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(
-        ErrnoText(absl::StrCat("rename ", tmp, " to ", path), errno));
-  }
-  return absl::OkStatus();
-}
-
-// The environment for children, without MYSQL_* and MARIADB_* variables,
-// which the client tools would honour (MYSQL_HOST, MYSQL_PWD, ...).
-std::vector<std::string> ChildEnvironment() {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const absl::string_view var(*e);
-    if (!absl::StartsWith(var, "MYSQL") && !absl::StartsWith(var, "MARIADB")) {
-      env.emplace_back(var);
-    }
-  }
-  return env;
-}
-
-std::vector<char*> CStrings(std::vector<std::string>& strings) {
-  std::vector<char*> result;
-  result.reserve(strings.size() + 1);
-  for (std::string& s : strings) {
-    result.push_back(s.data());
-  }
-  result.push_back(nullptr);
-  return result;
-}
-
-// Forks and execs argv[0] with the given stdin, stdout and stderr. The child
-// is SIGKILLed when the calling thread exits, inherits no other descriptors,
-// and starts with default handlers for the signals we send it and an empty
-// signal mask. Returns the child's pid once exec succeeded.
-absl::StatusOr<pid_t> Spawn(std::vector<std::string> argv, int stdin_fd,
-                            int stdout_fd, int stderr_fd) {
-  // Everything the child needs is allocated here: after fork() in a
-  // multi-threaded process, only async-signal-safe calls are allowed.
-  std::vector<std::string> env = ChildEnvironment();
-  std::vector<char*> c_argv = CStrings(argv);
-  std::vector<char*> c_env = CStrings(env);
-  int exec_error_pipe[2];
-  if (pipe2(exec_error_pipe, O_CLOEXEC) != 0) {
-    return absl::InternalError(ErrnoText("pipe2", errno));
-  }
-  Fd error_read(exec_error_pipe[0]);
-  Fd error_write(exec_error_pipe[1]);
-  const pid_t parent = getpid();
-
-  const pid_t pid = fork();
-  if (pid < 0) {
-    return absl::InternalError(ErrnoText("fork", errno));
-  }
-  if (pid == 0) {
-    auto fail = [&](int error) {
-      (void)!write(error_write.get(), &error, sizeof(error));
-      _exit(127);
-    };
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
-      fail(errno);
-    }
-    // The parent may have died before prctl() took effect.
-    if (getppid() != parent) {
-      _exit(127);
-    }
-    // Move the three descriptors above 2 first, so that dup2() cannot
-    // clobber one with another.
-    const int sources[3] = {stdin_fd, stdout_fd, stderr_fd};
-    int high[3];
-    for (int i = 0; i < 3; ++i) {
-      high[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, 3);
-      if (high[i] < 0) {
-        fail(errno);
-      }
-    }
-    for (int i = 0; i < 3; ++i) {
-      if (dup2(high[i], i) < 0) {
-        fail(errno);
-      }
-    }
-    const unsigned error_fd = static_cast<unsigned>(error_write.get());
-    if (error_fd > 3) {
-      close_range(3, error_fd - 1, 0);
-    }
-    close_range(error_fd + 1, ~0U, 0);
-    for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
-      signal(sig, SIG_DFL);
-    }
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, nullptr);
-    execve(c_argv[0], c_argv.data(), c_env.data());
-    fail(errno);
-  }
-
-  error_write.Reset();
-  int child_error = 0;
-  ssize_t n;
-  do {
-    n = read(error_read.get(), &child_error, sizeof(child_error));
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) {
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return absl::InternalError(
-        ErrnoText(absl::StrCat("starting ", argv[0]), child_error));
-  }
-  return pid;
-}
-
-// Waits for `pid` until `deadline_ms` (NowMs() clock); -1 waits forever.
-// Returns true and the wait status once it has exited.
-bool WaitForExit(pid_t pid, int64_t deadline_ms, int* status) {
-  while (true) {
-    const pid_t r = waitpid(pid, status, deadline_ms < 0 ? 0 : WNOHANG);
-    if (r == pid) {
-      return true;
-    }
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    if (r < 0) {
-      return true;  // Already reaped (ECHILD): nothing left to wait for.
-    }
-    if (NowMs() >= deadline_ms) {
-      return false;
-    }
-    std::this_thread::sleep_for(kPollInterval);
-  }
-}
-
-std::string DescribeWaitStatus(int status) {
-  if (WIFEXITED(status)) {
-    return absl::StrCat("exit status ", WEXITSTATUS(status));
-  }
-  if (WIFSIGNALED(status)) {
-    return absl::StrCat("killed by signal ", WTERMSIG(status));
-  }
-  return absl::StrCat("wait status ", status);
-}
-
-struct RunResult {
-  int status = 0;  // As from waitpid().
-  std::string out;
-  std::string err;
-  bool ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-};
-
-// Runs argv to completion, feeding it `input` on stdin and collecting its
-// stdout and stderr. DEADLINE_EXCEEDED (after SIGKILLing it) if it runs for
-// longer than `timeout_ms`.
-absl::StatusOr<RunResult> Run(std::vector<std::string> argv,
-                              absl::string_view input, int timeout_ms) {
-  // stdin is a socket so that send(MSG_NOSIGNAL) reports a child that exits
-  // without reading as EPIPE instead of raising SIGPIPE in the test.
-  int in_pair[2], out_pipe[2], err_pipe[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in_pair) != 0) {
-    return absl::InternalError(ErrnoText("socketpair", errno));
-  }
-  Fd in_parent(in_pair[0]), in_child(in_pair[1]);
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-    return absl::InternalError(ErrnoText("pipe2", errno));
-  }
-  Fd out_parent(out_pipe[0]), out_child(out_pipe[1]);
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    return absl::InternalError(ErrnoText("pipe2", errno));
-  }
-  Fd err_parent(err_pipe[0]), err_child(err_pipe[1]);
-
-  const std::string program = argv[0];
-  absl::StatusOr<pid_t> pid =
-      Spawn(std::move(argv), in_child.get(), out_child.get(), err_child.get());
-  if (!pid.ok()) {
-    return pid.status();
-  }
-  in_child.Reset();
-  out_child.Reset();
-  err_child.Reset();
-  if (input.empty()) {
-    in_parent.Reset();
-  }
-
-  RunResult result;
-  const int64_t deadline = NowMs() + timeout_ms;
-  bool timed_out = false;
-  while (out_parent.get() >= 0 || err_parent.get() >= 0) {
-    pollfd fds[3] = {{in_parent.get(), POLLOUT, 0},
-                     {out_parent.get(), POLLIN, 0},
-                     {err_parent.get(), POLLIN, 0}};
-    const int64_t left = deadline - NowMs();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    const int n = poll(fds, 3, static_cast<int>(left));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      kill(*pid, SIGKILL);
-      int status;
-      WaitForExit(*pid, -1, &status);
-      return absl::InternalError(ErrnoText("poll", errno));
-    }
-    if (fds[0].revents != 0) {
-      const ssize_t sent = send(in_parent.get(), input.data(), input.size(),
-                                MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (sent > 0) {
-        input.remove_prefix(static_cast<size_t>(sent));
-      }
-      if ((sent < 0 && errno != EAGAIN && errno != EINTR) || input.empty()) {
-        in_parent.Reset();  // Done, or the child stopped reading.
-      }
-    }
-    char buffer[16384];
-    for (auto [index, fd, sink] : {std::tuple{1, &out_parent, &result.out},
-                                   std::tuple{2, &err_parent, &result.err}}) {
-      if (fds[index].revents == 0) {
-        continue;
-      }
-      const ssize_t got = read(fd->get(), buffer, sizeof(buffer));
-      if (got > 0) {
-        sink->append(buffer, static_cast<size_t>(got));
-      } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-        fd->Reset();
-      }
-    }
-  }
-  if (timed_out) {
-    kill(*pid, SIGKILL);
-  }
-  WaitForExit(*pid, -1, &result.status);
-  if (timed_out) {
-    return absl::DeadlineExceededError(
-        absl::StrCat(program, " did not finish within ", timeout_ms, " ms"));
-  }
-  return result;
-}
 
 // A port on 127.0.0.1 that nothing listens on right now. Another process
 // may take it before mariadbd binds it; Start() retries when that happens.
@@ -643,123 +315,205 @@ absl::Status ClientError(const RunResult& result) {
   }
 }
 
+// Puts a pristine data directory into DIR/data: a copy of the template when
+// there is one, else a fresh mariadb-install-db (then published as the
+// template). Returns whether it was copied from the template.
+absl::StatusOr<bool> InstallDataDir(const std::string& dir,
+                                    const std::string& root) {
+  const std::string data_dir = dir + "/data";
+  std::error_code ec;
+  std::filesystem::remove_all(data_dir, ec);  // A half-made one, if any.
+  const std::string template_dir = TemplatePath(root);
+  if (!template_dir.empty() &&
+      std::filesystem::is_directory(template_dir + "/mysql")) {
+    if (CopyTree(template_dir, data_dir).ok()) {
+      return true;
+    }
+    std::filesystem::remove_all(data_dir, ec);  // Fall back to installing.
+  }
+  std::vector<std::string> install = {
+      kInstallDb,
+      "--no-defaults",
+      absl::StrCat("--datadir=", data_dir),
+      absl::StrCat("--tmpdir=", dir, "/tmp"),
+      "--auth-root-authentication-method=normal",
+      "--skip-test-db",
+  };
+  if (geteuid() == 0) {
+    install.push_back("--user=root");
+  }
+  absl::StatusOr<RunResult> installed =
+      Run(std::move(install), "", kInstallTimeoutMs);
+  if (!installed.ok()) {
+    return installed.status();
+  }
+  {
+    std::ofstream log(dir + "/install.log");
+    log << installed->out << installed->err;
+  }
+  if (!installed->ok()) {
+    return absl::InternalError(
+        absl::StrCat("mariadb-install-db failed with ",
+                     DescribeWaitStatus(installed->status), ": ",
+                     TailOfFile(dir + "/install.log", kLogTailLines)));
+  }
+  // Best effort: publish a copy as the template. The copy is made inside
+  // our directory (so a crash leaves nothing behind outside it) and then
+  // renamed into place, which fails harmlessly if another process won.
+  if (!template_dir.empty()) {
+    const std::string copy = dir + "/template";
+    if (!CopyTree(data_dir, copy).ok() ||
+        rename(copy.c_str(), template_dir.c_str()) != 0) {
+      std::filesystem::remove_all(copy, ec);
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
-MariaDbServer::MariaDbServer(std::string dir, std::string password)
+MariaDbServer::MariaDbServer(std::string dir, std::string password,
+                             MariaDbServerOptions options)
     : dir_(std::move(dir)),
       socket_path_(dir_ + "/sock"),
       user_(kUser),
-      password_(std::move(password)) {}
+      password_(std::move(password)),
+      options_(std::move(options)) {}
 
-absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start() {
+namespace {
+
+// Makes the directory a server lives in: a new temporary one, or the one
+// the options name (created if missing). Returns its absolute path.
+absl::StatusOr<std::string> MakeServerDir(const MariaDbServerOptions& options,
+                                          const std::string& root) {
+  if (options.dir.empty()) {
+    std::string dir = absl::StrCat(root, "/", kDirPrefix, "XXXXXX");
+    if (mkdtemp(dir.data()) == nullptr) {
+      return absl::InternalError(
+          ErrnoText(absl::StrCat("cannot make a directory ", kDirPrefix,
+                                 "XXXXXX in ", root),
+                    errno));
+    }
+    return dir;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  std::filesystem::path dir = std::filesystem::canonical(options.dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot make directory ",
+                                            options.dir, ": ", ec.message()));
+  }
+  return dir.string();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start(
+    const MariaDbServerOptions& options) {
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("port must be 0-65535, got ", options.port));
+  }
   const std::string root = TempRoot();
-  RemoveStaleDirs(root);
-
-  std::string dir_template = absl::StrCat(root, "/", kDirPrefix, "XXXXXX");
-  if (mkdtemp(dir_template.data()) == nullptr) {
-    return absl::InternalError(
-        ErrnoText(absl::StrCat("cannot make a directory ", kDirPrefix,
-                               "XXXXXX in ", root),
-                  errno));
+  if (options.dir.empty()) {
+    RemoveStaleDirs(root);
+  }
+  absl::StatusOr<std::string> made_dir = MakeServerDir(options, root);
+  if (!made_dir.ok()) {
+    return made_dir.status();
   }
   const char* password_env = getenv("TANDEM_TEST_DB_PASSWORD");
-  // Owns the directory from here on: every return below removes it.
+  // Owns the directory from here on: every return below removes a
+  // temporary one (and stops a server it started, unless detached).
   std::unique_ptr<MariaDbServer> server(new MariaDbServer(
-      dir_template, password_env != nullptr && *password_env != '\0'
-                        ? password_env
-                        : kDefaultPassword));
+      *made_dir,
+      password_env != nullptr && *password_env != '\0' ? password_env
+                                                       : kDefaultPassword,
+      options));
+  server->owns_dir_ = options.dir.empty();
   const std::string& dir = server->dir_;
 
-  if (absl::Status s = WriteFileAtomically(
-          dir + "/owner.pid",
-          absl::StrCat(getpid(), "\n", PidNamespace(), "\n"), 0644);
-      !s.ok()) {
-    return s;
+  if (server->owns_dir_) {
+    if (absl::Status s = WriteFileAtomically(
+            dir + "/owner.pid",
+            absl::StrCat(getpid(), "\n", PidNamespace(), "\n"), 0644);
+        !s.ok()) {
+      return s;
+    }
   }
   if (server->socket_path_.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return absl::FailedPreconditionError(
         absl::StrCat("socket path ", server->socket_path_, " is longer than ",
                      sizeof(sockaddr_un{}.sun_path) - 1,
-                     " bytes; set TMPDIR to a shorter directory"));
+                     " bytes; use a shorter directory (or TMPDIR)"));
   }
   // mariadb-install-db passes server options on without quoting them.
   if (std::any_of(dir.begin(), dir.end(), absl::ascii_isspace)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "temporary directory '", dir, "' contains white space; set TMPDIR"));
+        "directory '", dir, "' contains white space; use another (or TMPDIR)"));
   }
   // Every server deletes all "#sql*" files in its tmpdir when it starts, so
   // servers sharing /tmp would break each other's temporary tables.
-  if (mkdir((dir + "/tmp").c_str(), 0700) != 0) {
-    return absl::InternalError(
-        ErrnoText(absl::StrCat("mkdir ", dir, "/tmp"), errno));
-  }
-
-  const std::string data_dir = dir + "/data";
-  const std::string template_dir = TemplatePath(root);
-  bool from_template = false;
-  if (!template_dir.empty() &&
-      std::filesystem::is_directory(template_dir + "/mysql")) {
-    from_template = CopyTree(template_dir, data_dir).ok();
-    if (!from_template) {
-      std::error_code ec;  // Fall back to installing.
-      std::filesystem::remove_all(data_dir, ec);
-    }
-  }
-  if (!from_template) {
-    std::vector<std::string> install = {
-        kInstallDb,
-        "--no-defaults",
-        absl::StrCat("--datadir=", data_dir),
-        absl::StrCat("--tmpdir=", dir, "/tmp"),
-        "--auth-root-authentication-method=normal",
-        "--skip-test-db",
-    };
-    if (geteuid() == 0) {
-      install.push_back("--user=root");
-    }
-    absl::StatusOr<RunResult> installed =
-        Run(std::move(install), "", kInstallTimeoutMs);
-    if (!installed.ok()) {
-      return installed.status();
-    }
-    {
-      std::ofstream log(dir + "/install.log");
-      log << installed->out << installed->err;
-    }
-    if (!installed->ok()) {
+  for (const char* sub : {"/tmp", "/binlog"}) {
+    if (mkdir((dir + sub).c_str(), 0700) != 0 && errno != EEXIST) {
       return absl::InternalError(
-          absl::StrCat("mariadb-install-db failed with ",
-                       DescribeWaitStatus(installed->status), ": ",
-                       TailOfFile(dir + "/install.log", kLogTailLines)));
-    }
-    // Best effort: publish a copy as the template. The copy is made inside
-    // our directory (so a crash leaves nothing behind outside it) and then
-    // renamed into place, which fails harmlessly if another process won.
-    if (!template_dir.empty()) {
-      const std::string copy = dir + "/template";
-      std::error_code ec;
-      if (!CopyTree(data_dir, copy).ok() ||
-          rename(copy.c_str(), template_dir.c_str()) != 0) {
-        std::filesystem::remove_all(copy, ec);
-      }
+          ErrnoText(absl::StrCat("mkdir ", dir, sub), errno));
     }
   }
+  if (!std::filesystem::is_directory(dir + "/data/mysql")) {
+    absl::StatusOr<bool> from_template = InstallDataDir(dir, root);
+    if (!from_template.ok()) {
+      return from_template.status();
+    }
+    server->from_template_ = *from_template;
+  }
+  if (absl::Status s = server->LaunchOnSomePort(); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = server->CreateUsers(); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          WriteFileAtomically(server->password_file(), server->password_, 0600);
+      !s.ok()) {
+    return s;
+  }
+  server->started_ = true;
+  return server;
+}
 
+absl::Status MariaDbServer::LaunchOnSomePort() {
+  // A server in a directory it ran in before comes back on the same port.
+  int previous_port = 0;
+  {
+    std::ifstream in(dir_ + "/port");
+    std::string line;
+    if (!std::getline(in, line) || !absl::SimpleAtoi(line, &previous_port)) {
+      previous_port = 0;
+    }
+  }
   absl::Status launched;
   bool port_in_use = false;
   for (int attempt = 1; attempt <= kLaunchAttempts; ++attempt) {
-    absl::StatusOr<int> port = PickFreePort();
-    if (!port.ok()) {
-      return port.status();
+    if (options_.port != 0) {
+      port_ = options_.port;
+    } else if (attempt == 1 && previous_port > 0) {
+      port_ = previous_port;
+    } else {
+      absl::StatusOr<int> port = PickFreePort();
+      if (!port.ok()) {
+        return port.status();
+      }
+      port_ = *port;
     }
-    server->port_ = *port;
-    launched = server->Launch(&port_in_use);
-    if (launched.ok() || !port_in_use) {
+    launched = Launch(&port_in_use);
+    if (launched.ok() || !port_in_use || options_.port != 0) {
       break;
     }
   }
   if (!launched.ok()) {
-    if (from_template && !port_in_use &&
+    const std::string template_dir = TemplatePath(TempRoot());
+    if (from_template_ && !port_in_use &&
         launched.code() == absl::StatusCode::kUnavailable) {
       // Perhaps the template is damaged: let the next Start() install anew.
       std::error_code ec;
@@ -770,23 +524,21 @@ absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start() {
     }
     return launched;
   }
-  if (absl::Status s = server->CreateUsers(); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s =
-          WriteFileAtomically(server->password_file(), server->password_, 0600);
-      !s.ok()) {
-    return s;
-  }
-  return server;
+  return WriteFileAtomically(dir_ + "/port", absl::StrCat(port_, "\n"), 0644);
 }
 
 MariaDbServer::~MariaDbServer() {
+  if (options_.detached && started_) {
+    return;  // Left running for whoever stops it (tandem-mariadb-throwaway).
+  }
   if (pid_ > 0 && !SignalAndWait(SIGTERM, kStopTimeoutMs)) {
     std::cerr << "MariaDbServer: mariadbd (pid " << pid_ << ") in " << dir_
               << " ignored SIGTERM for " << kStopTimeoutMs
               << " ms; sending SIGKILL\n";
     SignalAndWait(SIGKILL, kKillTimeoutMs);
+  }
+  if (!owns_dir_) {
+    return;
   }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
@@ -801,6 +553,11 @@ std::string MariaDbServer::url() const {
 }
 
 std::string MariaDbServer::password_file() const { return dir_ + "/password"; }
+
+uint32_t MariaDbServer::server_id() const {
+  return options_.server_id != 0 ? options_.server_id
+                                 : static_cast<uint32_t>(port_);
+}
 
 absl::Status MariaDbServer::Launch(bool* port_in_use) {
   *port_in_use = false;
@@ -838,17 +595,32 @@ absl::Status MariaDbServer::Launch(bool* port_in_use) {
       // Throwaway speed: these give up durability only on an OS crash; a
       // SIGKILLed server keeps every committed transaction.
       "--innodb-flush-log-at-trx-commit=2",
-      "--skip-log-bin",
       // What Debian's /etc/mysql configuration sets, so tests see the
       // character set production servers have.
       "--character-set-server=utf8mb4",
       "--collation-server=utf8mb4_general_ci",
+      absl::StrCat("--server-id=", server_id()),
   };
+  if (options_.binlog) {
+    // The row-based binary log change capture reads (Ghostferry, Vitess):
+    // every changed row with all its columns, before and after. sync_binlog
+    // stays 0 (the default), like the redo log above.
+    for (std::string arg :
+         {absl::StrCat("--log-bin=", dir_, "/binlog/mariadb-bin"),
+          absl::StrCat("--log-bin-index=", dir_, "/binlog/mariadb-bin.index"),
+          std::string("--binlog-format=ROW"),
+          std::string("--binlog-row-image=FULL")}) {
+      argv.push_back(std::move(arg));
+    }
+  } else {
+    argv.push_back("--skip-log-bin");
+  }
   if (geteuid() == 0) {
     argv.push_back("--user=root");
   }
   absl::StatusOr<pid_t> pid =
-      Spawn(std::move(argv), null_fd.get(), log_fd.get(), log_fd.get());
+      Spawn(std::move(argv), null_fd.get(), log_fd.get(), log_fd.get(),
+            /*die_with_parent=*/!options_.detached);
   if (!pid.ok()) {
     return pid.status();
   }
@@ -913,7 +685,7 @@ absl::Status MariaDbServer::CreateUsers() const {
   std::string sql;
   for (const char* host : {"127.0.0.1", "localhost"}) {
     const std::string account = absl::StrCat("'", user_, "'@'", host, "'");
-    absl::StrAppend(&sql, "CREATE USER ", account, " IDENTIFIED BY ",
+    absl::StrAppend(&sql, "CREATE OR REPLACE USER ", account, " IDENTIFIED BY ",
                     SqlString(password_), ";\nGRANT ALL PRIVILEGES ON *.* TO ",
                     account, " WITH GRANT OPTION;\n");
   }

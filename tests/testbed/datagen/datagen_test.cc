@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "testbed/base/schema.h"
@@ -164,10 +165,107 @@ TEST(DatagenTest, BothCatalogsShareCodesWithDifferentIds) {
       "ON b.product_code = a.code");
   ASSERT_TRUE(rows.ok()) << rows.status();
   EXPECT_EQ((*rows)[0], "15\t0");
-  EXPECT_NE(ProductCorrespondenceCsv().find("MOB-S,1,5015\n"),
-            std::string::npos);
-  EXPECT_NE(ProductCorrespondenceCsv().find("MOB-5G,,5100\n"),
-            std::string::npos);
+  const std::string csv = ProductCorrespondenceCsv();
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "v1_code,v1_product_id,v2_code,v2_product_id");
+  EXPECT_NE(csv.find("\nMOB-S,1,MOB-S,5015\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\n,,MOB-5G,5100\n"), std::string::npos) << csv;
+  // A v1-only product, and one renamed on v2 (same name, other code).
+  EXPECT_NE(csv.find("\nFIX-ISDN,16,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nBB-250,17,FIBER-250,5101\n"), std::string::npos) << csv;
+  rows = db->server->Query(
+      "SELECT a.name = b.display_name, a.code <> b.product_code FROM "
+      "billing_v1.products a JOIN billing_v2.products b "
+      "ON a.i_product = 17 AND b.product_id = 5101");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ((*rows)[0], "1\t1");
+  auto map = ParseProductMap(csv);
+  ASSERT_TRUE(map.ok()) << map.status();
+  EXPECT_EQ(map->size(), 18u);  // 17 v1 products and MOB-5G
+}
+
+TEST(DatagenTest, LargeCustomersFollowTheOptions) {
+  DatagenOptions o = SmallOptions(4);
+  o.customers = 40;
+  o.accounts = 1200;
+  o.xdrs = 6000;
+  o.large_customers = 2;
+  o.large_accounts = 200;
+  o.huge_accounts = 500;
+  auto db = StartTestbedDb(o);
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto rows = db->server->Query(
+      "SELECT n, COUNT(*) FROM (SELECT COUNT(*) n FROM accounts "
+      "GROUP BY i_customer HAVING n > 20) t GROUP BY n ORDER BY n",
+      "billing_v1");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(*rows, (std::vector<std::string>{"200\t2", "500\t1"}));
+  // The big ones have their share of xDRs (spread evenly over accounts).
+  EXPECT_GT(Count(*db->server,
+                  "SELECT MAX(n) FROM (SELECT COUNT(*) n FROM xdrs "
+                  "GROUP BY i_customer) t"),
+            1000);
+  // Sizes that cannot fit are refused.
+  o.huge_accounts = 5000;
+  EXPECT_EQ(GenerateCustomers(*db->v1, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(DatagenTest, EveryBalanceIsTheSumOfItsTransactions) {
+  auto db = StartTestbedDb(SmallOptions(6));
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(Count(*db->server,
+                  "SELECT COUNT(*) FROM accounts a WHERE a.balance <> "
+                  "(SELECT COALESCE(SUM(t.amount), 0) FROM "
+                  "balance_transactions t WHERE t.i_account = a.i_account)"),
+            0);
+  EXPECT_EQ(Count(*db->server,
+                  "SELECT COUNT(*) FROM customers c WHERE c.balance <> "
+                  "(SELECT COALESCE(SUM(t.amount), 0) FROM "
+                  "balance_transactions t WHERE t.i_customer = c.i_customer "
+                  "AND t.i_account IS NULL)"),
+            0);
+  // One opening transaction per account and per customer.
+  EXPECT_EQ(Count(*db->server,
+                  "SELECT COUNT(*) FROM balance_transactions "
+                  "WHERE tx_type = 'opening'"),
+            3000 + 200);
+}
+
+TEST(DatagenTest, DataHasTheHardShapes) {
+  auto db = StartTestbedDb(SmallOptions(8));
+  ASSERT_TRUE(db.ok()) << db.status();
+  // Logins and names outside ASCII, stored intact.
+  auto rows = db->server->Query(
+      "SELECT login FROM customers WHERE i_customer IN (17, 53, 89) "
+      "ORDER BY i_customer",
+      "billing_v1");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(*rows, (std::vector<std::string>{DemoLogin(17), DemoLogin(53),
+                                             DemoLogin(89)}));
+  EXPECT_EQ(DemoLogin(53), "анна.53");
+  EXPECT_GT(Count(*db->server,
+                  "SELECT COUNT(*) FROM customers WHERE companyname <> "
+                  "CONVERT(companyname USING ascii)"),
+            0);
+  // Usage exactly at a limit.
+  EXPECT_GT(Count(*db->server,
+                  "SELECT COUNT(*) FROM subscription_usage u "
+                  "JOIN subscriptions s ON s.i_subscription = u.i_subscription "
+                  "JOIN product_resources r ON r.i_product = s.i_product "
+                  "AND r.i_resource_type = u.i_resource_type "
+                  "WHERE u.used_amount = r.max_amount AND r.max_amount > 0"),
+            0);
+  // Accounts on the v1-only product and on the product renamed on v2.
+  for (const char* code : {"FIX-ISDN", "BB-250"}) {
+    EXPECT_GT(Count(*db->server,
+                    absl::StrCat("SELECT COUNT(*) FROM accounts a JOIN "
+                                 "products p ON p.i_product = a.i_product "
+                                 "WHERE p.code = '",
+                                 code, "'")),
+              0)
+        << code;
+  }
 }
 
 TEST(DatagenTest, RefusesAPopulatedSourceAndImpossibleTotals) {

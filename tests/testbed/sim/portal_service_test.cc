@@ -38,7 +38,7 @@ class FakeBillingStore final : public BillingStore {
     }
     return Principal{it->second.first, "open"};
   }
-  absl::Status DeleteSession(const std::string& hash) override {
+  absl::Status DeleteSession(int64_t, const std::string& hash) override {
     sessions_.erase(hash);
     return down;
   }

@@ -29,15 +29,20 @@ constexpr char kAdminToken[] = "admin-token-for-tests";
 
 class SimTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // Starts the suite's database and simulators once. A failure here must
+  // fail every test (an ASSERT in SetUpTestSuite would only skip them), so
+  // it is kept and reported by SetUp().
+  static void SetUpTestSuite() { setup_ = StartAll(); }
+
+  static absl::Status StartAll() {
     DatagenOptions o;
     o.seed = 7;
     o.customers = 40;
     o.accounts = 300;
     o.xdrs = 3000;
     o.password_iterations = 100;
-    auto db = StartTestbedDb(o);
-    ASSERT_TRUE(db.ok()) << db.status();
+    absl::StatusOr<TestbedDb> db = StartTestbedDb(o);
+    if (!db.ok()) return db.status();
     db_ = new TestbedDb(*std::move(db));
     for (SchemaVersion v : {SchemaVersion::kV1, SchemaVersion::kV2}) {
       SimOptions options;
@@ -48,11 +53,15 @@ class SimTest : public ::testing::Test {
       options.http.io_threads = 1;
       options.http.worker_threads = 4;
       options.portal.admin_token = kAdminToken;
-      auto sim = SimServer::Start(std::move(options));
-      ASSERT_TRUE(sim.ok()) << sim.status();
+      absl::StatusOr<std::unique_ptr<SimServer>> sim =
+          SimServer::Start(std::move(options));
+      if (!sim.ok()) return sim.status();
       (v == SchemaVersion::kV1 ? v1_ : v2_) = sim->release();
     }
+    return absl::OkStatus();
   }
+
+  void SetUp() override { ASSERT_TRUE(setup_.ok()) << setup_.ToString(); }
 
   static void TearDownTestSuite() {
     delete v1_;
@@ -140,11 +149,13 @@ class SimTest : public ::testing::Test {
     return out;
   }
 
+  static absl::Status setup_;
   static TestbedDb* db_;
   static SimServer* v1_;
   static SimServer* v2_;
 };
 
+absl::Status SimTest::setup_;
 TestbedDb* SimTest::db_ = nullptr;
 SimServer* SimTest::v1_ = nullptr;
 SimServer* SimTest::v2_ = nullptr;
@@ -493,12 +504,16 @@ TEST_F(SimTest, ExportedCustomersAreTurnedAway) {
                                          customer),
                             "billing_v1")
                   .ok());
-  EXPECT_EQ(c.Send("GET", "/api/me", {{"Cookie", cookie}})->status, 409);
+  auto me = c.Send("GET", "/api/me", {{"Cookie", cookie}});
+  EXPECT_EQ(me->status, 409);
+  EXPECT_EQ(me->body, R"({"error":"customer exported"})");
+  EXPECT_EQ(me->Header("X-Billing-Customer-Exported"), "1");
   auto login = c.Send("POST", "/api/login",
                       {{"Content-Type", "application/x-www-form-urlencoded"}},
                       absl::StrCat("login=", DemoLogin(customer),
                                    "&password=", DemoPassword(customer)));
   EXPECT_EQ(login->status, 409);
+  EXPECT_EQ(login->Header("X-Billing-Customer-Exported"), "1");
 }
 
 }  // namespace
