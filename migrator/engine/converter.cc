@@ -1,0 +1,432 @@
+#include "migrator/engine/converter.h"
+
+#include <optional>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "migrator/engine/values.h"
+
+namespace tandem::migrator {
+
+struct Converter::Part {
+  std::string table;
+  std::string key;
+  Row values;
+  std::vector<bool> set;
+  std::vector<bool> sum;
+  const TableMapping* entry = nullptr;
+  std::pair<std::string, std::string> source;
+  // For collect_json: one member of the JSON column `json_column`.
+  std::optional<std::pair<std::string, std::string>> json_member;
+  int json_column = -1;
+};
+
+namespace {
+
+Direction Other(Direction d) {
+  return d == Direction::kMove ? Direction::kRollback : Direction::kMove;
+}
+
+// "customers i_customer=42", for messages.
+std::string Describe(const TableInfo& table, const std::string& key) {
+  std::vector<std::string> parts = DecodeKey(key);
+  std::vector<std::string> named;
+  for (size_t i = 0; i < table.primary_key.size() && i < parts.size(); ++i) {
+    named.push_back(absl::StrCat(table.primary_key[i], "=", parts[i]));
+  }
+  return absl::StrCat(table.name, " ", absl::StrJoin(named, ","));
+}
+
+absl::StatusOr<int64_t> ToInt(const Value& v) {
+  int64_t n = 0;
+  if (!v.has_value() || !absl::SimpleAtoi(*v, &n)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("\"", v.value_or("NULL"), "\" is not an integer"));
+  }
+  return n;
+}
+
+}  // namespace
+
+size_t DesiredState::RowCount() const {
+  size_t n = 0;
+  for (const auto& [name, t] : tables) n += t.rows.size();
+  return n;
+}
+
+Converter::Converter(const Mapping& mapping, Direction direction,
+                     const LiveSchema* const schemas[2],
+                     const CatalogLookups& lookups,
+                     const CatalogLookups& inverse_lookups, const IdMap& ids,
+                     ConvertOptions options)
+    : mapping_(mapping),
+      direction_(direction),
+      schemas_{schemas[0], schemas[1]},
+      lookups_(lookups),
+      inverse_lookups_(inverse_lookups),
+      ids_(ids),
+      options_(options) {}
+
+absl::StatusOr<std::string> Converter::ConvertValue(
+    Direction direction, const TableMapping& entry, const ColumnSpec& spec,
+    const TableInfo& from, const Row& row, const ColumnInfo& target,
+    const std::string& key_text, const CatalogLookups& lookups, bool* dropped,
+    std::string* drop_reason, std::vector<Rounding>* roundings) const {
+  auto fail = [&](absl::string_view what) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(key_text, ": ", entry.to, ".", spec.target, ": ", what,
+                     " (", spec.location.ToString(), ")"));
+  };
+  if (spec.constant.has_value()) return *spec.constant;
+  const int index = from.IndexOf(spec.from);
+  if (index < 0) return fail(absl::StrCat("no column ", spec.from));
+  const Value& source = row[index];
+  if (!source.has_value()) return std::string();  // the caller keeps NULL
+  const std::string& v = *source;
+  if (!spec.convert.empty()) {
+    const ScaleConversion& c = mapping_.conversions().at(spec.convert);
+    const int shift = spec.inverse ? -Log10(c.scale) : Log10(c.scale);
+    absl::StatusOr<Rescaled> r =
+        Rescale(v, shift, target.IsDecimal() ? target.scale : 0);
+    if (!r.ok()) return fail(r.status().message());
+    if (!r->exact) {
+      if (roundings == nullptr || !options_.allow_rounding) {
+        return fail(absl::StrCat(v, " does not convert exactly (",
+                                 r->exact_text, " needs rounding to ", r->text,
+                                 "; rounding is not allowed)"));
+      }
+      roundings->push_back(
+          {entry.to, key_text, spec.target, r->exact_text, r->text});
+    }
+    return r->text;
+  }
+  if (!spec.enum_name.empty()) {
+    const EnumConversion& e = mapping_.enums().at(spec.enum_name);
+    const auto& table = spec.inverse ? e.backward : e.forward;
+    auto it = table.find(v);
+    if (it == table.end()) {
+      return fail(
+          absl::StrCat("unknown value \"", v, "\" of enum ", spec.enum_name));
+    }
+    return it->second;
+  }
+  if (!spec.catalog.empty()) {
+    std::string subscription;
+    if (!spec.subscription_column.empty()) {
+      const int s = from.IndexOf(spec.subscription_column);
+      if (s >= 0 && row[s].has_value()) subscription = *row[s];
+    }
+    absl::StatusOr<CatalogTarget> t =
+        spec.catalog == "product" ? lookups.Product(v, subscription)
+                                  : lookups.ResourceType(subscription, v);
+    if (!t.ok()) return fail(t.status().message());
+    if (!t->carried()) {
+      if (!spec.drop_row_if_not_carried) {
+        return fail(absl::StrCat(spec.catalog, " ", v,
+                                 " is not carried: ", t->not_carried_reason));
+      }
+      *dropped = true;
+      *drop_reason =
+          absl::StrCat(key_text, " not carried: ", t->not_carried_reason);
+      return std::string();
+    }
+    return t->id;
+  }
+  if (!spec.id_space.empty()) {
+    if (direction == Direction::kMove) return ids_.ToTarget(spec.id_space, v);
+    std::optional<std::string> id = ids_.ToSource(spec.id_space, v);
+    return id.has_value() ? *id : NewIdPlaceholder(spec.id_space, v);
+  }
+  return v;
+}
+
+absl::Status Converter::ConvertRow(Direction direction,
+                                   const TableMapping& entry,
+                                   const TableInfo& from, const Row& row,
+                                   const CatalogLookups& lookups,
+                                   std::vector<Part>* parts,
+                                   std::vector<Rounding>* roundings,
+                                   std::vector<std::string>* warnings) const {
+  const TableInfo* to = schemas_[Mapping::WriteSide(direction)]->Find(entry.to);
+  if (to == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("table ", entry.to, " does not exist"));
+  }
+  const std::string source_key = KeyOf(from, row);
+  const std::string key_text = Describe(from, source_key);
+  Part base;
+  base.table = entry.to;
+  base.values.assign(to->columns.size(), std::nullopt);
+  base.set.assign(to->columns.size(), false);
+  base.sum.assign(to->columns.size(), false);
+  base.entry = &entry;
+  base.source = {from.name, source_key};
+  for (const ColumnSpec& spec : entry.columns) {
+    const int i = to->IndexOf(spec.target);
+    if (i < 0) continue;  // reported by the schema check
+    bool dropped = false;
+    std::string reason;
+    TANDEM_ASSIGN_OR_RETURN(
+        std::string value,
+        ConvertValue(direction, entry, spec, from, row, to->columns[i],
+                     key_text, lookups, &dropped, &reason, roundings));
+    if (dropped) {
+      if (warnings != nullptr) warnings->push_back(reason);
+      return absl::OkStatus();
+    }
+    const int s = spec.from.empty() ? -1 : from.IndexOf(spec.from);
+    const bool is_null = s >= 0 && !row[s].has_value();
+    if (is_null) {
+      base.values[i] = std::nullopt;
+    } else if (ParseNewIdPlaceholder(value).has_value()) {
+      base.values[i] = value;
+    } else {
+      absl::StatusOr<std::string> canonical = Canonical(to->columns[i], value);
+      if (!canonical.ok()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(key_text, ": ", entry.to, ".", spec.target, ": ",
+                         canonical.status().message()));
+      }
+      base.values[i] = *canonical;
+    }
+    base.set[i] = true;
+    base.sum[i] = spec.sum;
+  }
+  if (entry.split_json) {
+    const int j = from.IndexOf(entry.split_json->from);
+    const int name = to->IndexOf(entry.split_json->name);
+    const int value = to->IndexOf(entry.split_json->value);
+    if (j < 0 || name < 0 || value < 0) {
+      return absl::FailedPreconditionError("split_json columns missing");
+    }
+    if (!row[j].has_value()) return absl::OkStatus();
+    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> members =
+        SplitJson(*row[j]);
+    if (!members.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(key_text, ": ", entry.split_json->from, ": ",
+                       members.status().message()));
+    }
+    for (const auto& [n, v] : *members) {
+      Part part = base;
+      part.values[name] = n;
+      part.values[value] = v;
+      part.set[name] = part.set[value] = true;
+      part.key = KeyOf(*to, part.values);
+      parts->push_back(std::move(part));
+    }
+    return absl::OkStatus();
+  }
+  if (entry.collect_json) {
+    const int n = from.IndexOf(entry.collect_json->name);
+    const int v = from.IndexOf(entry.collect_json->value);
+    base.json_column = to->IndexOf(entry.collect_json->into);
+    if (n < 0 || v < 0 || base.json_column < 0) {
+      return absl::FailedPreconditionError("collect_json columns missing");
+    }
+    base.json_member = {row[n].value_or(""), row[v].value_or("")};
+  }
+  base.key = KeyOf(*to, base.values);
+  parts->push_back(std::move(base));
+  return absl::OkStatus();
+}
+
+absl::Status Converter::Assemble(const std::vector<Part>& parts,
+                                 DesiredState* state) const {
+  std::map<std::pair<std::string, std::string>,
+           std::map<int, std::vector<std::pair<std::string, std::string>>>>
+      json;
+  for (const Part& part : parts) {
+    DesiredTable& table = state->tables[part.table];
+    DesiredRow& row = table.rows[part.key];
+    if (row.values.empty()) {
+      row.values.assign(part.values.size(), std::nullopt);
+      row.set.assign(part.values.size(), false);
+    }
+    for (size_t i = 0; i < part.values.size(); ++i) {
+      if (!part.set[i]) continue;
+      if (!row.set[i]) {
+        row.values[i] = part.values[i];
+        row.set[i] = true;
+        continue;
+      }
+      if (part.sum[i]) {
+        TANDEM_ASSIGN_OR_RETURN(int64_t a, ToInt(row.values[i]));
+        TANDEM_ASSIGN_OR_RETURN(int64_t b, ToInt(part.values[i]));
+        row.values[i] = absl::StrCat(a + b);
+      } else if (row.values[i] != part.values[i]) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("entries disagree on ", part.table, " key ", part.key,
+                         " column ", i, ": \"", row.values[i].value_or("NULL"),
+                         "\" vs \"", part.values[i].value_or("NULL"), "\""));
+      }
+    }
+    if (part.json_member.has_value()) {
+      json[{part.table, part.key}][part.json_column].push_back(
+          *part.json_member);
+    }
+    row.sources.insert(part.source);
+  }
+  for (auto& [where, columns] : json) {
+    DesiredRow& row = state->tables[where.first].rows[where.second];
+    for (auto& [column, members] : columns) {
+      std::sort(members.begin(), members.end());
+      row.values[column] = CollectJson(members);
+      row.set[column] = true;
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool Converter::ImageMatches(
+    const TableInfo& table, const Row& row, const CustomerRows& read,
+    std::set<std::pair<std::string, std::string>>* image) const {
+  const Direction other = Other(direction_);
+  std::vector<Part> parts;
+  std::vector<Rounding> roundings;
+  for (const TableMapping& entry : mapping_.tables(other)) {
+    if (entry.from != table.name) continue;
+    if (!ConvertRow(other, entry, table, row, inverse_lookups_, &parts,
+                    &roundings, nullptr)
+             .ok()) {
+      return false;
+    }
+  }
+  if (!roundings.empty()) return false;
+  DesiredState assembled;
+  if (!Assemble(parts, &assembled).ok()) return false;
+  const SchemaSide read_side = Mapping::ReadSide(direction_);
+  const CustomerSpec& customer = mapping_.customer(read_side);
+  for (const auto& [name, desired] : assembled.tables) {
+    const TableRows* rows = read.Find(name);
+    const TableInfo* info = schemas_[read_side]->Find(name);
+    if (info == nullptr) return false;
+    const int status =
+        name == customer.table ? info->IndexOf(customer.status) : -1;
+    for (const auto& [key, want] : desired.rows) {
+      if (rows == nullptr) return false;
+      auto have = rows->rows.find(key);
+      if (have == rows->rows.end()) return false;
+      for (size_t i = 0; i < want.values.size(); ++i) {
+        if (!want.set[i] || static_cast<int>(i) == status) continue;
+        if (want.values[i] != have->second[i]) return false;
+      }
+      image->insert({name, key});
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<DesiredState> Converter::Convert(
+    const CustomerRows& read, const CustomerRows& written) const {
+  const SchemaSide read_side = Mapping::ReadSide(direction_);
+  const SchemaSide write_side = Mapping::WriteSide(direction_);
+  DesiredState state;
+  std::vector<Part> parts;
+  for (const TableMapping& entry : mapping_.tables(direction_)) {
+    const TableRows* rows = read.Find(entry.from);
+    const TableInfo* from = schemas_[read_side]->Find(entry.from);
+    if (from == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("table ", entry.from, " does not exist"));
+    }
+    if (rows == nullptr) continue;
+    for (const auto& [key, row] : rows->rows) {
+      TANDEM_RETURN_IF_ERROR(ConvertRow(direction_, entry, *from, row, lookups_,
+                                        &parts, &state.roundings,
+                                        &state.warnings));
+    }
+  }
+  TANDEM_RETURN_IF_ERROR(Assemble(parts, &state));
+  // Table infos, defaults, and NULLs for what no entry filled.
+  for (auto& [name, table] : state.tables) {
+    table.info = schemas_[write_side]->Find(name);
+    for (const TableMapping& entry : mapping_.tables(direction_)) {
+      if (entry.to != name) continue;
+      for (const auto& [column, value] : entry.defaults) {
+        const int i = table.info->IndexOf(column);
+        if (i < 0) continue;
+        for (auto& [key, row] : table.rows) {
+          if (!row.set[i]) {
+            row.values[i] = value;
+            row.set[i] = true;
+          }
+        }
+      }
+    }
+  }
+  // Rows of the side written that nothing changed since they were written.
+  for (const auto& [name, rows] : written.tables) {
+    if (rows.info == nullptr) continue;
+    for (const auto& [key, row] : rows.rows) {
+      std::set<std::pair<std::string, std::string>> image;
+      if (!ImageMatches(*rows.info, row, read, &image)) continue;
+      DesiredTable& table = state.tables[name];
+      table.info = rows.info;
+      auto existing = table.rows.find(key);
+      if (existing != table.rows.end()) {
+        bool covered = true;
+        for (const auto& source : existing->second.sources) {
+          covered = covered && image.count(source) > 0;
+        }
+        if (!covered || image.empty()) continue;
+      } else if (!image.empty()) {
+        // Its image matches, yet the conversion put nothing here: the rows
+        // it came from now convert elsewhere (merged usage). Let the
+        // conversion decide.
+        continue;
+      }
+      DesiredRow kept;
+      kept.values = row;
+      kept.set.assign(row.size(), true);
+      kept.sources = image;
+      kept.retained = true;
+      table.rows[key] = std::move(kept);
+    }
+  }
+  // The customer's status, held at `exported` until the flip.
+  const CustomerSpec& customer = mapping_.customer(write_side);
+  auto table = state.tables.find(customer.table);
+  if (table != state.tables.end()) {
+    const int status = table->second.info->IndexOf(customer.status);
+    for (auto& [key, row] : table->second.rows) {
+      if (status < 0) break;
+      if (!row.retained)
+        state.customer_status = row.values[status].value_or("");
+      if (options_.hold_status) {
+        row.values[status] = customer.exported;
+        row.set[status] = true;
+      }
+    }
+  }
+  if (state.customer_status.empty()) {
+    // Every row was kept: take the status the conversion gives.
+    const CustomerSpec& read_customer = mapping_.customer(read_side);
+    const TableRows* rows = read.Find(read_customer.table);
+    const TableInfo* info = schemas_[read_side]->Find(read_customer.table);
+    for (const TableMapping& entry : mapping_.tables(direction_)) {
+      if (rows == nullptr || info == nullptr ||
+          entry.from != read_customer.table || entry.to != customer.table) {
+        continue;
+      }
+      for (const auto& [key, row] : rows->rows) {
+        std::vector<Part> p;
+        if (!ConvertRow(direction_, entry, *info, row, lookups_, &p, nullptr,
+                        nullptr)
+                 .ok() ||
+            p.empty()) {
+          continue;
+        }
+        const TableInfo* to = schemas_[write_side]->Find(customer.table);
+        const int s = to->IndexOf(customer.status);
+        if (s >= 0 && p[0].set[s])
+          state.customer_status = p[0].values[s].value_or("");
+      }
+    }
+  }
+  return state;
+}
+
+}  // namespace tandem::migrator

@@ -1,0 +1,126 @@
+// Turns a customer's rows on the side read into the rows it must have on the
+// side written, by the mapping's entries for one direction: the "desired
+// state" that the writer applies and the verifier compares against.
+//
+// Rows the side written already holds (a moved customer's rows kept on the
+// source, or a rolled-back customer's rows kept on the target) are kept as
+// they are when nothing changed since: when converting such a row back by
+// the other direction gives exactly the rows the side read holds now. That
+// is how a rollback carries back only what changed on the target, and why
+// conversions that lose something (usage of a resource the target lacks, an
+// add-on not carried, settings that are not strings) never lose it on a
+// round trip.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "migrator/engine/lookups.h"
+#include "migrator/engine/rows.h"
+#include "migrator/mapping/live_schema.h"
+#include "migrator/mapping/mapping.h"
+
+namespace tandem::migrator {
+
+// A value the side written cannot hold exactly, rounded because rounding
+// was allowed.
+struct Rounding {
+  std::string table;
+  std::string key;
+  std::string column;
+  std::string exact;
+  std::string rounded;
+};
+
+// A row as the side written must hold it.
+struct DesiredRow {
+  Row values;
+  // The columns some entry filled; the others take the database default.
+  std::vector<bool> set;
+  // The rows of the side read it comes from, as (table, key).
+  std::set<std::pair<std::string, std::string>> sources;
+  // Kept as the side written holds it (see the file comment).
+  bool retained = false;
+};
+
+struct DesiredTable {
+  const TableInfo* info = nullptr;
+  std::map<std::string, DesiredRow> rows;  // by key
+};
+
+struct DesiredState {
+  std::map<std::string, DesiredTable> tables;
+  // Values rounded under the rounding rule (only with allow_rounding).
+  std::vector<Rounding> roundings;
+  // What the operator should know: rows not carried and why.
+  std::vector<std::string> warnings;
+  // The customer's status as the conversion gives it. The desired customer
+  // row itself carries the `exported` value until the flip (see
+  // ConvertOptions::hold_status).
+  std::string customer_status;
+  size_t RowCount() const;
+};
+
+struct ConvertOptions {
+  // Convert values the side written cannot hold exactly by rounding them
+  // (and report each in `roundings`) instead of failing.
+  bool allow_rounding = false;
+  // Give the customer row the side's `exported` status, so the side
+  // written refuses the customer until the flip says otherwise.
+  bool hold_status = true;
+};
+
+class Converter {
+ public:
+  // All references must outlive the converter. `schemas` is indexed by
+  // SchemaSide. `lookups` answers for `direction`; `inverse_lookups` for the
+  // other direction (used to recognise rows kept unchanged).
+  Converter(const Mapping& mapping, Direction direction,
+            const LiveSchema* const schemas[2], const CatalogLookups& lookups,
+            const CatalogLookups& inverse_lookups, const IdMap& ids,
+            ConvertOptions options);
+
+  // The desired state of the side written for `read` (the customer's rows
+  // on the side read), keeping unchanged rows of `written` (the customer's
+  // rows on the side written now; may be empty). Fails with
+  // FAILED_PRECONDITION naming the table, key and column for a value that
+  // cannot be converted (an unknown enum value, a product the plan does
+  // not map, a value that would need rounding when it is not allowed).
+  absl::StatusOr<DesiredState> Convert(const CustomerRows& read,
+                                       const CustomerRows& written) const;
+
+  Direction direction() const { return direction_; }
+
+ private:
+  struct Part;
+  absl::Status ConvertRow(Direction direction, const TableMapping& entry,
+                          const TableInfo& from, const Row& row,
+                          const CatalogLookups& lookups,
+                          std::vector<Part>* parts,
+                          std::vector<Rounding>* roundings,
+                          std::vector<std::string>* warnings) const;
+  absl::StatusOr<std::string> ConvertValue(
+      Direction direction, const TableMapping& entry, const ColumnSpec& spec,
+      const TableInfo& from, const Row& row, const ColumnInfo& target,
+      const std::string& key_text, const CatalogLookups& lookups, bool* dropped,
+      std::string* drop_reason, std::vector<Rounding>* roundings) const;
+  absl::Status Assemble(const std::vector<Part>& parts,
+                        DesiredState* state) const;
+  bool ImageMatches(const TableInfo& table, const Row& row,
+                    const CustomerRows& read,
+                    std::set<std::pair<std::string, std::string>>* image) const;
+
+  const Mapping& mapping_;
+  const Direction direction_;
+  const LiveSchema* schemas_[2];
+  const CatalogLookups& lookups_;
+  const CatalogLookups& inverse_lookups_;
+  const IdMap& ids_;
+  const ConvertOptions options_;
+};
+
+}  // namespace tandem::migrator

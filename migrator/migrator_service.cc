@@ -1,0 +1,297 @@
+#include "migrator/migrator_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/offload.h"
+#include "common/status_macros.h"
+#include "migrator/move/item_states.h"
+
+namespace tandem::migrator {
+namespace {
+
+namespace v1 = ::tandem::migrator::v1;
+namespace rv1 = ::tandem::router::v1;
+namespace cv1 = ::tandem::catalog::v1;
+
+absl::Status ValidateOptions(const v1::BatchOptions& o) {
+  if (o.parallelism() < 0 || o.parallelism() > 256) {
+    return absl::InvalidArgumentError("parallelism must be between 0 and 256");
+  }
+  if (o.write_budget().rows_per_second() < 0 ||
+      o.write_budget().statements_per_second() < 0) {
+    return absl::InvalidArgumentError("a write budget must not be negative");
+  }
+  if (o.tail_window_seconds() < 0 || o.tail_window_seconds() > 86400) {
+    return absl::InvalidArgumentError(
+        "tail_window_seconds must be between 0 and 86,400");
+  }
+  if (o.cutover_timeout_ms() < 0 || o.cutover_timeout_ms() > 600000) {
+    return absl::InvalidArgumentError(
+        "cutover_timeout_ms must be between 0 and 600,000");
+  }
+  if (o.pause_after_failures() < 0) {
+    return absl::InvalidArgumentError(
+        "pause_after_failures must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+MigratorServiceImpl::MigratorServiceImpl(ServiceDeps deps)
+    : deps_(std::move(deps)) {
+  if (deps_.registry != nullptr) {
+    refused_ = &prometheus::BuildCounter()
+                    .Name("tandem_migrator_requests_refused_total")
+                    .Help("Requests refused before any change, by code.")
+                    .Register(*deps_.registry);
+  }
+}
+
+grpc::ServerUnaryReactor* MigratorServiceImpl::Offload(
+    grpc::CallbackServerContext* context, Role role,
+    std::function<absl::Status(const Principal&)> work) {
+  return AuthorizeAndOffload(
+      context, *deps_.auth, role, *deps_.workers,
+      [this, work = std::move(work)](const Principal& who) {
+        return Refuse(work(who));
+      });
+}
+
+absl::Status MigratorServiceImpl::Refuse(absl::Status status) {
+  if (!status.ok() && refused_ != nullptr) {
+    refused_->Add({{"code", absl::StatusCodeToString(status.code())}})
+        .Increment();
+  }
+  return status;
+}
+
+absl::Status MigratorServiceImpl::StartOne(
+    grpc::CallbackServerContext* context, const Principal& who,
+    Direction direction, int64_t customer_id, v1::BatchMode mode,
+    const v1::BatchOptions& options, bool wait, const std::string& name,
+    const std::string& reason, const std::string& request_id, v1::Batch* batch,
+    v1::BatchItem* item) {
+  if (customer_id <= 0) {
+    return absl::InvalidArgumentError("customer_id must be positive");
+  }
+  if (mode == v1::BATCH_MODE_DRY_RUN) {
+    return absl::UnimplementedError(
+        "a dry run of one customer is not available yet; it comes with "
+        "batches (migrator part 2)");
+  }
+  if (mode != v1::BATCH_MODE_UNSPECIFIED && mode != v1::BATCH_MODE_LIVE) {
+    return absl::InvalidArgumentError("unknown mode");
+  }
+  TANDEM_RETURN_IF_ERROR(ValidateOptions(options));
+  if (request_id.size() > 64 || name.size() > 128 || reason.size() > 1024) {
+    return absl::InvalidArgumentError(
+        "request_id is at most 64 bytes, name 128 and reason 1,024");
+  }
+  if (HasErrors(deps_.mapping_issues)) {
+    return absl::FailedPreconditionError(
+        "the schema mapping is invalid (GetMapping lists its errors)");
+  }
+  absl::StatusOr<cv1::FreezeState> freeze = deps_.catalog->GetFreeze();
+  if (!freeze.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "the catalog cannot be reached: ", freeze.status().message()));
+  }
+  if (direction == Direction::kMove && *freeze != cv1::FREEZE_STATE_FROZEN &&
+      *freeze != cv1::FREEZE_STATE_FROZEN_TARGET_OPEN) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("customers move only while the catalog is frozen; it is ",
+                     cv1::FreezeState_Name(*freeze)));
+  }
+  if (direction == Direction::kRollback &&
+      *freeze == cv1::FREEZE_STATE_LIFTED) {
+    return absl::FailedPreconditionError(
+        "the freeze is lifted: customers no longer go back to the source");
+  }
+  // A retry of a request already taken returns the same batch, whatever the
+  // route says now.
+  absl::StatusOr<rv1::Route> route = deps_.router->GetRoute(customer_id);
+  if (!route.ok()) {
+    if (route.status().code() == absl::StatusCode::kNotFound) {
+      return absl::NotFoundError(
+          absl::StrCat("customer ", customer_id, " has no route"));
+    }
+    return absl::UnavailableError(absl::StrCat("the router cannot be reached: ",
+                                               route.status().message()));
+  }
+  const auto origin = direction == Direction::kMove
+                          ? ::tandem::common::v1::SYSTEM_SOURCE
+                          : ::tandem::common::v1::SYSTEM_TARGET;
+  NewBatch b;
+  b.name = name;
+  b.description = reason;
+  b.mode = v1::BATCH_MODE_LIVE;
+  b.direction = direction;
+  b.options = options;
+  b.selector.add_customer_ids(customer_id);
+  b.customers = {customer_id};
+  b.mapping_digest = deps_.mapping->digest();
+  b.actor = who.name;
+  b.reason = reason;
+  b.request_id = request_id;
+  bool retry = false;
+  if (!request_id.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(std::optional<v1::Batch> earlier,
+                            deps_.store->FindBatchByRequest(request_id));
+    retry = earlier.has_value();
+  }
+  if (!retry && (route->system() != origin ||
+                 route->state() != rv1::ROUTE_STATE_STABLE)) {
+    {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "customer ", customer_id, " is not ",
+          direction == Direction::kMove ? "SOURCE" : "TARGET",
+          "/STABLE (it is ",
+          route->system() == ::tandem::common::v1::SYSTEM_SOURCE ? "SOURCE"
+                                                                 : "TARGET",
+          route->state() == rv1::ROUTE_STATE_STABLE ? "/STABLE" : "/MIGRATING",
+          ")"));
+    }
+  }
+  TANDEM_ASSIGN_OR_RETURN(*batch, deps_.store->CreateBatch(b));
+  deps_.backend->Wake();
+  TANDEM_ASSIGN_OR_RETURN(ItemRecord record,
+                          deps_.store->GetItem(batch->batch_id(), customer_id));
+  // Waiting ends once the customer is flipped or the item is finished; the
+  // move goes on if the call ends first.
+  while (wait && !IsTerminal(record.item.state()) &&
+         record.item.state() != v1::ITEM_STATE_TAIL) {
+    if (context->IsCancelled() ||
+        std::chrono::system_clock::now() >= context->deadline()) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));  // polling the control database
+    TANDEM_ASSIGN_OR_RETURN(
+        record, deps_.store->GetItem(batch->batch_id(), customer_id));
+  }
+  TANDEM_ASSIGN_OR_RETURN(*batch, deps_.store->GetBatch(batch->batch_id()));
+  *item = record.item;
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* MigratorServiceImpl::MoveCustomer(
+    grpc::CallbackServerContext* context,
+    const v1::MoveCustomerRequest* request,
+    v1::MoveCustomerResponse* response) {
+  return Offload(context, Role::kOperator, [=, this](const Principal& who) {
+    return StartOne(context, who, Direction::kMove, request->customer_id(),
+                    request->mode(), request->options(), request->wait(),
+                    request->name(), request->reason(), request->request_id(),
+                    response->mutable_batch(), response->mutable_item());
+  });
+}
+
+grpc::ServerUnaryReactor* MigratorServiceImpl::RollbackCustomer(
+    grpc::CallbackServerContext* context,
+    const v1::RollbackCustomerRequest* request,
+    v1::RollbackCustomerResponse* response) {
+  return Offload(context, Role::kOperator, [=, this](const Principal& who) {
+    return StartOne(context, who, Direction::kRollback, request->customer_id(),
+                    request->mode(), request->options(), request->wait(),
+                    request->name(), request->reason(), request->request_id(),
+                    response->mutable_batch(), response->mutable_item());
+  });
+}
+
+grpc::ServerUnaryReactor* MigratorServiceImpl::VerifyCustomer(
+    grpc::CallbackServerContext* context,
+    const v1::VerifyCustomerRequest* request,
+    v1::VerifyCustomerResponse* response) {
+  return Offload(context, Role::kViewer, [=, this](const Principal&) {
+    if (request->customer_id() <= 0) {
+      return absl::InvalidArgumentError("customer_id must be positive");
+    }
+    if (request->max_differences() < 0 || request->max_differences() > 10000) {
+      return absl::InvalidArgumentError(
+          "max_differences must be between 0 and 10,000");
+    }
+    if (!request->tables().empty()) {
+      return absl::UnimplementedError(
+          "verifying only some tables is not available yet; leave `tables` "
+          "empty");
+    }
+    if (HasErrors(deps_.mapping_issues)) {
+      return absl::FailedPreconditionError("the schema mapping is invalid");
+    }
+    absl::StatusOr<v1::VerifyCustomerResponse> result = deps_.mover->Verify(
+        request->customer_id(),
+        request->max_differences() == 0 ? 100 : request->max_differences());
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MigratorServiceImpl::GetMapping(
+    grpc::CallbackServerContext* context, const v1::GetMappingRequest* request,
+    v1::GetMappingResponse* response) {
+  return Offload(context, Role::kViewer, [=, this](const Principal&) {
+    v1::SchemaMapping* m = response->mutable_mapping();
+    m->set_path(deps_.mapping->path());
+    m->set_digest(deps_.mapping->digest());
+    m->set_declared_version(deps_.mapping->version());
+    m->set_loaded_at_unix_ms(deps_.mapping_loaded_at_ms);
+    bool warnings = false;
+    for (const SchemaIssue& i : deps_.mapping_issues) {
+      v1::MappingIssue* issue = m->add_issues();
+      issue->set_severity(i.error ? v1::ISSUE_SEVERITY_ERROR
+                                  : v1::ISSUE_SEVERITY_WARNING);
+      issue->set_location(i.location);
+      issue->set_table(i.table);
+      issue->set_column(i.column);
+      issue->set_message(i.message);
+      warnings = warnings || !i.error;
+    }
+    m->set_status(HasErrors(deps_.mapping_issues) ? v1::MAPPING_STATUS_INVALID
+                  : warnings ? v1::MAPPING_STATUS_VALID_WITH_WARNINGS
+                             : v1::MAPPING_STATUS_VALID);
+    if (request->include_tables()) {
+      std::map<std::string, v1::TableMappingSummary> by_table;
+      for (const TableMapping& t : deps_.mapping->tables(Direction::kMove)) {
+        v1::TableMappingSummary& s = by_table[t.from];
+        s.set_source_table(t.from);
+        s.add_target_tables(t.to);
+        s.set_ownership_path(t.owner.direct()
+                                 ? absl::StrCat(t.from, ".", t.owner.column)
+                                 : absl::StrCat(t.owner.via_table, ".",
+                                                t.owner.via_owner, " <- ",
+                                                t.from, ".", t.owner.via_key));
+        for (const ColumnSpec& c : t.columns) {
+          if (!c.from.empty() && c.from != c.target && c.convert.empty() &&
+              c.enum_name.empty() && c.catalog.empty()) {
+            s.set_column_renames(s.column_renames() + 1);
+          }
+          if (!c.convert.empty() || !c.enum_name.empty()) {
+            s.set_conversions(s.conversions() + 1);
+          }
+          if (c.catalog == "product") s.add_product_id_columns(c.target);
+        }
+        if (t.split_json) s.set_json_splits(s.json_splits() + 1);
+      }
+      for (auto& [name, summary] : by_table) {
+        *m->add_tables() = std::move(summary);
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* MigratorServiceImpl::GetBatch(
+    grpc::CallbackServerContext* context, const v1::GetBatchRequest* request,
+    v1::GetBatchResponse* response) {
+  return Offload(context, Role::kViewer, [=, this](const Principal&) {
+    if (request->batch_id() <= 0) {
+      return absl::InvalidArgumentError("batch_id must be positive");
+    }
+    TANDEM_ASSIGN_OR_RETURN(*response->mutable_batch(),
+                            deps_.store->GetBatch(request->batch_id()));
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace tandem::migrator

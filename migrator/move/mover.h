@@ -1,0 +1,168 @@
+// Moves one customer from one system to the other (or back), one stored step
+// at a time, so that a worker that dies anywhere leaves an item another
+// worker (or the same one, restarted) continues safely:
+//
+//   PLANNING   the catalog plans the customer's products; a refusal fails it
+//              and touches nothing.
+//   PRE_COPY   rows read from a consistent snapshot of the side the
+//              customer is on, converted, written to the other side (which
+//              keeps the customer `exported` so its own tools refuse it);
+//              then catch-up rounds re-read only what changed (the server
+//              hashes every row; only rows whose hash moved are fetched)
+//              until a round finds little, or the customer fails as not
+//              converging.
+//   CUTOVER    route MIGRATING with a lease (dispatchers hold the customer);
+//              the customer's row is locked on the old side (the fence:
+//              every writer that follows the route waits on it), the last
+//              changes are read in that transaction and written.
+//   VERIFYING  rows and business checks compared; any difference fails the
+//              customer: route back, copy removed. Otherwise the copy
+//              commits, the route flips by compare-and-set (refused if the
+//              lease ran out), the old side marks the customer exported and
+//              the new side releases it.
+//   TAIL       late writes on the old side (route-blind jobs, calls that
+//              started before the flip) are carried as deltas for the tail
+//              window: new append-only rows, and changes of balances and
+//              usage added to the new side's values, exactly once.
+//
+// Every write to the billing databases is idempotent by key (rows are
+// replaced, never inserted twice), so a step repeated after a crash changes
+// nothing more.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "migrator/engine/billing_db.h"
+#include "migrator/engine/converter.h"
+#include "migrator/engine/verifier.h"
+#include "migrator/mapping/mapping.h"
+#include "migrator/move/clients.h"
+#include "migrator/move/item_states.h"
+#include "migrator/move/move_store.h"
+#include "migrator/move/plan_lookups.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace tandem::migrator {
+
+struct MoverOptions {
+  // Catch-up rounds before the cutover, at most.
+  int max_catch_up_rounds = 10;
+  // A round that finds at most this many changed rows is close enough: the
+  // cutover follows.
+  int converged_rows = 200;
+  // The longest a customer may stay MIGRATING (the route's lease), unless a
+  // batch says otherwise. Keep it below the dispatchers' hold timeout.
+  absl::Duration cutover_timeout = absl::Seconds(5);
+  // How long late writes on the old side are carried after the flip, and how
+  // often the tail looks for them.
+  absl::Duration tail_window = absl::Seconds(300);
+  absl::Duration tail_interval = absl::Seconds(1);
+  // Differences kept in a verification.
+  int max_differences = 100;
+  // Who the migrator is, in route changes' audit.
+  std::string actor = "migrator";
+  // Test hook: called at named points of a move ("after_plan",
+  // "after_pre_copy", "after_migrating", "before_verify", "before_flip",
+  // "after_flip", "tail_pass"); a non-OK status is treated as a failure of
+  // the step at that point.
+  std::function<absl::Status(const std::string& point, int64_t customer)> fault;
+};
+
+class MoverMetrics {
+ public:
+  explicit MoverMetrics(prometheus::Registry* registry);
+  void Finished(Direction d, const std::string& outcome);
+  void Failed(Direction d, const std::string& kind);
+  void RowsWritten(const std::string& table, int64_t n);
+  void Cutover(Direction d, absl::Duration held);
+  void Phase(const std::string& phase, absl::Duration d);
+  void VerificationFailed();
+  void CatchUpRound(int64_t changed_rows);
+  void LateWrites(int64_t carried, int64_t after_window);
+  void Tailing(int64_t customers);
+
+ private:
+  prometheus::Family<prometheus::Counter>* customers_ = nullptr;
+  prometheus::Family<prometheus::Counter>* failures_ = nullptr;
+  prometheus::Family<prometheus::Counter>* rows_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* cutover_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* phase_ = nullptr;
+  prometheus::Counter* verify_failures_ = nullptr;
+  prometheus::Histogram* catch_up_ = nullptr;
+  prometheus::Counter* late_carried_ = nullptr;
+  prometheus::Counter* late_after_ = nullptr;
+  prometheus::Gauge* tailing_ = nullptr;
+};
+
+// Everything a mover works with; all must outlive it.
+struct MoverDeps {
+  const Mapping* mapping = nullptr;
+  const LiveSchema* schemas[2] = {nullptr, nullptr};
+  BillingDb* dbs[2] = {nullptr, nullptr};  // by SchemaSide
+  RouteClient* router = nullptr;
+  PlanClient* catalog = nullptr;
+  MoveStore* store = nullptr;
+  Clock* clock = nullptr;
+  MoverMetrics* metrics = nullptr;  // may be null
+};
+
+class Mover {
+ public:
+  Mover(MoverDeps deps, MoverOptions options);
+  ~Mover();
+
+  // Drives the item forward from its stored state until it is terminal or
+  // in TAIL (the tail is driven by TailPass), storing each step. Returns
+  // ABORTED when the claim was lost (another worker owns the item now),
+  // other errors when the control database could not store a step (the
+  // item is then resumed later). A customer that fails is not an error:
+  // its item is FAILED with the reason.
+  absl::Status Advance(ItemRecord& record);
+
+  // One pass of the tail for an item in TAIL: carries late writes, and
+  // finishes the item (DONE) once the window has ended.
+  absl::Status TailPass(ItemRecord& record);
+
+  // Compares one customer on the two systems, read-only (see
+  // VerifyCustomerRequest).
+  absl::StatusOr<::tandem::migrator::v1::VerifyCustomerResponse> Verify(
+      int64_t customer_id, int max_differences);
+
+ public:
+  struct Session;
+
+ private:
+  absl::StatusOr<std::unique_ptr<Session>> NewSession(const ItemRecord& record);
+  absl::Status Plan(ItemRecord& record);
+  absl::Status PreCopy(ItemRecord& record, Session& session);
+  absl::Status Cutover(ItemRecord& record, std::unique_ptr<Session>& session);
+  absl::Status CatchUp(Session& session, sql::Connection& read_conn,
+                       sql::Connection* write_conn, int64_t* changed);
+  absl::Status FinishFlip(ItemRecord& record);
+  absl::Status Fail(ItemRecord& record,
+                    ::tandem::migrator::v1::FailureKind kind,
+                    const std::string& message, bool remove_copy);
+  absl::Status Store(ItemRecord& record, ItemState state);
+  absl::Status Fault(const std::string& point, int64_t customer);
+  absl::StatusOr<int64_t> CarryLateWrites(ItemRecord& record, Session& session,
+                                          bool count_only);
+
+  MoverDeps deps_;
+  MoverOptions options_;
+  // Tail sessions, kept between passes.
+  absl::Mutex mu_;
+  std::map<int64_t, std::unique_ptr<Session>> tails_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tandem::migrator

@@ -1,0 +1,396 @@
+// The mover's copy and cutover: PRE_COPY, CUTOVER, VERIFYING and the flip.
+#include <cppconn/exception.h>
+#include <mysql_connection.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "migrator/engine/values.h"
+#include "migrator/move/item_states.h"
+#include "migrator/move/mover.h"
+#include "migrator/move/mover_session.h"
+
+namespace tandem::migrator {
+namespace {
+
+namespace v1 = ::tandem::migrator::v1;
+namespace rv1 = ::tandem::router::v1;
+
+::tandem::common::v1::System Origin(Direction d) {
+  return d == Direction::kMove ? ::tandem::common::v1::SYSTEM_SOURCE
+                               : ::tandem::common::v1::SYSTEM_TARGET;
+}
+::tandem::common::v1::System Destination(Direction d) {
+  return d == Direction::kMove ? ::tandem::common::v1::SYSTEM_TARGET
+                               : ::tandem::common::v1::SYSTEM_SOURCE;
+}
+
+std::string Summary(const Verification& v) {
+  std::vector<std::string> parts;
+  for (const Difference& d : v.differences) {
+    if (parts.size() >= 5) break;
+    std::vector<std::string> key = DecodeKey(d.key);
+    parts.push_back(absl::StrCat(
+        d.table, " ",
+        absl::StrJoin(key.empty() ? std::vector<std::string>{d.key} : key, ","),
+        d.column.empty() ? "" : absl::StrCat(" ", d.column), ": ",
+        d.kind == Difference::kMissing ? "missing on the other side"
+        : d.kind == Difference::kExtra
+            ? "extra on the other side"
+            : absl::StrCat("expected ", d.expected, ", found ", d.actual)));
+  }
+  return absl::StrCat("verification found differences: ",
+                      absl::StrJoin(parts, "; "));
+}
+
+// The baseline of the tail: the values of the additive columns (balances,
+// usage) of the side read, as last read.
+BillingDb::Marks Baseline(const Mapping& mapping, Direction direction,
+                          const CustomerRows& read) {
+  const SchemaSide side = Mapping::ReadSide(direction);
+  std::map<std::string, std::set<std::string>> additive;
+  for (const BalanceSpec& b : mapping.balances()) {
+    additive[b.v[side].holder_table].insert(b.v[side].balance);
+  }
+  for (const TableMapping& t : mapping.tables(direction)) {
+    for (const ColumnSpec& c : t.columns) {
+      if (c.additive) additive[t.from].insert(c.from);
+    }
+  }
+  BillingDb::Marks marks;
+  for (const auto& [table, columns] : additive) {
+    const TableRows* rows = read.Find(table);
+    if (rows == nullptr) continue;
+    for (const std::string& column : columns) {
+      const int i = rows->info->IndexOf(column);
+      if (i < 0) continue;
+      for (const auto& [key, row] : rows->rows) {
+        marks[absl::StrCat(table, "|", column, "|", key)] =
+            row[i].value_or("0");
+      }
+    }
+  }
+  return marks;
+}
+
+}  // namespace
+
+absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
+  const int64_t customer = record.item.customer_id();
+  const absl::Time start = deps_.clock->Now();
+  // A consistent snapshot of the customer on the side it is on.
+  {
+    TANDEM_ASSIGN_OR_RETURN(Txn snapshot, Txn::Begin(s.read_db->pool()));
+    absl::StatusOr<CustomerRows> read = s.read_db->ReadCustomer(
+        snapshot.conn(), customer, s.read_db->CustomerTables(true));
+    if (!read.ok()) {
+      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                  std::string(read.status().message()), false);
+    }
+    s.read = *std::move(read);
+    snapshot.Rollback();
+  }
+  const TableRows* customers = s.read.Find(
+      deps_.mapping->customer(Mapping::ReadSide(s.direction)).table);
+  if (customers == nullptr || customers->rows.empty()) {
+    return Fail(record, v1::FAILURE_KIND_CUSTOMER_NOT_FOUND,
+                absl::StrCat("customer ", customer, " has no rows on ",
+                             s.read_db->database()),
+                false);
+  }
+  absl::StatusOr<CustomerRows> written;
+  {
+    absl::StatusOr<MysqlPool::Lease> conn = s.write_db->pool().Acquire();
+    if (!conn.ok()) {
+      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                  std::string(conn.status().message()), false);
+    }
+    written = s.write_db->ReadCustomer(**conn, customer,
+                                       s.write_db->CustomerTables(false));
+  }
+  if (!written.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(written.status().message()), false);
+  }
+  BuildConverterFor(*deps_.mapping, deps_.schemas, s, *written,
+                    record.options.allow_rounding(), true);
+  absl::StatusOr<DesiredState> desired = s.converter->Convert(s.read, *written);
+  if (!desired.ok()) {
+    return Fail(record, v1::FAILURE_KIND_TRANSFORM_ERROR,
+                std::string(desired.status().message()), false);
+  }
+  s.desired = *std::move(desired);
+  for (const std::string& w : s.desired.warnings) {
+    if (record.item.warnings_size() < 100) record.item.add_warnings(w);
+  }
+  for (const Rounding& r : s.desired.roundings) {
+    if (record.item.warnings_size() < 100) {
+      record.item.add_warnings(absl::StrCat("rounded ", r.table, ".", r.column,
+                                            " ", r.exact, " to ", r.rounded));
+    }
+  }
+  Changes changes = Diff(s.desired, *written, s.write_order);
+  int64_t applied = 0;
+  absl::Status wrote = s.write_db->pool().Transaction(
+      "pre-copy", [&](sql::Connection& conn) -> absl::Status {
+        TANDEM_ASSIGN_OR_RETURN(applied,
+                                s.write_db->Apply(conn, customer, changes));
+        return absl::OkStatus();
+      });
+  if (!wrote.ok()) {
+    return Fail(record, KindOfWrite(wrote), std::string(wrote.message()), true);
+  }
+  for (const TableChanges& t : changes.tables) {
+    deps_.metrics->RowsWritten(
+        t.info->name,
+        static_cast<int64_t>(t.upserts.size() + t.deletes.size()));
+  }
+  s.rows_written += applied;
+  s.mirror = MirrorOf(s.desired);
+  // Rows created natively on the target that came back have ids now: the
+  // conversion is made again with them.
+  if (!s.desired.tables.empty() && s.direction == Direction::kRollback) {
+    TANDEM_RETURN_IF_ERROR(deps_.dbs[kSourceSide]->pool().Run(
+        "reload id map", [&](sql::Connection& conn) {
+          return deps_.dbs[kSourceSide]->LoadIdMap(conn, customer, &s.ids);
+        }));
+  }
+  if (absl::Status f = Fault("after_pre_copy", customer); !f.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(f.message()), true);
+  }
+  // Catch up while the customer keeps being served.
+  int64_t changed = 0;
+  int rounds = 0;
+  while (true) {
+    absl::StatusOr<MysqlPool::Lease> conn = s.read_db->pool().Acquire();
+    if (!conn.ok()) {
+      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                  std::string(conn.status().message()), true);
+    }
+    absl::Status caught = CatchUp(s, **conn, nullptr, &changed);
+    if (!caught.ok()) {
+      return Fail(record, KindOfWrite(caught), std::string(caught.message()),
+                  true);
+    }
+    ++rounds;
+    if (changed <= options_.converged_rows) break;
+    if (rounds >= options_.max_catch_up_rounds) {
+      return Fail(record, v1::FAILURE_KIND_NOT_CONVERGED,
+                  absl::StrCat("still ", changed, " rows changed after ",
+                               rounds, " catch-up rounds (the cutover allows ",
+                               options_.converged_rows, ")"),
+                  true);
+    }
+  }
+  record.item.set_rows_copied(s.rows_written);
+  deps_.metrics->Phase("pre_copy", deps_.clock->Now() - start);
+  return Store(record, v1::ITEM_STATE_CUTOVER);
+}
+
+absl::Status Mover::Cutover(ItemRecord& record,
+                            std::unique_ptr<Session>& session) {
+  Session& s = *session;
+  const int64_t customer = record.item.customer_id();
+  const Direction d = record.direction;
+  const absl::Duration lease =
+      record.options.cutover_timeout_ms() > 0
+          ? absl::Milliseconds(record.options.cutover_timeout_ms())
+          : options_.cutover_timeout;
+  absl::StatusOr<rv1::Route> route = deps_.router->GetRoute(customer);
+  if (!route.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DEPENDENCY_UNAVAILABLE,
+                std::string(route.status().message()), true);
+  }
+  if (route->system() != Origin(d) ||
+      route->state() != rv1::ROUTE_STATE_STABLE) {
+    return Fail(record, v1::FAILURE_KIND_ROUTE_CONFLICT,
+                absl::StrCat("the route changed under the move (version ",
+                             route->version(), ")"),
+                true);
+  }
+  const std::string request = absl::StrCat(
+      "m", record.item.batch_id(), "-", customer, "-", record.item.attempts());
+  rv1::SetRouteRequest start;
+  start.set_customer_id(customer);
+  start.set_expected_version(route->version());
+  start.set_system(Origin(d));
+  start.set_state(rv1::ROUTE_STATE_MIGRATING);
+  start.set_lease_ms(absl::ToInt64Milliseconds(lease));
+  start.set_request_id(absl::StrCat(request, "-start"));
+  start.set_reason(absl::StrCat(DirectionName(d), " of customer ", customer,
+                                " (batch ", record.item.batch_id(), ")"));
+  const absl::Time held_since = deps_.clock->Now();
+  absl::StatusOr<rv1::Route> migrating = deps_.router->SetRoute(start);
+  if (!migrating.ok()) {
+    return Fail(record,
+                migrating.status().code() == absl::StatusCode::kAborted
+                    ? v1::FAILURE_KIND_ROUTE_CONFLICT
+                    : v1::FAILURE_KIND_DEPENDENCY_UNAVAILABLE,
+                std::string(migrating.status().message()), true);
+  }
+  record.migrating_version = migrating->version();
+  record.cutover_started_ms = absl::ToUnixMillis(held_since);
+  TANDEM_RETURN_IF_ERROR(Store(record, v1::ITEM_STATE_CUTOVER));
+  if (absl::Status f = Fault("after_migrating", customer); !f.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(f.message()), true);
+  }
+  // The fence: the customer's row locked on the side it is on. Every writer
+  // that follows the route locks it too, so from here nothing but
+  // route-blind jobs changes the customer there (their writes are the
+  // tail's).
+  absl::StatusOr<Txn> fence = Txn::Begin(s.read_db->pool());
+  if (!fence.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(fence.status().message()), true);
+  }
+  absl::StatusOr<std::string> status =
+      s.read_db->LockCustomer(fence->conn(), customer);
+  if (!status.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(status.status().message()), true);
+  }
+  const SchemaSide read_side = Mapping::ReadSide(d);
+  if (*status == deps_.mapping->customer(read_side).exported) {
+    return Fail(record, v1::FAILURE_KIND_ROUTE_CONFLICT,
+                "the customer is marked exported on the side it is routed to",
+                true);
+  }
+  absl::StatusOr<Txn> copy = Txn::Begin(s.write_db->pool());
+  if (!copy.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(copy.status().message()), true);
+  }
+  int64_t changed = 0;
+  absl::Status caught = CatchUp(s, fence->conn(), &copy->conn(), &changed);
+  if (!caught.ok()) {
+    return Fail(record, KindOfWrite(caught), std::string(caught.message()),
+                true);
+  }
+  absl::Status marks = s.write_db->SaveMarks(
+      copy->conn(), customer, Baseline(*deps_.mapping, d, s.read), true);
+  if (!marks.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(marks.message()), true);
+  }
+  TANDEM_RETURN_IF_ERROR(Store(record, v1::ITEM_STATE_VERIFYING));
+  if (absl::Status f = Fault("before_verify", customer); !f.ok()) {
+    copy->Rollback();
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(f.message()), true);
+  }
+  Verifier verifier(*deps_.mapping, d, *s.read_db, *s.write_db, s.ids);
+  absl::StatusOr<Verification> verification =
+      verifier.Verify(fence->conn(), copy->conn(), customer, s.desired,
+                      VerifyMode::kStrict, options_.max_differences);
+  if (!verification.ok()) {
+    copy->Rollback();
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(verification.status().message()), true);
+  }
+  ToProtoVerification(*verification, record.item.mutable_verification(),
+                      absl::ToUnixMillis(deps_.clock->Now()), false);
+  if (!verification->equal) {
+    copy->Rollback();
+    fence->Rollback();
+    deps_.metrics->VerificationFailed();
+    return Fail(record, v1::FAILURE_KIND_VERIFY_MISMATCH,
+                Summary(*verification), true);
+  }
+  if (absl::Status f = Fault("before_flip", customer); !f.ok()) {
+    copy->Rollback();
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(f.message()), true);
+  }
+  // The copy is complete and verified: it commits before the route points
+  // at it, so the route never names a side without the customer's data.
+  record.new_status = s.desired.customer_status;
+  record.item.set_rows_copied(s.rows_written);
+  TANDEM_RETURN_IF_ERROR(Store(record, v1::ITEM_STATE_VERIFYING));
+  if (absl::Status c = copy->Commit(); !c.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(c.message()), true);
+  }
+  // The new side's release, held across the flip: its writers wait on this
+  // lock, then find the customer open.
+  absl::StatusOr<Txn> release = Txn::Begin(s.write_db->pool());
+  absl::Status released = release.status();
+  if (released.ok()) {
+    released = s.write_db->LockCustomer(release->conn(), customer).status();
+  }
+  if (released.ok()) {
+    released = s.write_db->SetCustomerStatus(release->conn(), customer,
+                                             record.new_status);
+  }
+  if (!released.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(released.message()), true);
+  }
+  rv1::SetRouteRequest flip;
+  flip.set_customer_id(customer);
+  flip.set_expected_version(record.migrating_version);
+  flip.set_system(Destination(d));
+  flip.set_state(rv1::ROUTE_STATE_STABLE);
+  flip.set_request_id(absl::StrCat(request, "-flip"));
+  flip.set_reason(start.reason());
+  absl::StatusOr<rv1::Route> flipped = deps_.router->SetRoute(flip);
+  if (!flipped.ok()) {
+    release->Rollback();
+    fence->Rollback();
+    const bool lease_ran_out =
+        flipped.status().code() == absl::StatusCode::kFailedPrecondition ||
+        deps_.clock->Now() - held_since >= lease;
+    return Fail(record,
+                lease_ran_out ? v1::FAILURE_KIND_CUTOVER_TIMEOUT
+                              : v1::FAILURE_KIND_ROUTE_CONFLICT,
+                std::string(flipped.status().message()), true);
+  }
+  const absl::Time flipped_at = deps_.clock->Now();
+  // The old side refuses the customer from now on; then the new side lets
+  // the writers that waited through.
+  absl::Status exported = s.read_db->SetCustomerStatus(
+      fence->conn(), customer, deps_.mapping->customer(read_side).exported);
+  if (exported.ok()) exported = fence->Commit();
+  absl::Status opened = release->Commit();
+  if (!exported.ok() || !opened.ok()) {
+    // The flip stands; the tail's first pass sets the statuses again.
+    TANDEM_LOG(Warning, "status_after_flip_failed")
+        .With("customer_id", customer)
+        .With("error", (!exported.ok() ? exported : opened).ToString());
+  }
+  (void)Fault("after_flip", customer);
+  const absl::Duration held = flipped_at - held_since;
+  deps_.metrics->Cutover(d, held);
+  deps_.metrics->Finished(d, "moved");
+  record.item.set_cutover_ms(absl::ToInt64Milliseconds(held));
+  record.item.set_route_version(flipped->version());
+  record.flipped_at_ms = absl::ToUnixMillis(flipped_at);
+  const absl::Duration window =
+      record.options.tail_window_seconds() > 0
+          ? absl::Seconds(record.options.tail_window_seconds())
+          : options_.tail_window;
+  record.tail_until_ms = absl::ToUnixMillis(flipped_at + window);
+  TANDEM_LOG(Info, "customer_flipped")
+      .With("customer_id", customer)
+      .With("direction", DirectionName(d))
+      .With("held_ms", absl::ToInt64Milliseconds(held))
+      .With("rows", s.rows_written)
+      .With("route_version", flipped->version());
+  if (d == Direction::kRollback) {
+    absl::Status marked = deps_.store->MarkRolledBack(customer);
+    if (!marked.ok()) {
+      TANDEM_LOG(Warning, "mark_rolled_back_failed")
+          .With("customer_id", customer)
+          .With("error", marked.ToString());
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    tails_[customer] = std::move(session);
+  }
+  return Store(record, v1::ITEM_STATE_TAIL);
+}
+
+}  // namespace tandem::migrator

@@ -1,0 +1,543 @@
+#include "migrator/move/mysql_move_store.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <mysql_connection.h>
+
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "migrator/move/item_states.h"
+
+namespace tandem::migrator {
+namespace {
+
+namespace v1 = ::tandem::migrator::v1;
+using Stmt = std::unique_ptr<sql::PreparedStatement>;
+using Rows = std::unique_ptr<sql::ResultSet>;
+
+constexpr char kNow[] = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
+// Terminal item states, for SQL.
+constexpr char kTerminal[] = "(7, 8, 9, 10)";
+
+constexpr char kItemColumns[] =
+    "i.batch_id, i.customer_id, i.state, i.detail, i.worker, "
+    "i.lease_until_ms, i.epoch, i.migrating_version, i.new_status, "
+    "i.cutover_started_ms, i.flipped_at_ms, i.tail_until_ms, b.mode, "
+    "b.direction, b.options";
+
+void SetBlob(sql::PreparedStatement& ps, int index, const std::string& bytes,
+             std::vector<std::unique_ptr<std::istringstream>>& keep) {
+  keep.push_back(std::make_unique<std::istringstream>(bytes));
+  ps.setBlob(index, keep.back().get());
+}
+
+ItemRecord ItemFromRow(sql::ResultSet& rs) {
+  ItemRecord r;
+  r.item.ParseFromString(rs.getString("detail"));
+  r.item.set_batch_id(rs.getInt64("batch_id"));
+  r.item.set_customer_id(rs.getInt64("customer_id"));
+  r.item.set_state(static_cast<v1::ItemState>(rs.getInt("state")));
+  r.worker = rs.getString("worker");
+  r.item.set_worker(r.worker);
+  r.lease_until_ms = rs.getInt64("lease_until_ms");
+  r.epoch = rs.getInt64("epoch");
+  r.migrating_version = rs.getInt64("migrating_version");
+  r.new_status = rs.getString("new_status");
+  r.cutover_started_ms = rs.getInt64("cutover_started_ms");
+  r.flipped_at_ms = rs.getInt64("flipped_at_ms");
+  r.tail_until_ms = rs.getInt64("tail_until_ms");
+  r.mode = static_cast<v1::BatchMode>(rs.getInt("mode"));
+  r.direction =
+      rs.getInt("direction") == ::tandem::common::v1::DIRECTION_ROLLBACK
+          ? Direction::kRollback
+          : Direction::kMove;
+  r.options.ParseFromString(rs.getString("options"));
+  return r;
+}
+
+int64_t DbNow(sql::Connection& conn) {
+  std::unique_ptr<sql::Statement> s(conn.createStatement());
+  Rows rs(s->executeQuery(absl::StrCat("SELECT ", kNow)));
+  rs->next();
+  return rs->getInt64(1);
+}
+
+// Fills the progress counts of `batch` from its items.
+void FillProgress(sql::Connection& conn, v1::Batch* batch) {
+  Stmt ps(conn.prepareStatement(
+      "SELECT state, COUNT(*), SUM(rows_copied), MAX(cutover_ms), "
+      "SUM(cutover_ms), SUM(cutover_ms > 0) FROM migrator_items "
+      "WHERE batch_id = ? GROUP BY state"));
+  ps->setInt64(1, batch->batch_id());
+  Rows rs(ps->executeQuery());
+  v1::BatchProgress* p = batch->mutable_progress();
+  int64_t cutover_sum = 0, cutover_n = 0;
+  while (rs->next()) {
+    const auto state = static_cast<v1::ItemState>(rs->getInt(1));
+    const int64_t n = rs->getInt64(2);
+    p->set_items_total(p->items_total() + n);
+    p->set_rows_copied(p->rows_copied() + rs->getInt64(3));
+    p->set_cutover_ms_max(std::max(p->cutover_ms_max(), rs->getInt64(4)));
+    cutover_sum += rs->getInt64(5);
+    cutover_n += rs->getInt64(6);
+    switch (state) {
+      case v1::ITEM_STATE_PENDING:
+        p->set_items_pending(p->items_pending() + n);
+        break;
+      case v1::ITEM_STATE_DONE:
+        p->set_items_done(p->items_done() + n);
+        break;
+      case v1::ITEM_STATE_FAILED:
+        p->set_items_failed(p->items_failed() + n);
+        break;
+      case v1::ITEM_STATE_SKIPPED:
+        p->set_items_skipped(p->items_skipped() + n);
+        break;
+      case v1::ITEM_STATE_ROLLED_BACK:
+        p->set_items_rolled_back(p->items_rolled_back() + n);
+        break;
+      default:
+        p->set_items_in_progress(p->items_in_progress() + n);
+    }
+  }
+  if (cutover_n > 0) p->set_cutover_ms_mean(cutover_sum / cutover_n);
+}
+
+absl::StatusOr<v1::Batch> ReadBatch(sql::Connection& conn, int64_t batch_id) {
+  Stmt ps(conn.prepareStatement(
+      "SELECT detail, state, version, state_reason, started_at_ms, "
+      "finished_at_ms FROM migrator_batches WHERE batch_id = ?"));
+  ps->setInt64(1, batch_id);
+  Rows rs(ps->executeQuery());
+  if (!rs->next()) {
+    return absl::NotFoundError(absl::StrCat("no batch ", batch_id));
+  }
+  v1::Batch batch;
+  batch.ParseFromString(rs->getString(1));
+  batch.set_batch_id(batch_id);
+  batch.set_state(static_cast<v1::BatchState>(rs->getInt(2)));
+  batch.set_version(rs->getInt64(3));
+  batch.set_state_reason(rs->getString(4));
+  batch.set_started_at_unix_ms(rs->getInt64(5));
+  batch.set_finished_at_unix_ms(rs->getInt64(6));
+  FillProgress(conn, &batch);
+  return batch;
+}
+
+}  // namespace
+
+const std::vector<SchemaMigration>& MigratorSchemaMigrations() {
+  static const auto* migrations = new std::vector<SchemaMigration>{
+      {1,
+       "batches, items, active customers",
+       {"CREATE TABLE IF NOT EXISTS migrator_batches ("
+        " batch_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " name VARCHAR(128) NOT NULL,"
+        " request_id VARCHAR(64) NULL,"
+        " state TINYINT NOT NULL,"
+        " state_reason VARCHAR(1024) NOT NULL DEFAULT '',"
+        " mode TINYINT NOT NULL,"
+        " direction TINYINT NOT NULL,"
+        " version BIGINT NOT NULL,"
+        " options BLOB NOT NULL,"
+        " detail MEDIUMBLOB NOT NULL,"
+        " created_at_ms BIGINT NOT NULL,"
+        " started_at_ms BIGINT NOT NULL DEFAULT 0,"
+        " finished_at_ms BIGINT NOT NULL DEFAULT 0,"
+        " UNIQUE KEY batches_by_name (name),"
+        " UNIQUE KEY batches_by_request (request_id),"
+        " KEY batches_by_state (state)) ENGINE=InnoDB",
+        "CREATE TABLE IF NOT EXISTS migrator_items ("
+        " batch_id BIGINT NOT NULL,"
+        " customer_id BIGINT NOT NULL,"
+        " state TINYINT NOT NULL,"
+        " detail MEDIUMBLOB NOT NULL,"
+        " worker VARCHAR(128) NOT NULL DEFAULT '',"
+        " lease_until_ms BIGINT NOT NULL DEFAULT 0,"
+        " epoch BIGINT NOT NULL DEFAULT 0,"
+        " migrating_version BIGINT NOT NULL DEFAULT 0,"
+        " new_status VARCHAR(64) NOT NULL DEFAULT '',"
+        " cutover_started_ms BIGINT NOT NULL DEFAULT 0,"
+        " flipped_at_ms BIGINT NOT NULL DEFAULT 0,"
+        " tail_until_ms BIGINT NOT NULL DEFAULT 0,"
+        " rows_copied BIGINT NOT NULL DEFAULT 0,"
+        " cutover_ms BIGINT NOT NULL DEFAULT 0,"
+        " updated_at_ms BIGINT NOT NULL,"
+        " PRIMARY KEY (batch_id, customer_id),"
+        " KEY items_by_customer (customer_id, batch_id),"
+        " KEY items_by_state (state, lease_until_ms)) ENGINE=InnoDB",
+        // One row per customer in an unfinished item: the unique key that
+        // keeps a customer in one unfinished batch at a time.
+        "CREATE TABLE IF NOT EXISTS migrator_active_customers ("
+        " customer_id BIGINT NOT NULL PRIMARY KEY,"
+        " batch_id BIGINT NOT NULL) ENGINE=InnoDB"}},
+  };
+  return *migrations;
+}
+
+absl::StatusOr<std::unique_ptr<MysqlMoveStore>> MysqlMoveStore::Create(
+    MysqlPool* pool) {
+  TANDEM_RETURN_IF_ERROR(
+      ApplySchemaMigrations(*pool, "migrator", MigratorSchemaMigrations()));
+  return std::unique_ptr<MysqlMoveStore>(new MysqlMoveStore(pool));
+}
+
+absl::StatusOr<v1::Batch> MysqlMoveStore::CreateBatch(const NewBatch& b) {
+  v1::Batch result;
+  TANDEM_RETURN_IF_ERROR(pool_->Transaction(
+      "create batch", [&](sql::Connection& conn) -> absl::Status {
+        std::vector<std::unique_ptr<std::istringstream>> keep;
+        if (!b.request_id.empty()) {
+          Stmt find(conn.prepareStatement(
+              "SELECT batch_id FROM migrator_batches WHERE request_id = ?"));
+          find->setString(1, b.request_id);
+          Rows rs(find->executeQuery());
+          if (rs->next()) {
+            TANDEM_ASSIGN_OR_RETURN(result, ReadBatch(conn, rs->getInt64(1)));
+            return absl::OkStatus();
+          }
+        }
+        const int64_t now = DbNow(conn);
+        v1::Batch batch;
+        batch.set_name(b.name);
+        batch.set_description(b.description);
+        *batch.mutable_selector() = b.selector;
+        batch.set_mode(b.mode);
+        batch.set_direction(b.direction == Direction::kMove
+                                ? ::tandem::common::v1::DIRECTION_MOVE
+                                : ::tandem::common::v1::DIRECTION_ROLLBACK);
+        *batch.mutable_options() = b.options;
+        batch.set_mapping_digest(b.mapping_digest);
+        batch.mutable_created()->set_actor(b.actor);
+        batch.mutable_created()->set_reason(b.reason);
+        batch.mutable_created()->set_at_unix_ms(now);
+        *batch.mutable_updated() = batch.created();
+        const v1::BatchState state =
+            b.start ? v1::BATCH_STATE_RUNNING : v1::BATCH_STATE_CREATED;
+        Stmt insert(conn.prepareStatement(
+            "INSERT INTO migrator_batches (name, request_id, state, mode, "
+            "direction, version, options, detail, created_at_ms, "
+            "started_at_ms) VALUES (?, ?, ?, ?, ?, 1, ?, '', ?, ?)"));
+        // A unique placeholder until the id is known.
+        insert->setString(
+            1, b.name.empty()
+                   ? absl::StrCat("pending-", now, "-",
+                                  b.customers.empty() ? 0 : b.customers[0])
+                   : b.name);
+        if (b.request_id.empty()) {
+          insert->setNull(2, 0);
+        } else {
+          insert->setString(2, b.request_id);
+        }
+        insert->setInt(3, state);
+        insert->setInt(4, b.mode);
+        insert->setInt(5, batch.direction());
+        std::string options;
+        b.options.SerializeToString(&options);
+        SetBlob(*insert, 6, options, keep);
+        insert->setInt64(7, now);
+        insert->setInt64(8, b.start ? now : 0);
+        insert->executeUpdate();
+        std::unique_ptr<sql::Statement> s(conn.createStatement());
+        Rows id(s->executeQuery("SELECT LAST_INSERT_ID()"));
+        id->next();
+        const int64_t batch_id = id->getInt64(1);
+        if (b.name.empty()) {
+          batch.set_name(absl::StrCat(
+              b.direction == Direction::kMove ? "move-" : "rollback-",
+              b.customers.empty() ? 0 : b.customers[0], "-", batch_id));
+        }
+        batch.set_batch_id(batch_id);
+        std::string detail;
+        batch.SerializeToString(&detail);
+        Stmt update(conn.prepareStatement(
+            "UPDATE migrator_batches SET name = ?, detail = ? "
+            "WHERE batch_id = ?"));
+        update->setString(1, batch.name());
+        SetBlob(*update, 2, detail, keep);
+        update->setInt64(3, batch_id);
+        update->executeUpdate();
+        for (int64_t customer : b.customers) {
+          Stmt active(conn.prepareStatement(
+              "INSERT INTO migrator_active_customers (customer_id, batch_id) "
+              "VALUES (?, ?)"));
+          active->setInt64(1, customer);
+          active->setInt64(2, batch_id);
+          try {
+            active->executeUpdate();
+          } catch (const sql::SQLException& e) {
+            if (e.getErrorCode() == 1062) {
+              return absl::FailedPreconditionError(absl::StrCat(
+                  "customer ", customer, " is already in an unfinished batch"));
+            }
+            throw;
+          }
+          v1::BatchItem item;
+          item.set_batch_id(batch_id);
+          item.set_customer_id(customer);
+          item.set_state(v1::ITEM_STATE_PENDING);
+          item.set_mapping_digest(b.mapping_digest);
+          item.set_updated_at_unix_ms(now);
+          std::string item_detail;
+          item.SerializeToString(&item_detail);
+          Stmt add(conn.prepareStatement(
+              "INSERT INTO migrator_items (batch_id, customer_id, state, "
+              "detail, updated_at_ms) VALUES (?, ?, ?, ?, ?)"));
+          add->setInt64(1, batch_id);
+          add->setInt64(2, customer);
+          add->setInt(3, v1::ITEM_STATE_PENDING);
+          SetBlob(*add, 4, item_detail, keep);
+          add->setInt64(5, now);
+          add->executeUpdate();
+        }
+        TANDEM_ASSIGN_OR_RETURN(result, ReadBatch(conn, batch_id));
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<std::optional<v1::Batch>> MysqlMoveStore::FindBatchByRequest(
+    const std::string& request_id) {
+  std::optional<v1::Batch> result;
+  TANDEM_RETURN_IF_ERROR(pool_->Run(
+      "find batch by request", [&](sql::Connection& conn) -> absl::Status {
+        Stmt find(conn.prepareStatement(
+            "SELECT batch_id FROM migrator_batches WHERE request_id = ?"));
+        find->setString(1, request_id);
+        Rows rs(find->executeQuery());
+        if (!rs->next()) return absl::OkStatus();
+        TANDEM_ASSIGN_OR_RETURN(result, ReadBatch(conn, rs->getInt64(1)));
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<v1::Batch> MysqlMoveStore::GetBatch(int64_t batch_id) {
+  v1::Batch result;
+  TANDEM_RETURN_IF_ERROR(
+      pool_->Run("get batch", [&](sql::Connection& conn) -> absl::Status {
+        TANDEM_ASSIGN_OR_RETURN(result, ReadBatch(conn, batch_id));
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+absl::StatusOr<ItemRecord> MysqlMoveStore::GetItem(int64_t batch_id,
+                                                   int64_t customer_id) {
+  ItemRecord record;
+  TANDEM_RETURN_IF_ERROR(
+      pool_->Run("get item", [&](sql::Connection& conn) -> absl::Status {
+        Stmt ps(conn.prepareStatement(absl::StrCat(
+            "SELECT ", kItemColumns,
+            " FROM migrator_items i JOIN migrator_batches b USING (batch_id) "
+            "WHERE i.batch_id = ? AND i.customer_id = ?")));
+        ps->setInt64(1, batch_id);
+        ps->setInt64(2, customer_id);
+        Rows rs(ps->executeQuery());
+        if (!rs->next()) {
+          return absl::NotFoundError(absl::StrCat(
+              "customer ", customer_id, " is not in batch ", batch_id));
+        }
+        record = ItemFromRow(*rs);
+        return absl::OkStatus();
+      }));
+  return record;
+}
+
+absl::StatusOr<std::optional<ItemRecord>> MysqlMoveStore::LatestItem(
+    int64_t customer_id) {
+  std::optional<ItemRecord> record;
+  TANDEM_RETURN_IF_ERROR(
+      pool_->Run("latest item", [&](sql::Connection& conn) -> absl::Status {
+        Stmt ps(conn.prepareStatement(absl::StrCat(
+            "SELECT ", kItemColumns,
+            " FROM migrator_items i JOIN migrator_batches b USING (batch_id) "
+            "WHERE i.customer_id = ? ORDER BY i.batch_id DESC LIMIT 1")));
+        ps->setInt64(1, customer_id);
+        Rows rs(ps->executeQuery());
+        if (rs->next()) record = ItemFromRow(*rs);
+        return absl::OkStatus();
+      }));
+  return record;
+}
+
+absl::StatusOr<std::vector<ItemRecord>> MysqlMoveStore::ClaimItems(
+    const std::string& worker, int64_t lease_ms, int limit) {
+  std::vector<ItemRecord> claimed;
+  TANDEM_RETURN_IF_ERROR(pool_->Transaction(
+      "claim items", [&](sql::Connection& conn) -> absl::Status {
+        claimed.clear();
+        Stmt select(conn.prepareStatement(absl::StrCat(
+            "SELECT ", kItemColumns,
+            " FROM migrator_items i JOIN migrator_batches b USING (batch_id) "
+            "WHERE b.state = ? AND i.state NOT IN ",
+            kTerminal, " AND (i.worker = '' OR i.lease_until_ms < ", kNow,
+            ") ORDER BY i.batch_id, i.customer_id LIMIT ? "
+            "FOR UPDATE SKIP LOCKED")));
+        select->setInt(1, v1::BATCH_STATE_RUNNING);
+        select->setInt(2, limit);
+        Rows rs(select->executeQuery());
+        while (rs->next()) claimed.push_back(ItemFromRow(*rs));
+        for (ItemRecord& r : claimed) {
+          Stmt update(conn.prepareStatement(absl::StrCat(
+              "UPDATE migrator_items SET worker = ?, lease_until_ms = ", kNow,
+              " + ?, epoch = epoch + 1 WHERE batch_id = ? AND customer_id = "
+              "?")));
+          update->setString(1, worker);
+          update->setInt64(2, lease_ms);
+          update->setInt64(3, r.item.batch_id());
+          update->setInt64(4, r.item.customer_id());
+          update->executeUpdate();
+          r.worker = worker;
+          r.item.set_worker(worker);
+          ++r.epoch;
+        }
+        return absl::OkStatus();
+      }));
+  return claimed;
+}
+
+absl::Status MysqlMoveStore::RenewLease(const ItemRecord& r, int64_t lease_ms) {
+  return pool_->Run("renew item lease", [&](sql::Connection& conn) {
+    Stmt update(conn.prepareStatement(absl::StrCat(
+        "UPDATE migrator_items SET lease_until_ms = ", kNow,
+        " + ? WHERE batch_id = ? AND customer_id = ? AND epoch = ? AND "
+        "worker = ?")));
+    update->setInt64(1, lease_ms);
+    update->setInt64(2, r.item.batch_id());
+    update->setInt64(3, r.item.customer_id());
+    update->setInt64(4, r.epoch);
+    update->setString(5, r.worker);
+    if (update->executeUpdate() == 0) {
+      return absl::AbortedError(absl::StrCat("lost the claim on customer ",
+                                             r.item.customer_id(), " of batch ",
+                                             r.item.batch_id()));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MysqlMoveStore::UpdateItem(const ItemRecord& r) {
+  return pool_->Transaction(
+      "update item", [&](sql::Connection& conn) -> absl::Status {
+        std::vector<std::unique_ptr<std::istringstream>> keep;
+        Stmt lock(conn.prepareStatement(
+            "SELECT state, epoch, worker FROM migrator_items WHERE "
+            "batch_id = ? AND customer_id = ? FOR UPDATE"));
+        lock->setInt64(1, r.item.batch_id());
+        lock->setInt64(2, r.item.customer_id());
+        Rows rs(lock->executeQuery());
+        if (!rs->next()) return absl::NotFoundError("no such item");
+        const auto from = static_cast<ItemState>(rs->getInt(1));
+        if (rs->getInt64(2) != r.epoch || rs->getString(3) != r.worker) {
+          return absl::AbortedError(
+              absl::StrCat("lost the claim on customer ", r.item.customer_id(),
+                           " of batch ", r.item.batch_id(), " (epoch ",
+                           rs->getInt64(2), ", not ", r.epoch, ")"));
+        }
+        if (!IsValidItemTransition(from, r.item.state())) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("illegal item transition ", ItemStateName(from),
+                           " -> ", ItemStateName(r.item.state())));
+        }
+        const int64_t now = DbNow(conn);
+        v1::BatchItem item = r.item;
+        item.set_updated_at_unix_ms(now);
+        if (IsTerminal(item.state()) && item.finished_at_unix_ms() == 0) {
+          item.set_finished_at_unix_ms(now);
+        }
+        std::string detail;
+        item.SerializeToString(&detail);
+        Stmt update(conn.prepareStatement(
+            "UPDATE migrator_items SET state = ?, detail = ?, "
+            "migrating_version = ?, new_status = ?, cutover_started_ms = ?, "
+            "flipped_at_ms = ?, tail_until_ms = ?, rows_copied = ?, "
+            "cutover_ms = ?, updated_at_ms = ?, worker = IF(?, '', worker) "
+            "WHERE batch_id = ? AND customer_id = ?"));
+        update->setInt(1, item.state());
+        SetBlob(*update, 2, detail, keep);
+        update->setInt64(3, r.migrating_version);
+        update->setString(4, r.new_status);
+        update->setInt64(5, r.cutover_started_ms);
+        update->setInt64(6, r.flipped_at_ms);
+        update->setInt64(7, r.tail_until_ms);
+        update->setInt64(8, item.rows_copied());
+        update->setInt64(9, item.cutover_ms());
+        update->setInt64(10, now);
+        update->setBoolean(11, IsTerminal(item.state()));
+        update->setInt64(12, item.batch_id());
+        update->setInt64(13, item.customer_id());
+        update->executeUpdate();
+        if (IsTerminal(item.state())) {
+          Stmt release(conn.prepareStatement(
+              "DELETE FROM migrator_active_customers WHERE customer_id = ? "
+              "AND batch_id = ?"));
+          release->setInt64(1, item.customer_id());
+          release->setInt64(2, item.batch_id());
+          release->executeUpdate();
+          Stmt finish(conn.prepareStatement(absl::StrCat(
+              "UPDATE migrator_batches SET state = ?, finished_at_ms = ?, "
+              "version = version + 1 WHERE batch_id = ? AND state IN (?, ?) "
+              "AND NOT EXISTS (SELECT 1 FROM migrator_items WHERE batch_id = ? "
+              "AND state NOT IN ",
+              kTerminal, ")")));
+          finish->setInt(1, v1::BATCH_STATE_COMPLETED);
+          finish->setInt64(2, now);
+          finish->setInt64(3, item.batch_id());
+          finish->setInt(4, v1::BATCH_STATE_RUNNING);
+          finish->setInt(5, v1::BATCH_STATE_PAUSING);
+          finish->setInt64(6, item.batch_id());
+          finish->executeUpdate();
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::Status MysqlMoveStore::ReleaseItem(const ItemRecord& r) {
+  return pool_->Run("release item", [&](sql::Connection& conn) {
+    Stmt update(conn.prepareStatement(
+        "UPDATE migrator_items SET worker = '', lease_until_ms = 0 WHERE "
+        "batch_id = ? AND customer_id = ? AND epoch = ? AND worker = ?"));
+    update->setInt64(1, r.item.batch_id());
+    update->setInt64(2, r.item.customer_id());
+    update->setInt64(3, r.epoch);
+    update->setString(4, r.worker);
+    update->executeUpdate();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MysqlMoveStore::MarkRolledBack(int64_t customer_id) {
+  return pool_->Transaction(
+      "mark rolled back", [&](sql::Connection& conn) -> absl::Status {
+        std::vector<std::unique_ptr<std::istringstream>> keep;
+        Stmt find(conn.prepareStatement(absl::StrCat(
+            "SELECT ", kItemColumns,
+            " FROM migrator_items i JOIN migrator_batches b USING (batch_id) "
+            "WHERE i.customer_id = ? AND i.state = ? AND b.direction = ? "
+            "ORDER BY i.batch_id DESC LIMIT 1 FOR UPDATE")));
+        find->setInt64(1, customer_id);
+        find->setInt(2, v1::ITEM_STATE_DONE);
+        find->setInt(3, ::tandem::common::v1::DIRECTION_MOVE);
+        Rows rs(find->executeQuery());
+        if (!rs->next()) return absl::OkStatus();
+        ItemRecord r = ItemFromRow(*rs);
+        r.item.set_state(v1::ITEM_STATE_ROLLED_BACK);
+        std::string detail;
+        r.item.SerializeToString(&detail);
+        Stmt update(conn.prepareStatement(
+            "UPDATE migrator_items SET state = ?, detail = ? WHERE "
+            "batch_id = ? AND customer_id = ?"));
+        update->setInt(1, v1::ITEM_STATE_ROLLED_BACK);
+        SetBlob(*update, 2, detail, keep);
+        update->setInt64(3, r.item.batch_id());
+        update->setInt64(4, customer_id);
+        update->executeUpdate();
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace tandem::migrator
