@@ -45,7 +45,10 @@ class Txn {
   // Borrows a connection and begins (REPEATABLE READ, so the first read
   // fixes the snapshot every later read of the transaction sees).
   static absl::StatusOr<Txn> Begin(MysqlPool& pool);
-  Txn(Txn&& other) noexcept = default;
+  Txn(Txn&& other) noexcept
+      : lease_(std::move(other.lease_)), open_(other.open_) {
+    other.open_ = false;
+  }
   ~Txn();
 
   sql::Connection& conn() { return **lease_; }

@@ -1,0 +1,82 @@
+// Test fixture for the migrator: a three-server testbed (source v1, target
+// v2, control), a real router and catalog on it with the routes imported,
+// mappings accepted and the catalog frozen, and migrator replicas started
+// in-process behind real gRPC channels.
+#pragma once
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "catalog/catalog_server.h"
+#include "migrator/migrator_server.h"
+#include "router/router_server.h"
+#include "tandem/catalog/v1/catalog.grpc.pb.h"
+#include "tandem/migrator/v1/migrator.grpc.pb.h"
+#include "tandem/router/v1/router.grpc.pb.h"
+#include "tests/testbed/testbed_fixture.h"
+
+namespace tandem::migrator::testing {
+
+inline constexpr char kOperatorToken[] = "operator-token-migrator-0001";
+inline constexpr char kViewerToken[] = "viewer-token-migrator-00001";
+inline constexpr char kTokens[] =
+    "ops operator operator-token-migrator-0001\n"
+    "watcher viewer viewer-token-migrator-00001\n";
+
+struct EnvOptions {
+  testbed::DatagenOptions datagen;
+  // Freeze the catalog (moves need it).
+  bool freeze = true;
+};
+
+// Everything a migrator test runs against. Start() from the test's main
+// thread (the servers die with the thread that started them).
+class MigratorEnv {
+ public:
+  static absl::StatusOr<std::unique_ptr<MigratorEnv>> Start(EnvOptions options);
+  ~MigratorEnv();
+
+  // Starts a migrator replica; `tune` may change its options first.
+  absl::StatusOr<std::unique_ptr<MigratorServer>> StartMigrator(
+      const std::function<void(MigratorServerOptions&)>& tune = nullptr) const;
+  // The options StartMigrator uses (without `tune`).
+  MigratorServerOptions MigratorOptions() const;
+
+  testbed::Testbed& testbed() const { return *testbed_; }
+  router::RouterServer& router() const { return *router_; }
+  catalog::CatalogServer& catalog() const { return *catalog_; }
+  router::v1::RouterService::Stub& router_stub() const { return *router_stub_; }
+
+  // Customers the catalog lets move (in id order, at most `n`), among those
+  // with at most `max_accounts` accounts.
+  std::vector<int64_t> MovableCustomers(size_t n, int max_accounts = 20) const;
+
+  router::v1::Route Route(int64_t customer) const;
+
+  // The rows of `table` of `db` ("billing_v1" on the source server or
+  // "billing_v2" on the target server) selected by `where`, ordered, as
+  // text lines.
+  std::vector<std::string> Rows(bool target, const std::string& table,
+                                const std::string& where) const;
+
+  static std::unique_ptr<grpc::ClientContext> Ctx(
+      const std::string& token = kOperatorToken, int seconds = 120);
+
+ private:
+  MigratorEnv() = default;
+  std::unique_ptr<testbed::Testbed> testbed_;
+  std::unique_ptr<router::RouterServer> router_;
+  std::unique_ptr<catalog::CatalogServer> catalog_;
+  std::unique_ptr<router::v1::RouterService::Stub> router_stub_;
+  std::unique_ptr<catalog::v1::CatalogService::Stub> catalog_stub_;
+};
+
+// A stub over a real channel to a migrator.
+std::unique_ptr<v1::MigratorService::Stub> MigratorStub(int port);
+
+}  // namespace tandem::migrator::testing

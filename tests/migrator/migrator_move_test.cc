@@ -1,0 +1,265 @@
+// One customer moved online and back against real servers: three MariaDB
+// servers (source v1, target v2, control), the real router and catalog, the
+// migrator through real gRPC channels. The testbed's reference conversion
+// (testbed/reference/) is the independent oracle of what the target must
+// hold.
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "testbed/base/schema.h"
+#include "testbed/datagen/datagen.h"
+#include "testbed/reference/v1_to_v2.h"
+#include "tests/migrator/migrator_fixture.h"
+#include "tests/testing/eventually.h"
+
+namespace tandem::migrator::testing {
+namespace {
+
+namespace rv1 = ::tandem::router::v1;
+using ::tandem::common::v1::SYSTEM_SOURCE;
+using ::tandem::common::v1::SYSTEM_TARGET;
+
+// The customer's tables of v2, with the column naming the customer.
+const std::vector<std::pair<std::string, std::string>>& V2Tables() {
+  static const auto* tables =
+      new std::vector<std::pair<std::string, std::string>>{
+          {"customers", "customer_id"},
+          {"customer_contacts", "customer_id"},
+          {"accounts", "customer_id"},
+          {"subscriptions", "customer_id"},
+          {"cdrs", "customer_id"},
+          {"balance_transactions", "customer_id"},
+          {"invoices", "customer_id"},
+          {"payment_methods", "customer_id"},
+          {"portal_sessions", "customer_id"},
+          {"api_tokens", "customer_id"}};
+  return *tables;
+}
+
+const std::vector<std::pair<std::string, std::string>>& V1Tables() {
+  static const auto* tables =
+      new std::vector<std::pair<std::string, std::string>>{
+          {"customers", "i_customer"},
+          {"accounts", "i_customer"},
+          {"subscriptions", "i_customer"},
+          {"xdrs", "i_customer"},
+          {"balance_transactions", "i_customer"},
+          {"invoices", "i_customer"},
+          {"payment_methods", "i_customer"},
+          {"portal_sessions", "i_customer"},
+          {"api_tokens", "i_customer"}};
+  return *tables;
+}
+
+class MigratorMoveTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    EnvOptions o;
+    o.datagen.customers = 40;
+    o.datagen.accounts = 240;
+    o.datagen.xdrs = 2400;
+    o.datagen.large_customers = 0;
+    o.datagen.huge_accounts = 0;
+    absl::StatusOr<std::unique_ptr<MigratorEnv>> env = MigratorEnv::Start(o);
+    if (!env.ok()) {
+      *setup_error_ = env.status().ToString();
+      return;
+    }
+    env_ = env->release();
+  }
+  static void TearDownTestSuite() {
+    delete env_;
+    env_ = nullptr;
+  }
+  // A suite that could not start fails every test instead of skipping it.
+  void SetUp() override { ASSERT_NE(env_, nullptr) << *setup_error_; }
+
+  // All of the customer's rows on one side, table by table.
+  std::vector<std::string> Snapshot(bool target, int64_t customer) {
+    std::vector<std::string> out;
+    for (const auto& [table, column] : target ? V2Tables() : V1Tables()) {
+      for (std::string& row :
+           env_->Rows(target, table, absl::StrCat(column, " = ", customer))) {
+        out.push_back(absl::StrCat(table, ": ", row));
+      }
+    }
+    for (std::string& row : env_->Rows(
+             target, target ? "subscription_usage" : "subscription_usage",
+             absl::StrCat(target ? "subscription_id" : "i_subscription",
+                          " IN (SELECT ",
+                          target ? "subscription_id" : "i_subscription",
+                          " FROM subscriptions WHERE ",
+                          target ? "customer_id" : "i_customer", " = ",
+                          customer, ")"))) {
+      out.push_back(absl::StrCat("subscription_usage: ", row));
+    }
+    if (target) {
+      for (std::string& row : env_->Rows(
+               true, "account_service_settings",
+               absl::StrCat("account_id IN (SELECT account_id FROM accounts "
+                            "WHERE customer_id = ",
+                            customer, ")"))) {
+        out.push_back(absl::StrCat("account_service_settings: ", row));
+      }
+    }
+    return out;
+  }
+
+  v1::MoveCustomerResponse Move(v1::MigratorService::Stub& stub,
+                                int64_t customer) {
+    v1::MoveCustomerRequest request;
+    request.set_customer_id(customer);
+    request.set_wait(true);
+    request.set_reason("test");
+    v1::MoveCustomerResponse response;
+    grpc::Status s =
+        stub.MoveCustomer(MigratorEnv::Ctx().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
+  v1::RollbackCustomerResponse Rollback(v1::MigratorService::Stub& stub,
+                                        int64_t customer) {
+    v1::RollbackCustomerRequest request;
+    request.set_customer_id(customer);
+    request.set_wait(true);
+    request.set_reason("test");
+    v1::RollbackCustomerResponse response;
+    grpc::Status s =
+        stub.RollbackCustomer(MigratorEnv::Ctx().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
+  // Waits until the batch's item has finished (its tail window ended).
+  void AwaitDone(v1::MigratorService::Stub& stub, int64_t batch_id) {
+    EXPECT_TRUE(::tandem::testing::Eventually(
+        [&] {
+          v1::GetBatchRequest request;
+          request.set_batch_id(batch_id);
+          v1::GetBatchResponse response;
+          return stub.GetBatch(MigratorEnv::Ctx(kViewerToken).get(), request,
+                               &response)
+                     .ok() &&
+                 response.batch().state() == v1::BATCH_STATE_COMPLETED;
+        },
+        absl::Seconds(60)));
+  }
+
+  v1::VerifyCustomerResponse Verify(v1::MigratorService::Stub& stub,
+                                    int64_t customer) {
+    v1::VerifyCustomerRequest request;
+    request.set_customer_id(customer);
+    v1::VerifyCustomerResponse response;
+    grpc::Status s = stub.VerifyCustomer(MigratorEnv::Ctx(kViewerToken).get(),
+                                         request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
+  static MigratorEnv* env_;
+  static std::string* setup_error_;
+};
+
+MigratorEnv* MigratorMoveTest::env_ = nullptr;
+std::string* MigratorMoveTest::setup_error_ = new std::string("not started");
+
+TEST_F(MigratorMoveTest, TheMappingIsValidAgainstBothLiveSchemas) {
+  auto migrator = env_->StartMigrator();
+  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  for (const SchemaIssue& issue : (*migrator)->mapping_issues()) {
+    EXPECT_FALSE(issue.error) << issue.location << ": " << issue.message;
+  }
+  auto stub = MigratorStub((*migrator)->port());
+  v1::GetMappingRequest request;
+  request.set_include_tables(true);
+  v1::GetMappingResponse response;
+  ASSERT_TRUE(
+      stub->GetMapping(MigratorEnv::Ctx(kViewerToken).get(), request, &response)
+          .ok());
+  EXPECT_NE(response.mapping().status(), v1::MAPPING_STATUS_INVALID);
+  EXPECT_EQ(response.mapping().digest().size(), 64u);
+  EXPECT_GE(response.mapping().tables_size(), 10);
+}
+
+TEST_F(MigratorMoveTest,
+       MovesACustomerAsTheReferenceDoesThenRollsItBackAndMovesItAgain) {
+  auto migrator = env_->StartMigrator();
+  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  auto stub = MigratorStub((*migrator)->port());
+  std::vector<int64_t> movable = env_->MovableCustomers(1);
+  ASSERT_FALSE(movable.empty());
+  const int64_t c = movable[0];
+  const std::vector<std::string> v1_before = Snapshot(false, c);
+
+  // The oracle: the reference conversion into a database of its own.
+  testbed::Testbed& tb = env_->testbed();
+  ASSERT_TRUE(tb.target_server().CreateDatabase("billing_v2_ref").ok());
+  MysqlOptions ref_options = tb.TargetDb();
+  ref_options.database = "billing_v2_ref";
+  auto ref = MysqlPool::Create(ref_options);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  ASSERT_TRUE(testbed::ApplySchema(**ref, testbed::SchemaVersion::kV2).ok());
+  ASSERT_TRUE(testbed::LoadCatalog(**ref, testbed::SchemaVersion::kV2).ok());
+  ASSERT_TRUE(testbed::CopyCustomerV1ToV2(tb.v1(), **ref, c).ok());
+
+  v1::MoveCustomerResponse moved = Move(*stub, c);
+  ASSERT_TRUE(moved.item().state() == v1::ITEM_STATE_TAIL ||
+              moved.item().state() == v1::ITEM_STATE_DONE)
+      << moved.item().DebugString();
+  EXPECT_EQ(env_->Route(c).system(), SYSTEM_TARGET);
+  EXPECT_EQ(env_->Route(c).state(), rv1::ROUTE_STATE_STABLE);
+  EXPECT_GT(moved.item().rows_copied(), 0);
+  EXPECT_TRUE(moved.item().verification().equal());
+
+  // Row for row what the reference conversion writes.
+  for (const auto& [table, column] : V2Tables()) {
+    const std::string where = absl::StrCat(column, " = ", c);
+    auto ours = env_->Rows(true, table, where);
+    auto theirs = tb.target_server().Query(
+        absl::StrCat("SELECT * FROM ", table, " WHERE ", where, " ORDER BY 1"),
+        "billing_v2_ref");
+    ASSERT_TRUE(theirs.ok());
+    EXPECT_EQ(ours, *theirs) << table;
+  }
+  // The source keeps the customer, marked exported; the target serves it.
+  EXPECT_EQ(
+      env_->Rows(false, "customers", absl::StrCat("i_customer = ", c)).size(),
+      1u);
+  auto status = tb.source_server().Query(
+      absl::StrCat("SELECT status FROM customers WHERE i_customer = ", c),
+      testbed::Testbed::kSourceDb);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ((*status)[0], "exported");
+
+  v1::VerifyCustomerResponse verified = Verify(*stub, c);
+  EXPECT_TRUE(verified.verification().equal())
+      << verified.verification().DebugString();
+  EXPECT_TRUE(verified.verification().after_move());
+  EXPECT_GT(verified.verification().business_checks(), 0);
+
+  const std::vector<std::string> v2_first = Snapshot(true, c);
+  AwaitDone(*stub, moved.batch().batch_id());
+  v1::RollbackCustomerResponse back = Rollback(*stub, c);
+  ASSERT_TRUE(back.item().state() == v1::ITEM_STATE_TAIL ||
+              back.item().state() == v1::ITEM_STATE_DONE)
+      << back.item().DebugString();
+  EXPECT_EQ(env_->Route(c).system(), SYSTEM_SOURCE);
+  // Nothing changed on the target meanwhile: the source is as before.
+  EXPECT_EQ(Snapshot(false, c), v1_before);
+  auto v2_status = tb.target_server().Query(
+      absl::StrCat("SELECT status FROM customers WHERE customer_id = ", c),
+      testbed::Testbed::kTargetDb);
+  ASSERT_TRUE(v2_status.ok());
+  EXPECT_EQ((*v2_status)[0], "4");
+
+  AwaitDone(*stub, back.batch().batch_id());
+  v1::MoveCustomerResponse again = Move(*stub, c);
+  ASSERT_TRUE(again.item().state() == v1::ITEM_STATE_TAIL ||
+              again.item().state() == v1::ITEM_STATE_DONE)
+      << again.item().DebugString();
+  EXPECT_EQ(Snapshot(true, c), v2_first);
+}
+
+}  // namespace
+}  // namespace tandem::migrator::testing
