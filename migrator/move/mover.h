@@ -73,7 +73,8 @@ struct MoverOptions {
   // Who the migrator is, in route changes' audit.
   std::string actor = "migrator";
   // Test hook: called at named points of a move ("after_plan",
-  // "after_pre_copy", "after_migrating", "before_verify", "before_flip",
+  // "after_pre_copy", "before_catch_up" (each online round),
+  // "after_migrating", "before_verify", "before_flip",
   // "after_flip", "tail_pass"); a non-OK status is treated as a failure of
   // the step at that point.
   std::function<absl::Status(const std::string& point, int64_t customer)> fault;

@@ -169,6 +169,10 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
       return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                   std::string(conn.status().message()), true);
     }
+    if (absl::Status f = Fault("before_catch_up", customer); !f.ok()) {
+      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                  std::string(f.message()), true);
+    }
     absl::Status caught = CatchUp(s, **conn, nullptr, &changed);
     if (!caught.ok()) {
       return Fail(record, KindOfWrite(caught), std::string(caught.message()),
