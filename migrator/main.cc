@@ -2,8 +2,11 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_split.h"
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
@@ -55,6 +58,9 @@ ABSL_FLAG(int, cutover_timeout_ms, 5000,
 ABSL_FLAG(int, tail_window_s, 300,
           "How long late writes on the old system are carried after a flip.");
 ABSL_FLAG(int, tail_interval_ms, 1000, "How often the tail looks for them.");
+ABSL_FLAG(int, item_lease_ms, 30000,
+          "How long a replica's claim on a customer lasts without renewal; "
+          "another replica takes the customer over after it.");
 ABSL_FLAG(int, shutdown_grace_ms, 15000,
           "How long customers in flight may take to finish after SIGTERM.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
@@ -129,6 +135,25 @@ int main(int argc, char** argv) {
   }
   o.backend.worker = replica;
   o.backend.parallelism = absl::GetFlag(FLAGS_parallelism);
+  o.backend.item_lease = absl::Milliseconds(absl::GetFlag(FLAGS_item_lease_ms));
+  // Crash tests: TANDEM_MIGRATOR_CRASH_AT names mover points ("before_flip",
+  // "after_flip", ...; comma-separated) where the process dies at once, as
+  // if killed there. Never set in production.
+  if (const char* crash = std::getenv("TANDEM_MIGRATOR_CRASH_AT");
+      crash != nullptr && *crash != '\0') {
+    std::vector<std::string> points = absl::StrSplit(crash, ',');
+    o.mover.fault = [points](const std::string& point, int64_t customer) {
+      for (const std::string& p : points) {
+        if (p == point) {
+          TANDEM_LOG(Warning, "crash_point")
+              .With("point", point)
+              .With("customer_id", customer);
+          _exit(137);
+        }
+      }
+      return absl::OkStatus();
+    };
+  }
   o.mover.cutover_timeout =
       absl::Milliseconds(absl::GetFlag(FLAGS_cutover_timeout_ms));
   o.mover.tail_window = absl::Seconds(absl::GetFlag(FLAGS_tail_window_s));
