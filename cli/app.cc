@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "cli/catalog_commands.h"
 #include "cli/health_command.h"
+#include "cli/migrator_commands.h"
 #include "cli/router_commands.h"
 #include "common/grpc_status.h"
 
@@ -25,6 +26,8 @@ std::vector<FlagSpec> GlobalFlags() {
        "gRPC target of the router (default 127.0.0.1:7001)."},
       {"catalog", "ADDRESS",
        "gRPC target of the catalog (default 127.0.0.1:7003)."},
+      {"migrator", "ADDRESS",
+       "gRPC target of the migrator (default 127.0.0.1:7005)."},
       {"token_file", "PATH",
        "File holding the bearer token. Without it the token comes from "
        "TANDEM_TOKEN; tokens are never flag values."},
@@ -175,6 +178,7 @@ CommandSet AllCommands() {
   CommandSet commands;
   AddRouterCommands(commands);
   AddCatalogCommands(commands);
+  AddMigratorCommands(commands);
   AddHealthCommand(commands);
   return commands;
 }
@@ -313,6 +317,10 @@ absl::Status ParseInvocation(const CommandSet& commands,
   options.catalog = global_values.Get("catalog", options.catalog);
   if (options.catalog.empty()) {
     return UsageError("--catalog is empty");
+  }
+  options.migrator = global_values.Get("migrator", options.migrator);
+  if (options.migrator.empty()) {
+    return UsageError("--migrator is empty");
   }
   options.token_file = global_values.Get("token_file");
   options.tls_ca_file = global_values.Get("tls_ca_file");

@@ -91,6 +91,8 @@ struct GlobalOptions {
   std::string router = "127.0.0.1:7001";
   // gRPC target of the catalog.
   std::string catalog = "127.0.0.1:7003";
+  // gRPC target of the migrator.
+  std::string migrator = "127.0.0.1:7005";
   // File holding the bearer token; when empty, the token comes from the
   // environment variable TANDEM_TOKEN, and without either calls carry none.
   std::string token_file;

@@ -11,6 +11,7 @@
 #include "testbed/reference/v1_to_v2.h"
 #include "tests/migrator/migrator_fixture.h"
 #include "tests/testing/eventually.h"
+#include "tests/testing/subprocess.h"
 
 namespace tandem::migrator::testing {
 namespace {
@@ -259,6 +260,65 @@ TEST_F(MigratorMoveTest,
               again.item().state() == v1::ITEM_STATE_DONE)
       << again.item().DebugString();
   EXPECT_EQ(Snapshot(true, c), v2_first);
+}
+
+// tandemctl's migrator commands against the real services.
+TEST_F(MigratorMoveTest, TandemctlMovesVerifiesAndShowsTheMapping) {
+  auto migrator = env_->StartMigrator();
+  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  std::vector<int64_t> movable = env_->MovableCustomers(3);
+  ASSERT_GE(movable.size(), 2u);
+  const int64_t c = movable.back();
+  setenv("TANDEM_TOKEN", kOperatorToken, 1);
+  const std::string target = absl::StrCat("127.0.0.1:", (*migrator)->port());
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {TANDEMCTL_PATH, "--migrator", target});
+    absl::StatusOr<::tandem::testing::RunResult> r =
+        ::tandem::testing::Run(args, "", 120000);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : ::tandem::testing::RunResult{};
+  };
+  auto exit_code = [](const ::tandem::testing::RunResult& r) {
+    return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+  };
+
+  ::tandem::testing::RunResult bad = run({"customer", "move", "abc"});
+  EXPECT_EQ(exit_code(bad), 2) << bad.err;
+  EXPECT_NE(bad.err.find("positive integer"), std::string::npos) << bad.err;
+
+  ::tandem::testing::RunResult moved =
+      run({"customer", "move", absl::StrCat(c), "--reason", "cli test"});
+  EXPECT_EQ(exit_code(moved), 0) << moved.err;
+  EXPECT_NE(moved.out.find("TAIL"), std::string::npos) << moved.out;
+  EXPECT_EQ(env_->Route(c).system(), SYSTEM_TARGET);
+
+  ::tandem::testing::RunResult verified =
+      run({"customer", "verify", absl::StrCat(c), "-o", "json"});
+  EXPECT_EQ(exit_code(verified), 0) << verified.err;
+  EXPECT_NE(verified.out.find("\"equal\": true"), std::string::npos)
+      << verified.out;
+
+  // Moving it again is refused by the service: exit 1 with the code name.
+  ::tandem::testing::RunResult again =
+      run({"customer", "move", absl::StrCat(c)});
+  EXPECT_EQ(exit_code(again), 1) << again.err;
+  EXPECT_NE(again.err.find("FAILED_PRECONDITION"), std::string::npos)
+      << again.err;
+
+  ::tandem::testing::RunResult mapping = run({"mapping", "show"});
+  EXPECT_EQ(exit_code(mapping), 0) << mapping.err;
+  EXPECT_NE(mapping.out.find("xdrs"), std::string::npos) << mapping.out;
+  EXPECT_NE(mapping.err.find("testbed-v1-v2/1"), std::string::npos)
+      << mapping.err;
+
+  // A viewer may verify but not move.
+  setenv("TANDEM_TOKEN", kViewerToken, 1);
+  ::tandem::testing::RunResult denied =
+      run({"customer", "move", absl::StrCat(movable[0])});
+  EXPECT_EQ(exit_code(denied), 1);
+  EXPECT_NE(denied.err.find("PERMISSION_DENIED"), std::string::npos)
+      << denied.err;
+  unsetenv("TANDEM_TOKEN");
 }
 
 }  // namespace
