@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "migrator/engine/values.h"
 
@@ -280,6 +281,156 @@ absl::Status Converter::Assemble(const std::vector<Part>& parts,
   return absl::OkStatus();
 }
 
+absl::Status Converter::BookRoundingLeftovers(const CustomerRows& read,
+                                              DesiredState* state) const {
+  const SchemaSide read_side = Mapping::ReadSide(direction_);
+  const SchemaSide write_side = Mapping::WriteSide(direction_);
+  const AdjustmentSpec& adjustment = mapping_.adjustment(write_side);
+  const TableInfo* adj_info = schemas_[write_side]->Find(adjustment.table);
+  if (adj_info == nullptr) {
+    return absl::FailedPreconditionError("the adjustment table does not exist");
+  }
+  const std::string now =
+      absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::UTCTimeZone());
+  for (const BalanceSpec& b : mapping_.balances()) {
+    const BalanceSide& w = b.v[write_side];
+    const BalanceSide& r = b.v[read_side];
+    const int64_t scale = mapping_.conversions().at(b.convert).scale;
+    const int shift = write_side == kTargetSide ? Log10(scale) : -Log10(scale);
+    // Sum of a side's transactions per holder, in that side's units.
+    auto sums = [](const TableInfo* tx, const BalanceSide& v,
+                   const std::vector<const Row*>& rows)
+        -> absl::StatusOr<std::map<std::string, std::string>> {
+      std::map<std::string, std::string> out;
+      if (tx == nullptr) return out;
+      const int amount = tx->IndexOf(v.tx_amount);
+      const int holder = tx->IndexOf(v.tx_holder);
+      const int only_null =
+          v.tx_only_null.empty() ? -1 : tx->IndexOf(v.tx_only_null);
+      for (const Row* row : rows) {
+        if (only_null >= 0 && (*row)[only_null].has_value()) continue;
+        if (!(*row)[holder].has_value()) continue;
+        auto [it, inserted] = out.try_emplace(*(*row)[holder], 1, '0');
+        TANDEM_ASSIGN_OR_RETURN(
+            it->second, DecimalSum(it->second, (*row)[amount].value_or("0")));
+      }
+      return out;
+    };
+    const TableInfo* read_tx = schemas_[read_side]->Find(r.tx_table);
+    const TableInfo* write_tx = schemas_[write_side]->Find(w.tx_table);
+    const TableInfo* read_holder = schemas_[read_side]->Find(r.holder_table);
+    const TableInfo* write_holder = schemas_[write_side]->Find(w.holder_table);
+    if (read_tx == nullptr || write_tx == nullptr || read_holder == nullptr ||
+        write_holder == nullptr) {
+      continue;
+    }
+    std::vector<const Row*> read_rows, write_rows;
+    if (const TableRows* t = read.Find(r.tx_table)) {
+      for (const auto& [k, row] : t->rows) read_rows.push_back(&row);
+    }
+    // Only converted rows are here yet: earlier adjustments are booked
+    // again below, not counted.
+    if (auto t = state->tables.find(w.tx_table); t != state->tables.end()) {
+      for (const auto& [k, row] : t->second.rows)
+        write_rows.push_back(&row.values);
+    }
+    TANDEM_ASSIGN_OR_RETURN(auto read_sums, sums(read_tx, r, read_rows));
+    TANDEM_ASSIGN_OR_RETURN(auto write_sums, sums(write_tx, w, write_rows));
+    const TableRows* holders = read.Find(r.holder_table);
+    auto desired_holders = state->tables.find(w.holder_table);
+    if (holders == nullptr || desired_holders == state->tables.end()) continue;
+    const int read_balance = read_holder->IndexOf(r.balance);
+    const int read_key = read_holder->IndexOf(r.holder_key);
+    const int write_balance = write_holder->IndexOf(w.balance);
+    const int write_key = write_holder->IndexOf(w.holder_key);
+    for (const auto& [k, row] : holders->rows) {
+      const std::string key = row[read_key].value_or("");
+      // The holder's id on the side written.
+      std::string write_id = key;
+      if (direction_ == Direction::kRollback) {
+        write_id = ids_.ToSource(w.holder_table, key).value_or(key);
+      } else {
+        write_id = ids_.ToTarget(w.holder_table, key);
+      }
+      const DesiredRow* desired = nullptr;
+      for (const auto& [dk, drow] : desired_holders->second.rows) {
+        if (drow.values[write_key] == write_id) desired = &drow;
+      }
+      if (desired == nullptr) continue;
+      const std::string read_sum =
+          read_sums.count(key) ? read_sums.at(key) : "0";
+      TANDEM_ASSIGN_OR_RETURN(
+          std::string opening,
+          DecimalDifference(row[read_balance].value_or("0"), read_sum));
+      TANDEM_ASSIGN_OR_RETURN(
+          Rescaled opening_w,
+          Rescale(opening, shift,
+                  write_holder->columns[write_balance].IsDecimal()
+                      ? write_holder->columns[write_balance].scale
+                      : 0));
+      const std::string write_sum =
+          write_sums.count(write_id) ? write_sums.at(write_id) : "0";
+      TANDEM_ASSIGN_OR_RETURN(
+          std::string implied,
+          DecimalDifference(desired->values[write_balance].value_or("0"),
+                            write_sum));
+      TANDEM_ASSIGN_OR_RETURN(std::string leftover,
+                              DecimalDifference(implied, opening_w.text));
+      if (IsZeroDecimal(leftover)) continue;
+      // The leftover row, keyed so that repeating the conversion finds the
+      // same row (its id, once given, is in the id map).
+      const std::string holder_ref =
+          absl::StrCat(w.holder_table, "/", write_id);
+      DesiredRow adj;
+      adj.values.assign(adj_info->columns.size(), std::nullopt);
+      adj.set.assign(adj_info->columns.size(), false);
+      for (const auto& [column, value] : adjustment.columns) {
+        const int i = adj_info->IndexOf(column);
+        if (i < 0) continue;
+        Value v = value;
+        if (value == "$customer") {
+          v = std::nullopt;
+          const TableRows* customers =
+              read.Find(mapping_.customer(read_side).table);
+          const TableInfo* ci =
+              schemas_[read_side]->Find(mapping_.customer(read_side).table);
+          if (customers != nullptr && ci != nullptr &&
+              !customers->rows.empty()) {
+            v = customers->rows.begin()
+                    ->second[ci->IndexOf(mapping_.customer(read_side).key)];
+          }
+        } else if (value == "$account") {
+          v = w.tx_only_null.empty() ? Value(write_id) : std::nullopt;
+        } else if (value == "$amount") {
+          TANDEM_ASSIGN_OR_RETURN(std::string canonical,
+                                  Canonical(adj_info->columns[i], leftover));
+          v = canonical;
+        } else if (value == "$now") {
+          v = now;
+        }
+        adj.values[i] = v;
+        adj.set[i] = true;
+      }
+      for (size_t i = 0; i < adj_info->columns.size(); ++i) {
+        if (adj_info->columns[i].auto_increment) {
+          std::optional<std::string> id = ids_.Find("adjustment", holder_ref);
+          adj.values[i] =
+              id.has_value() ? *id : NewIdPlaceholder("adjustment", holder_ref);
+          adj.set[i] = true;
+        }
+      }
+      adj.sources.insert({r.holder_table, k});
+      DesiredTable& table = state->tables[adjustment.table];
+      table.info = adj_info;
+      table.rows[KeyOf(*adj_info, adj.values)] = std::move(adj);
+      state->warnings.push_back(absl::StrCat(
+          "rounding leftover of ", w.holder_table, " ", write_id, " (", b.name,
+          ") booked as an adjustment of ", leftover));
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool Converter::ImageMatches(
     const TableInfo& table, const Row& row, const CustomerRows& read,
     std::set<std::pair<std::string, std::string>>* image) const {
@@ -356,6 +507,11 @@ absl::StatusOr<DesiredState> Converter::Convert(
         }
       }
     }
+  }
+  if (!state.roundings.empty()) {
+    for (const Rounding& r : state.roundings)
+      state.rounded_tables.insert(r.table);
+    TANDEM_RETURN_IF_ERROR(BookRoundingLeftovers(read, &state));
   }
   // Rows of the side written that nothing changed since they were written.
   for (const auto& [name, rows] : written.tables) {

@@ -56,6 +56,10 @@ struct DesiredState {
   std::map<std::string, DesiredTable> tables;
   // Values rounded under the rounding rule (only with allow_rounding).
   std::vector<Rounding> roundings;
+  // Tables of the side written holding rounded values (their totals no
+  // longer match the other side's exactly; balances still do, through the
+  // adjustments).
+  std::set<std::string> rounded_tables;
   // What the operator should know: rows not carried and why.
   std::vector<std::string> warnings;
   // The customer's status as the conversion gives it. The desired customer
@@ -110,6 +114,12 @@ class Converter {
       std::string* drop_reason, std::vector<Rounding>* roundings) const;
   absl::Status Assemble(const std::vector<Part>& parts,
                         DesiredState* state) const;
+  // Books, for every balance whose rounded value no longer equals its
+  // opening value plus its rounded transactions, the leftover as an
+  // adjustment row (the mapping's `adjustment:`), so that balance minus
+  // transactions stays exactly what it was.
+  absl::Status BookRoundingLeftovers(const CustomerRows& read,
+                                     DesiredState* state) const;
   bool ImageMatches(const TableInfo& table, const Row& row,
                     const CustomerRows& read,
                     std::set<std::pair<std::string, std::string>>* image) const;

@@ -29,6 +29,13 @@ std::optional<std::string> IdMap::ToSource(const std::string& space,
   return std::nullopt;
 }
 
+std::optional<std::string> IdMap::Find(const std::string& space,
+                                       const std::string& target_id) const {
+  auto it = to_source_.find({space, target_id});
+  if (it == to_source_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::string NewIdPlaceholder(const std::string& space,
                              const std::string& target_id) {
   return absl::StrCat("@new:", space, ":", target_id);

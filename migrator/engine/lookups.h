@@ -65,6 +65,10 @@ class IdMap {
   std::optional<std::string> ToSource(const std::string& space,
                                       const std::string& target_id) const;
 
+  // The source id recorded for `target_id` of `space`, if any.
+  std::optional<std::string> Find(const std::string& space,
+                                  const std::string& target_id) const;
+
   size_t size() const { return to_source_.size(); }
 
  private:

@@ -135,6 +135,18 @@ absl::StatusOr<std::string> DecimalDifference(absl::string_view a,
   return Format(negative, negative ? -d : d, scale);
 }
 
+absl::StatusOr<std::string> DecimalSum(absl::string_view a,
+                                       absl::string_view b) {
+  absl::string_view digits = absl::StripAsciiWhitespace(b);
+  std::string negated =
+      !digits.empty() && digits[0] == '-'
+          ? std::string(digits.substr(1))
+          : absl::StrCat("-", digits.empty() || digits[0] != '+'
+                                  ? digits
+                                  : digits.substr(1));
+  return DecimalDifference(a, negated);
+}
+
 bool IsZeroDecimal(absl::string_view decimal) {
   absl::StatusOr<Decimal> d = ParseDecimal(decimal);
   return d.ok() && d->digits == 0;

@@ -37,6 +37,10 @@ absl::StatusOr<Rescaled> Rescale(absl::string_view decimal, int shift,
 absl::StatusOr<std::string> DecimalDifference(absl::string_view a,
                                               absl::string_view b);
 
+// a + b for two decimal numbers, exactly.
+absl::StatusOr<std::string> DecimalSum(absl::string_view a,
+                                       absl::string_view b);
+
 // True when a decimal number is zero ("0", "-0.000").
 bool IsZeroDecimal(absl::string_view decimal);
 

@@ -74,6 +74,16 @@ BillingDb::Marks Baseline(const Mapping& mapping, Direction direction,
   return marks;
 }
 
+// True when some desired row still waits for an id of the side written.
+bool HasPlaceholders(const DesiredState& desired) {
+  for (const auto& [name, table] : desired.tables) {
+    for (const auto& [key, row] : table.rows) {
+      if (key.find("@new:") != std::string::npos) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
@@ -149,12 +159,32 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
   s.rows_written += applied;
   s.mirror = MirrorOf(s.desired);
   // Rows created natively on the target that came back have ids now: the
-  // conversion is made again with them.
-  if (!s.desired.tables.empty() && s.direction == Direction::kRollback) {
-    TANDEM_RETURN_IF_ERROR(deps_.dbs[kSourceSide]->pool().Run(
+  // conversion is made again with them, against what the side holds.
+  if (s.desired.RowCount() > 0 && HasPlaceholders(s.desired)) {
+    absl::Status again = deps_.dbs[kSourceSide]->pool().Run(
         "reload id map", [&](sql::Connection& conn) {
           return deps_.dbs[kSourceSide]->LoadIdMap(conn, customer, &s.ids);
-        }));
+        });
+    absl::StatusOr<CustomerRows> now;
+    if (again.ok()) {
+      absl::StatusOr<MysqlPool::Lease> conn = s.write_db->pool().Acquire();
+      again = conn.status();
+      if (conn.ok()) {
+        now = s.write_db->ReadCustomer(**conn, customer,
+                                       s.write_db->CustomerTables(false));
+        again = now.status();
+      }
+    }
+    if (again.ok()) {
+      absl::StatusOr<DesiredState> redone = s.converter->Convert(s.read, *now);
+      again = redone.status();
+      if (redone.ok()) s.desired = *std::move(redone);
+    }
+    if (!again.ok()) {
+      return Fail(record, KindOfWrite(again), std::string(again.message()),
+                  true);
+    }
+    s.mirror = MirrorOf(s.desired);
   }
   if (absl::Status f = Fault("after_pre_copy", customer); !f.ok()) {
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,

@@ -358,5 +358,114 @@ TEST_F(MigratorFaultTest,
   EXPECT_EQ(env_->Route(c).state(), rv1::ROUTE_STATE_STABLE);
 }
 
+TEST_F(MigratorFaultTest,
+       ARollbackThatWouldRoundFailsUnlessAllowedThenBooksTheLeftover) {
+  const int64_t c = NextCustomer();
+  auto migrator = env_->StartMigrator();
+  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  auto stub = MigratorStub((*migrator)->port());
+  const std::string account =
+      One(false, absl::StrCat("SELECT MIN(i_account) FROM accounts WHERE "
+                              "i_customer = ",
+                              c));
+  const std::string opening_sql = absl::StrCat(
+      "SELECT a.balance - (SELECT SUM(amount) FROM balance_transactions t "
+      "WHERE t.i_account = a.i_account) FROM accounts a WHERE i_account = ",
+      account);
+  const std::string opening = One(false, opening_sql);
+  v1::MoveCustomerResponse moved = Move(*stub, c);
+  ASSERT_EQ(moved.item().state(), v1::ITEM_STATE_TAIL);
+  // The tail window ends before a rollback may start.
+  ASSERT_TRUE(::tandem::testing::Eventually(
+      [&] {
+        v1::GetBatchRequest request;
+        request.set_batch_id(moved.batch().batch_id());
+        v1::GetBatchResponse response;
+        return stub->GetBatch(MigratorEnv::Ctx(kViewerToken).get(), request,
+                              &response)
+                   .ok() &&
+               response.batch().state() == v1::BATCH_STATE_COMPLETED;
+      },
+      absl::Seconds(30)));
+  // Natively on the target, amounts in micro-units v1 cannot hold: a call
+  // of 1.234567 and two charges of 0.000004 (v1 rounds each to 0.00000, and
+  // their balance of -0.000008 to -0.00001).
+  ASSERT_TRUE(env_->testbed()
+                  .target_server()
+                  .Execute(absl::StrCat(
+                               "INSERT INTO cdrs (account_id, customer_id, "
+                               "started_at, duration_ms, charged_micros, "
+                               "calling_number, called_number) VALUES (",
+                               account, ", ", c,
+                               ", '2026-12-06 12:00:00', 61500, 1234567, "
+                               "'+4930', '+4940'); INSERT INTO "
+                               "balance_transactions (customer_id, account_id, "
+                               "amount_micros, kind, created_at) VALUES (",
+                               c, ", ", account,
+                               ", -4, 'charge', '2026-12-06 12:00:00'), (", c,
+                               ", ", account,
+                               ", -4, 'charge', '2026-12-06 12:00:01'); "
+                               "UPDATE accounts SET balance_micros = "
+                               "balance_micros - 8 WHERE account_id = ",
+                               account),
+                           testbed::Testbed::kTargetDb)
+                  .ok());
+  auto rollback = [&](bool allow, const std::string& request_id) {
+    v1::RollbackCustomerRequest request;
+    request.set_customer_id(c);
+    request.set_wait(true);
+    request.set_request_id(request_id);
+    request.mutable_options()->set_allow_rounding(allow);
+    v1::RollbackCustomerResponse response;
+    grpc::Status s =
+        stub->RollbackCustomer(MigratorEnv::Ctx().get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  };
+  v1::RollbackCustomerResponse refused = rollback(false, "rounding-refused");
+  EXPECT_EQ(refused.item().state(), v1::ITEM_STATE_FAILED);
+  EXPECT_EQ(refused.item().failure().kind(), v1::FAILURE_KIND_TRANSFORM_ERROR);
+  EXPECT_NE(refused.item().failure().message().find("rounding"),
+            std::string::npos)
+      << refused.item().failure().message();
+  EXPECT_EQ(env_->Route(c).system(), SYSTEM_TARGET);
+  EXPECT_EQ(env_->Route(c).state(), rv1::ROUTE_STATE_STABLE);
+  EXPECT_EQ(One(false, absl::StrCat("SELECT COUNT(*) FROM xdrs WHERE "
+                                    "i_customer = ",
+                                    c, " AND charged_amount = 1.23457")),
+            "0");
+
+  v1::RollbackCustomerResponse rounded = rollback(true, "rounding-allowed");
+  ASSERT_EQ(rounded.item().state(), v1::ITEM_STATE_TAIL)
+      << rounded.item().DebugString();
+  EXPECT_EQ(env_->Route(c).system(), SYSTEM_SOURCE);
+  // The call came back rounded, with an id of the source's own range.
+  EXPECT_EQ(One(false, absl::StrCat("SELECT COUNT(*) FROM xdrs WHERE "
+                                    "i_customer = ",
+                                    c,
+                                    " AND charged_amount = 1.23457 AND "
+                                    "duration = 62 AND i_xdr < 1000000000")),
+            "1");
+  // Balance minus transactions is what it was: the leftover is booked.
+  EXPECT_EQ(One(false, opening_sql), opening);
+  EXPECT_EQ(One(false, absl::StrCat("SELECT COUNT(*) FROM balance_transactions "
+                                    "WHERE i_account = ",
+                                    account,
+                                    " AND tx_type = 'adjustment' AND amount = "
+                                    "-0.00001")),
+            "1");
+  bool reported = false;
+  for (const std::string& w : rounded.item().warnings()) {
+    reported |= w.find("rounded") != std::string::npos;
+  }
+  EXPECT_TRUE(reported);
+  // The source's counters stay below the target-native range.
+  EXPECT_EQ(One(false,
+                "SELECT MAX(AUTO_INCREMENT) < 1000000000 FROM "
+                "information_schema.TABLES WHERE TABLE_SCHEMA = "
+                "'billing_v1'"),
+            "1");
+}
+
 }  // namespace
 }  // namespace tandem::migrator::testing
