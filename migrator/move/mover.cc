@@ -84,11 +84,12 @@ void ToProtoVerification(const Verification& v, v1::Verification* out,
 
 // --- Txn -------------------------------------------------------------------
 
-absl::StatusOr<Txn> Txn::Begin(MysqlPool& pool) {
+absl::StatusOr<Txn> Txn::Begin(MysqlPool& pool, bool snapshot) {
   TANDEM_ASSIGN_OR_RETURN(MysqlPool::Lease lease, pool.Acquire());
   try {
     std::unique_ptr<sql::Statement> s(lease->createStatement());
-    s->execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    s->execute(snapshot ? "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+                        : "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
     lease->setAutoCommit(false);
   } catch (const sql::SQLException& e) {
     lease.Discard();

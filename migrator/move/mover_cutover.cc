@@ -292,7 +292,7 @@ absl::Status Mover::Cutover(ItemRecord& record,
                 "the customer is marked exported on the side it is routed to",
                 true);
   }
-  absl::StatusOr<Txn> copy = Txn::Begin(s.write_db->pool());
+  absl::StatusOr<Txn> copy = Txn::Begin(s.write_db->pool(), false);
   if (!copy.ok()) {
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                 std::string(copy.status().message()), true);
@@ -349,7 +349,7 @@ absl::Status Mover::Cutover(ItemRecord& record,
   }
   // The new side's release, held across the flip: its writers wait on this
   // lock, then find the customer open.
-  absl::StatusOr<Txn> release = Txn::Begin(s.write_db->pool());
+  absl::StatusOr<Txn> release = Txn::Begin(s.write_db->pool(), false);
   absl::Status released = release.status();
   if (released.ok()) {
     released = s.write_db->LockCustomer(release->conn(), customer).status();

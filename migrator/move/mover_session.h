@@ -42,9 +42,11 @@ struct Mover::Session {
 // A transaction on a borrowed connection that rolls back unless committed.
 class Txn {
  public:
-  // Borrows a connection and begins (REPEATABLE READ, so the first read
-  // fixes the snapshot every later read of the transaction sees).
-  static absl::StatusOr<Txn> Begin(MysqlPool& pool);
+  // Borrows a connection and begins. REPEATABLE READ (`snapshot`) for the
+  // side read, so the first read fixes the snapshot every later read of the
+  // transaction sees; READ COMMITTED for the side written, so its writes
+  // take no gap locks that concurrent customers' writes would deadlock on.
+  static absl::StatusOr<Txn> Begin(MysqlPool& pool, bool snapshot = true);
   Txn(Txn&& other) noexcept
       : lease_(std::move(other.lease_)), open_(other.open_) {
     other.open_ = false;

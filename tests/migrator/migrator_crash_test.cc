@@ -212,7 +212,12 @@ class MigratorCrashTest : public ::testing::Test {
                  r.state() == rv1::ROUTE_STATE_STABLE;
         },
         absl::Seconds(60));
-    ASSERT_TRUE(settled) << env_->Route(c).DebugString();
+    ASSERT_TRUE(settled) << env_->Route(c).DebugString()
+                         << ::tandem::testing::TailOfFile(
+                                absl::StrCat(
+                                    env_->testbed().control_server().dir(),
+                                    "/migrator.log"),
+                                40);
     testbed::Testbed& tb = env_->testbed();
     ASSERT_TRUE(::tandem::testing::Eventually(
         [&] {
