@@ -102,17 +102,22 @@ absl::StatusOr<std::unique_ptr<CatalogServer>> CatalogServer::Start(
 
 void CatalogServer::RefreshLoop(absl::Duration interval) {
   Principal self{"tandem-catalog", Role::kOperator};
-  std::unique_lock<std::mutex> lock(refresh_mu_);
-  while (!refresh_cv_.wait_for(lock, absl::ToChronoMilliseconds(interval),
-                               [this] { return stopping_; })) {
-    lock.unlock();
+  while (true) {
+    {
+      absl::MutexLock lock(&refresh_mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_) {
+        return stopping_;
+      };
+      if (refresh_mu_.AwaitWithTimeout(absl::Condition(&stopping), interval)) {
+        return;
+      }
+    }
     absl::StatusOr<v1::RefreshProductsResponse> refreshed =
         catalog_->RefreshProducts(self, {});
     if (!refreshed.ok()) {
       TANDEM_LOG(Warning, "periodic_refresh_failed")
           .With("error", refreshed.status().ToString());
     }
-    lock.lock();
   }
 }
 
@@ -122,10 +127,9 @@ void CatalogServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   {
-    std::lock_guard<std::mutex> lock(refresh_mu_);
+    absl::MutexLock lock(&refresh_mu_);
     stopping_ = true;
   }
-  refresh_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
   if (control_pool_ != nullptr) control_pool_->SetHealthListener(nullptr);
   if (service_ != nullptr) service_->CloseWatchers();

@@ -429,6 +429,15 @@ const v1::Mapping* CatalogSnapshot::FindMapping(
   return it == mappings_.end() ? nullptr : &it->second;
 }
 
+std::vector<int64_t> CatalogSnapshot::ProductIds(System system) const {
+  std::vector<int64_t> ids;
+  for (const auto& [key, product] : products_) {
+    if (key.first == system) ids.push_back(key.second);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 std::vector<int64_t> CatalogSnapshot::SourcesMappedOnto(
     int64_t target_product_id) const {
   auto it = sources_onto_.find(target_product_id);
