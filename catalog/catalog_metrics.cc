@@ -38,6 +38,13 @@ CatalogMetrics::CatalogMetrics(prometheus::Registry* registry) {
                  .Name("tandem_catalog_change_checks_total")
                  .Help("CheckChange answers by result")
                  .Register(*registry);
+  confirmations_ =
+      &prometheus::BuildCounter()
+           .Name("tandem_catalog_check_confirmations_total")
+           .Help(
+               "CheckChange answers the cache would allow, confirmed against "
+               "the control database; cache=stale when it was behind")
+           .Register(*registry);
   outcomes_ = &prometheus::BuildCounter()
                    .Name("tandem_catalog_plan_outcomes_total")
                    .Help("Subscriptions planned, by outcome")
@@ -86,6 +93,11 @@ void CatalogMetrics::Refusal(v1::ChangeRefusal refusal) {
 void CatalogMetrics::Check(bool allowed) {
   if (checks_ == nullptr) return;
   checks_->Add({{"result", allowed ? "allowed" : "refused"}}).Increment();
+}
+
+void CatalogMetrics::CheckConfirmed(bool current) {
+  if (confirmations_ == nullptr) return;
+  confirmations_->Add({{"cache", current ? "current" : "stale"}}).Increment();
 }
 
 void CatalogMetrics::Plan(const v1::CustomerPlan& plan) {

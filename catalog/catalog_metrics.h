@@ -23,6 +23,9 @@ class CatalogMetrics {
   void Transition(::tandem::catalog::v1::FreezeState to, bool automatic);
   void Refusal(::tandem::catalog::v1::ChangeRefusal refusal);
   void Check(bool allowed);
+  // A CheckChange the cache would allow, confirmed against the control
+  // database: `current` when the cache was up to date.
+  void CheckConfirmed(bool current);
   void Plan(const ::tandem::catalog::v1::CustomerPlan& plan);
   void Drift();
   void Applied();
@@ -33,6 +36,7 @@ class CatalogMetrics {
   prometheus::Family<prometheus::Counter>* transitions_ = nullptr;
   prometheus::Family<prometheus::Counter>* refusals_ = nullptr;
   prometheus::Family<prometheus::Counter>* checks_ = nullptr;
+  prometheus::Family<prometheus::Counter>* confirmations_ = nullptr;
   prometheus::Family<prometheus::Counter>* outcomes_ = nullptr;
   prometheus::Family<prometheus::Counter>* plans_ = nullptr;
   prometheus::Counter* drift_ = nullptr;

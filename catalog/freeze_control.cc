@@ -84,7 +84,8 @@ FreezeControl::FreezeControl(CatalogStore* store, CatalogState* state,
       state_(state),
       audit_(audit),
       metrics_(metrics),
-      route_counts_(std::move(route_counts)) {}
+      route_counts_(std::move(route_counts)),
+      probe_([store] { return store->ProbeFreeze(); }) {}
 
 absl::StatusOr<v1::SetFreezeResponse> FreezeControl::SetFreeze(
     const Principal& who, const v1::SetFreezeRequest& req) {
@@ -251,7 +252,26 @@ absl::StatusOr<ChangeDecision> FreezeControl::Decide(
   *freeze = view.freeze;
   ChangeDecision cached =
       DecideChange(view.freeze, req.system(), req.kind(), view.facts);
-  return cached;
+  // A refusal from the cache stands: at worst a transition that loosened
+  // the freeze a moment ago is not seen yet, and the change fails closed.
+  if (!cached.allowed) return cached;
+  TANDEM_ASSIGN_OR_RETURN(FreezeProbe probe, probe_.Get());
+  const bool current = probe.revision == view.revision;
+  metrics_->CheckConfirmed(current);
+  if (current) return cached;
+  // The cache is behind: decide on what the control database holds now,
+  // and have the cache catch up.
+  state_->Poke();
+  ProductFacts facts;
+  if (req.kind() != v1::CHANGE_KIND_CREATE) {
+    TANDEM_ASSIGN_OR_RETURN(
+        std::optional<ProductRow> row,
+        store_->ReadProduct(req.system(), req.product_id()));
+    if (row.has_value()) facts = FactsOf(*row);
+  }
+  *freeze = probe.freeze;
+  state_->Decorate(freeze);
+  return DecideChange(probe.freeze, req.system(), req.kind(), facts);
 }
 
 }  // namespace tandem::catalog

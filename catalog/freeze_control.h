@@ -6,7 +6,14 @@
 // they wait for product changes in flight (which hold it shared) and
 // changes that arrive after them wait for them, on every replica.
 //
-// CheckChange answers from this replica's cached state.
+// CheckChange answers from this replica's cached state when that refuses.
+// An answer that would let a change through is confirmed first against the
+// control database by a read that starts after the call arrived (shared by
+// concurrent calls, see coalesced_read.h): when the revision read is the
+// cached one the cache is current and its answer stands; otherwise the
+// change is decided on the freeze and the product as read. So once
+// SetFreeze has answered on any replica, no replica allows a change the new
+// state forbids.
 #pragma once
 
 #include <optional>
@@ -18,6 +25,7 @@
 #include "catalog/catalog_metrics.h"
 #include "catalog/catalog_state.h"
 #include "catalog/catalog_store.h"
+#include "catalog/coalesced_read.h"
 #include "catalog/route_counts.h"
 #include "common/auth.h"
 #include "tandem/catalog/v1/catalog.pb.h"
@@ -37,8 +45,9 @@ class FreezeControl {
   absl::StatusOr<::tandem::catalog::v1::SetFreezeResponse> SetFreeze(
       const Principal& who, const ::tandem::catalog::v1::SetFreezeRequest& req);
 
-  // Whether the freeze allows a change; a refusal is counted and, unless
-  // `dry_run`, audited under `who`.
+  // Whether the freeze allows a change (see the file comment); a refusal is
+  // counted and, unless `dry_run`, audited under `who`. UNAVAILABLE when an
+  // allowance cannot be confirmed against the control database.
   absl::StatusOr<::tandem::catalog::v1::CheckChangeResponse> CheckChange(
       const Principal& who,
       const ::tandem::catalog::v1::CheckChangeRequest& req);
@@ -73,6 +82,7 @@ class FreezeControl {
   AuditLog* const audit_;
   CatalogMetrics* const metrics_;
   const RouteCountsFn route_counts_;
+  CoalescedRead<FreezeProbe> probe_;
   // One automatic lift attempt at a time.
   absl::Mutex lift_mu_;
 };
