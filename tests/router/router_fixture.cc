@@ -11,19 +11,30 @@
 namespace tandem::router::testing {
 
 ::tandem::testing::MariaDbServer* RouterTest::db_ = nullptr;
+absl::Status* RouterTest::db_error_ = nullptr;
 
 void RouterTest::SetUpTestSuite() {
   auto server = ::tandem::testing::MariaDbServer::Start();
-  ASSERT_TRUE(server.ok()) << server.status();
+  // No ASSERT here: gtest would mark every test of the suite SKIPPED.
+  // SetUp fails each test with the reason instead.
+  if (!server.ok()) {
+    db_error_ = new absl::Status(server.status());
+    return;
+  }
   db_ = server->release();
 }
 
 void RouterTest::TearDownTestSuite() {
   delete db_;
   db_ = nullptr;
+  delete db_error_;
+  db_error_ = nullptr;
 }
 
 void RouterTest::SetUp() {
+  ASSERT_NE(db_, nullptr) << "the suite's MariaDB did not start: "
+                          << (db_error_ != nullptr ? db_error_->ToString()
+                                                   : "?");
   static std::atomic<int> counter{0};
   database_ = absl::StrCat("control_", counter.fetch_add(1));
   ASSERT_TRUE(db_->CreateDatabase(database_).ok());
