@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "catalog/mysql_results.h"
 #include "common/status_macros.h"
 
 namespace tandem::catalog {
@@ -27,22 +28,6 @@ void BindBlob(sql::PreparedStatement& stmt, int index, const std::string& bytes,
               std::vector<std::unique_ptr<std::istringstream>>& keep) {
   keep.push_back(std::make_unique<std::istringstream>(bytes));
   stmt.setBlob(index, keep.back().get());
-}
-
-// Runs `fn` (sql::Connection& -> absl::StatusOr<T>) once on a pooled
-// connection and returns its result; database exceptions become statuses.
-template <typename Fn>
-auto RunQuery(MysqlPool& pool, absl::string_view what, Fn&& fn)
-    -> std::invoke_result_t<Fn&, sql::Connection&> {
-  using Result = std::invoke_result_t<Fn&, sql::Connection&>;
-  std::optional<Result> result;
-  absl::Status status =
-      pool.Run(what, [&](sql::Connection& conn) -> absl::Status {
-        result.emplace(fn(conn));
-        return result->status();
-      });
-  if (!status.ok()) return status;
-  return *std::move(result);
 }
 
 const char* LockClause(RowLock lock) {
@@ -468,6 +453,7 @@ class MysqlCatalogTxn final : public CatalogTxn {
 // Schema
 // ---------------------------------------------------------------------------
 
+// Longer than 80 lines: it is the schema, one column per line, not logic.
 const std::vector<SchemaMigration>& CatalogSchemaMigrations() {
   static const auto* migrations = new std::vector<SchemaMigration>{
       {1,
@@ -577,7 +563,7 @@ absl::Status MysqlCatalogStore::RunTransaction(
 
 absl::StatusOr<std::optional<CachedState>>
 MysqlCatalogStore::ReadStateIfChanged(int64_t known_revision) {
-  return RunQuery(
+  return RunReturning(
       *pool_, "reload catalog state",
       [&](sql::Connection& conn) -> absl::StatusOr<std::optional<CachedState>> {
         std::unique_ptr<sql::Statement> stmt(conn.createStatement());
@@ -603,7 +589,7 @@ MysqlCatalogStore::ReadStateIfChanged(int64_t known_revision) {
 }
 
 absl::StatusOr<FreezeProbe> MysqlCatalogStore::ProbeFreeze() {
-  return RunQuery(
+  return RunReturning(
       *pool_, "probe freeze",
       [&](sql::Connection& conn) -> absl::StatusOr<FreezeProbe> {
         std::unique_ptr<sql::Statement> stmt(conn.createStatement());
@@ -627,7 +613,7 @@ absl::StatusOr<FreezeProbe> MysqlCatalogStore::ProbeFreeze() {
 absl::StatusOr<std::optional<ProductRow>> MysqlCatalogStore::ReadOneProduct(
     absl::string_view what, System system, const int64_t* product_id,
     const std::string* code) {
-  return RunQuery(
+  return RunReturning(
       *pool_, what,
       [&](sql::Connection& conn) -> absl::StatusOr<std::optional<ProductRow>> {
         Stmt select(conn.prepareStatement(absl::StrCat(
@@ -671,7 +657,7 @@ absl::StatusOr<std::vector<ProductRow>> MysqlCatalogStore::ListProducts(
   if (!q.code_prefix.empty()) {
     where += " AND LEFT(p.code, CHAR_LENGTH(?)) = ?";
   }
-  return RunQuery(
+  return RunReturning(
       *pool_, "list products",
       [&](sql::Connection& conn) -> absl::StatusOr<std::vector<ProductRow>> {
         Stmt select(conn.prepareStatement(absl::StrCat(
@@ -709,7 +695,7 @@ absl::StatusOr<std::vector<v1::AuditEntry>> MysqlCatalogStore::ListAudit(
   if (q.product_id != 0) where += " AND product_id = ?";
   if (q.since_unix_ms != 0) where += " AND at_ms >= ?";
   if (q.until_unix_ms != 0) where += " AND at_ms < ?";
-  return RunQuery(
+  return RunReturning(
       *pool_, "list audit",
       [&](sql::Connection& conn)
           -> absl::StatusOr<std::vector<v1::AuditEntry>> {
@@ -737,7 +723,7 @@ absl::StatusOr<std::vector<v1::AuditEntry>> MysqlCatalogStore::ListAudit(
 
 absl::StatusOr<std::vector<v1::Mapping>> MysqlCatalogStore::ListMappings(
     const MappingQuery& q) {
-  return RunQuery(
+  return RunReturning(
       *pool_, "list mappings",
       [&](sql::Connection& conn) -> absl::StatusOr<std::vector<v1::Mapping>> {
         Stmt select(conn.prepareStatement(absl::StrCat(
@@ -758,7 +744,7 @@ absl::StatusOr<std::vector<v1::Mapping>> MysqlCatalogStore::ListMappings(
 }
 
 absl::StatusOr<CatalogSnapshot> MysqlCatalogStore::LoadSnapshot() {
-  return RunQuery(
+  return RunReturning(
       *pool_, "load catalog snapshot",
       [&](sql::Connection& conn) -> absl::StatusOr<CatalogSnapshot> {
         CatalogSnapshot snapshot;
