@@ -67,6 +67,11 @@ class CatalogServer {
 
  private:
   CatalogServer() = default;
+  // The control and billing database pools and the billing adapters.
+  absl::Status StartDatabases(CatalogServerOptions& options);
+  // The worker pool, the service and the gRPC server, whose readiness
+  // follows the control database.
+  absl::Status StartGrpc(const CatalogServerOptions& options);
   void RefreshLoop(absl::Duration interval);
 
   std::shared_ptr<prometheus::Registry> registry_;
