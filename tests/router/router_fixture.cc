@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/auth.h"
+#include "tests/testing/eventually.h"
 
 namespace tandem::router::testing {
 
@@ -91,15 +92,7 @@ void RouterTest::ImportCustomers(
 
 bool RouterTest::Eventually(const std::function<bool()>& condition,
                             absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) {
-      return false;
-    }
-    // Polling a condition with a deadline, not sleeping for an outcome.
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
+  return ::tandem::testing::Eventually(condition, timeout);
 }
 
 }  // namespace tandem::router::testing
