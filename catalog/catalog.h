@@ -1,8 +1,19 @@
-// Catalog: the catalog's logic behind its gRPC methods. It keeps the freeze,
-// the settings, the products of both systems (as last read or written) and
-// the mappings in the control database, writes product changes to the billing
-// databases first, audits every change and refusal, and plans customers'
-// moves. CatalogServiceImpl (catalog_service.h) is its thin gRPC edge.
+// Catalog: the catalog's logic behind its gRPC methods, assembled from one
+// room per concern (CatalogServiceImpl, catalog_service.h, is its thin gRPC
+// edge):
+//   catalog_state.h    the replica's cached freeze, settings and product
+//                      facts, their poller, and WatchFreeze listeners;
+//   freeze_control.h   SetFreeze, the automatic lift and CheckChange;
+//   product_reads.h    ListProducts, GetProduct;
+//   product_changes.h  CreateProduct, UpdateProduct, DeleteProduct;
+//   product_refresh.h  RefreshProducts (drift detection);
+//   mappings.h         SetMapping, ListMappings, DeleteMapping,
+//                      ProposeMappings;
+//   clone_generator.h  GenerateMissingProducts;
+//   settings_control.h GetSettings, UpdateSettings;
+//   planner.h          PlanCustomer(s);
+//   audit_log.h        refusals and ListFreezeAudit;
+// over a CatalogStore (catalog_store.h; MysqlCatalogStore in production).
 //
 // Serialisation with the freeze: every product change holds a shared lock on
 // the freeze row of the control database from its freeze check until its
@@ -14,53 +25,32 @@
 // same transaction as its change; a retry returns the recorded response.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <string>
-#include <thread>
-#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "catalog/audit_log.h"
 #include "catalog/billing_catalog.h"
-#include "catalog/freeze_rules.h"
-#include "catalog/move_rules.h"
+#include "catalog/catalog_metrics.h"
+#include "catalog/catalog_state.h"
+#include "catalog/catalog_store.h"
+#include "catalog/clone_generator.h"
+#include "catalog/freeze_control.h"
+#include "catalog/mappings.h"
+#include "catalog/planner.h"
+#include "catalog/product_changes.h"
+#include "catalog/product_reads.h"
+#include "catalog/product_refresh.h"
+#include "catalog/route_counts.h"
+#include "catalog/settings_control.h"
 #include "common/auth.h"
 #include "common/mysql_pool.h"
-#include "common/schema_migrations.h"
-#include "prometheus/counter.h"
-#include "prometheus/gauge.h"
 #include "prometheus/registry.h"
 #include "tandem/catalog/v1/catalog.pb.h"
 
 namespace tandem::catalog {
-
-// How many customers are where, as the router last reported.
-struct RouteCounts {
-  int64_t source_stable = 0;
-  int64_t source_migrating = 0;
-  int64_t target_stable = 0;
-  int64_t target_migrating = 0;
-
-  // Customers that keep the freeze from lifting.
-  int64_t on_source() const {
-    return source_stable + source_migrating + target_migrating;
-  }
-  int64_t total() const {
-    return source_stable + source_migrating + target_stable + target_migrating;
-  }
-};
-
-// Asks the router for fresh counts; UNAVAILABLE when it cannot be reached.
-using RouteCountsFn = std::function<absl::StatusOr<RouteCounts>()>;
-
-// The control-database tables of the catalog.
-const std::vector<SchemaMigration>& CatalogSchemaMigrations();
 
 struct CatalogOptions {
   // How often the cached freeze, settings and product facts are compared
@@ -70,11 +60,17 @@ struct CatalogOptions {
 
 class Catalog {
  public:
-  // Collaborators are not owned and must outlive the catalog. `registry` may
-  // be null. Reads the cached state once; fails when the control database
-  // cannot be read.
+  // Applies the catalog's schema to the control database and builds the
+  // catalog over it. Collaborators are not owned and must outlive the
+  // catalog. `registry` may be null. Reads the cached state once; fails when
+  // the control database cannot be read.
   static absl::StatusOr<std::unique_ptr<Catalog>> Create(
       MysqlPool* control, BillingCatalog* source, BillingCatalog* target,
+      RouteCountsFn route_counts, prometheus::Registry* registry,
+      CatalogOptions options = {});
+  // The same over any store (unit tests use a fake), not owned.
+  static absl::StatusOr<std::unique_ptr<Catalog>> Create(
+      CatalogStore* store, BillingCatalog* source, BillingCatalog* target,
       RouteCountsFn route_counts, prometheus::Registry* registry,
       CatalogOptions options = {});
   ~Catalog();
@@ -92,8 +88,7 @@ class Catalog {
   // Registers `listener`, called (on the catalog's poller thread or the
   // caller of SetFreeze) with every freeze event after the current one,
   // which it gets at once. Returns a handle for RemoveFreezeListener.
-  using FreezeListener =
-      std::function<void(const ::tandem::catalog::v1::WatchFreezeResponse&)>;
+  using FreezeListener = CatalogState::FreezeListener;
   int64_t AddFreezeListener(FreezeListener listener);
   void RemoveFreezeListener(int64_t handle);
 
@@ -150,67 +145,22 @@ class Catalog {
   absl::Status ReloadNow();
 
  private:
-  struct Cached {
-    ::tandem::catalog::v1::Freeze freeze;
-    ::tandem::catalog::v1::CatalogSettings settings;
-    absl::flat_hash_map<std::pair<int, int64_t>, ProductFacts> facts;
-    int64_t revision = -1;
-  };
+  Catalog(CatalogStore* store, BillingCatalog* source, BillingCatalog* target,
+          RouteCountsFn route_counts, prometheus::Registry* registry);
 
-  Catalog(MysqlPool* control, BillingCatalog* source, BillingCatalog* target,
-          RouteCountsFn route_counts, prometheus::Registry* registry,
-          CatalogOptions options);
-
-  BillingCatalog* Billing(::tandem::common::v1::System system) const;
-  absl::Status Reload(bool force);
-  void PollLoop();
-  ::tandem::catalog::v1::Freeze CurrentFreeze() const;
-  // Calls every listener; publish_mu_ must be held.
-  void PublishLocked(const ::tandem::catalog::v1::WatchFreezeResponse& event);
-  absl::StatusOr<CatalogSnapshot> LoadSnapshot();
-  // Counts, logs and audits a refused change. A failure to write the audit
-  // entry is logged; the refusal stands either way.
-  void AuditRefusal(const Principal& who, const std::string& reason,
-                    const std::string& request_id,
-                    const ::tandem::catalog::v1::ProductChange& change);
-  void CountRefusal(::tandem::catalog::v1::ChangeRefusal refusal);
-  absl::StatusOr<::tandem::catalog::v1::SetFreezeResponse> Transition(
-      const std::string& actor,
-      const ::tandem::catalog::v1::SetFreezeRequest& req, bool automatic);
-  absl::StatusOr<::tandem::catalog::v1::CustomerPlan> PlanOne(
-      const CatalogSnapshot& snapshot, int64_t customer_id,
-      ::tandem::common::v1::Direction direction,
-      ::tandem::catalog::v1::FreezeState state);
-  void CountOutcomes(const ::tandem::catalog::v1::CustomerPlan& plan);
-
-  MysqlPool* const control_;
-  BillingCatalog* const source_;
-  BillingCatalog* const target_;
-  const RouteCountsFn route_counts_;
-  const CatalogOptions options_;
-
-  mutable std::mutex mu_;
-  std::mutex publish_mu_;  // orders freeze events to listeners
-  Cached cached_;
-  int64_t customers_on_source_ = -1;
-  std::map<int64_t, FreezeListener> listeners_;
-  int64_t next_listener_ = 1;
-  std::mutex lift_mu_;  // one automatic lift attempt at a time
-
-  std::mutex poll_mu_;
-  std::condition_variable poll_cv_;
-  bool stopping_ = false;
-  std::thread poller_;
-
-  prometheus::Gauge* state_gauge_ = nullptr;
-  prometheus::Gauge* on_source_gauge_ = nullptr;
-  prometheus::Family<prometheus::Counter>* transitions_ = nullptr;
-  prometheus::Family<prometheus::Counter>* refusals_ = nullptr;
-  prometheus::Family<prometheus::Counter>* checks_ = nullptr;
-  prometheus::Family<prometheus::Counter>* outcomes_ = nullptr;
-  prometheus::Family<prometheus::Counter>* plans_ = nullptr;
-  prometheus::Counter* drift_ = nullptr;
-  prometheus::Counter* applied_ = nullptr;
+  // Set when the catalog made its own store (the MySQL one).
+  std::unique_ptr<CatalogStore> owned_store_;
+  CatalogMetrics metrics_;
+  CatalogState state_;
+  AuditLog audit_;
+  FreezeControl freeze_;
+  ProductReads reads_;
+  ProductChanges changes_;
+  ProductRefresh refresh_;
+  Mappings mappings_;
+  CloneGenerator clones_;
+  SettingsControl settings_;
+  Planner planner_;
 };
 
 }  // namespace tandem::catalog

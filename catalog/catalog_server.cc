@@ -9,6 +9,70 @@ namespace tandem::catalog {
 
 namespace v1 = ::tandem::catalog::v1;
 
+namespace {
+
+// A new catalog knows no products yet: read them once before serving, so
+// the first CheckChange already knows what exists.
+absl::Status RefreshIfEmpty(Catalog& catalog) {
+  v1::ListProductsRequest one;
+  one.set_page_size(1);
+  TANDEM_ASSIGN_OR_RETURN(v1::ListProductsResponse any,
+                          catalog.ListProducts(one));
+  if (any.products_size() > 0) return absl::OkStatus();
+  Principal self{"tandem-catalog", Role::kOperator};
+  absl::StatusOr<v1::RefreshProductsResponse> refreshed =
+      catalog.RefreshProducts(self, {});
+  if (!refreshed.ok()) {
+    TANDEM_LOG(Warning, "initial_refresh_failed")
+        .With("error", refreshed.status().ToString());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CatalogServer::StartDatabases(CatalogServerOptions& options) {
+  options.control_db.name = "control";
+  options.source_db.name = "source";
+  options.target_db.name = "target";
+  TANDEM_ASSIGN_OR_RETURN(
+      control_pool_,
+      MysqlPool::Create(options.control_db, registry_.get(), "catalog"));
+  TANDEM_ASSIGN_OR_RETURN(
+      source_pool_,
+      MysqlPool::Create(options.source_db, registry_.get(), "catalog"));
+  TANDEM_ASSIGN_OR_RETURN(
+      target_pool_,
+      MysqlPool::Create(options.target_db, registry_.get(), "catalog"));
+  source_ = std::make_unique<MysqlBillingCatalog>(
+      source_pool_.get(), BillingSchemaVersion::kV1,
+      ::tandem::common::v1::SYSTEM_SOURCE);
+  target_ = std::make_unique<MysqlBillingCatalog>(
+      target_pool_.get(), BillingSchemaVersion::kV2,
+      ::tandem::common::v1::SYSTEM_TARGET);
+  return absl::OkStatus();
+}
+
+absl::Status CatalogServer::StartGrpc(const CatalogServerOptions& options) {
+  workers_ = std::make_unique<WorkerPool>(options.worker_threads);
+  service_ = std::make_unique<CatalogServiceImpl>(catalog_.get(), auth_.get(),
+                                                  workers_.get());
+  GrpcServerOptions grpc_options;
+  grpc_options.address = options.grpc_address;
+  grpc_options.tls_cert_file = options.tls_cert_file;
+  grpc_options.tls_key_file = options.tls_key_file;
+  grpc_options.registry = registry_;
+  grpc_options.health_services = {kCatalogHealthService};
+  TANDEM_ASSIGN_OR_RETURN(grpc_,
+                          GrpcServer::Start(grpc_options, {service_.get()}));
+  grpc_->SetServing(kCatalogHealthService, true);
+  GrpcServer* grpc = grpc_.get();
+  control_pool_->SetHealthListener([grpc](bool healthy) {
+    grpc->SetServing(kCatalogHealthService, healthy);
+  });
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<CatalogServer>> CatalogServer::Start(
     CatalogServerOptions options) {
   std::unique_ptr<CatalogServer> server(new CatalogServer());
@@ -24,25 +88,7 @@ absl::StatusOr<std::unique_ptr<CatalogServer>> CatalogServer::Start(
   if (options.router_address.empty()) {
     return absl::InvalidArgumentError("the router's address is required");
   }
-  options.control_db.name = "control";
-  options.source_db.name = "source";
-  options.target_db.name = "target";
-  TANDEM_ASSIGN_OR_RETURN(
-      server->control_pool_,
-      MysqlPool::Create(options.control_db, server->registry_.get(),
-                        "catalog"));
-  TANDEM_ASSIGN_OR_RETURN(
-      server->source_pool_,
-      MysqlPool::Create(options.source_db, server->registry_.get(), "catalog"));
-  TANDEM_ASSIGN_OR_RETURN(
-      server->target_pool_,
-      MysqlPool::Create(options.target_db, server->registry_.get(), "catalog"));
-  server->source_ = std::make_unique<MysqlBillingCatalog>(
-      server->source_pool_.get(), BillingSchemaVersion::kV1,
-      ::tandem::common::v1::SYSTEM_SOURCE);
-  server->target_ = std::make_unique<MysqlBillingCatalog>(
-      server->target_pool_.get(), BillingSchemaVersion::kV2,
-      ::tandem::common::v1::SYSTEM_TARGET);
+  TANDEM_RETURN_IF_ERROR(server->StartDatabases(options));
   server->router_ = std::make_unique<RouterWatcher>(
       grpc::CreateChannel(options.router_address,
                           grpc::InsecureChannelCredentials()),
@@ -54,40 +100,9 @@ absl::StatusOr<std::unique_ptr<CatalogServer>> CatalogServer::Start(
           server->control_pool_.get(), server->source_.get(),
           server->target_.get(), [router] { return router->FetchCounts(); },
           server->registry_.get(), options.catalog));
-  // A new catalog knows no products yet: read them once before serving, so
-  // the first CheckChange already knows what exists.
-  TANDEM_ASSIGN_OR_RETURN(v1::ListProductsResponse any,
-                          server->catalog_->ListProducts([] {
-                            v1::ListProductsRequest r;
-                            r.set_page_size(1);
-                            return r;
-                          }()));
-  if (any.products_size() == 0) {
-    Principal self{"tandem-catalog", Role::kOperator};
-    absl::StatusOr<v1::RefreshProductsResponse> refreshed =
-        server->catalog_->RefreshProducts(self, {});
-    if (!refreshed.ok()) {
-      TANDEM_LOG(Warning, "initial_refresh_failed")
-          .With("error", refreshed.status().ToString());
-    }
-  }
+  TANDEM_RETURN_IF_ERROR(RefreshIfEmpty(*server->catalog_));
   server->router_->Start(server->catalog_.get());
-  server->workers_ = std::make_unique<WorkerPool>(options.worker_threads);
-  server->service_ = std::make_unique<CatalogServiceImpl>(
-      server->catalog_.get(), server->auth_.get(), server->workers_.get());
-  GrpcServerOptions grpc_options;
-  grpc_options.address = options.grpc_address;
-  grpc_options.tls_cert_file = options.tls_cert_file;
-  grpc_options.tls_key_file = options.tls_key_file;
-  grpc_options.registry = server->registry_;
-  grpc_options.health_services = {kCatalogHealthService};
-  TANDEM_ASSIGN_OR_RETURN(
-      server->grpc_, GrpcServer::Start(grpc_options, {server->service_.get()}));
-  server->grpc_->SetServing(kCatalogHealthService, true);
-  GrpcServer* grpc = server->grpc_.get();
-  server->control_pool_->SetHealthListener([grpc](bool healthy) {
-    grpc->SetServing(kCatalogHealthService, healthy);
-  });
+  TANDEM_RETURN_IF_ERROR(server->StartGrpc(options));
   if (options.refresh_interval > absl::ZeroDuration()) {
     server->refresher_ =
         std::thread([s = server.get(), interval = options.refresh_interval] {
@@ -102,17 +117,22 @@ absl::StatusOr<std::unique_ptr<CatalogServer>> CatalogServer::Start(
 
 void CatalogServer::RefreshLoop(absl::Duration interval) {
   Principal self{"tandem-catalog", Role::kOperator};
-  std::unique_lock<std::mutex> lock(refresh_mu_);
-  while (!refresh_cv_.wait_for(lock, absl::ToChronoMilliseconds(interval),
-                               [this] { return stopping_; })) {
-    lock.unlock();
+  while (true) {
+    {
+      absl::MutexLock lock(&refresh_mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_) {
+        return stopping_;
+      };
+      if (refresh_mu_.AwaitWithTimeout(absl::Condition(&stopping), interval)) {
+        return;
+      }
+    }
     absl::StatusOr<v1::RefreshProductsResponse> refreshed =
         catalog_->RefreshProducts(self, {});
     if (!refreshed.ok()) {
       TANDEM_LOG(Warning, "periodic_refresh_failed")
           .With("error", refreshed.status().ToString());
     }
-    lock.lock();
   }
 }
 
@@ -122,10 +142,9 @@ void CatalogServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   {
-    std::lock_guard<std::mutex> lock(refresh_mu_);
+    absl::MutexLock lock(&refresh_mu_);
     stopping_ = true;
   }
-  refresh_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
   if (control_pool_ != nullptr) control_pool_->SetHealthListener(nullptr);
   if (service_ != nullptr) service_->CloseWatchers();

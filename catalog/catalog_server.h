@@ -5,8 +5,10 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "catalog/catalog.h"
 #include "catalog/catalog_service.h"
 #include "catalog/mysql_billing_catalog.h"
@@ -65,6 +67,11 @@ class CatalogServer {
 
  private:
   CatalogServer() = default;
+  // The control and billing database pools and the billing adapters.
+  absl::Status StartDatabases(CatalogServerOptions& options);
+  // The worker pool, the service and the gRPC server, whose readiness
+  // follows the control database.
+  absl::Status StartGrpc(const CatalogServerOptions& options);
   void RefreshLoop(absl::Duration interval);
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -80,9 +87,8 @@ class CatalogServer {
   std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<CatalogServiceImpl> service_;
   std::unique_ptr<GrpcServer> grpc_;
-  std::mutex refresh_mu_;
-  std::condition_variable refresh_cv_;
-  bool stopping_ = false;
+  absl::Mutex refresh_mu_;
+  bool stopping_ ABSL_GUARDED_BY(refresh_mu_) = false;
   std::thread refresher_;
   bool shut_down_ = false;
 };

@@ -157,249 +157,275 @@ struct Message {
   std::string text;
 };
 
-// Plans one main subscription with its add-on subscriptions.
-v1::SubscriptionPlan PlanSubscription(
-    const CatalogSnapshot& catalog, const PlanInput& input,
-    const BillingSubscription& sub,
-    const std::vector<const BillingSubscription*>& addons,
-    std::vector<Message>* messages) {
-  const bool rollback =
-      input.direction == ::tandem::common::v1::DIRECTION_ROLLBACK;
-  const System from_system = rollback ? kTarget : kSource;
-  const System to_system = rollback ? kSource : kTarget;
-  v1::SubscriptionPlan plan;
-  plan.set_subscription_id(sub.subscription_id);
-  plan.set_account_id(sub.account_id);
-  std::set<v1::PlanOutcome> outcomes;
-  auto note = [&](v1::PlanOutcome outcome, std::string text) {
-    outcomes.insert(outcome);
-    messages->push_back({outcome, text});
-    plan.add_messages(std::move(text));
-  };
-  auto finish = [&]() {
-    if (outcomes.empty()) outcomes.insert(v1::PLAN_OUTCOME_MOVES_CLEANLY);
+// Plans one main subscription with its add-on subscriptions: where it
+// goes, then each rule (resources, activation parameters, contract pool,
+// add-ons) adds its outcomes and messages.
+class SubscriptionPlanner {
+ public:
+  SubscriptionPlanner(const CatalogSnapshot& catalog, const PlanInput& input,
+                      const BillingSubscription& sub,
+                      std::vector<Message>* messages)
+      : catalog_(catalog),
+        input_(input),
+        sub_(sub),
+        messages_(messages),
+        rollback_(input.direction == ::tandem::common::v1::DIRECTION_ROLLBACK),
+        from_system_(rollback_ ? kTarget : kSource),
+        to_system_(rollback_ ? kSource : kTarget) {
+    plan_.set_subscription_id(sub.subscription_id);
+    plan_.set_account_id(sub.account_id);
+  }
+
+  v1::SubscriptionPlan Plan(
+      const std::vector<const BillingSubscription*>& addons) {
+    const v1::Product* from =
+        catalog_.FindProduct(from_system_, sub_.product_id);
+    if (from == nullptr) {
+      plan_.mutable_source_product()->set_system(from_system_);
+      plan_.mutable_source_product()->set_product_id(sub_.product_id);
+      Note(v1::PLAN_OUTCOME_REFUSED_UNKNOWN_PRODUCT,
+           absl::StrCat("product ", sub_.product_id,
+                        " is not in the catalog (refresh the catalog)"));
+      return Finish();
+    }
+    *plan_.mutable_source_product() = RefOf(*from);
+    const v1::Mapping* mapping = nullptr;
+    const v1::Product* to = Destination(*from, &mapping);
+    if (to == nullptr) return Finish();
+    *plan_.mutable_target_product() = RefOf(*to);
+    if (mapping != nullptr) plan_.set_mapping_version(mapping->version());
+    const bool overuse =
+        catalog_.OveruseAllowed(mapping == nullptr ? v1::OVERUSE_POLICY_INHERIT
+                                                   : mapping->overuse_policy());
+    plan_.set_overuse_policy(overuse ? v1::OVERUSE_POLICY_ALLOW
+                                     : v1::OVERUSE_POLICY_DENY);
+    PlanResources(*from, *to, overuse);
+    PlanParameters(*from, *to);
+    if (from->spec().contract_pool() != to->spec().contract_pool()) {
+      Note(v1::PLAN_OUTCOME_REFUSED_CONTRACT_POOL,
+           absl::StrCat("contract pool differs (",
+                        PoolName(from->spec().contract_pool()), " vs ",
+                        PoolName(to->spec().contract_pool()), ")"));
+    }
+    for (const BillingSubscription* addon : addons) PlanAddon(*addon, *to);
+    return Finish();
+  }
+
+ private:
+  void Note(v1::PlanOutcome outcome, std::string text) {
+    outcomes_.insert(outcome);
+    messages_->push_back({outcome, text});
+    plan_.add_messages(std::move(text));
+  }
+
+  v1::SubscriptionPlan Finish() {
+    if (outcomes_.empty()) outcomes_.insert(v1::PLAN_OUTCOME_MOVES_CLEANLY);
     bool can_move = true;
-    for (v1::PlanOutcome outcome : outcomes) {
-      plan.add_outcomes(outcome);
+    for (v1::PlanOutcome outcome : outcomes_) {
+      plan_.add_outcomes(outcome);
       if (IsRefusal(outcome)) can_move = false;
     }
-    plan.set_can_move(can_move);
-    return plan;
-  };
-
-  const v1::Product* from = catalog.FindProduct(from_system, sub.product_id);
-  if (from == nullptr) {
-    plan.mutable_source_product()->set_system(from_system);
-    plan.mutable_source_product()->set_product_id(sub.product_id);
-    note(v1::PLAN_OUTCOME_REFUSED_UNKNOWN_PRODUCT,
-         absl::StrCat("product ", sub.product_id,
-                      " is not in the catalog (refresh the catalog)"));
-    return finish();
+    plan_.set_can_move(can_move);
+    return plan_;
   }
-  *plan.mutable_source_product() = RefOf(*from);
 
-  // The product the subscription goes to, and the mapping that says so.
-  int64_t to_id = 0;
-  const v1::Mapping* mapping = nullptr;
-  if (!rollback) {
-    mapping = catalog.FindMapping(from->product_id());
-    if (mapping == nullptr) {
-      note(v1::PLAN_OUTCOME_REFUSED_NO_MAPPING,
-           absl::StrCat("product ", from->spec().code(), " has no mapping"));
-      return finish();
+  // For a rollback: the product a subscription had on the source (kept
+  // there), or 0.
+  int64_t KeptProduct(int64_t subscription_id) const {
+    int64_t product_id = 0;
+    if (!rollback_ || input_.kept_on_source == nullptr) return 0;
+    for (const BillingSubscription& kept :
+         input_.kept_on_source->subscriptions) {
+      if (kept.subscription_id == subscription_id) product_id = kept.product_id;
     }
-    to_id = mapping->target_product_id();
-  } else {
-    if (input.kept_on_source != nullptr) {
-      for (const BillingSubscription& kept :
-           input.kept_on_source->subscriptions) {
-        if (kept.subscription_id == sub.subscription_id) {
-          to_id = kept.product_id;
+    return product_id;
+  }
+
+  // The product the subscription goes to, and the mapping that says so;
+  // nullptr (with the refusal noted) when there is none.
+  const v1::Product* Destination(const v1::Product& from,
+                                 const v1::Mapping** mapping) {
+    int64_t to_id = 0;
+    if (!rollback_) {
+      *mapping = catalog_.FindMapping(from.product_id());
+      if (*mapping == nullptr) {
+        Note(v1::PLAN_OUTCOME_REFUSED_NO_MAPPING,
+             absl::StrCat("product ", from.spec().code(), " has no mapping"));
+        return nullptr;
+      }
+      to_id = (*mapping)->target_product_id();
+    } else {
+      to_id = KeptProduct(sub_.subscription_id);
+      if (to_id == 0) {
+        std::vector<int64_t> sources =
+            catalog_.SourcesMappedOnto(from.product_id());
+        if (sources.size() != 1) {
+          Note(v1::PLAN_OUTCOME_REFUSED_NO_MAPPING,
+               absl::StrCat("no single source product to go back to (",
+                            sources.size(), " mapped onto ", from.spec().code(),
+                            ")"));
+          return nullptr;
         }
+        to_id = sources.front();
       }
+      *mapping = catalog_.FindMapping(to_id);
     }
-    if (to_id == 0) {
-      std::vector<int64_t> sources =
-          catalog.SourcesMappedOnto(from->product_id());
-      if (sources.size() != 1) {
-        note(v1::PLAN_OUTCOME_REFUSED_NO_MAPPING,
-             absl::StrCat("no single source product to go back to (",
-                          sources.size(), " mapped onto ", from->spec().code(),
-                          ")"));
-        return finish();
-      }
-      to_id = sources.front();
+    const v1::Product* to = catalog_.FindProduct(to_system_, to_id);
+    if (to == nullptr) {
+      Note(v1::PLAN_OUTCOME_REFUSED_NO_MAPPING,
+           absl::StrCat("product ", from.spec().code(), " goes to product ",
+                        to_id, ", which the ", rollback_ ? "source" : "target",
+                        " no longer has"));
     }
-    mapping = catalog.FindMapping(to_id);
+    return to;
   }
-  const v1::Product* to = catalog.FindProduct(to_system, to_id);
-  if (to == nullptr) {
-    note(v1::PLAN_OUTCOME_REFUSED_NO_MAPPING,
-         absl::StrCat("product ", from->spec().code(), " goes to product ",
-                      to_id, ", which the ", rollback ? "source" : "target",
-                      " no longer has"));
-    return finish();
+
+  int64_t UsageOf(const std::string& code) const {
+    auto it = sub_.usage.find(code);
+    return it == sub_.usage.end() ? 0 : it->second;
   }
-  *plan.mutable_target_product() = RefOf(*to);
-  if (mapping != nullptr) plan.set_mapping_version(mapping->version());
-  const bool overuse =
-      catalog.OveruseAllowed(mapping == nullptr ? v1::OVERUSE_POLICY_INHERIT
-                                                : mapping->overuse_policy());
-  plan.set_overuse_policy(overuse ? v1::OVERUSE_POLICY_ALLOW
-                                  : v1::OVERUSE_POLICY_DENY);
 
   // Resources: usage of every source type landing on one target type adds
   // up before it is held against that type's limit.
-  const std::vector<const v1::ResourceType*> types = TypesByCode(from->spec());
-  std::vector<Landing> landings;
-  std::map<std::string, int64_t> landed_usage;
-  auto usage_of = [&](const std::string& code) -> int64_t {
-    auto it = sub.usage.find(code);
-    return it == sub.usage.end() ? 0 : it->second;
-  };
-  for (const v1::ResourceType* type : types) {
-    landings.push_back(Land(*type, to->spec()));
-    if (landings.back().target != nullptr) {
-      landed_usage[landings.back().target->code()] += usage_of(type->code());
+  void PlanResources(const v1::Product& from, const v1::Product& to,
+                     bool overuse) {
+    const std::vector<const v1::ResourceType*> types = TypesByCode(from.spec());
+    std::vector<Landing> landings;
+    std::map<std::string, int64_t> landed_usage;
+    for (const v1::ResourceType* type : types) {
+      landings.push_back(Land(*type, to.spec()));
+      if (landings.back().target != nullptr) {
+        landed_usage[landings.back().target->code()] += UsageOf(type->code());
+      }
+    }
+    std::set<std::string> overuse_reported;
+    for (size_t i = 0; i < types.size(); ++i) {
+      PlanResource(*types[i], landings[i], to, overuse, landed_usage,
+                   overuse_reported);
     }
   }
-  std::set<std::string> overuse_reported;
-  for (size_t i = 0; i < types.size(); ++i) {
-    const v1::ResourceType& type = *types[i];
-    const Landing& landing = landings[i];
-    v1::ResourcePlan* resource = plan.add_resources();
+
+  void PlanResource(const v1::ResourceType& type, const Landing& landing,
+                    const v1::Product& to, bool overuse,
+                    std::map<std::string, int64_t>& landed_usage,
+                    std::set<std::string>& overuse_reported) {
+    v1::ResourcePlan* resource = plan_.add_resources();
     resource->set_source_resource_type(type.code());
     resource->set_resource_class(type.resource_class());
     resource->set_unit(type.unit());
-    const int64_t usage = usage_of(type.code());
+    const int64_t usage = UsageOf(type.code());
     resource->set_usage(usage);
     resource->set_source_limit(type.limit());
-    std::set<v1::PlanOutcome> resource_outcomes;
-    auto resource_note = [&](v1::PlanOutcome outcome, std::string text) {
-      resource_outcomes.insert(outcome);
-      note(outcome, std::move(text));
+    std::set<v1::PlanOutcome> outcomes;
+    auto note = [&](v1::PlanOutcome outcome, std::string text) {
+      outcomes.insert(outcome);
+      Note(outcome, std::move(text));
     };
+    const std::string& to_code = to.spec().code();
     if (landing.comparison == v1::RESOURCE_COMPARISON_MISSING) {
-      resource_note(v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
-                    absl::StrCat("resource type ", type.code(),
-                                 " missing on target product ",
-                                 to->spec().code(), ": ", Lost(usage, type)));
+      note(v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
+           absl::StrCat("resource type ", type.code(),
+                        " missing on target product ", to_code, ": ",
+                        Lost(usage, type)));
     } else if (landing.comparison == v1::RESOURCE_COMPARISON_LIMIT_ZERO) {
-      resource_note(v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
-                    absl::StrCat("resource ", type.code(),
-                                 " unprovisioned (limit 0 on target product ",
-                                 to->spec().code(), "): ", Lost(usage, type)));
+      note(v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
+           absl::StrCat("resource ", type.code(),
+                        " unprovisioned (limit 0 on target product ", to_code,
+                        "): ", Lost(usage, type)));
     } else {
       const v1::ResourceType& target = *landing.target;
       resource->set_target_resource_type(target.code());
       resource->set_target_limit(target.limit());
       if (landing.comparison == v1::RESOURCE_COMPARISON_TAKEN_OVER) {
-        resource_note(v1::PLAN_OUTCOME_RESOURCE_TAKEN_OVER,
-                      absl::StrCat("resource ", type.code(), " taken over by ",
-                                   target.code(), " (class ",
-                                   type.resource_class(), ")"));
+        note(v1::PLAN_OUTCOME_RESOURCE_TAKEN_OVER,
+             absl::StrCat("resource ", type.code(), " taken over by ",
+                          target.code(), " (class ", type.resource_class(),
+                          ")"));
       }
       const int64_t total = landed_usage[target.code()];
       if (target.limit() == 0 && total > 0) {
         resource->clear_target_resource_type();
-        resource_note(
-            v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
-            absl::StrCat("resource ", target.code(),
-                         " unprovisioned (limit 0 on target product ",
-                         to->spec().code(), "): ", Lost(usage, type)));
+        note(v1::PLAN_OUTCOME_RESOURCE_UNPROVISIONED,
+             absl::StrCat("resource ", target.code(),
+                          " unprovisioned (limit 0 on target product ", to_code,
+                          "): ", Lost(usage, type)));
       } else if (total > target.limit() &&
                  overuse_reported.insert(target.code()).second) {
-        if (overuse) {
-          resource_note(
-              v1::PLAN_OUTCOME_MOVES_WITH_OVERUSE,
-              absl::StrCat("resource overuse allowed: ", target.code(),
-                           " (usage ", total, ", limit ", target.limit(), ")"));
-        } else {
-          resource_note(
-              v1::PLAN_OUTCOME_REFUSED_OVERUSE,
-              absl::StrCat("resource overusage: ", target.code(), " (usage ",
-                           total, ", limit ", target.limit(), ")"));
-        }
+        note(overuse ? v1::PLAN_OUTCOME_MOVES_WITH_OVERUSE
+                     : v1::PLAN_OUTCOME_REFUSED_OVERUSE,
+             absl::StrCat(overuse ? "resource overuse allowed: "
+                                  : "resource overusage: ",
+                          target.code(), " (usage ", total, ", limit ",
+                          target.limit(), ")"));
       }
     }
-    if (resource_outcomes.empty()) {
-      resource_outcomes.insert(v1::PLAN_OUTCOME_MOVES_CLEANLY);
-    }
-    for (v1::PlanOutcome outcome : resource_outcomes) {
-      resource->add_outcomes(outcome);
-    }
+    if (outcomes.empty()) outcomes.insert(v1::PLAN_OUTCOME_MOVES_CLEANLY);
+    for (v1::PlanOutcome outcome : outcomes) resource->add_outcomes(outcome);
   }
 
-  std::vector<v1::ParameterChange> changes =
-      ParameterChanges(from->spec(), to->spec());
-  if (!changes.empty()) {
+  void PlanParameters(const v1::Product& from, const v1::Product& to) {
+    std::vector<v1::ParameterChange> changes =
+        ParameterChanges(from.spec(), to.spec());
+    if (changes.empty()) return;
     std::string text = "activation parameters rewritten:";
     for (size_t i = 0; i < changes.size(); ++i) {
       const v1::ParameterChange& c = changes[i];
       absl::StrAppend(&text, i == 0 ? " " : ", ", c.name(), " ",
                       c.added() ? "(none)" : c.old_value(), " -> ",
                       c.removed() ? "(none)" : c.new_value());
-      *plan.add_parameter_changes() = c;
+      *plan_.add_parameter_changes() = c;
     }
-    note(v1::PLAN_OUTCOME_ACTIVATION_PARAMETERS_REWRITTEN, text);
+    Note(v1::PLAN_OUTCOME_ACTIVATION_PARAMETERS_REWRITTEN, text);
   }
 
-  if (from->spec().contract_pool() != to->spec().contract_pool()) {
-    note(v1::PLAN_OUTCOME_REFUSED_CONTRACT_POOL,
-         absl::StrCat("contract pool differs (",
-                      PoolName(from->spec().contract_pool()), " vs ",
-                      PoolName(to->spec().contract_pool()), ")"));
-  }
-
-  for (const BillingSubscription* addon : addons) {
-    v1::AddonPlan* addon_plan = plan.add_addons();
+  void PlanAddon(const BillingSubscription& addon, const v1::Product& to) {
+    v1::AddonPlan* addon_plan = plan_.add_addons();
     const v1::Product* addon_from =
-        catalog.FindProduct(from_system, addon->product_id);
+        catalog_.FindProduct(from_system_, addon.product_id);
     if (addon_from == nullptr) {
-      addon_plan->mutable_source_addon()->set_system(from_system);
-      addon_plan->mutable_source_addon()->set_product_id(addon->product_id);
+      addon_plan->mutable_source_addon()->set_system(from_system_);
+      addon_plan->mutable_source_addon()->set_product_id(addon.product_id);
       addon_plan->set_reason("not in the catalog");
     } else {
       *addon_plan->mutable_source_addon() = RefOf(*addon_from);
-      int64_t addon_to_id = 0;
-      if (rollback && input.kept_on_source != nullptr) {
-        for (const BillingSubscription& kept :
-             input.kept_on_source->subscriptions) {
-          if (kept.subscription_id == addon->subscription_id) {
-            addon_to_id = kept.product_id;
-          }
-        }
-      }
+      int64_t addon_to_id = KeptProduct(addon.subscription_id);
       if (addon_to_id == 0) {
         addon_to_id =
-            Counterpart(catalog, input.direction, addon_from->product_id());
+            Counterpart(catalog_, input_.direction, addon_from->product_id());
       }
       const v1::Product* addon_to =
           addon_to_id == 0 ? nullptr
-                           : catalog.FindProduct(to_system, addon_to_id);
+                           : catalog_.FindProduct(to_system_, addon_to_id);
       if (addon_to == nullptr) {
         addon_plan->set_reason("no mapping");
-      } else if (!Offers(to->spec(), addon_to->product_id())) {
-        *addon_plan->mutable_target_addon() = RefOf(*addon_to);
-        addon_plan->set_reason(absl::StrCat("not an add-on of target product ",
-                                            to->spec().code()));
-        addon_plan->clear_target_addon();
+      } else if (!Offers(to.spec(), addon_to->product_id())) {
+        addon_plan->set_reason(
+            absl::StrCat("not an add-on of target product ", to.spec().code()));
       } else {
         *addon_plan->mutable_target_addon() = RefOf(*addon_to);
         addon_plan->set_carried(true);
       }
     }
     if (!addon_plan->carried()) {
-      note(v1::PLAN_OUTCOME_ADDONS_NOT_CARRIED,
+      Note(v1::PLAN_OUTCOME_ADDONS_NOT_CARRIED,
            absl::StrCat("add-on ",
                         addon_plan->source_addon().code().empty()
-                            ? absl::StrCat(addon->product_id)
+                            ? absl::StrCat(addon.product_id)
                             : addon_plan->source_addon().code(),
                         " will not be carried: ", addon_plan->reason()));
     }
   }
-  return finish();
-}
+
+  const CatalogSnapshot& catalog_;
+  const PlanInput& input_;
+  const BillingSubscription& sub_;
+  std::vector<Message>* const messages_;
+  const bool rollback_;
+  const System from_system_;
+  const System to_system_;
+  v1::SubscriptionPlan plan_;
+  std::set<v1::PlanOutcome> outcomes_;
+};
 
 }  // namespace
 
@@ -427,6 +453,15 @@ const v1::Mapping* CatalogSnapshot::FindMapping(
     int64_t source_product_id) const {
   auto it = mappings_.find(source_product_id);
   return it == mappings_.end() ? nullptr : &it->second;
+}
+
+std::vector<int64_t> CatalogSnapshot::ProductIds(System system) const {
+  std::vector<int64_t> ids;
+  for (const auto& [key, product] : products_) {
+    if (key.first == system) ids.push_back(key.second);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 std::vector<int64_t> CatalogSnapshot::SourcesMappedOnto(
@@ -522,7 +557,7 @@ v1::CustomerPlan PlanCustomer(const CatalogSnapshot& catalog,
     }
     std::vector<Message> messages;
     v1::SubscriptionPlan sub_plan =
-        PlanSubscription(catalog, input, sub, addons, &messages);
+        SubscriptionPlanner(catalog, input, sub, &messages).Plan(addons);
     if (!sub_plan.can_move()) can_move = false;
     std::string prefix =
         absl::StrCat("subscription ", sub.subscription_id, " (",

@@ -30,6 +30,8 @@ class CatalogSnapshot {
   // The mapping of a source product, or nullptr.
   const ::tandem::catalog::v1::Mapping* FindMapping(
       int64_t source_product_id) const;
+  // The ids of every product of `system`, ascending.
+  std::vector<int64_t> ProductIds(::tandem::common::v1::System system) const;
   // The source products mapped onto a target product, ascending.
   std::vector<int64_t> SourcesMappedOnto(int64_t target_product_id) const;
   // Whether overuse is allowed under `policy` (INHERIT/UNSPECIFIED follow

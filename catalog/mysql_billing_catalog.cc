@@ -4,8 +4,6 @@
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <mysql_connection.h>
 
 #include <algorithm>
@@ -15,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,6 +22,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "catalog/billing_values.h"
+#include "catalog/mysql_results.h"
 #include "common/status_macros.h"
 
 namespace tandem::catalog {
@@ -36,10 +37,6 @@ using ::tandem::common::v1::System;
 
 using Stmt = std::unique_ptr<sql::PreparedStatement>;
 using Rows = std::unique_ptr<sql::ResultSet>;
-
-constexpr int64_t kMicrosPerUnit = 1000000;
-// DECIMAL(13,5): eight integer digits.
-constexpr int64_t kV1FeeLimitMicros = 100000000 * kMicrosPerUnit;
 
 // MariaDB error numbers handled here rather than by the pool's mapping.
 constexpr int kErDupEntry = 1062;
@@ -206,172 +203,6 @@ const char* SystemName(System system) {
   return system == System::SYSTEM_SOURCE ? "source" : "target";
 }
 
-// Parses DECIMAL text such as "-12.34567" into micro-units, exactly.
-absl::StatusOr<int64_t> DecimalToMicros(absl::string_view text) {
-  const bool negative = !text.empty() && text.front() == '-';
-  if (negative) {
-    text.remove_prefix(1);
-  }
-  absl::string_view whole = text;
-  absl::string_view fraction;
-  if (size_t dot = text.find('.'); dot != absl::string_view::npos) {
-    whole = text.substr(0, dot);
-    fraction = text.substr(dot + 1);
-  }
-  auto all_digits = [](absl::string_view s) {
-    return std::all_of(s.begin(), s.end(), absl::ascii_isdigit);
-  };
-  if (whole.empty() || whole.size() > 12 || fraction.size() > 6 ||
-      !all_digits(whole) || !all_digits(fraction)) {
-    return absl::InternalError(
-        absl::StrCat("`", text, "` is not a DECIMAL(13,5) amount"));
-  }
-  int64_t micros = 0;
-  for (char c : whole) {
-    micros = micros * 10 + (c - '0');
-  }
-  micros *= kMicrosPerUnit;
-  int64_t scale = kMicrosPerUnit / 10;
-  for (char c : fraction) {
-    micros += (c - '0') * scale;
-    scale /= 10;
-  }
-  return negative ? -micros : micros;
-}
-
-// Formats micro-units for a DECIMAL(13,5) column, or says why it cannot.
-absl::StatusOr<std::string> MicrosToDecimal(int64_t micros) {
-  if (micros % 10 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "monthly fee of ", micros,
-        " micros has more than 5 decimal places, which the v1 schema "
-        "cannot hold"));
-  }
-  if (micros >= kV1FeeLimitMicros || micros <= -kV1FeeLimitMicros) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("monthly fee of ", micros,
-                     " micros is too large for the v1 schema's "
-                     "DECIMAL(13,5)"));
-  }
-  const int64_t abs = std::llabs(micros);
-  return absl::StrFormat("%s%d.%05d", micros < 0 ? "-" : "",
-                         abs / kMicrosPerUnit, (abs % kMicrosPerUnit) / 10);
-}
-
-// Reads an activation_params column: a JSON object whose members are the
-// parameters. Non-string values (the schema promises strings, but the column
-// is free JSON) become their JSON text rather than failing the whole read.
-absl::Status ParseActivationParameters(const std::string& json,
-                                       ProductSpec* spec) {
-  google::protobuf::Struct object;
-  google::protobuf::util::Status parsed =
-      google::protobuf::util::JsonStringToMessage(json, &object);
-  if (!parsed.ok()) {
-    return absl::InternalError(absl::StrCat(
-        "activation_params is not a JSON object: ", parsed.ToString()));
-  }
-  std::vector<ActivationParameter> params;
-  params.reserve(object.fields_size());
-  for (const auto& [name, value] : object.fields()) {
-    ActivationParameter& param = params.emplace_back();
-    param.set_name(name);
-    if (value.kind_case() == google::protobuf::Value::kStringValue) {
-      param.set_value(value.string_value());
-    } else {
-      std::string text;
-      google::protobuf::util::Status printed =
-          google::protobuf::util::MessageToJsonString(value, &text);
-      if (!printed.ok()) {
-        return absl::InternalError(
-            absl::StrCat("activation parameter `", name,
-                         "` cannot be printed: ", printed.ToString()));
-      }
-      param.set_value(text);
-    }
-  }
-  // Byte order, not the database collation's: the interface promises a
-  // sort the caller can reproduce.
-  std::sort(params.begin(), params.end(),
-            [](const ActivationParameter& a, const ActivationParameter& b) {
-              return a.name() < b.name();
-            });
-  for (ActivationParameter& param : params) {
-    *spec->add_activation_parameters() = std::move(param);
-  }
-  return absl::OkStatus();
-}
-
-// Writes the parameters as a JSON object of strings. The protobuf JSON
-// printer escapes quotes, backslashes and control characters.
-absl::StatusOr<std::string> ActivationParametersJson(const ProductSpec& spec) {
-  google::protobuf::Struct object;
-  for (const ActivationParameter& param : spec.activation_parameters()) {
-    (*object.mutable_fields())[param.name()].set_string_value(param.value());
-  }
-  std::string json;
-  google::protobuf::util::Status printed =
-      google::protobuf::util::MessageToJsonString(object, &json);
-  if (!printed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "activation parameters cannot be written as JSON (is every name and "
-        "value UTF-8?): ",
-        printed.ToString()));
-  }
-  return json;
-}
-
-// Characters (code points) of UTF-8 text, as VARCHAR(n) counts them.
-size_t Utf8Length(absl::string_view text) {
-  return std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  });
-}
-
-// Checks what can be checked without the database: the spec fits the
-// schema's columns and is a consistent product.
-absl::Status CheckFitsSchema(const ProductSpec& spec) {
-  struct Field {
-    const char* name;
-    const std::string& value;
-    size_t max;
-  };
-  for (const Field& f :
-       {Field{"code", spec.code(), 64}, Field{"name", spec.name(), 128},
-        Field{"category", spec.category(), 32},
-        Field{"contract_pool", spec.contract_pool(), 64},
-        Field{"currency", spec.pricing().currency(), 3}}) {
-    if (Utf8Length(f.value) > f.max) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "product ", f.name, " `", f.value,
-          "` is longer than the billing schema's ", f.max, " characters"));
-    }
-  }
-  if (spec.kind() != ProductKind::PRODUCT_KIND_MAIN &&
-      spec.kind() != ProductKind::PRODUCT_KIND_ADDON) {
-    return absl::InvalidArgumentError("product kind is required");
-  }
-  if (spec.kind() == ProductKind::PRODUCT_KIND_ADDON &&
-      spec.addon_product_ids_size() > 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "add-on product `", spec.code(), "` cannot itself carry add-ons"));
-  }
-  std::set<std::string> codes;
-  for (const ResourceType& type : spec.resource_types()) {
-    if (!codes.insert(type.code()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("resource type `", type.code(), "` appears twice"));
-    }
-    if (type.limit() < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "resource type `", type.code(), "` has a negative limit"));
-    }
-  }
-  if (spec.pricing().monthly_fee_micros() < 0) {
-    return absl::InvalidArgumentError("monthly fee is negative");
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<BillingSchemaVersion> ParseBillingSchemaVersion(
@@ -398,14 +229,15 @@ MysqlBillingCatalog::MysqlBillingCatalog(MysqlPool* pool,
 
 namespace {
 
-// Runs `fn` in a read-only transaction with one snapshot for all its
-// queries. The pool's sessions default to READ COMMITTED, where each
-// statement would see its own snapshot; SET TRANSACTION changes only the
-// next transaction.
-absl::Status ReadSnapshot(
-    MysqlPool& pool, absl::string_view what,
-    const std::function<absl::Status(sql::Connection&)>& fn) {
-  return pool.Transaction(what, [&](sql::Connection& conn) {
+// Runs `fn` (sql::Connection& -> absl::StatusOr<T>) in a read-only
+// transaction with one snapshot for all its queries, and returns what the
+// committed attempt returned. The pool's sessions default to READ
+// COMMITTED, where each statement would see its own snapshot; SET
+// TRANSACTION changes only the next transaction.
+template <typename Fn>
+auto ReadSnapshot(MysqlPool& pool, absl::string_view what, Fn&& fn)
+    -> std::invoke_result_t<Fn&, sql::Connection&> {
+  return TransactReturning(pool, what, [&](sql::Connection& conn) {
     std::unique_ptr<sql::Statement> stmt(conn.createStatement());
     stmt->execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     return fn(conn);
@@ -566,95 +398,102 @@ absl::Status ExecuteProductWrite(sql::PreparedStatement& stmt,
 
 }  // namespace
 
+namespace {
+
+// The product rows, without resource types, add-ons or counts.
+absl::StatusOr<std::vector<BillingProduct>> ReadProductRows(
+    const Dialect& d, sql::Connection& conn) {
+  std::vector<BillingProduct> products;
+  Stmt select(conn.prepareStatement(Sql(d, kSelectProducts)));
+  Rows rows(select->executeQuery());
+  while (rows->next()) {
+    BillingProduct& p = products.emplace_back();
+    p.product_id = rows->getInt64(1);
+    ProductSpec& spec = p.spec;
+    spec.set_code(Str(*rows, 2));
+    spec.set_name(Str(*rows, 3));
+    spec.set_category(Str(*rows, 4));
+    spec.set_contract_pool(Str(*rows, 5));
+    spec.set_kind(rows->getInt(6) != 0 ? ProductKind::PRODUCT_KIND_ADDON
+                                       : ProductKind::PRODUCT_KIND_MAIN);
+    if (d.decimal_money) {
+      absl::StatusOr<int64_t> micros = DecimalToMicros(Str(*rows, 7));
+      if (!micros.ok()) {
+        return absl::InternalError(
+            absl::StrCat("product ", p.product_id,
+                         " monthly fee: ", micros.status().message()));
+      }
+      spec.mutable_pricing()->set_monthly_fee_micros(*micros);
+    } else {
+      spec.mutable_pricing()->set_monthly_fee_micros(rows->getInt64(7));
+    }
+    spec.mutable_pricing()->set_currency(Str(*rows, 8));
+    if (absl::Status s = ParseActivationParameters(Str(*rows, 9), &spec);
+        !s.ok()) {
+      return absl::InternalError(
+          absl::StrCat("product ", p.product_id, ": ", s.message()));
+    }
+  }
+  return products;
+}
+
+// Adds the resource limits, add-on lists and subscription counts to
+// `by_id`'s products.
+void AddListsAndCounts(const Dialect& d, sql::Connection& conn,
+                       const std::map<int64_t, BillingProduct*>& by_id) {
+  {
+    Stmt select(conn.prepareStatement(Sql(d, kSelectAllLimits)));
+    Rows rows(select->executeQuery());
+    while (rows->next()) {
+      auto it = by_id.find(rows->getInt64(1));
+      if (it == by_id.end()) continue;  // a limit of a product that is gone
+      ResourceType* type = it->second->spec.add_resource_types();
+      type->set_code(Str(*rows, 2));
+      type->set_name(Str(*rows, 3));
+      type->set_resource_class(Str(*rows, 4));
+      type->set_unit(Str(*rows, 5));
+      type->set_limit(rows->getInt64(6));
+    }
+  }
+  {
+    Stmt select(conn.prepareStatement(Sql(d, kSelectAllAddons)));
+    Rows rows(select->executeQuery());
+    while (rows->next()) {
+      auto it = by_id.find(rows->getInt64(1));
+      if (it != by_id.end()) {
+        it->second->spec.add_addon_product_ids(rows->getInt64(2));
+      }
+    }
+  }
+  Stmt select(conn.prepareStatement(Sql(d, kCountSubscriptions)));
+  BindStatus(d, *select, 1, kSubscriptionClosed);
+  Rows rows(select->executeQuery());
+  while (rows->next()) {
+    auto it = by_id.find(rows->getInt64(1));
+    if (it != by_id.end()) {
+      it->second->subscription_count = rows->getInt64(2);
+      it->second->customer_count = rows->getInt64(3);
+    }
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<BillingProduct>>
 MysqlBillingCatalog::ReadProducts() {
   const Dialect& d = DialectOf(version_);
-  std::vector<BillingProduct> products;
-  absl::Status status = ReadSnapshot(
-      *pool_, "read products", [&](sql::Connection& conn) -> absl::Status {
-        products.clear();  // the transaction may run again
-        std::map<int64_t, BillingProduct*> by_id;
-        {
-          Stmt select(conn.prepareStatement(Sql(d, kSelectProducts)));
-          Rows rows(select->executeQuery());
-          while (rows->next()) {
-            BillingProduct& p = products.emplace_back();
-            p.product_id = rows->getInt64(1);
-            ProductSpec& spec = p.spec;
-            spec.set_code(Str(*rows, 2));
-            spec.set_name(Str(*rows, 3));
-            spec.set_category(Str(*rows, 4));
-            spec.set_contract_pool(Str(*rows, 5));
-            spec.set_kind(rows->getInt(6) != 0
-                              ? ProductKind::PRODUCT_KIND_ADDON
-                              : ProductKind::PRODUCT_KIND_MAIN);
-            if (d.decimal_money) {
-              absl::StatusOr<int64_t> micros = DecimalToMicros(Str(*rows, 7));
-              if (!micros.ok()) {
-                return absl::InternalError(
-                    absl::StrCat("product ", p.product_id,
-                                 " monthly fee: ", micros.status().message()));
-              }
-              spec.mutable_pricing()->set_monthly_fee_micros(*micros);
-            } else {
-              spec.mutable_pricing()->set_monthly_fee_micros(rows->getInt64(7));
-            }
-            spec.mutable_pricing()->set_currency(Str(*rows, 8));
-            if (absl::Status s =
-                    ParseActivationParameters(Str(*rows, 9), &spec);
-                !s.ok()) {
-              return absl::InternalError(
-                  absl::StrCat("product ", p.product_id, ": ", s.message()));
-            }
-          }
-        }
-        // Pointers into `products` are stable from here on.
-        for (BillingProduct& p : products) {
-          by_id[p.product_id] = &p;
-        }
-        {
-          Stmt select(conn.prepareStatement(Sql(d, kSelectAllLimits)));
-          Rows rows(select->executeQuery());
-          while (rows->next()) {
-            auto it = by_id.find(rows->getInt64(1));
-            if (it == by_id.end()) {
-              continue;  // a limit of a product that is gone
-            }
-            ResourceType* type = it->second->spec.add_resource_types();
-            type->set_code(Str(*rows, 2));
-            type->set_name(Str(*rows, 3));
-            type->set_resource_class(Str(*rows, 4));
-            type->set_unit(Str(*rows, 5));
-            type->set_limit(rows->getInt64(6));
-          }
-        }
-        {
-          Stmt select(conn.prepareStatement(Sql(d, kSelectAllAddons)));
-          Rows rows(select->executeQuery());
-          while (rows->next()) {
-            auto it = by_id.find(rows->getInt64(1));
-            if (it != by_id.end()) {
-              it->second->spec.add_addon_product_ids(rows->getInt64(2));
-            }
-          }
-        }
-        {
-          Stmt select(conn.prepareStatement(Sql(d, kCountSubscriptions)));
-          BindStatus(d, *select, 1, kSubscriptionClosed);
-          Rows rows(select->executeQuery());
-          while (rows->next()) {
-            auto it = by_id.find(rows->getInt64(1));
-            if (it != by_id.end()) {
-              it->second->subscription_count = rows->getInt64(2);
-              it->second->customer_count = rows->getInt64(3);
-            }
-          }
-        }
-        return absl::OkStatus();
-      });
-  if (!status.ok()) {
-    return status;
-  }
+  TANDEM_ASSIGN_OR_RETURN(
+      std::vector<BillingProduct> products,
+      ReadSnapshot(*pool_, "read products",
+                   [&](sql::Connection& conn)
+                       -> absl::StatusOr<std::vector<BillingProduct>> {
+                     TANDEM_ASSIGN_OR_RETURN(std::vector<BillingProduct> read,
+                                             ReadProductRows(d, conn));
+                     std::map<int64_t, BillingProduct*> by_id;
+                     for (BillingProduct& p : read) by_id[p.product_id] = &p;
+                     AddListsAndCounts(d, conn, by_id);
+                     return read;
+                   }));
   // Sorted here rather than in SQL: the promised order is by bytes, the
   // columns' collation is case-insensitive.
   for (BillingProduct& p : products) {
@@ -672,21 +511,24 @@ MysqlBillingCatalog::ReadProducts() {
 absl::StatusOr<std::vector<ResourceType>>
 MysqlBillingCatalog::ReadResourceTypes() {
   const Dialect& d = DialectOf(version_);
-  std::vector<ResourceType> types;
-  TANDEM_RETURN_IF_ERROR(pool_->Run(
-      "read resource types", [&](sql::Connection& conn) -> absl::Status {
-        types.clear();
-        Stmt select(conn.prepareStatement(Sql(d, kSelectResourceTypes)));
-        Rows rows(select->executeQuery());
-        while (rows->next()) {
-          ResourceType& type = types.emplace_back();
-          type.set_code(Str(*rows, 1));
-          type.set_name(Str(*rows, 2));
-          type.set_resource_class(Str(*rows, 3));
-          type.set_unit(Str(*rows, 4));
-        }
-        return absl::OkStatus();
-      }));
+  TANDEM_ASSIGN_OR_RETURN(
+      std::vector<ResourceType> types,
+      RunReturning(*pool_, "read resource types",
+                   [&](sql::Connection& conn)
+                       -> absl::StatusOr<std::vector<ResourceType>> {
+                     std::vector<ResourceType> read;
+                     Stmt select(
+                         conn.prepareStatement(Sql(d, kSelectResourceTypes)));
+                     Rows rows(select->executeQuery());
+                     while (rows->next()) {
+                       ResourceType& type = read.emplace_back();
+                       type.set_code(Str(*rows, 1));
+                       type.set_name(Str(*rows, 2));
+                       type.set_resource_class(Str(*rows, 3));
+                       type.set_unit(Str(*rows, 4));
+                     }
+                     return read;
+                   }));
   // Byte order, as for ReadProducts.
   std::sort(types.begin(), types.end(),
             [](const ResourceType& a, const ResourceType& b) {
@@ -700,9 +542,9 @@ absl::StatusOr<int64_t> MysqlBillingCatalog::CreateProduct(
   const Dialect& d = DialectOf(version_);
   TANDEM_RETURN_IF_ERROR(CheckFitsSchema(spec));
   TANDEM_ASSIGN_OR_RETURN(ProductRowValues values, RowValues(d, spec));
-  int64_t product_id = 0;
-  TANDEM_RETURN_IF_ERROR(pool_->Transaction(
-      "create product", [&](sql::Connection& conn) -> absl::Status {
+  return TransactReturning(
+      *pool_, "create product",
+      [&](sql::Connection& conn) -> absl::StatusOr<int64_t> {
         TANDEM_ASSIGN_OR_RETURN(auto limits,
                                 ResolveLimits(d, conn, spec, system_));
         TANDEM_ASSIGN_OR_RETURN(std::vector<int64_t> addons,
@@ -720,11 +562,10 @@ absl::StatusOr<int64_t> MysqlBillingCatalog::CreateProduct(
         std::unique_ptr<sql::Statement> stmt(conn.createStatement());
         Rows rows(stmt->executeQuery(kLastInsertId));
         rows->next();
-        product_id = rows->getInt64(1);
+        const int64_t product_id = rows->getInt64(1);
         WriteLists(d, conn, product_id, limits, addons);
-        return absl::OkStatus();
-      }));
-  return product_id;
+        return product_id;
+      });
 }
 
 absl::Status MysqlBillingCatalog::UpdateProduct(int64_t product_id,
@@ -815,10 +656,10 @@ absl::Status MysqlBillingCatalog::DeleteProduct(int64_t product_id) {
 absl::StatusOr<CustomerSubscriptions> MysqlBillingCatalog::ReadCustomer(
     int64_t customer_id) {
   const Dialect& d = DialectOf(version_);
-  CustomerSubscriptions out;
-  absl::Status status = ReadSnapshot(
-      *pool_, "read customer", [&](sql::Connection& conn) -> absl::Status {
-        out = CustomerSubscriptions();  // the transaction may run again
+  return ReadSnapshot(
+      *pool_, "read customer",
+      [&](sql::Connection& conn) -> absl::StatusOr<CustomerSubscriptions> {
+        CustomerSubscriptions out;
         out.customer_id = customer_id;
         {
           Stmt select(conn.prepareStatement(Sql(d, kSelectCustomer)));
@@ -863,7 +704,7 @@ absl::StatusOr<CustomerSubscriptions> MysqlBillingCatalog::ReadCustomer(
           }
         }
         if (out.subscriptions.empty()) {
-          return absl::OkStatus();
+          return out;
         }
         {
           Stmt select(conn.prepareStatement(Sql(d, kSelectCustomerUsage)));
@@ -878,12 +719,8 @@ absl::StatusOr<CustomerSubscriptions> MysqlBillingCatalog::ReadCustomer(
             }
           }
         }
-        return absl::OkStatus();
+        return out;
       });
-  if (!status.ok()) {
-    return status;
-  }
-  return out;
 }
 
 }  // namespace tandem::catalog

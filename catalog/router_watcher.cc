@@ -1,5 +1,6 @@
 #include "catalog/router_watcher.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/auth.h"
@@ -18,11 +19,10 @@ RouterWatcher::RouterWatcher(std::shared_ptr<grpc::Channel> channel,
 
 RouterWatcher::~RouterWatcher() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
     if (watch_context_ != nullptr) watch_context_->TryCancel();
   }
-  cv_.notify_all();
   if (poller_.joinable()) poller_.join();
   if (watcher_.joinable()) watcher_.join();
 }
@@ -40,7 +40,7 @@ absl::StatusOr<RouteCounts> RouterWatcher::FetchCounts() {
         absl::StrCat("router GetStats: ", error.ToString()));
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     revision_ = std::max(revision_, stats.revision());
   }
   RouteCounts counts;
@@ -58,11 +58,8 @@ void RouterWatcher::Start(Catalog* catalog) {
 }
 
 void RouterWatcher::Wake() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    woken_ = true;
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  woken_ = true;
 }
 
 void RouterWatcher::PollLoop() {
@@ -75,9 +72,11 @@ void RouterWatcher::PollLoop() {
     }
     was_known = counts.ok();
     catalog_->OnRouteCounts(counts.ok() ? *counts : RouteCounts{}, counts.ok());
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(poll_interval_),
-                 [this] { return stopping_ || woken_; });
+    absl::MutexLock lock(&mu_);
+    auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || woken_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&woken), poll_interval_);
     if (stopping_) return;
     woken_ = false;
   }
@@ -94,7 +93,7 @@ void RouterWatcher::WatchLoop() {
     AttachBearerToken(context, token_);
     rv1::WatchRequest request;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) return;
       watch_context_ = &context;
       request.set_from_revision(revision_);
@@ -112,16 +111,14 @@ void RouterWatcher::WatchLoop() {
       }
       reader->Finish();
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      watch_context_ = nullptr;
-      if (stopping_) return;
-    }
     if (got_any) backoff = absl::Milliseconds(100);
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff),
-                 [this] { return stopping_; });
+    absl::MutexLock lock(&mu_);
+    watch_context_ = nullptr;
     if (stopping_) return;
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_;
+    };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff)) return;
     backoff = std::min(backoff * 2, absl::Seconds(5));
   }
 }

@@ -7,13 +7,12 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "catalog/catalog.h"
 #include "tandem/router/v1/router.grpc.pb.h"
@@ -45,12 +44,12 @@ class RouterWatcher {
   const absl::Duration poll_interval_;
   Catalog* catalog_ = nullptr;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  bool woken_ = false;
-  int64_t revision_ = 0;  // the last revision the counts were read at
-  grpc::ClientContext* watch_context_ = nullptr;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  // The last revision the counts were read at.
+  int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread poller_;
   std::thread watcher_;
 };

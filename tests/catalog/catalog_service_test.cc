@@ -9,9 +9,12 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "catalog/catalog_server.h"
+#include "catalog/mysql_billing_catalog.h"
 #include "common/auth.h"
 #include "router/router_server.h"
 #include "tandem/catalog/v1/catalog.grpc.pb.h"
@@ -35,6 +38,8 @@ constexpr char kTokens[] =
     "victor viewer viewer-token-0123456789ab\n";
 
 testbed::TestbedDb* testbed_db = nullptr;
+// Why the suite's database did not start; each test then fails with it.
+absl::Status* testbed_error = nullptr;
 int database_counter = 0;
 
 std::unique_ptr<grpc::ClientContext> Ctx(
@@ -63,7 +68,11 @@ class CatalogServiceTest : public ::testing::Test {
     o.xdrs = 600;
     o.password_iterations = 100;
     absl::StatusOr<testbed::TestbedDb> db = testbed::StartTestbedDb(o);
-    ASSERT_TRUE(db.ok()) << db.status();
+    // No ASSERT here: gtest would mark every test SKIPPED, not failed.
+    if (!db.ok()) {
+      testbed_error = new absl::Status(db.status());
+      return;
+    }
     testbed_db = new testbed::TestbedDb(*std::move(db));
   }
 
@@ -73,7 +82,9 @@ class CatalogServiceTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    ASSERT_NE(testbed_db, nullptr);
+    ASSERT_NE(testbed_db, nullptr)
+        << "the suite's MariaDB did not start: "
+        << (testbed_error != nullptr ? testbed_error->ToString() : "?");
     int n = ++database_counter;
     router_db_ = absl::StrCat("router_", n);
     control_db_ = absl::StrCat("catalog_", n);
@@ -94,6 +105,15 @@ class CatalogServiceTest : public ::testing::Test {
   }
 
   void StartCatalog() {
+    auto catalog = StartReplica(absl::Milliseconds(100));
+    ASSERT_NE(catalog, nullptr);
+    catalog_ = std::move(catalog);
+    stub_ = StubOf(*catalog_);
+  }
+
+  // A catalog replica on this test's control database, re-reading the
+  // shared state every `poll_interval`.
+  std::unique_ptr<CatalogServer> StartReplica(absl::Duration poll_interval) {
     CatalogServerOptions c;
     c.control_db = Db(control_db_);
     c.source_db = Db("billing_v1");
@@ -104,12 +124,26 @@ class CatalogServiceTest : public ::testing::Test {
     c.router_poll_interval = absl::Milliseconds(200);
     c.refresh_interval = absl::ZeroDuration();
     c.worker_threads = 8;
+    c.catalog.poll_interval = poll_interval;
     auto catalog = CatalogServer::Start(c);
-    ASSERT_TRUE(catalog.ok()) << catalog.status();
-    catalog_ = *std::move(catalog);
-    stub_ = v1::CatalogService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", catalog_->port()),
+    EXPECT_TRUE(catalog.ok()) << catalog.status();
+    return catalog.ok() ? *std::move(catalog) : nullptr;
+  }
+
+  static std::unique_ptr<v1::CatalogService::Stub> StubOf(
+      CatalogServer& server) {
+    return v1::CatalogService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server.port()),
                             grpc::InsecureChannelCredentials()));
+  }
+
+  // Rows of `sql` on the database `db` of the test's server.
+  static std::vector<std::string> Rows(const std::string& sql,
+                                       const std::string& db) {
+    absl::StatusOr<std::vector<std::string>> rows =
+        testbed_db->server->Query(sql, db);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? *rows : std::vector<std::string>();
   }
 
   void TearDown() override {
@@ -479,6 +513,112 @@ TEST_F(CatalogServiceTest,
   EXPECT_EQ(allowed.load(), 0);
 }
 
+TEST_F(CatalogServiceTest,
+       AFreezeAcknowledgedByOneReplicaHoldsAtAnotherUnderConcurrentChecks) {
+  v1::Product mob_s = GetProduct(kSource, "MOB-S");
+  // Replica B on the same control database never polls by itself: its
+  // cached freeze is certainly stale when A freezes.
+  std::unique_ptr<CatalogServer> b = StartReplica(absl::Hours(1));
+  ASSERT_NE(b, nullptr);
+  auto b_stub = StubOf(*b);
+  std::atomic<bool> acknowledged{false}, stop{false};
+  std::atomic<int> allowed_before{0}, checked_after{0}, allowed_after{0},
+      failed{0};
+  std::vector<std::thread> checkers;
+  for (int t = 0; t < 8; ++t) {
+    checkers.emplace_back([&, t] {
+      v1::CheckChangeRequest req;
+      req.set_system(t % 2 == 0 ? kSource : kTarget);
+      req.set_kind(t % 2 == 0 ? v1::CHANGE_KIND_UPDATE_PRICE
+                              : v1::CHANGE_KIND_CREATE);
+      req.set_product_id(t % 2 == 0 ? mob_s.product_id() : 0);
+      req.set_dry_run(true);
+      while (!stop.load()) {
+        // Read before the call is sent: true means SetFreeze had answered.
+        const bool after = acknowledged.load();
+        v1::CheckChangeResponse response;
+        if (!b_stub->CheckChange(Ctx(kViewer).get(), req, &response).ok()) {
+          ++failed;
+        } else if (!after) {
+          allowed_before += response.allowed();
+        } else {
+          ++checked_after;
+          allowed_after += response.allowed();
+        }
+      }
+    });
+  }
+  // The checkers are running and being allowed before the freeze.
+  ASSERT_TRUE(Eventually([&] { return allowed_before.load() >= 200; }));
+  Freeze(v1::FREEZE_STATE_FROZEN);  // on replica A
+  acknowledged = true;
+  EXPECT_TRUE(Eventually([&] { return checked_after.load() >= 1000; }));
+  stop = true;
+  for (std::thread& t : checkers) t.join();
+  EXPECT_EQ(allowed_after.load(), 0);
+  EXPECT_EQ(failed.load(), 0);
+  // B answered from the control database, and that had its cache catch up
+  // without waiting for its (hour-long) poll.
+  v1::GetFreezeResponse b_freeze;
+  EXPECT_TRUE(Eventually([&] {
+    return b_stub->GetFreeze(Ctx(kViewer).get(), {}, &b_freeze).ok() &&
+           b_freeze.freeze().state() == v1::FREEZE_STATE_FROZEN;
+  }));
+  b->Shutdown(absl::Seconds(1));
+}
+
+TEST_F(CatalogServiceTest,
+       ARetriedCreateAdoptsItsOwnProductAndCodesIgnoreCase) {
+  // A crash after the catalog's billing write, before its control commit,
+  // leaves the product on the billing system, unknown to the catalog.
+  MysqlBillingCatalog billing(testbed_db->v2.get(), BillingSchemaVersion::kV2,
+                              kTarget);
+  v1::ProductSpec spec = OwnSpec("ADOPT");
+  absl::StatusOr<int64_t> left = billing.CreateProduct(spec);
+  ASSERT_TRUE(left.ok()) << left.status();
+  v1::CreateProductRequest retry;
+  retry.set_system(kTarget);
+  *retry.mutable_spec() = spec;
+  retry.set_reason("retry after a crash");
+  retry.set_request_id(absl::StrCat("adopt-", control_db_));
+  v1::CreateProductResponse adopted;
+  grpc::Status status = stub_->CreateProduct(Ctx().get(), retry, &adopted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(adopted.product().product_id(), *left);
+  EXPECT_EQ(Rows(absl::StrCat("SELECT COUNT(*) FROM products WHERE "
+                              "product_code = '",
+                              spec.code(), "'"),
+                 "billing_v2"),
+            std::vector<std::string>{"1"});
+  ASSERT_EQ(Audit(v1::AUDIT_KIND_CHANGE_APPLIED).size(), 1u);
+  // Codes are unique regardless of case, on both systems, and found so.
+  for (auto system : {kSource, kTarget}) {
+    v1::CreateProductRequest create;
+    create.set_system(system);
+    *create.mutable_spec() = OwnSpec("Case-Code");
+    create.set_reason("first");
+    v1::CreateProductResponse created;
+    status = stub_->CreateProduct(Ctx().get(), create, &created);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    for (const std::string& code :
+         {absl::AsciiStrToUpper(create.spec().code()),
+          absl::AsciiStrToLower(create.spec().code())}) {
+      v1::CreateProductRequest clash = create;
+      clash.mutable_spec()->set_code(code);
+      // A name of its own: the source system's names are unique too.
+      clash.mutable_spec()->set_name(absl::StrCat("another name for ", code));
+      EXPECT_EQ(stub_->CreateProduct(Ctx().get(), clash, &created).error_code(),
+                grpc::StatusCode::ALREADY_EXISTS)
+          << code;
+    }
+    EXPECT_EQ(GetProduct(system, absl::AsciiStrToUpper(create.spec().code()))
+                  .spec()
+                  .code(),
+              create.spec().code());
+  }
+  EXPECT_EQ(Audit(v1::AUDIT_KIND_CHANGE_APPLIED).size(), 3u);
+}
+
 TEST_F(CatalogServiceTest, MappingsOfTheDemoCatalogShowEveryRuleOfMappingMd) {
   v1::ProposeMappingsRequest propose;
   propose.set_match_by(v1::MATCH_BY_CODE);
@@ -551,11 +691,19 @@ TEST_F(CatalogServiceTest, MappingsOfTheDemoCatalogShowEveryRuleOfMappingMd) {
   ASSERT_TRUE(stub_->PlanCustomers(Ctx(kViewer).get(), plan, &plans).ok());
   EXPECT_EQ(plans.customers_failed(), 0);
   EXPECT_EQ(plans.customers_can_move() + plans.customers_refused(), 60);
+  // The generated customers include some above MOB-S's lowered data limit
+  // (seed 11); without them the loop below would check nothing.
+  ASSERT_GT(plans.customers_refused(), 0);
+  int refused_checked = 0;
   for (const v1::CustomerPlanResult& r : plans.results()) {
+    if (r.plan().can_move()) continue;
+    ASSERT_GT(r.plan().reasons_size(), 0) << r.customer_id();
     for (const std::string& reason : r.plan().reasons()) {
       EXPECT_THAT(reason, HasSubstr("resource overusage: data_mb"));
     }
+    ++refused_checked;
   }
+  EXPECT_EQ(refused_checked, plans.customers_refused());
   EXPECT_GT(plans.outcome_counts_size(), 1);
   v1::GetSettingsResponse settings;
   ASSERT_TRUE(stub_->GetSettings(Ctx(kViewer).get(), {}, &settings).ok());
@@ -603,6 +751,28 @@ TEST_F(CatalogServiceTest, PlanCustomerReportsSubscriptionsAndBadInput) {
 
 TEST_F(CatalogServiceTest,
        BadMappingsAndProductChangesAreRefusedAndChangeNothing) {
+  // What "nothing" is: the billing systems' products, the catalog's
+  // products and mappings, and the freeze.
+  auto billing_products = [] {
+    return std::make_pair(
+        Rows("SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS(',', i_product, "
+             "code, monthly_fee))), 0) FROM products",
+             "billing_v1"),
+        Rows("SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS(',', "
+             "product_id, product_code, monthly_fee_micros))), 0) FROM "
+             "products",
+             "billing_v2"));
+  };
+  auto catalog_rows = [&] {
+    return Rows(
+        "SELECT (SELECT COUNT(*) FROM catalog_products), (SELECT "
+        "COALESCE(SUM(version), 0) FROM catalog_products), (SELECT COUNT(*) "
+        "FROM catalog_mappings), (SELECT revision FROM catalog_counters)",
+        control_db_);
+  };
+  const auto billing_before = billing_products();
+  const std::vector<std::string> catalog_before = catalog_rows();
+  ASSERT_EQ(catalog_before.size(), 1u);
   v1::Product mob_s = GetProduct(kSource, "MOB-S");
   v1::Product add_sms_target = GetProduct(kTarget, "ADD-SMS");
   v1::SetMappingRequest set;
@@ -624,6 +794,7 @@ TEST_F(CatalogServiceTest,
   EXPECT_EQ(stub_->SetMapping(Ctx().get(), reversed, &mapped).error_code(),
             grpc::StatusCode::NOT_FOUND);
   EXPECT_TRUE(Audit(v1::AUDIT_KIND_MAPPING_CHANGED).empty());
+  EXPECT_EQ(catalog_rows(), catalog_before);
   ASSERT_TRUE(stub_->SetMapping(Ctx().get(), set, &mapped).ok());
   EXPECT_EQ(mapped.mapping().version(), 1);
   EXPECT_FALSE(mapped.warnings().empty());  // data_mb limit lowered
@@ -659,6 +830,24 @@ TEST_F(CatalogServiceTest,
   EXPECT_EQ(stub_->GetProduct(Ctx(kViewer).get(), get, &got).error_code(),
             grpc::StatusCode::NOT_FOUND);
   EXPECT_TRUE(Audit(v1::AUDIT_KIND_CHANGE_APPLIED).empty());
+  // The refused creates wrote nothing to either side; the catalog holds
+  // what it held, but for the one mapping set and deleted above (which
+  // moved the revision twice).
+  EXPECT_EQ(billing_products(), billing_before);
+  const std::vector<std::string> catalog_after = catalog_rows();
+  ASSERT_EQ(catalog_after.size(), 1u);
+  std::vector<std::string> before = absl::StrSplit(catalog_before[0], '\t');
+  std::vector<std::string> after = absl::StrSplit(catalog_after[0], '\t');
+  ASSERT_EQ(before.size(), 4u);
+  ASSERT_EQ(after.size(), 4u);
+  EXPECT_EQ(after[0], before[0]);  // products
+  EXPECT_EQ(after[1], before[1]);  // their versions
+  EXPECT_EQ(after[2], before[2]);  // mappings
+  int64_t revision_before = 0, revision_after = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(before[3], &revision_before));
+  ASSERT_TRUE(absl::SimpleAtoi(after[3], &revision_after));
+  EXPECT_EQ(revision_after, revision_before + 2);
+  EXPECT_EQ(GetFreeze().version(), 1);
 }
 
 TEST_F(CatalogServiceTest, GeneratesMissingProductsOnceAndOnlyWhenAllowed) {

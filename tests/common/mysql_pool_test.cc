@@ -4,10 +4,18 @@
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <mysql_connection.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
 
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "common/schema_migrations.h"
 #include "tests/testing/mariadb_server.h"
 
@@ -16,13 +24,30 @@ namespace {
 
 class MysqlPoolTest : public ::testing::Test {
  protected:
+  // No ASSERT in SetUpTestSuite: gtest would mark every test SKIPPED.
+  // SetUp fails each test with the reason instead.
   static void SetUpTestSuite() {
     auto server = ::tandem::testing::MariaDbServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
+    if (!server.ok()) {
+      db_error_ = new absl::Status(server.status());
+      return;
+    }
     db_ = server->release();
-    ASSERT_TRUE(db_->CreateDatabase("pooltest").ok());
+    absl::Status created = db_->CreateDatabase("pooltest");
+    if (!created.ok()) db_error_ = new absl::Status(created);
   }
-  static void TearDownTestSuite() { delete db_; }
+  static void TearDownTestSuite() {
+    delete db_;
+    db_ = nullptr;
+    delete db_error_;
+    db_error_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(db_ != nullptr && db_error_ == nullptr)
+        << "the suite's MariaDB did not start: "
+        << (db_error_ != nullptr ? db_error_->ToString() : "?");
+  }
 
   MysqlOptions Options() {
     MysqlOptions options;
@@ -37,17 +62,63 @@ class MysqlPoolTest : public ::testing::Test {
   }
 
   static ::tandem::testing::MariaDbServer* db_;
+  static absl::Status* db_error_;
 };
 
 ::tandem::testing::MariaDbServer* MysqlPoolTest::db_ = nullptr;
+absl::Status* MysqlPoolTest::db_error_ = nullptr;
+
+// Sends this process's stderr (where the log goes) to a file until Finish,
+// which returns what was written.
+class StderrCapture {
+ public:
+  StderrCapture() : path_(::testing::TempDir() + "/mysql_pool_test.stderr") {
+    fflush(stderr);
+    saved_ = dup(STDERR_FILENO);
+    int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+  }
+  ~StderrCapture() { Finish(); }
+  std::string Finish() {
+    if (saved_ >= 0) {
+      fflush(stderr);
+      dup2(saved_, STDERR_FILENO);
+      close(saved_);
+      saved_ = -1;
+    }
+    std::ifstream in(path_);
+    return std::string(std::istreambuf_iterator<char>(in),
+                       std::istreambuf_iterator<char>());
+  }
+
+ private:
+  const std::string path_;
+  int saved_ = -1;
+};
 
 TEST_F(MysqlPoolTest, WrongPasswordIsUnavailableAndNeverLogged) {
-  MysqlOptions options = Options();
-  options.password = "wrong-password-xyz";
-  auto pool = MysqlPool::Create(options);
-  EXPECT_EQ(pool.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(pool.status().message().find("wrong-password-xyz"),
+  InitLogging("mysql_pool_test", LogLevel::kDebug);
+  StderrCapture captured;
+  MysqlOptions wrong = Options();
+  wrong.password = "wrong-password-xyz";
+  auto refused = MysqlPool::Create(wrong);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("Access denied"), std::string::npos)
+      << refused.status();
+  EXPECT_EQ(refused.status().message().find("wrong-password-xyz"),
             std::string::npos);
+  // A pool with the right password logs that its database is up.
+  auto pool = MysqlPool::Create(Options());
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  pool->reset();
+  const std::string log = captured.Finish();
+  InitLogging("mysql_pool_test", LogLevel::kInfo);
+  // The log was written (so reading it proves something)...
+  EXPECT_NE(log.find("event=db_up"), std::string::npos) << log;
+  // ...and holds neither password.
+  EXPECT_EQ(log.find("wrong-password-xyz"), std::string::npos) << log;
+  EXPECT_EQ(log.find(db_->password()), std::string::npos) << log;
 }
 
 TEST_F(MysqlPoolTest, BadUrlIsInvalidArgument) {

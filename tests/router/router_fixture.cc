@@ -7,23 +7,35 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/auth.h"
+#include "tests/testing/eventually.h"
 
 namespace tandem::router::testing {
 
 ::tandem::testing::MariaDbServer* RouterTest::db_ = nullptr;
+absl::Status* RouterTest::db_error_ = nullptr;
 
 void RouterTest::SetUpTestSuite() {
   auto server = ::tandem::testing::MariaDbServer::Start();
-  ASSERT_TRUE(server.ok()) << server.status();
+  // No ASSERT here: gtest would mark every test of the suite SKIPPED.
+  // SetUp fails each test with the reason instead.
+  if (!server.ok()) {
+    db_error_ = new absl::Status(server.status());
+    return;
+  }
   db_ = server->release();
 }
 
 void RouterTest::TearDownTestSuite() {
   delete db_;
   db_ = nullptr;
+  delete db_error_;
+  db_error_ = nullptr;
 }
 
 void RouterTest::SetUp() {
+  ASSERT_NE(db_, nullptr) << "the suite's MariaDB did not start: "
+                          << (db_error_ != nullptr ? db_error_->ToString()
+                                                   : "?");
   static std::atomic<int> counter{0};
   database_ = absl::StrCat("control_", counter.fetch_add(1));
   ASSERT_TRUE(db_->CreateDatabase(database_).ok());
@@ -82,15 +94,7 @@ void RouterTest::ImportCustomers(
 
 bool RouterTest::Eventually(const std::function<bool()>& condition,
                             absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) {
-      return false;
-    }
-    // Polling a condition with a deadline, not sleeping for an outcome.
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
+  return ::tandem::testing::Eventually(condition, timeout);
 }
 
 }  // namespace tandem::router::testing

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "router/router_server.h"
 #include "tandem/router/v1/router.grpc.pb.h"
@@ -59,6 +60,8 @@ class RouterTest : public ::testing::Test {
 
  private:
   static ::tandem::testing::MariaDbServer* db_;
+  // Why db_ could not start, if it could not.
+  static absl::Status* db_error_;
   std::string database_;
 };
 

@@ -123,6 +123,54 @@ TEST_F(RouterProcessTest, ConfiguredFromEnvironmentServesAndExitsOnSigterm) {
   EXPECT_EQ(logged.find(db()->password()), std::string::npos);
 }
 
+TEST_F(RouterProcessTest, AWrongDatabasePasswordFailsTheStartAndIsNeverLogged) {
+  const std::string secret = "wrong-secret-for-the-log-9876";
+  std::string password_file = ::testing::TempDir() + "/wrong-password";
+  std::ofstream(password_file) << secret;
+  std::string tokens = ::testing::TempDir() + "/process-tokens-2";
+  std::ofstream(tokens) << kTokensFile;
+  std::string log = ::testing::TempDir() + "/router-wrong-password.log";
+  std::vector<std::string> env = {
+      absl::StrCat("TANDEM_LISTEN=127.0.0.1:", FreePort()),
+      absl::StrCat("TANDEM_METRICS_LISTEN=127.0.0.1:", FreePort()),
+      absl::StrCat("TANDEM_DB_URL=", db()->url()),
+      absl::StrCat("TANDEM_DB_USER=", db()->user()),
+      absl::StrCat("TANDEM_DB_PASSWORD_FILE=", password_file),
+      absl::StrCat("TANDEM_DB_NAME=", database()),
+      absl::StrCat("TANDEM_AUTH_TOKENS_FILE=", tokens),
+      "TANDEM_LOG_LEVEL=debug"};
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string binary = TANDEM_ROUTER_PATH;
+  char* argv[] = {binary.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv, envp.data()),
+            0);
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  bool exited = Eventually(
+      [&] { return waitpid(pid, &status, WNOHANG) == pid; }, absl::Seconds(30));
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  ASSERT_TRUE(exited);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  std::ifstream in(log);
+  std::string logged((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+  // The failure is logged with the database's reason...
+  EXPECT_NE(logged.find("event=startup_failed"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("Access denied"), std::string::npos) << logged;
+  // ...and the password it tried is not.
+  EXPECT_EQ(logged.find(secret), std::string::npos) << logged;
+}
+
 TEST_F(RouterProcessTest, RefusesToStartWithoutCredentials) {
   std::string binary = TANDEM_ROUTER_PATH;
   std::string db_url = absl::StrCat("--db_url=", db()->url());

@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/router/router_fixture.h"
 
 namespace tandem::router::testing {
@@ -453,39 +455,190 @@ TEST_F(RouterServiceTest, BadInputGetsPreciseErrorsAndChangesNothing) {
 }
 
 TEST_F(RouterServiceTest, EveryMethodNeedsATokenAndMutationsNeedOperator) {
+  // Each call with `token`; the requests are valid, so only the
+  // credentials can refuse them.
+  using Call = std::function<grpc::Status(const std::string& token)>;
+  struct Case {
+    const char* name;
+    bool mutation;
+    Call run;
+  };
   v1::LookupRequest lookup;
   *lookup.mutable_key() = MakeKey(v1::KEY_KIND_LOGIN, "user1");
-  v1::LookupResponse found;
-  grpc::Status status = stub_->Lookup(Ctx("").get(), lookup, &found);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  status = stub_->Lookup(Ctx("not-a-known-token-at-all").get(), lookup, &found);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_TRUE(stub_->Lookup(Ctx(kViewerToken).get(), lookup, &found).ok());
-
-  v1::Route route = GetRoute(1);
-  status = Set(1, route.version(), SYSTEM_SOURCE, ROUTE_STATE_MIGRATING,
-               nullptr, "", kViewerToken);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(GetRoute(1).version(), route.version());
-  v1::SetDefaultSystemRequest set_default;
-  set_default.set_system(SYSTEM_TARGET);
-  v1::SetDefaultSystemResponse set_response;
-  EXPECT_EQ(stub_
-                ->SetDefaultSystem(Ctx(kViewerToken).get(), set_default,
-                                   &set_response)
-                .error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
+  v1::BatchLookupRequest batch;
+  *batch.add_keys() = MakeKey(v1::KEY_KIND_LOGIN, "user2");
+  v1::GetRouteRequest get;
+  get.set_customer_id(1);
+  v1::SetRouteRequest set;
+  set.set_customer_id(1);
+  set.set_expected_version(GetRoute(1).version());
+  set.set_system(SYSTEM_SOURCE);
+  set.set_state(ROUTE_STATE_MIGRATING);
+  set.set_reason("auth");
+  v1::PutKeysRequest put;
+  put.set_customer_id(1);
+  *put.add_keys() = MakeKey(v1::KEY_KIND_LOGIN, "auth-login");
+  v1::DeleteKeysRequest del;
+  del.set_customer_id(1);
+  *del.add_keys() = MakeKey(v1::KEY_KIND_LOGIN, "user1");
   v1::ImportRoutesRequest import;
   import.mutable_customers()->add_customers()->set_customer_id(50);
-  v1::ImportRoutesResponse imported;
-  EXPECT_EQ(stub_->ImportRoutes(Ctx(kViewerToken).get(), import, &imported)
-                .error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
-  auto context = Ctx("");
-  auto reader = stub_->Watch(context.get(), v1::WatchRequest());
-  v1::WatchResponse event;
-  EXPECT_FALSE(reader->Read(&event));
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  v1::SetDefaultSystemRequest set_default;
+  set_default.set_system(SYSTEM_TARGET);
+  // Watch: the first message (the snapshot) or the refusal.
+  auto* stub = stub_.get();
+  Call watch = [stub](const std::string& token) {
+    auto context = Ctx(token);
+    auto reader = stub->Watch(context.get(), v1::WatchRequest());
+    v1::WatchResponse event;
+    if (reader->Read(&event)) {
+      context->TryCancel();
+      reader->Finish();
+      return grpc::Status::OK;
+    }
+    return reader->Finish();
+  };
+#define TANDEM_CASE(Method, mutation, request)                         \
+  Case {                                                               \
+#Method, mutation, [stub, req = request](const std::string& token) { \
+      v1::Method##Response response;                                   \
+      return stub->Method(Ctx(token).get(), req, &response);           \
+    } \
+  }
+  std::vector<Case> cases = {
+      TANDEM_CASE(Lookup, false, lookup),
+      TANDEM_CASE(BatchLookup, false, batch),
+      TANDEM_CASE(GetRoute, false, get),
+      TANDEM_CASE(ListRoutes, false, v1::ListRoutesRequest()),
+      TANDEM_CASE(SetRoute, true, set),
+      TANDEM_CASE(PutKeys, true, put),
+      TANDEM_CASE(DeleteKeys, true, del),
+      TANDEM_CASE(ImportRoutes, true, import),
+      Case{"Watch", false, watch},
+      TANDEM_CASE(GetStats, false, v1::GetStatsRequest()),
+      TANDEM_CASE(GetDefaultSystem, false, v1::GetDefaultSystemRequest()),
+      TANDEM_CASE(SetDefaultSystem, true, set_default),
+  };
+#undef TANDEM_CASE
+  const int64_t revision = Revision();
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.run("").error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << c.name;
+    EXPECT_EQ(c.run("not-a-known-token-at-all").error_code(),
+              grpc::StatusCode::UNAUTHENTICATED)
+        << c.name;
+    grpc::Status as_viewer = c.run(kViewerToken);
+    if (c.mutation) {
+      EXPECT_EQ(as_viewer.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+          << c.name;
+    } else {
+      EXPECT_TRUE(as_viewer.ok())
+          << c.name << ": " << as_viewer.error_message();
+    }
+  }
+  // Nothing changed: no revision, the route, its keys, the default system.
+  EXPECT_EQ(Revision(), revision);
+  EXPECT_EQ(GetRoute(1).state(), ROUTE_STATE_STABLE);
+  v1::GetRouteRequest with_keys;
+  with_keys.set_customer_id(1);
+  with_keys.set_include_keys(true);
+  v1::GetRouteResponse keys;
+  ASSERT_TRUE(stub_->GetRoute(Ctx().get(), with_keys, &keys).ok());
+  EXPECT_EQ(keys.keys_size(), 2);
+  v1::GetDefaultSystemResponse current;
+  ASSERT_TRUE(stub_
+                  ->GetDefaultSystem(Ctx().get(), v1::GetDefaultSystemRequest(),
+                                     &current)
+                  .ok());
+  EXPECT_EQ(current.system(), SYSTEM_SOURCE);
+  v1::GetStatsResponse stats;
+  ASSERT_TRUE(stub_->GetStats(Ctx().get(), v1::GetStatsRequest(), &stats).ok());
+  EXPECT_EQ(stats.source_stable(), 10);
+}
+
+TEST_F(RouterServiceTest, BatchLookupResolvesEveryKeyInRequestOrder) {
+  v1::Route route = GetRoute(4);
+  ASSERT_TRUE(
+      Set(4, route.version(), SYSTEM_SOURCE, ROUTE_STATE_MIGRATING).ok());
+  v1::BatchLookupRequest request;
+  *request.add_keys() = MakeKey(v1::KEY_KIND_ACCOUNT_ID, "5557");
+  *request.add_keys() = MakeKey(v1::KEY_KIND_LOGIN, "nobody");
+  *request.add_keys() = MakeKey(v1::KEY_KIND_CUSTOMER_ID, "4");
+  *request.add_keys() = MakeKey(v1::KEY_KIND_LOGIN, "user2");
+  v1::BatchLookupResponse response;
+  ASSERT_TRUE(
+      stub_->BatchLookup(Ctx(kViewerToken).get(), request, &response).ok());
+  ASSERT_EQ(response.results_size(), 4);
+  EXPECT_TRUE(response.results(0).found());
+  EXPECT_EQ(response.results(0).route().customer_id(), 7);
+  EXPECT_FALSE(response.results(1).found());
+  EXPECT_EQ(response.results(1).default_system(), SYSTEM_SOURCE);
+  EXPECT_EQ(response.results(2).route().customer_id(), 4);
+  EXPECT_EQ(response.results(2).route().state(), ROUTE_STATE_MIGRATING);
+  EXPECT_EQ(response.results(3).route().customer_id(), 2);
+  // Each result is what Lookup answers for the same key.
+  for (int i = 0; i < request.keys_size(); ++i) {
+    v1::LookupRequest one;
+    *one.mutable_key() = request.keys(i);
+    v1::LookupResponse alone;
+    ASSERT_TRUE(stub_->Lookup(Ctx().get(), one, &alone).ok());
+    EXPECT_EQ(alone.SerializeAsString(),
+              response.results(i).SerializeAsString())
+        << i;
+  }
+  // No keys: no results.
+  ASSERT_TRUE(stub_->BatchLookup(Ctx().get(), {}, &response).ok());
+  EXPECT_EQ(response.results_size(), 0);
+  // A bad key is named by its index; the whole batch is refused.
+  *request.mutable_keys(1) = MakeKey(v1::KEY_KIND_CUSTOMER_ID, "12abc");
+  grpc::Status bad = stub_->BatchLookup(Ctx().get(), request, &response);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("keys[1]"), std::string::npos)
+      << bad.error_message();
+  v1::BatchLookupRequest too_many;
+  for (int i = 0; i < 10001; ++i) {
+    *too_many.add_keys() = MakeKey(v1::KEY_KIND_CUSTOMER_ID, "1");
+  }
+  bad = stub_->BatchLookup(Ctx().get(), too_many, &response);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("10000"), std::string::npos);
+}
+
+TEST_F(RouterServiceTest, ReadinessIsNotServingWhileTheControlDatabaseIsDown) {
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                          grpc::InsecureChannelCredentials()));
+  auto status_of = [&](const std::string& service) {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status status = health->Check(Ctx().get(), request, &response);
+    return status.ok() ? response.status()
+                       : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  using grpc::health::v1::HealthCheckResponse;
+  EXPECT_EQ(status_of(kRouterHealthService), HealthCheckResponse::SERVING);
+  db()->Kill();
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return status_of(kRouterHealthService) ==
+               HealthCheckResponse::NOT_SERVING;
+      },
+      absl::Seconds(15)));
+  // Liveness does not depend on the database, and lookups are served from
+  // memory meanwhile.
+  EXPECT_EQ(status_of(""), HealthCheckResponse::SERVING);
+  v1::LookupRequest lookup;
+  *lookup.mutable_key() = MakeKey(v1::KEY_KIND_LOGIN, "user3");
+  v1::LookupResponse found;
+  ASSERT_TRUE(stub_->Lookup(Ctx().get(), lookup, &found).ok());
+  EXPECT_EQ(found.route().customer_id(), 3);
+  ASSERT_TRUE(db()->Restart().ok());
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return status_of(kRouterHealthService) == HealthCheckResponse::SERVING;
+      },
+      absl::Seconds(30)));
 }
 
 TEST_F(RouterServiceTest, DefaultSystemIsAuditedAndServedToUnknownKeys) {

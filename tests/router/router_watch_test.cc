@@ -300,9 +300,10 @@ TEST_F(RouterWatchTest, ShutdownEndsWatchStreamsWithUnavailable) {
   while (reader->Read(&response) && !response.snapshot_done()) {
   }
   // Streams end at once; the grace period is for unary calls in flight.
-  absl::Time start = absl::Now();
-  server->Shutdown(absl::Seconds(5));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  // With a grace far beyond the test's timeout, a shutdown that waited for
+  // the open stream would fail the test by timing out (how fast it is
+  // belongs in a benchmark, not here).
+  server->Shutdown(absl::Hours(1));
   while (reader->Read(&response)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
