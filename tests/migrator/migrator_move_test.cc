@@ -11,6 +11,7 @@
 #include "testbed/reference/v1_to_v2.h"
 #include "tests/migrator/migrator_fixture.h"
 #include "tests/testing/eventually.h"
+#include "tests/testing/net.h"
 #include "tests/testing/subprocess.h"
 
 namespace tandem::migrator::testing {
@@ -260,6 +261,42 @@ TEST_F(MigratorMoveTest,
               again.item().state() == v1::ITEM_STATE_DONE)
       << again.item().DebugString();
   EXPECT_EQ(Snapshot(true, c), v2_first);
+}
+
+// The migrator's /metrics after moves that succeed and fail passes promtool,
+// and counts what happened.
+TEST_F(MigratorMoveTest, MetricsPassPromtoolAndCountTheMoves) {
+  auto migrator = env_->StartMigrator(
+      [](MigratorServerOptions& o) { o.metrics_address = "127.0.0.1:0"; });
+  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  auto stub = MigratorStub((*migrator)->port());
+  std::vector<int64_t> movable = env_->MovableCustomers(4);
+  ASSERT_GE(movable.size(), 3u);
+  Move(*stub, movable[2]);
+  v1::MoveCustomerRequest bad;
+  bad.set_customer_id(-1);
+  v1::MoveCustomerResponse ignored;
+  EXPECT_EQ(stub->MoveCustomer(MigratorEnv::Ctx().get(), bad, &ignored)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  std::string response =
+      ::tandem::testing::HttpGet((*migrator)->metrics_port(), "/metrics");
+  const size_t body = response.find("\r\n\r\n");
+  ASSERT_NE(body, std::string::npos);
+  const std::string metrics = response.substr(body + 4);
+  for (const char* name :
+       {"tandem_migrator_customers_total{direction=\"move\",outcome=\"moved\"} 1",
+        "tandem_migrator_cutover_seconds_count{direction=\"move\"} 1",
+        "tandem_migrator_requests_refused_total{code=\"INVALID_ARGUMENT\"} 1",
+        "tandem_migrator_rows_written_total{table=\"cdrs\"}",
+        "tandem_migrator_db_up{pool=\"target\"} 1"}) {
+    EXPECT_NE(metrics.find(name), std::string::npos) << name << "\n" << metrics;
+  }
+  absl::StatusOr<::tandem::testing::RunResult> lint = ::tandem::testing::Run(
+      {TANDEM_PROMTOOL_PATH, "check", "metrics"}, metrics, 60000);
+  ASSERT_TRUE(lint.ok()) << lint.status();
+  EXPECT_TRUE(lint->ok()) << lint->out << lint->err;
+  EXPECT_EQ(lint->out + lint->err, "");
 }
 
 // tandemctl's migrator commands against the real services.
