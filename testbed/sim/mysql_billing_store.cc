@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <map>
 
-#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
@@ -83,19 +82,7 @@ std::string SettingsToJson(const Settings& settings) {
   return w.Release();
 }
 
-constexpr char kExportedPayload[] = "tandem.testbed/customer-exported";
-
 }  // namespace
-
-absl::Status CustomerExportedError() {
-  absl::Status s = absl::FailedPreconditionError("customer exported");
-  s.SetPayload(kExportedPayload, absl::Cord("1"));
-  return s;
-}
-
-bool IsCustomerExported(const absl::Status& status) {
-  return status.GetPayload(kExportedPayload).has_value();
-}
 
 absl::Status MysqlBillingStore::LockCustomerForWrite(
     sql::Connection& conn, int64_t customer_id) const {
