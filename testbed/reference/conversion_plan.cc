@@ -47,6 +47,18 @@ int64_t CorrespondingProduct(const CatalogView& v1, const CatalogView& v2,
   return 0;
 }
 
+std::string LandingOn(const CatalogView& v1, const CatalogView& v2,
+                      const std::string& v1_type, int64_t v1_limit,
+                      const CatalogView::Product& target) {
+  const std::string lands = CorrespondingType(v1, v2, v1_type);
+  auto provided = target.limits.find(lands);
+  if (provided == target.limits.end() ||
+      (provided->second == 0 && v1_limit > 0)) {
+    return "";  // unprovisioned: the usage is dropped
+  }
+  return lands;
+}
+
 ConversionPlan DefaultPlan(const CatalogView& v1, const CatalogView& v2,
                            const std::vector<SubscriptionRef>& subscriptions,
                            const std::vector<int64_t>& account_products) {
@@ -68,12 +80,7 @@ ConversionPlan DefaultPlan(const CatalogView& v1, const CatalogView& v2,
     auto& resources = plan.resources[s.id];
     const CatalogView::Product& target = v2.products.at(to);
     for (const auto& [type, limit] : v1.products.at(s.product_id).limits) {
-      std::string lands = CorrespondingType(v1, v2, type);
-      auto provided = target.limits.find(lands);
-      if (provided == target.limits.end() || provided->second == 0) {
-        lands.clear();  // unprovisioned: the usage is dropped
-      }
-      resources[type] = lands;
+      resources[type] = LandingOn(v1, v2, type, limit, target);
     }
   }
   for (const SubscriptionRef& s : subscriptions) {

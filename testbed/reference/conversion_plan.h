@@ -59,6 +59,14 @@ std::string CorrespondingType(const CatalogView& v1, const CatalogView& v2,
 int64_t CorrespondingProduct(const CatalogView& v1, const CatalogView& v2,
                              int64_t v1_product_id);
 
+// Where usage of `v1_type` (limit `v1_limit` on the v1 product) lands on
+// `target` (a v2 product): CorrespondingType, or "" (dropped) when the
+// target product lacks that type or sets it to 0 where v1 did not (the
+// catalog's RESOURCE_UNPROVISIONED).
+std::string LandingOn(const CatalogView& v1, const CatalogView& v2,
+                      const std::string& v1_type, int64_t v1_limit,
+                      const CatalogView::Product& target);
+
 // A subscription of the customer, as the plan rules need it.
 struct SubscriptionRef {
   int64_t id = 0;
@@ -68,9 +76,8 @@ struct SubscriptionRef {
 };
 
 // The plan by the rules above, for these subscriptions (and account
-// products). A main product's resources go to CorrespondingType, dropped
-// when the target product does not provide that type (absent or limit 0);
-// an add-on is carried when its counterpart is an add-on of the target main
+// products). A main product's resources go where LandingOn says; an add-on
+// is carried when its counterpart is an add-on of the target main
 // product.
 ConversionPlan DefaultPlan(const CatalogView& v1, const CatalogView& v2,
                            const std::vector<SubscriptionRef>& subscriptions,

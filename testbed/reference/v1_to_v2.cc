@@ -311,8 +311,10 @@ absl::Status WriteSubscriptions(sql::Connection& conn, const Source& s,
       "INSERT INTO subscriptions (subscription_id, customer_id, account_id, "
       "product_id, is_addon, status, activated_on) "
       "VALUES (?, ?, ?, ?, ?, ?, ?)"));
-  // Per copied subscription: its v2 product, and whether it is an add-on.
+  // Per copied subscription: its v2 product, and whether it is an add-on;
+  // and its v1 product.
   std::map<int64_t, std::pair<int64_t, bool>> copied;
+  std::map<int64_t, int64_t> source_product;
   for (const Row& r : s.subscriptions) {
     const bool addon = r[4] == "1";
     int64_t product = 0;
@@ -337,6 +339,7 @@ absl::Status WriteSubscriptions(sql::Connection& conn, const Source& s,
     Bind(*subscription, 7, r[6]);
     subscription->executeUpdate();
     copied[Id(r[0])] = {product, addon};
+    source_product[Id(r[0])] = Id(r[3]);
   }
   // Usage goes where the plan says (or the type correspondence rule); if
   // two v1 types land on one v2 type, their usage adds up.
@@ -350,10 +353,12 @@ absl::Status WriteSubscriptions(sql::Connection& conn, const Source& s,
     if (planned != plan.resources.end() && planned->second.count(code)) {
       lands = planned->second.at(code);
     } else {
-      lands = CorrespondingType(s.catalog, v2, code);
-      const auto& limits = v2.products.at(sub->second.first).limits;
-      auto provided = limits.find(lands);
-      if (provided == limits.end() || provided->second == 0) lands.clear();
+      const auto& v1_limits =
+          s.catalog.products.at(source_product[sub->first]).limits;
+      auto limit = v1_limits.find(code);
+      lands = LandingOn(s.catalog, v2, code,
+                        limit == v1_limits.end() ? 0 : limit->second,
+                        v2.products.at(sub->second.first));
     }
     if (lands.empty()) continue;  // unprovisioned: dropped, as planned
     usage[{sub->first, lands}] += std::stoll(r[2].value_or("0"));
