@@ -88,7 +88,8 @@ namespace {
 using namespace tandem::testbed;
 
 absl::StatusOr<std::pair<std::string, int>> HostPort() {
-  absl::string_view url = absl::GetFlag(FLAGS_url);
+  const std::string flag = absl::GetFlag(FLAGS_url);
+  absl::string_view url = flag;
   if (!absl::ConsumePrefix(&url, "http://")) {
     return absl::InvalidArgumentError("--url must start with http://");
   }
@@ -97,8 +98,7 @@ absl::StatusOr<std::pair<std::string, int>> HostPort() {
   int port = 80;
   if (host_port.size() > 2 || host_port[0].empty() ||
       (host_port.size() == 2 && !absl::SimpleAtoi(host_port[1], &port))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad --url '", absl::GetFlag(FLAGS_url), "'"));
+    return absl::InvalidArgumentError(absl::StrCat("bad --url '", flag, "'"));
   }
   return std::make_pair(host_port[0], port);
 }
