@@ -1,3 +1,7 @@
+// MysqlBillingStore: every statement in both schema versions' dialects,
+// side by side (Q(v1, v2)), which is why this file runs past 800 lines:
+// splitting the customer and product halves would split each dialect pair's
+// shared helpers (money, status and settings conversions) across files.
 #include "testbed/sim/mysql_billing_store.h"
 
 #include <cppconn/prepared_statement.h>

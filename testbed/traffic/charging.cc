@@ -246,6 +246,7 @@ void Dispatcher::Run(int64_t k, TrafficReport& report) {
     }
     if (with_usage.empty()) {
       w.kind = WriteKind::kTopUp;  // Nothing to count usage on.
+      w.amount_micros = static_cast<int64_t>(1 + w.account_pick % 100) * 500000;
     } else {
       account = with_usage[w.account_pick % with_usage.size()];
       w.resource_type =

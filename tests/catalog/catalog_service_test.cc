@@ -36,6 +36,10 @@ constexpr char kTokens[] =
     "victor viewer viewer-token-0123456789ab\n";
 
 testbed::TestbedDb* testbed_db = nullptr;
+// Why the suite's database did not start; SetUp() reports it, so that a
+// failed set-up fails every test (an ASSERT in SetUpTestSuite would only
+// mark them skipped).
+absl::Status testbed_error;
 int database_counter = 0;
 
 std::unique_ptr<grpc::ClientContext> Ctx(
@@ -64,7 +68,10 @@ class CatalogServiceTest : public ::testing::Test {
     o.xdrs = 600;
     o.password_iterations = 100;
     absl::StatusOr<testbed::TestbedDb> db = testbed::StartTestbedDb(o);
-    ASSERT_TRUE(db.ok()) << db.status();
+    if (!db.ok()) {
+      testbed_error = db.status();
+      return;
+    }
     testbed_db = new testbed::TestbedDb(*std::move(db));
   }
 
@@ -74,6 +81,7 @@ class CatalogServiceTest : public ::testing::Test {
   }
 
   void SetUp() override {
+    ASSERT_TRUE(testbed_error.ok()) << testbed_error.ToString();
     ASSERT_NE(testbed_db, nullptr);
     int n = ++database_counter;
     router_db_ = absl::StrCat("router_", n);
