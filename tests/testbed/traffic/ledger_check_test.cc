@@ -4,6 +4,8 @@
 // conversion, a wrong balance, an extra row, a lost setting or usage
 // increment, a customer still migrating - on both systems.
 #include <fstream>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "testbed/base/model.h"
 #include "testbed/reference/v1_to_v2.h"
 #include "testbed/traffic/charging.h"
 #include "testbed/traffic/ledger.h"
@@ -269,6 +272,90 @@ TEST_F(LedgerCheckTest, TheRouterNotV1StatusDecidesWhereToLook) {
     ++c_balances;
   }
   EXPECT_GT(c_balances, 0);
+}
+
+TEST_F(LedgerCheckTest, RowsRolledBackToV1WithinItsPrecisionPass) {
+  // B's rows were written on v2, some finer than v1 holds. Roll B back as
+  // the migrator would with rounding allowed: each row to v1 cut to v1's
+  // precision, balances re-summed (the leftovers booked), usage and
+  // settings as v2 has them; then the route back to the source.
+  int finer = 0;
+  std::map<std::pair<int64_t, std::string>, std::optional<std::string>> last;
+  for (const LedgerEntry& e : entries_) {
+    if (e.customer_id != b_) continue;
+    ASSERT_TRUE(e.on_target);
+    if (e.kind == WriteKind::kXdr) {
+      finer += e.duration_ms % 1000 != 0 || e.charged_micros % 10 != 0;
+      OnSource(absl::StrCat(
+          "INSERT INTO xdrs (i_xdr, i_account, i_customer, connect_time, "
+          "duration, charged_amount, CLI, CLD) VALUES (",
+          e.xdr_id, ", ", *e.account_id, ", ", b_, ", '", e.connect_time, "', ",
+          e.duration_ms / 1000, ", ",
+          *MicrosToV1Decimal(e.charged_micros / 10 * 10), ", '", e.cli, "', '",
+          e.cld, "')"));
+    }
+    if (e.has_transaction()) {
+      OnSource(absl::StrCat(
+          "INSERT INTO balance_transactions (i_transaction, i_customer, "
+          "i_account, amount, tx_type, tx_time) VALUES (",
+          e.transaction_id, ", ", b_, ", ",
+          e.account_id ? absl::StrCat(*e.account_id) : "NULL", ", ",
+          *MicrosToV1Decimal(e.amount_micros / 10 * 10), ", '", e.tx_type,
+          "', '", e.tx_time, "')"));
+    }
+    if (e.kind == WriteKind::kUsage) {
+      auto used = world_->tb().target_server().Query(
+          absl::StrCat("SELECT u.used_quantity FROM subscription_usage u "
+                       "JOIN resource_types t USING (resource_type_id) "
+                       "WHERE u.subscription_id = ",
+                       e.subscription_id, " AND t.type_code = '",
+                       e.resource_type, "'"),
+          Testbed::kTargetDb);
+      ASSERT_TRUE(used.ok() && used->size() == 1u);
+      OnSource(absl::StrCat(
+          "UPDATE subscription_usage u JOIN resource_types t USING "
+          "(i_resource_type) SET u.used_amount = ",
+          (*used)[0], " WHERE u.i_subscription = ", e.subscription_id,
+          " AND t.code = '", e.resource_type, "'"));
+    }
+    if (e.kind == WriteKind::kSettings) {
+      last[{*e.account_id, e.setting}] = e.value;
+    }
+  }
+  ASSERT_GT(finer, 0) << "some rows do not convert back exactly";
+  for (const auto& [key, value] : last) {
+    OnSource(absl::StrCat(
+        "UPDATE accounts SET service_settings = JSON_SET(service_settings, "
+        "'$.",
+        key.second, "', ", value ? absl::StrCat("'", *value, "'") : "NULL",
+        ") WHERE i_account = ", key.first));
+  }
+  OnSource(absl::StrCat(
+      "UPDATE accounts a SET balance = (SELECT COALESCE(SUM(t.amount), 0) "
+      "FROM balance_transactions t WHERE t.i_customer = a.i_customer AND "
+      "t.i_account = a.i_account) WHERE a.i_customer = ",
+      b_, ";",
+      "UPDATE customers c SET balance = (SELECT COALESCE(SUM(t.amount), 0) "
+      "FROM balance_transactions t WHERE t.i_customer = c.i_customer AND "
+      "t.i_account IS NULL) WHERE c.i_customer = ",
+      b_));
+  ASSERT_TRUE(world_->StartRollback(b_).ok());
+  ASSERT_TRUE(world_->FlipBack(b_).ok());
+  LedgerCheckResult r = Check();
+  EXPECT_TRUE(r.ok()) << Problems(r);
+  EXPECT_GT(r.rounded, 0);
+  // Cut by more than v1's precision, a row is wrong, not rounded.
+  const LedgerEntry* call = nullptr;
+  for (const LedgerEntry& e : entries_) {
+    if (e.customer_id == b_ && e.kind == WriteKind::kXdr) call = &e;
+  }
+  ASSERT_NE(call, nullptr);
+  OnSource(
+      absl::StrCat("UPDATE xdrs SET duration = duration - 1 WHERE "
+                   "i_xdr = ",
+                   call->xdr_id));
+  r = Check();
+  EXPECT_EQ(r.wrong_values, 1) << Problems(r);
 }
 
 TEST_F(LedgerCheckTest, MalformedLedgersAreRefusedWithTheLineNumber) {
