@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -77,6 +78,20 @@ absl::StatusOr<std::string> MicrosToV1Decimal(int64_t micros) {
                                   : static_cast<uint64_t>(micros);
   return absl::StrFormat("%s%d.%05d", micros < 0 ? "-" : "",
                          magnitude / 1000000, (magnitude % 1000000) / 10);
+}
+
+namespace {
+constexpr char kExportedPayload[] = "tandem.testbed/customer-exported";
+}  // namespace
+
+absl::Status CustomerExportedError() {
+  absl::Status s = absl::FailedPreconditionError("customer exported");
+  s.SetPayload(kExportedPayload, absl::Cord("1"));
+  return s;
+}
+
+bool IsCustomerExported(const absl::Status& status) {
+  return status.GetPayload(kExportedPayload).has_value();
 }
 
 namespace {

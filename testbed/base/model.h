@@ -39,6 +39,12 @@ std::string MicrosToDecimal(int64_t micros);
 // hold it).
 absl::StatusOr<std::string> MicrosToV1Decimal(int64_t micros);
 
+// The error a write returns when its customer is marked exported (moved to
+// the other system): FAILED_PRECONDITION "customer exported", recognisable
+// by IsCustomerExported() (a status payload, not the message).
+absl::Status CustomerExportedError();
+bool IsCustomerExported(const absl::Status& status);
+
 // Durations: v1 whole seconds, v2 milliseconds, the API milliseconds.
 inline int64_t SecondsToMillis(int64_t seconds) { return seconds * 1000; }
 

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "common/mysql_pool.h"
+#include "tandem/catalog/v1/catalog.pb.h"
 
 namespace tandem::testbed {
 
@@ -16,12 +17,26 @@ namespace tandem::testbed {
 // accounts, service settings, subscriptions and usage, xDRs, balance
 // transactions, invoices, payment methods, portal sessions, API tokens)
 // from the v1 database of `source` to the v2 database of `target`, in one
-// target transaction. Ids are kept; product ids are remapped by product
-// code; resource types by code, a type missing on v2 being taken over by a
-// v2 type of the same resource class or else dropped. NOT_FOUND if the
-// customer does not exist; FAILED_PRECONDITION if one of its products has
-// no v2 counterpart; ALREADY_EXISTS if the target holds it already.
+// target transaction. Ids are kept. Products, add-ons and resource usage
+// follow the plan rules of conversion_plan.h (DefaultPlan: products by code
+// or else name, resource types by code or else class and unit, usage of a
+// type the target product does not provide dropped, add-ons the target
+// product does not offer not copied).
+//
+// NOT_FOUND if the customer does not exist; FAILED_PRECONDITION if one of
+// its products has no v2 counterpart; INVALID_ARGUMENT for a value that has
+// no v2 form (an unknown status: a conversion error, never a silent 0);
+// ALREADY_EXISTS if the target holds it already.
 absl::Status CopyCustomerV1ToV2(MysqlPool& source, MysqlPool& target,
                                 int64_t customer_id);
+
+// The same, following the catalog's plan of the customer (PlanCustomer,
+// direction MOVE): each subscription's target product and resource
+// landings, and its add-ons carried or not, as the plan says; the rules
+// above for what the plan does not cover (closed subscriptions).
+// FAILED_PRECONDITION when the plan refuses the customer.
+absl::Status CopyCustomerV1ToV2(
+    MysqlPool& source, MysqlPool& target,
+    const ::tandem::catalog::v1::CustomerPlan& plan);
 
 }  // namespace tandem::testbed

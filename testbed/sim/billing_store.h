@@ -133,12 +133,6 @@ struct ProductPatch {
 using SettingsChanges =
     std::vector<std::pair<std::string, std::optional<std::string>>>;
 
-// The error every write of a customer marked exported returns:
-// FAILED_PRECONDITION "customer exported", recognisable by
-// IsCustomerExported().
-absl::Status CustomerExportedError();
-bool IsCustomerExported(const absl::Status& status);
-
 // Errors: NOT_FOUND for a missing row (or one the customer does not own),
 // INVALID_ARGUMENT for a value the schema cannot hold, ALREADY_EXISTS and
 // FAILED_PRECONDITION for conflicts, and the database's own codes
@@ -149,7 +143,8 @@ bool IsCustomerExported(const absl::Status& status);
 // transaction and refuses with CustomerExportedError() when the customer is
 // marked exported (v1 'exported', v2 status 4). So a write authorised just
 // before the mark cannot commit after it: the marking UPDATE waits for the
-// write's commit, or the write sees the mark.
+// write's commit, or the write sees the mark. (CustomerExportedError() is in
+// testbed/base/model.h.)
 class BillingStore {
  public:
   virtual ~BillingStore() = default;

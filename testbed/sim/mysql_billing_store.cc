@@ -1,3 +1,7 @@
+// MysqlBillingStore: every statement in both schema versions' dialects,
+// side by side (Q(v1, v2)), which is why this file runs past 800 lines:
+// splitting the customer and product halves would split each dialect pair's
+// shared helpers (money, status and settings conversions) across files.
 #include "testbed/sim/mysql_billing_store.h"
 
 #include <cppconn/prepared_statement.h>
@@ -8,7 +12,6 @@
 #include <algorithm>
 #include <map>
 
-#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
@@ -83,19 +86,7 @@ std::string SettingsToJson(const Settings& settings) {
   return w.Release();
 }
 
-constexpr char kExportedPayload[] = "tandem.testbed/customer-exported";
-
 }  // namespace
-
-absl::Status CustomerExportedError() {
-  absl::Status s = absl::FailedPreconditionError("customer exported");
-  s.SetPayload(kExportedPayload, absl::Cord("1"));
-  return s;
-}
-
-bool IsCustomerExported(const absl::Status& status) {
-  return status.GetPayload(kExportedPayload).has_value();
-}
 
 absl::Status MysqlBillingStore::LockCustomerForWrite(
     sql::Connection& conn, int64_t customer_id) const {

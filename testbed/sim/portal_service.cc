@@ -1,3 +1,7 @@
+// PortalService: the portal/API and admin routes of one billing system.
+// Past 800 lines because every route's validation and response shape is
+// kept next to the others (the API is the contract both versions must
+// answer identically); the admin product API is the last function.
 #include "testbed/sim/portal_service.h"
 
 #include <openssl/crypto.h>

@@ -14,6 +14,7 @@ void TrafficReport::Merge(TrafficReport&& other) {
   for (const auto& [k, v] : other.by_status) by_status[k] += v;
   for (const auto& [k, v] : other.by_system) by_system[k] += v;
   for (const auto& [k, v] : other.by_operation) by_operation[k] += v;
+  for (const auto& [k, v] : other.events) events[k] += v;
   latencies_us.insert(latencies_us.end(), other.latencies_us.begin(),
                       other.latencies_us.end());
 }
@@ -32,7 +33,9 @@ double TrafficReport::PercentileMs(double q) const {
 int64_t TrafficReport::Failures() const {
   int64_t n = 0;
   for (const auto& [k, v] : by_status) {
-    if (absl::StartsWith(k, "5") || k == "transport_error" || k == "failed") {
+    if (absl::StartsWith(k, "5") || k == "transport_error" || k == "failed" ||
+        k == "hold_timeout" || k == "refused_stuck" || k == "not_found" ||
+        k == "no_target") {
       n += v;
     }
   }
@@ -57,6 +60,7 @@ std::string TrafficReport::ToText() const {
   line("by status", by_status);
   if (!by_system.empty()) line("by system", by_system);
   line("by operation", by_operation);
+  if (!events.empty()) line("events", events);
   return out;
 }
 
@@ -81,7 +85,8 @@ std::string TrafficReport::ToJson() const {
            std::pair<const char*, const std::map<std::string, int64_t>*>>{
            {"by_status", &by_status},
            {"by_system", &by_system},
-           {"by_operation", &by_operation}}) {
+           {"by_operation", &by_operation},
+           {"events", &events}}) {
     w.Key(name).BeginObject();
     for (const auto& [k, v] : *map) w.Field(k, v);
     w.EndObject();

@@ -19,8 +19,11 @@ struct TrafficReport {
   std::map<std::string, int64_t> by_status;
   // Per serving system (X-Billing-Version: "v1", "v2"; "none" if absent).
   std::map<std::string, int64_t> by_system;
-  // Per operation ("login", "me", ..., "xdr", "adjust").
+  // Per operation ("login", "me", ..., "xdr", "adjust", ...).
   std::map<std::string, int64_t> by_operation;
+  // Events that are not outcomes (charging: "refused_exported" per refused
+  // attempt, "held", "retried").
+  std::map<std::string, int64_t> events;
   // Latencies in microseconds (unsorted until Finish()).
   std::vector<int64_t> latencies_us;
   absl::Duration elapsed;
@@ -32,7 +35,8 @@ struct TrafficReport {
   // The q-quantile (0 <= q <= 1) of latency, in milliseconds.
   double PercentileMs(double q) const;
   // Requests that failed for a reason other than the client's own input:
-  // 5xx, transport errors and failed writes.
+  // 5xx, transport errors, and writes not made ("failed", "hold_timeout",
+  // "refused_stuck", "not_found", "no_target").
   int64_t Failures() const;
 
   std::string ToText() const;

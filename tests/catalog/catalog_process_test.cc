@@ -120,7 +120,7 @@ TEST(CatalogProcessTest, ConfiguredFromEnvironmentServesAndExitsOnSigterm) {
   AttachBearerToken(list_context, "viewer-token-0123456789ab");
   v1::ListProductsResponse products;
   ASSERT_TRUE(stub->ListProducts(&list_context, {}, &products).ok());
-  EXPECT_EQ(products.products_size(), 31);  // 15 on v1, 16 on v2
+  EXPECT_EQ(products.products_size(), 34);  // 17 on v1, 17 on v2
   std::string metrics = HttpGet(metrics_port, "/metrics");
   EXPECT_NE(metrics.find("tandem_catalog_freeze_state 1"), std::string::npos)
       << metrics;

@@ -451,7 +451,7 @@ TEST_F(MigratorFaultTest,
   EXPECT_EQ(One(false, absl::StrCat("SELECT COUNT(*) FROM balance_transactions "
                                     "WHERE i_account = ",
                                     account,
-                                    " AND tx_type = 'adjustment' AND amount = "
+                                    " AND tx_type = 'rounding' AND amount = "
                                     "-0.00001")),
             "1");
   bool reported = false;
