@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "prometheus/collectable.h"
 #include "testbed/traffic/charging.h"
+#include "testbed/traffic/route_view.h"
 #include "tests/migrator/migrator_fixture.h"
 #include "tests/testing/subprocess.h"
 
@@ -71,7 +72,8 @@ double PhaseSum(MigratorServer& server, const std::string& phase) {
     if (family.name != "tandem_migrator_phase_seconds") continue;
     for (const auto& m : family.metric) {
       for (const auto& l : m.label) {
-        if (l.name == "phase" && l.value == phase) return m.histogram.sample_sum;
+        if (l.name == "phase" && l.value == phase)
+          return m.histogram.sample_sum;
       }
     }
   }
@@ -100,13 +102,17 @@ class Bench {
       o.connections = 2;
       o.ledger_path = "/dev/null";
       uint64_t seed = 1;
+      // The other customers stay on the source: no router needed.
+      testbed::SourceOnlyRouteView routes;
+      testbed::ChargingTargets targets{&env.testbed().v1(), nullptr, &routes};
       while (!stop_.load()) {
         o.seed = seed++;
-        auto r = testbed::RunCharging(env.testbed().v1(), o);
+        auto r = testbed::RunCharging(targets, o);
         if (!r.ok()) continue;
         absl::MutexLock lock(&mu_);
         for (int64_t us : r->latencies_us) {
-          (moving_ ? during_ : before_).push_back(static_cast<double>(us) / 1000);
+          (moving_ ? during_ : before_)
+              .push_back(static_cast<double>(us) / 1000);
         }
         failed_writes_ += r->Failures();
       }
@@ -132,9 +138,9 @@ class Bench {
       request.set_customer_id(c);
       request.set_wait(true);
       v1::MoveCustomerResponse response;
-      grpc::Status s =
-          stub->MoveCustomer(MigratorEnv::Ctx("operator-token-migrator-0001", 600).get(),
-                             request, &response);
+      grpc::Status s = stub->MoveCustomer(
+          MigratorEnv::Ctx("operator-token-migrator-0001", 600).get(), request,
+          &response);
       if (!s.ok() || response.item().state() != v1::ITEM_STATE_TAIL) {
         ++r.failed;
         std::fprintf(stderr, "customer %ld did not move: %s %s\n",
@@ -153,8 +159,9 @@ class Bench {
         &report, "| %d | %d | %.0f | %.0f | %.0f | %.0f | %d |\n", r.accounts,
         static_cast<int>(r.held_ms.size()), Percentile(r.rows, 0.5),
         Percentile(r.held_ms, 0.5), Percentile(r.held_ms, 0.99),
-        r.held_ms.empty() ? 0.0
-                          : *std::max_element(r.held_ms.begin(), r.held_ms.end()),
+        r.held_ms.empty()
+            ? 0.0
+            : *std::max_element(r.held_ms.begin(), r.held_ms.end()),
         r.failed);
   }
 
@@ -172,12 +179,17 @@ class Bench {
 // the same server: the physical limit of copying them. Returns rows/s.
 double InsertSelect(const MigratorEnv& env, int64_t customer, int64_t* rows) {
   const auto& server = env.testbed().source_server();
-  (void)server.Execute("DROP DATABASE IF EXISTS scratch; CREATE DATABASE scratch");
+  (void)server.Execute(
+      "DROP DATABASE IF EXISTS scratch; CREATE DATABASE scratch");
   const std::vector<std::pair<std::string, std::string>> tables = {
-      {"customers", "i_customer"}, {"accounts", "i_customer"},
-      {"subscriptions", "i_customer"}, {"xdrs", "i_customer"},
-      {"balance_transactions", "i_customer"}, {"invoices", "i_customer"},
-      {"payment_methods", "i_customer"}, {"api_tokens", "i_customer"}};
+      {"customers", "i_customer"},
+      {"accounts", "i_customer"},
+      {"subscriptions", "i_customer"},
+      {"xdrs", "i_customer"},
+      {"balance_transactions", "i_customer"},
+      {"invoices", "i_customer"},
+      {"payment_methods", "i_customer"},
+      {"api_tokens", "i_customer"}};
   std::string sql;
   for (const auto& [t, c] : tables) {
     absl::StrAppend(&sql, "CREATE TABLE scratch.", t, " LIKE billing_v1.", t,
@@ -186,8 +198,9 @@ double InsertSelect(const MigratorEnv& env, int64_t customer, int64_t* rows) {
   (void)server.Execute(sql);
   sql.clear();
   for (const auto& [t, c] : tables) {
-    absl::StrAppend(&sql, "INSERT INTO scratch.", t, " SELECT * FROM billing_v1.",
-                    t, " WHERE ", c, " = ", customer, "; ");
+    absl::StrAppend(&sql, "INSERT INTO scratch.", t,
+                    " SELECT * FROM billing_v1.", t, " WHERE ", c, " = ",
+                    customer, "; ");
   }
   const absl::Time start = absl::Now();
   (void)server.Execute(sql);
@@ -235,8 +248,8 @@ double LoadDataAcross(const MigratorEnv& env, int64_t customer, int64_t* rows) {
 }
 
 absl::StatusOr<std::unique_ptr<MigratorEnv>> Population(int large_accounts,
-                                                         int large_customers,
-                                                         int huge) {
+                                                        int large_customers,
+                                                        int huge) {
   testing::EnvOptions o;
   o.datagen.customers = 1000;
   o.datagen.accounts = 6000 + large_accounts * large_customers + huge;

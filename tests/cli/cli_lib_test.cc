@@ -268,6 +268,7 @@ TEST(OutputTest, YamlNestsMessagesAndLists) {
             "  version: 0\n"
             "  updated_at_unix_ms: 0\n"
             "  updated_by: alice\n"
+            "  lease_expires_unix_ms: 0\n"
             "keys:\n"
             "  - kind: KEY_KIND_ACCOUNT_ID\n"
             "    value: \"4915550007\"\n");

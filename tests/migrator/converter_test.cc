@@ -1,9 +1,10 @@
 // The mapping loader, the schema check and the converter on a small schema
 // pair of their own, without a database: a new pair of schema versions is a
 // new mapping file, not new code.
+#include "migrator/engine/converter.h"
+
 #include <gtest/gtest.h>
 
-#include "migrator/engine/converter.h"
 #include "migrator/mapping/mapping.h"
 #include "migrator/mapping/schema_check.h"
 
@@ -110,21 +111,21 @@ class NoCatalog final : public CatalogLookups {
                                         const std::string&) const override {
     return absl::NotFoundError("no products here");
   }
-  absl::StatusOr<CatalogTarget> ResourceType(const std::string&,
-                                             const std::string&) const override {
+  absl::StatusOr<CatalogTarget> ResourceType(
+      const std::string&, const std::string&) const override {
     return absl::NotFoundError("no resource types here");
   }
 };
 
 TEST(MappingTest, ParseErrorsNameTheFileAndLine) {
-  auto bad = Mapping::Parse("version: x\nschemas: {source: a, target: a}\n",
-                            "m.yaml");
+  auto bad =
+      Mapping::Parse("version: x\nschemas: {source: a, target: a}\n", "m.yaml");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("m.yaml:2"), std::string::npos)
       << bad.status();
-  auto unknown = Mapping::Parse(
-      std::string(kMapping) + "surprise: 1\n", "m.yaml");
+  auto unknown =
+      Mapping::Parse(std::string(kMapping) + "surprise: 1\n", "m.yaml");
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("unknown key `surprise`"),
             std::string::npos)
@@ -162,8 +163,8 @@ TEST(SchemaCheckTest, ReportsMissingColumnsAndUnfilledTargetColumns) {
   bool unfilled = false, missing = false;
   for (const SchemaIssue& i : errors) {
     unfilled |= i.error && i.column == "email";
-    missing |= i.error && i.column == "full_name" &&
-               i.location.find("m.yaml:") == 0;
+    missing |=
+        i.error && i.column == "full_name" && i.location.find("m.yaml:") == 0;
   }
   EXPECT_TRUE(unfilled);
   EXPECT_TRUE(missing);
@@ -252,17 +253,21 @@ TEST_F(ConverterTest, ARollbackKeepsRowsNothingChangedAndConvertsTheRest) {
             "12.35");
   // The same person kept on the source with settings the move could not
   // carry: nothing changed on the target since, so the source row stays.
-  CustomerRows kept = Person("12.35", "away", R"({"x": null, "deep": {"a": 1}})");
+  CustomerRows kept =
+      Person("12.35", "away", R"({"x": null, "deep": {"a": 1}})");
   auto retained = Make(Direction::kRollback).Convert(target, kept);
   ASSERT_TRUE(retained.ok()) << retained.status();
-  const DesiredRow& row = retained->tables.at("people").rows.at(EncodeKey({"7"}));
+  const DesiredRow& row =
+      retained->tables.at("people").rows.at(EncodeKey({"7"}));
   EXPECT_TRUE(row.retained);
   EXPECT_EQ(row.values[4], R"({"x": null, "deep": {"a": 1}})");
   // Changed on the target: converted back, its settings rebuilt from rows.
-  target.tables["persons"].rows[EncodeKey({"7"})] = Row{"7", "Ann B", "1235", "1"};
+  target.tables["persons"].rows[EncodeKey({"7"})] =
+      Row{"7", "Ann B", "1235", "1"};
   auto changed = Make(Direction::kRollback).Convert(target, kept);
   ASSERT_TRUE(changed.ok());
-  const DesiredRow& again = changed->tables.at("people").rows.at(EncodeKey({"7"}));
+  const DesiredRow& again =
+      changed->tables.at("people").rows.at(EncodeKey({"7"}));
   EXPECT_FALSE(again.retained);
   EXPECT_EQ(again.values[1], "Ann B");
   EXPECT_EQ(again.values[4], "{}");

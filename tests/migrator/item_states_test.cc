@@ -47,8 +47,8 @@ TEST(ItemStatesTest, OnlyTheDrawnMovesAreLegal) {
 }
 
 TEST(ItemStatesTest, AfterTheFlipNothingGoesBack) {
-  for (ItemState s : {v1::ITEM_STATE_TAIL, v1::ITEM_STATE_DONE,
-                      v1::ITEM_STATE_ROLLED_BACK}) {
+  for (ItemState s :
+       {v1::ITEM_STATE_TAIL, v1::ITEM_STATE_DONE, v1::ITEM_STATE_ROLLED_BACK}) {
     EXPECT_TRUE(IsFlipped(s));
     EXPECT_FALSE(IsValidItemTransition(s, v1::ITEM_STATE_FAILED));
     EXPECT_FALSE(IsValidItemTransition(s, v1::ITEM_STATE_PRE_COPY));

@@ -276,16 +276,17 @@ TEST_F(MigratorMoveTest, MetricsPassPromtoolAndCountTheMoves) {
   v1::MoveCustomerRequest bad;
   bad.set_customer_id(-1);
   v1::MoveCustomerResponse ignored;
-  EXPECT_EQ(stub->MoveCustomer(MigratorEnv::Ctx().get(), bad, &ignored)
-                .error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      stub->MoveCustomer(MigratorEnv::Ctx().get(), bad, &ignored).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
   std::string response =
       ::tandem::testing::HttpGet((*migrator)->metrics_port(), "/metrics");
   const size_t body = response.find("\r\n\r\n");
   ASSERT_NE(body, std::string::npos);
   const std::string metrics = response.substr(body + 4);
   for (const char* name :
-       {"tandem_migrator_customers_total{direction=\"move\",outcome=\"moved\"} 1",
+       {"tandem_migrator_customers_total{direction=\"move\",outcome=\"moved\"} "
+        "1",
         "tandem_migrator_cutover_seconds_count{direction=\"move\"} 1",
         "tandem_migrator_requests_refused_total{code=\"INVALID_ARGUMENT\"} 1",
         "tandem_migrator_rows_written_total{table=\"cdrs\"}",

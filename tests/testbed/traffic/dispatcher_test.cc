@@ -230,6 +230,9 @@ TEST_F(DispatcherTest, BlindWritesGoToV1WhateverTheRouteAndStatus) {
   ASSERT_TRUE(moved.ok()) << moved.ToString();
   ChargingOptions o = Options(c, 40);
   o.route_blind_share = 1;
+  // The legacy job only rates: calls, adjustments and usage.
+  o.topup_share = 0;
+  o.settings_share = 0;
   auto report = RunCharging(Targets(), o);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->by_status["ok"], 40) << report->ToText();
