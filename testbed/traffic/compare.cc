@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "testbed/base/json.h"
@@ -75,8 +76,15 @@ class Fetcher {
         ClientResponse r,
         Get("POST", "/api/login", {{"Content-Type", "application/json"}},
             login.str()));
-    std::string cookie = r.Header("Set-Cookie");
-    auth_ = {{"Cookie", cookie.substr(0, cookie.find(';'))}};
+    // Every cookie the answer sets goes back (the billing system's session,
+    // and the proxy's routing cookie when there is one), as a browser would.
+    std::string cookies;
+    for (const auto& [name, value] : r.headers) {
+      if (!absl::EqualsIgnoreCase(name, "Set-Cookie")) continue;
+      if (!cookies.empty()) cookies += "; ";
+      cookies += value.substr(0, value.find(';'));
+    }
+    auth_ = {{"Cookie", cookies}};
     TANDEM_ASSIGN_OR_RETURN(JsonValue me, GetJson("/api/me"));
     Flatten(me, "me.", view_.values);
     std::vector<std::string> accounts;
