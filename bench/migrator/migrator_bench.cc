@@ -28,6 +28,8 @@
 ABSL_FLAG(std::string, report, "bench/reports/migrator.md", "Report file.");
 ABSL_FLAG(int, per_size, 20, "Customers moved per small size class.");
 ABSL_FLAG(double, charging_rate, 200, "Charging writes per second.");
+ABSL_FLAG(bool, small, true, "Run the customers of 1, 10 and 100 accounts.");
+ABSL_FLAG(bool, large, true, "Run the customers of 1,000 and 5,000 accounts.");
 ABSL_FLAG(int, baseline_seconds, 10,
           "How long the charging load runs without moves first.");
 
@@ -278,7 +280,7 @@ int Main() {
   const int per_size = absl::GetFlag(FLAGS_per_size);
   double precopy_rate = 0, insert_select_rate = 0, load_data_rate = 0;
   int64_t precopy_rows = 0, insert_rows = 0, load_rows = 0;
-  {
+  if (absl::GetFlag(FLAGS_small)) {
     // Small customers: 1 and 10 accounts, and 100 (the population's large
     // ones).
     auto env = Population(100, per_size + 5, 0);
@@ -316,7 +318,7 @@ int Main() {
     bench.StopCharging();
     (*server)->Shutdown(absl::Seconds(10));
   }
-  {
+  if (absl::GetFlag(FLAGS_large)) {
     // Large customers: 1,000 accounts, and one of 5,000.
     auto env = Population(1000, 3, 5000);
     if (!env.ok()) {

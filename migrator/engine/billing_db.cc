@@ -74,7 +74,8 @@ size_t Changes::RowCount() const {
 }
 
 Changes Diff(const DesiredState& desired, const CustomerRows& current,
-             const std::vector<std::string>& order) {
+             const std::vector<std::string>& order,
+             const std::set<RowRef>* only) {
   Changes changes;
   for (const std::string& name : order) {
     TableChanges t;
@@ -83,25 +84,42 @@ Changes Diff(const DesiredState& desired, const CustomerRows& current,
     if (want != desired.tables.end()) t.info = want->second.info;
     if (have != nullptr && t.info == nullptr) t.info = have->info;
     if (t.info == nullptr) continue;
-    if (have != nullptr) {
-      for (const auto& [key, row] : have->rows) {
-        if (want == desired.tables.end() || !want->second.rows.count(key)) {
-          t.deletes.push_back(key);
+    auto consider = [&](const std::string& key) {
+      const DesiredRow* row = nullptr;
+      if (want != desired.tables.end()) {
+        auto it = want->second.rows.find(key);
+        if (it != want->second.rows.end()) row = &it->second;
+      }
+      const Row* now = nullptr;
+      if (have != nullptr) {
+        auto it = have->rows.find(key);
+        if (it != have->rows.end()) now = &it->second;
+      }
+      if (row == nullptr) {
+        if (now != nullptr) t.deletes.push_back(key);
+        return;
+      }
+      bool same = now != nullptr;
+      for (size_t i = 0; same && i < row->values.size(); ++i) {
+        if (row->set[i] && row->values[i] != (*now)[i]) same = false;
+      }
+      if (!same) t.upserts.emplace_back(key, row);
+    };
+    if (only != nullptr) {
+      for (auto it = only->lower_bound({name, ""});
+           it != only->end() && it->first == name; ++it) {
+        consider(it->second);
+      }
+    } else {
+      if (have != nullptr) {
+        for (const auto& [key, row] : have->rows) {
+          if (want == desired.tables.end() || !want->second.rows.count(key)) {
+            t.deletes.push_back(key);
+          }
         }
       }
-    }
-    if (want != desired.tables.end()) {
-      for (const auto& [key, row] : want->second.rows) {
-        const Row* now = nullptr;
-        if (have != nullptr) {
-          auto it = have->rows.find(key);
-          if (it != have->rows.end()) now = &it->second;
-        }
-        bool same = now != nullptr;
-        for (size_t i = 0; same && i < row.values.size(); ++i) {
-          if (row.set[i] && row.values[i] != (*now)[i]) same = false;
-        }
-        if (!same) t.upserts.emplace_back(key, &row);
+      if (want != desired.tables.end()) {
+        for (const auto& [key, row] : want->second.rows) consider(key);
       }
     }
     if (!t.deletes.empty() || !t.upserts.empty()) {
@@ -109,6 +127,24 @@ Changes Diff(const DesiredState& desired, const CustomerRows& current,
     }
   }
   return changes;
+}
+
+void UpdateMirror(const DesiredState& desired, const std::set<RowRef>& touched,
+                  CustomerRows* mirror) {
+  for (const RowRef& ref : touched) {
+    auto table = desired.tables.find(ref.first);
+    const DesiredRow* row = nullptr;
+    if (table != desired.tables.end()) {
+      auto it = table->second.rows.find(ref.second);
+      if (it != table->second.rows.end()) row = &it->second;
+    }
+    if (row == nullptr) {
+      auto m = mirror->tables.find(ref.first);
+      if (m != mirror->tables.end()) m->second.rows.erase(ref.second);
+      continue;
+    }
+    mirror->Table(*table->second.info).rows[ref.second] = row->values;
+  }
 }
 
 BillingDb::BillingDb(MysqlPool* pool, std::string database,
@@ -174,7 +210,7 @@ std::string BillingDb::OwnerFilter(const std::string& table, bool) const {
 
 absl::StatusOr<CustomerRows> BillingDb::ReadCustomer(
     sql::Connection& conn, int64_t customer_id,
-    const std::vector<std::string>& tables) const {
+    const std::vector<std::string>& tables, Hashes* hashes) const {
   CustomerRows out;
   try {
     for (const std::string& name : tables) {
@@ -184,17 +220,23 @@ absl::StatusOr<CustomerRows> BillingDb::ReadCustomer(
             absl::StrCat("table ", name, " does not exist"));
       }
       std::vector<std::string> cols;
-      for (const ColumnInfo& c : info->columns)
+      for (const ColumnInfo& c : info->columns) {
         cols.push_back(QuoteIdent(c.name));
+      }
+      if (hashes != nullptr) cols.push_back(HashExpression(*info));
       Stmt ps(conn.prepareStatement(
           absl::StrCat("SELECT ", absl::StrJoin(cols, ","), " FROM ",
                        Qualified(name), " ", OwnerFilter(name, true))));
       ps->setInt64(1, customer_id);
       Rows rs(ps->executeQuery());
       TableRows& t = out.Table(*info);
+      const int hash_column = static_cast<int>(info->columns.size()) + 1;
       while (rs->next()) {
         Row row = ReadRow(*rs, info->columns.size());
         std::string key = KeyOf(*info, row);
+        if (hashes != nullptr) {
+          (*hashes)[name][key] = rs->getString(hash_column);
+        }
         t.rows.emplace(std::move(key), std::move(row));
       }
     }
@@ -236,7 +278,8 @@ absl::StatusOr<Hashes> BillingDb::HashCustomer(
 
 absl::StatusOr<std::map<std::string, Row>> BillingDb::FetchRows(
     sql::Connection& conn, const std::string& table,
-    const std::vector<std::string>& keys) const {
+    const std::vector<std::string>& keys,
+    std::map<std::string, std::string>* hashes) const {
   std::map<std::string, Row> out;
   const TableInfo* info = schema_->Find(table);
   if (info == nullptr) {
@@ -245,6 +288,8 @@ absl::StatusOr<std::map<std::string, Row>> BillingDb::FetchRows(
   }
   std::vector<std::string> cols;
   for (const ColumnInfo& c : info->columns) cols.push_back(QuoteIdent(c.name));
+  if (hashes != nullptr) cols.push_back(HashExpression(*info));
+  const int hash_column = static_cast<int>(info->columns.size()) + 1;
   try {
     for (size_t start = 0; start < keys.size(); start += kBatch) {
       const size_t n = std::min(kBatch, keys.size() - start);
@@ -256,6 +301,7 @@ absl::StatusOr<std::map<std::string, Row>> BillingDb::FetchRows(
       while (rs->next()) {
         Row row = ReadRow(*rs, info->columns.size());
         std::string key = KeyOf(*info, row);
+        if (hashes != nullptr) (*hashes)[key] = rs->getString(hash_column);
         out.emplace(std::move(key), std::move(row));
       }
     }

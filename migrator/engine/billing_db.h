@@ -48,9 +48,16 @@ struct Changes {
 
 // The difference between `desired` and `current` (the side written now).
 // Columns no entry fills are not compared. `order` lists table names in the
-// order to apply them. Pointers into `desired` stay valid while it lives.
+// order to apply them. With `only`, just those rows are compared. Pointers
+// into `desired` stay valid while it lives.
 Changes Diff(const DesiredState& desired, const CustomerRows& current,
-             const std::vector<std::string>& order);
+             const std::vector<std::string>& order,
+             const std::set<RowRef>* only = nullptr);
+
+// Brings `mirror` (the side written as last written) in line with
+// `desired` for the rows `touched` (after Diff(..., &touched) was applied).
+void UpdateMirror(const DesiredState& desired, const std::set<RowRef>& touched,
+                  CustomerRows* mirror);
 
 // Row hashes of a customer's tables: table -> key -> RowHash.
 using Hashes = std::map<std::string, std::map<std::string, std::string>>;
@@ -78,9 +85,10 @@ class BillingDb {
 
   // Reads the customer's rows of `tables` on `conn` (the caller decides the
   // transaction: a consistent snapshot, or a fence).
+  // With `hashes`, also the server's RowHash of each row read.
   absl::StatusOr<CustomerRows> ReadCustomer(
       sql::Connection& conn, int64_t customer_id,
-      const std::vector<std::string>& tables) const;
+      const std::vector<std::string>& tables, Hashes* hashes = nullptr) const;
 
   // The hashes (RowHash) of the customer's rows of `tables`, computed by the
   // server: a change scan that transfers keys and digests, not rows.
@@ -92,7 +100,8 @@ class BillingDb {
   // from the result).
   absl::StatusOr<std::map<std::string, Row>> FetchRows(
       sql::Connection& conn, const std::string& table,
-      const std::vector<std::string>& keys) const;
+      const std::vector<std::string>& keys,
+      std::map<std::string, std::string>* hashes = nullptr) const;
 
   // Applies `changes` on `conn` (inside the caller's transaction). Rows
   // whose key holds a new-id placeholder are inserted without it, take the

@@ -1,5 +1,6 @@
 #include "migrator/engine/converter.h"
 
+#include <functional>
 #include <optional>
 
 #include "absl/strings/numbers.h"
@@ -269,6 +270,7 @@ absl::Status Converter::Assemble(const std::vector<Part>& parts,
           *part.json_member);
     }
     row.sources.insert(part.source);
+    state->lineage[part.source].emplace_back(part.table, part.key);
   }
   for (auto& [where, columns] : json) {
     DesiredRow& row = state->tables[where.first].rows[where.second];
@@ -278,6 +280,141 @@ absl::Status Converter::Assemble(const std::vector<Part>& parts,
       row.set[column] = true;
     }
   }
+  return absl::OkStatus();
+}
+
+void Converter::Finish(const std::string& name,
+                       const std::set<std::string>* keys,
+                       DesiredState* state) const {
+  const SchemaSide write_side = Mapping::WriteSide(direction_);
+  DesiredTable& table = state->tables[name];
+  table.info = schemas_[write_side]->Find(name);
+  if (table.info == nullptr) return;
+  auto each = [&](const std::function<void(DesiredRow&)>& fn) {
+    if (keys == nullptr) {
+      for (auto& [key, row] : table.rows) fn(row);
+      return;
+    }
+    for (const std::string& key : *keys) {
+      auto it = table.rows.find(key);
+      if (it != table.rows.end()) fn(it->second);
+    }
+  };
+  for (const TableMapping& entry : mapping_.tables(direction_)) {
+    if (entry.to != name) continue;
+    for (const auto& [column, value] : entry.defaults) {
+      const int i = table.info->IndexOf(column);
+      if (i < 0) continue;
+      each([&](DesiredRow& row) {
+        if (!row.set[i]) {
+          row.values[i] = value;
+          row.set[i] = true;
+        }
+      });
+    }
+  }
+}
+
+absl::Status Converter::Update(const CustomerRows& read,
+                               const std::set<RowRef>& changed,
+                               DesiredState* state,
+                               std::set<RowRef>* touched) const {
+  if (!state->roundings.empty()) {
+    return absl::UnimplementedError("rounded values: convert again");
+  }
+  const SchemaSide read_side = Mapping::ReadSide(direction_);
+  const SchemaSide write_side = Mapping::WriteSide(direction_);
+  // The written rows the changed rows filled, and will fill.
+  std::set<RowRef> affected;
+  for (const RowRef& source : changed) {
+    auto it = state->lineage.find(source);
+    if (it == state->lineage.end()) continue;
+    affected.insert(it->second.begin(), it->second.end());
+  }
+  std::vector<Part> fresh;
+  for (const RowRef& source : changed) {
+    const TableRows* rows = read.Find(source.first);
+    if (rows == nullptr) continue;
+    auto row = rows->rows.find(source.second);
+    if (row == rows->rows.end()) continue;  // removed
+    for (const TableMapping& entry : mapping_.tables(direction_)) {
+      if (entry.from != source.first) continue;
+      std::vector<Rounding> roundings;
+      TANDEM_RETURN_IF_ERROR(ConvertRow(direction_, entry, *rows->info,
+                                        row->second, lookups_, &fresh,
+                                        &roundings, &state->warnings));
+      if (!roundings.empty()) {
+        return absl::UnimplementedError("rounded values: convert again");
+      }
+    }
+  }
+  for (const Part& p : fresh) affected.insert({p.table, p.key});
+  // Every row of the side read that fills an affected row, changed or not.
+  std::set<RowRef> sources;
+  for (const RowRef& target : affected) {
+    auto table = state->tables.find(target.first);
+    if (table == state->tables.end()) continue;
+    auto row = table->second.rows.find(target.second);
+    if (row == table->second.rows.end()) continue;
+    sources.insert(row->second.sources.begin(), row->second.sources.end());
+  }
+  for (const Part& p : fresh) sources.insert(p.source);
+  std::vector<Part> parts;
+  for (const RowRef& source : sources) {
+    const TableRows* rows = read.Find(source.first);
+    if (rows == nullptr) continue;
+    auto row = rows->rows.find(source.second);
+    if (row == rows->rows.end()) continue;
+    std::vector<Part> all;
+    for (const TableMapping& entry : mapping_.tables(direction_)) {
+      if (entry.from != source.first) continue;
+      TANDEM_RETURN_IF_ERROR(ConvertRow(direction_, entry, *rows->info,
+                                        row->second, lookups_, &all, nullptr,
+                                        nullptr));
+    }
+    for (Part& p : all) {
+      if (affected.count({p.table, p.key})) parts.push_back(std::move(p));
+    }
+  }
+  // Out with the affected rows and every lineage pointing at them ...
+  for (const RowRef& source : sources) {
+    auto it = state->lineage.find(source);
+    if (it == state->lineage.end()) continue;
+    std::erase_if(it->second,
+                  [&](const RowRef& t) { return affected.count(t) > 0; });
+  }
+  for (const RowRef& source : changed) {
+    auto it = state->lineage.find(source);
+    if (it == state->lineage.end()) continue;
+    std::erase_if(it->second,
+                  [&](const RowRef& t) { return affected.count(t) > 0; });
+    if (it->second.empty()) state->lineage.erase(it);
+  }
+  std::map<std::string, std::set<std::string>> keys;
+  for (const RowRef& target : affected) {
+    state->tables[target.first].rows.erase(target.second);
+    keys[target.first].insert(target.second);
+  }
+  // ... and in with them converted again.
+  TANDEM_RETURN_IF_ERROR(Assemble(parts, state));
+  const CustomerSpec& customer = mapping_.customer(write_side);
+  for (const auto& [name, k] : keys) {
+    Finish(name, &k, state);
+    if (name != customer.table) continue;
+    DesiredTable& table = state->tables[name];
+    const int status = table.info->IndexOf(customer.status);
+    for (const std::string& key : k) {
+      auto row = table.rows.find(key);
+      if (row == table.rows.end() || status < 0) continue;
+      state->customer_status = row->second.values[status].value_or("");
+      if (options_.hold_status) {
+        row->second.values[status] = customer.exported;
+        row->second.set[status] = true;
+      }
+    }
+  }
+  (void)read_side;
+  touched->insert(affected.begin(), affected.end());
   return absl::OkStatus();
 }
 
@@ -491,23 +628,8 @@ absl::StatusOr<DesiredState> Converter::Convert(
     }
   }
   TANDEM_RETURN_IF_ERROR(Assemble(parts, &state));
-  // Table infos, defaults, and NULLs for what no entry filled.
-  for (auto& [name, table] : state.tables) {
-    table.info = schemas_[write_side]->Find(name);
-    for (const TableMapping& entry : mapping_.tables(direction_)) {
-      if (entry.to != name) continue;
-      for (const auto& [column, value] : entry.defaults) {
-        const int i = table.info->IndexOf(column);
-        if (i < 0) continue;
-        for (auto& [key, row] : table.rows) {
-          if (!row.set[i]) {
-            row.values[i] = value;
-            row.set[i] = true;
-          }
-        }
-      }
-    }
-  }
+  // Table infos and defaults of what no entry filled.
+  for (auto& [name, table] : state.tables) Finish(name, nullptr, &state);
   if (!state.roundings.empty()) {
     for (const Rounding& r : state.roundings)
       state.rounded_tables.insert(r.table);
@@ -516,7 +638,21 @@ absl::StatusOr<DesiredState> Converter::Convert(
   // Rows of the side written that nothing changed since they were written.
   for (const auto& [name, rows] : written.tables) {
     if (rows.info == nullptr) continue;
+    auto converted = state.tables.find(name);
     for (const auto& [key, row] : rows.rows) {
+      // Converting the side read gives this very row: keeping it or
+      // writing the conversion is the same, and nothing needs deciding
+      // (the common case in catch-up rounds).
+      if (converted != state.tables.end()) {
+        auto same = converted->second.rows.find(key);
+        if (same != converted->second.rows.end()) {
+          bool equal = true;
+          for (size_t i = 0; equal && i < row.size(); ++i) {
+            equal = !same->second.set[i] || same->second.values[i] == row[i];
+          }
+          if (equal) continue;
+        }
+      }
       std::set<std::pair<std::string, std::string>> image;
       if (!ImageMatches(*rows.info, row, read, &image)) continue;
       DesiredTable& table = state.tables[name];
@@ -540,6 +676,9 @@ absl::StatusOr<DesiredState> Converter::Convert(
       kept.sources = image;
       kept.retained = true;
       table.rows[key] = std::move(kept);
+      for (const RowRef& source : image) {
+        state.lineage[source].emplace_back(name, key);
+      }
     }
   }
   // The customer's status, held at `exported` until the flip.

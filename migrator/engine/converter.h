@@ -45,6 +45,8 @@ struct DesiredRow {
   std::set<std::pair<std::string, std::string>> sources;
   // Kept as the side written holds it (see the file comment).
   bool retained = false;
+  // RowHash(values), once computed (the verifier's cache).
+  mutable std::string hash;
 };
 
 struct DesiredTable {
@@ -66,8 +68,16 @@ struct DesiredState {
   // row itself carries the `exported` value until the flip (see
   // ConvertOptions::hold_status).
   std::string customer_status;
+  // Which rows of the side written each row of the side read fills:
+  // (table, key) -> [(table, key)].
+  std::map<std::pair<std::string, std::string>,
+           std::vector<std::pair<std::string, std::string>>>
+      lineage;
   size_t RowCount() const;
 };
+
+// Rows of a table, by (table, key).
+using RowRef = std::pair<std::string, std::string>;
 
 struct ConvertOptions {
   // Convert values the side written cannot hold exactly by rounding them
@@ -97,6 +107,17 @@ class Converter {
   absl::StatusOr<DesiredState> Convert(const CustomerRows& read,
                                        const CustomerRows& written) const;
 
+  // Brings `state` (Convert's result for `read` as it was) up to date after
+  // the rows `changed` of the side read were added, changed or removed in
+  // `read`, converting only those rows and the rows that share a written
+  // row with them: the cutover's cost follows the changes, not the
+  // customer's size. Adds the written rows whose desired content may have
+  // changed to `touched`. Rows recomputed are no longer `retained`.
+  // UNIMPLEMENTED when the state holds rounded values (the caller converts
+  // everything again).
+  absl::Status Update(const CustomerRows& read, const std::set<RowRef>& changed,
+                      DesiredState* state, std::set<RowRef>* touched) const;
+
   Direction direction() const { return direction_; }
 
  private:
@@ -114,6 +135,10 @@ class Converter {
       std::string* drop_reason, std::vector<Rounding>* roundings) const;
   absl::Status Assemble(const std::vector<Part>& parts,
                         DesiredState* state) const;
+  // Defaults of the entries and the held status, for the rows of `table`
+  // with keys in `keys` (all rows when null).
+  void Finish(const std::string& table, const std::set<std::string>* keys,
+              DesiredState* state) const;
   // Books, for every balance whose rounded value no longer equals its
   // opening value plus its rounded transactions, the leftover as an
   // adjustment row (the mapping's `adjustment:`), so that balance minus

@@ -120,8 +120,8 @@ absl::Status Verifier::CompareRows(sql::Connection& write_conn,
       }
       bool all_set = true;
       for (bool s : row.set) all_set = all_set && s;
-      if (!all_set || name == customer.table ||
-          RowHash(row.values) != h->second) {
+      if (all_set && row.hash.empty()) row.hash = RowHash(row.values);
+      if (!all_set || name == customer.table || row.hash != h->second) {
         fetch.push_back(key);
       }
     }

@@ -513,36 +513,50 @@ absl::Status Mover::CatchUp(Session& s, sql::Connection& read_conn,
   TANDEM_ASSIGN_OR_RETURN(
       Hashes hashes, s.read_db->HashCustomer(read_conn, s.customer_id, tables));
   *changed = 0;
+  std::set<RowRef> refs;
   for (const std::string& name : tables) {
     const TableInfo* info = s.read_db->schema().Find(name);
     if (info == nullptr) continue;
     TableRows& rows = s.read.Table(*info);
+    std::map<std::string, std::string>& known = s.read_hashes[name];
     const std::map<std::string, std::string>& now = hashes[name];
     std::vector<std::string> fetch;
     for (const auto& [key, hash] : now) {
-      auto it = rows.rows.find(key);
-      if (it == rows.rows.end() || RowHash(it->second) != hash) {
-        fetch.push_back(key);
-      }
+      auto it = known.find(key);
+      if (it == known.end() || it->second != hash) fetch.push_back(key);
     }
     for (auto it = rows.rows.begin(); it != rows.rows.end();) {
       if (!now.count(it->first)) {
+        refs.insert({name, it->first});
+        known.erase(it->first);
         it = rows.rows.erase(it);
-        ++*changed;
       } else {
         ++it;
       }
     }
     if (fetch.empty()) continue;
-    TANDEM_ASSIGN_OR_RETURN(auto fetched,
-                            s.read_db->FetchRows(read_conn, name, fetch));
-    for (auto& [key, row] : fetched) rows.rows[key] = std::move(row);
-    *changed += static_cast<int64_t>(fetch.size());
+    TANDEM_ASSIGN_OR_RETURN(
+        auto fetched, s.read_db->FetchRows(read_conn, name, fetch, &known));
+    for (auto& [key, row] : fetched) {
+      refs.insert({name, key});
+      rows.rows[key] = std::move(row);
+    }
   }
+  *changed = static_cast<int64_t>(refs.size());
   deps_.metrics->CatchUpRound(*changed);
   if (*changed == 0) return absl::OkStatus();
-  TANDEM_ASSIGN_OR_RETURN(s.desired, s.converter->Convert(s.read, s.mirror));
-  Changes changes = Diff(s.desired, s.mirror, s.write_order);
+  // Only the changed rows are converted again, unless the conversion
+  // rounds (then everything is, for the leftovers).
+  std::set<RowRef> touched;
+  absl::Status updated =
+      s.converter->Update(s.read, refs, &s.desired, &touched);
+  const bool incremental = updated.ok();
+  if (!incremental) {
+    if (updated.code() != absl::StatusCode::kUnimplemented) return updated;
+    TANDEM_ASSIGN_OR_RETURN(s.desired, s.converter->Convert(s.read, s.mirror));
+  }
+  Changes changes = Diff(s.desired, s.mirror, s.write_order,
+                         incremental ? &touched : nullptr);
   int64_t written = 0;
   if (write_conn != nullptr) {
     TANDEM_ASSIGN_OR_RETURN(
@@ -561,7 +575,11 @@ absl::Status Mover::CatchUp(Session& s, sql::Connection& read_conn,
         static_cast<int64_t>(t.upserts.size() + t.deletes.size()));
   }
   s.rows_written += written;
-  s.mirror = MirrorOf(s.desired);
+  if (incremental) {
+    UpdateMirror(s.desired, touched, &s.mirror);
+  } else {
+    s.mirror = MirrorOf(s.desired);
+  }
   return absl::OkStatus();
 }
 

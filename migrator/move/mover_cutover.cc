@@ -93,7 +93,8 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
   {
     TANDEM_ASSIGN_OR_RETURN(Txn snapshot, Txn::Begin(s.read_db->pool()));
     absl::StatusOr<CustomerRows> read = s.read_db->ReadCustomer(
-        snapshot.conn(), customer, s.read_db->CustomerTables(true));
+        snapshot.conn(), customer, s.read_db->CustomerTables(true),
+        &s.read_hashes);
     if (!read.ok()) {
       return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                   std::string(read.status().message()), false);
@@ -218,6 +219,16 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
                   true);
     }
   }
+  // The tail's baseline, saved now so the cutover writes only what moves.
+  s.saved_marks = Baseline(*deps_.mapping, s.direction, s.read);
+  absl::Status marked = s.write_db->pool().Transaction(
+      "save baseline", [&](sql::Connection& conn) {
+        return s.write_db->SaveMarks(conn, customer, s.saved_marks, true);
+      });
+  if (!marked.ok()) {
+    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                std::string(marked.message()), true);
+  }
   record.item.set_rows_copied(s.rows_written);
   deps_.metrics->Phase("pre_copy", deps_.clock->Now() - start);
   return Store(record, v1::ITEM_STATE_CUTOVER);
@@ -303,8 +314,15 @@ absl::Status Mover::Cutover(ItemRecord& record,
     return Fail(record, KindOfWrite(caught), std::string(caught.message()),
                 true);
   }
-  absl::Status marks = s.write_db->SaveMarks(
-      copy->conn(), customer, Baseline(*deps_.mapping, d, s.read), true);
+  BillingDb::Marks moved;
+  for (const auto& [mark, value] : Baseline(*deps_.mapping, d, s.read)) {
+    auto saved = s.saved_marks.find(mark);
+    if (saved == s.saved_marks.end() || saved->second != value) {
+      moved[mark] = value;
+    }
+  }
+  absl::Status marks = s.write_db->SaveMarks(copy->conn(), customer, moved,
+                                             /*replace_all=*/false);
   if (!marks.ok()) {
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                 std::string(marks.message()), true);

@@ -32,7 +32,11 @@ struct Mover::Session {
   // The side read as last read, and the side written as the migrator last
   // wrote it (or found it).
   CustomerRows read;
+  // The server's hash of each row of `read`, as last read.
+  Hashes read_hashes;
   CustomerRows mirror;
+  // The tail's baseline as last saved on the side written.
+  BillingDb::Marks saved_marks;
   DesiredState desired;
   // Tables of the side written, in the order changes are applied.
   std::vector<std::string> write_order;

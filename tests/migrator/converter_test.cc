@@ -273,5 +273,40 @@ TEST_F(ConverterTest, ARollbackKeepsRowsNothingChangedAndConvertsTheRest) {
   EXPECT_EQ(again.values[4], "{}");
 }
 
+// The incremental update gives exactly what converting everything again
+// gives, for a changed, an added and a removed row, and touches only them.
+TEST_F(ConverterTest, AnUpdateForChangedRowsEqualsConvertingEverythingAgain) {
+  Converter c = Make(Direction::kMove);
+  CustomerRows read;
+  const TableInfo& people = *schemas_.old_.Find("people");
+  auto& rows = read.Table(people).rows;
+  rows[EncodeKey({"7"})] = Row{"7", "Ann", "1.00", "live", R"({"a": "1"})"};
+  rows[EncodeKey({"8"})] = Row{"8", "Bob", "2.00", "live", R"({"b": "2"})"};
+  rows[EncodeKey({"9"})] = Row{"9", "Cy", "3.00", "gone", "{}"};
+  auto state = c.Convert(read, CustomerRows());
+  ASSERT_TRUE(state.ok()) << state.status();
+  rows[EncodeKey({"7"})] = Row{"7", "Ann", "1.50", "live", R"({"z": "9"})"};
+  rows.erase(EncodeKey({"8"}));
+  rows[EncodeKey({"10"})] = Row{"10", "Dee", "4.00", "live", R"({"d": "4"})"};
+  std::set<RowRef> changed = {{"people", EncodeKey({"7"})},
+                              {"people", EncodeKey({"8"})},
+                              {"people", EncodeKey({"10"})}};
+  std::set<RowRef> touched;
+  ASSERT_TRUE(c.Update(read, changed, &*state, &touched).ok());
+  auto again = c.Convert(read, CustomerRows());
+  ASSERT_TRUE(again.ok());
+  for (const char* table : {"persons", "person_prefs"}) {
+    std::map<std::string, Row> a, b;
+    for (const auto& [k, r] : state->tables[table].rows) a[k] = r.values;
+    for (const auto& [k, r] : again->tables[table].rows) b[k] = r.values;
+    EXPECT_EQ(a, b) << table;
+  }
+  // Customer 9 was not touched.
+  EXPECT_FALSE(touched.count({"persons", EncodeKey({"9"})}));
+  EXPECT_TRUE(touched.count({"persons", EncodeKey({"8"})}));
+  EXPECT_TRUE(touched.count({"person_prefs", EncodeKey({"7", "a"})}));
+  EXPECT_TRUE(touched.count({"person_prefs", EncodeKey({"7", "z"})}));
+}
+
 }  // namespace
 }  // namespace tandem::migrator

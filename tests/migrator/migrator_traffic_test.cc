@@ -20,7 +20,8 @@
 namespace tandem::migrator::testing {
 namespace {
 
-TEST(MigratorTrafficTest, MovedUnderChargingAndBlindWritesNothingIsLostOrDoubled) {
+TEST(MigratorTrafficTest,
+     MovedUnderChargingAndBlindWritesNothingIsLostOrDoubled) {
   EnvOptions options;
   options.datagen.customers = 80;
   options.datagen.accounts = 500;
