@@ -17,7 +17,7 @@ namespace {
 using Stmt = std::unique_ptr<sql::PreparedStatement>;
 using Rows = std::unique_ptr<sql::ResultSet>;
 
-constexpr size_t kBatch = 500;
+constexpr size_t kBatch = 1000;
 
 std::string Placeholders(size_t n) {
   std::string out;
@@ -103,7 +103,10 @@ Changes Diff(const DesiredState& desired, const CustomerRows& current,
       for (size_t i = 0; same && i < row->values.size(); ++i) {
         if (row->set[i] && row->values[i] != (*now)[i]) same = false;
       }
-      if (!same) t.upserts.emplace_back(key, row);
+      if (!same) {
+        t.upserts.emplace_back(key, row);
+        if (now != nullptr) t.replaces.push_back(key);
+      }
     };
     if (only != nullptr) {
       for (auto it = only->lower_bound({name, ""});
@@ -333,13 +336,7 @@ absl::StatusOr<int64_t> BillingDb::Apply(sql::Connection& conn,
       const TableInfo& info = *t.info;
       // Deletes, and the old versions of rows about to be rewritten.
       std::vector<std::string> remove = t.deletes;
-      for (const auto& [key, row] : t.upserts) {
-        bool placeholder = false;
-        for (const std::string& part : DecodeKey(key)) {
-          placeholder |= ParseNewIdPlaceholder(part).has_value();
-        }
-        if (!placeholder) remove.push_back(key);
-      }
+      remove.insert(remove.end(), t.replaces.begin(), t.replaces.end());
       for (size_t start = 0; start < remove.size(); start += kBatch) {
         const size_t n = std::min(kBatch, remove.size() - start);
         Stmt ps(conn.prepareStatement(absl::StrCat(

@@ -36,6 +36,9 @@ struct TableChanges {
   std::vector<std::string> deletes;
   // Rows to write (replacing any row with the same key).
   std::vector<std::pair<std::string, const DesiredRow*>> upserts;
+  // The keys among `upserts` the side holds now (the others are only
+  // inserted: nothing to remove first).
+  std::vector<std::string> replaces;
 };
 
 struct Changes {

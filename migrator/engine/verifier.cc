@@ -177,20 +177,24 @@ absl::Status Verifier::CheckBalances(sql::Connection& read_conn,
       const BalanceSide& v = b.v[side];
       BillingDb& db = side == read_side ? read_db_ : write_db_;
       sql::Connection& conn = side == read_side ? read_conn : write_conn;
-      std::string filter = absl::StrCat("t.", QuoteIdent(v.tx_holder), " = h.",
-                                        QuoteIdent(v.holder_key), " AND t.",
-                                        QuoteIdent(v.tx_owner), " = ?");
+      // One pass over the customer's transactions, grouped by holder (a
+      // correlated sum per holder would rescan them for every account).
+      std::string filter = absl::StrCat(QuoteIdent(v.tx_owner), " = ?");
       if (!v.tx_only_null.empty()) {
-        absl::StrAppend(&filter, " AND t.", QuoteIdent(v.tx_only_null),
+        absl::StrAppend(&filter, " AND ", QuoteIdent(v.tx_only_null),
                         " IS NULL");
       }
       const std::string db_name = QuoteIdent(db.database());
       const std::string sql = absl::StrCat(
           "SELECT h.", QuoteIdent(v.holder_key), ", h.", QuoteIdent(v.balance),
-          " - IFNULL((SELECT SUM(t.", QuoteIdent(v.tx_amount), ") FROM ",
-          db_name, ".", QuoteIdent(v.tx_table), " t WHERE ", filter,
-          "), 0) FROM ", db_name, ".", QuoteIdent(v.holder_table),
-          " h WHERE h.", QuoteIdent(v.holder_owner), " = ?");
+          " - IFNULL(t.total, 0) FROM ", db_name, ".",
+          QuoteIdent(v.holder_table), " h LEFT JOIN (SELECT ",
+          QuoteIdent(v.tx_holder), " AS holder, SUM(",
+          QuoteIdent(v.tx_amount), ") AS total FROM ", db_name, ".",
+          QuoteIdent(v.tx_table), " WHERE ", filter, " GROUP BY ",
+          QuoteIdent(v.tx_holder), ") t ON t.holder = h.",
+          QuoteIdent(v.holder_key), " WHERE h.", QuoteIdent(v.holder_owner),
+          " = ?");
       try {
         Stmt ps(conn.prepareStatement(sql));
         ps->setInt64(1, customer_id);
