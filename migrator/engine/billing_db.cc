@@ -279,6 +279,35 @@ absl::StatusOr<Hashes> BillingDb::HashCustomer(
   return out;
 }
 
+absl::StatusOr<std::vector<std::string>> BillingDb::KeysOf(
+    sql::Connection& conn, int64_t customer_id,
+    const std::string& table) const {
+  const TableInfo* info = schema_->Find(table);
+  if (info == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("table ", table, " does not exist"));
+  }
+  std::vector<std::string> keys;
+  std::vector<std::string> cols;
+  for (const std::string& k : info->primary_key) cols.push_back(QuoteIdent(k));
+  try {
+    Stmt ps(conn.prepareStatement(
+        absl::StrCat("SELECT ", absl::StrJoin(cols, ","), " FROM ",
+                     Qualified(table), " ", OwnerFilter(table, true))));
+    ps->setInt64(1, customer_id);
+    Rows rs(ps->executeQuery());
+    const int n = static_cast<int>(cols.size());
+    while (rs->next()) {
+      std::vector<std::string> parts;
+      for (int i = 1; i <= n; ++i) parts.emplace_back(rs->getString(i));
+      keys.push_back(EncodeKey(parts));
+    }
+  } catch (const sql::SQLException& e) {
+    return MysqlErrorToStatus(e, "read keys");
+  }
+  return keys;
+}
+
 absl::StatusOr<std::map<std::string, Row>> BillingDb::FetchRows(
     sql::Connection& conn, const std::string& table,
     const std::vector<std::string>& keys,

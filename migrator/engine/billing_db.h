@@ -99,6 +99,12 @@ class BillingDb {
       sql::Connection& conn, int64_t customer_id,
       const std::vector<std::string>& tables) const;
 
+  // The keys of the customer's rows of `table` (an index scan, no hashing):
+  // what the tail needs to find rows added to an append-only table.
+  absl::StatusOr<std::vector<std::string>> KeysOf(
+      sql::Connection& conn, int64_t customer_id,
+      const std::string& table) const;
+
   // Reads the rows of `table` with the given keys (missing ones are absent
   // from the result).
   absl::StatusOr<std::map<std::string, Row>> FetchRows(

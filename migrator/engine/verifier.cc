@@ -189,10 +189,9 @@ absl::Status Verifier::CheckBalances(sql::Connection& read_conn,
           "SELECT h.", QuoteIdent(v.holder_key), ", h.", QuoteIdent(v.balance),
           " - IFNULL(t.total, 0) FROM ", db_name, ".",
           QuoteIdent(v.holder_table), " h LEFT JOIN (SELECT ",
-          QuoteIdent(v.tx_holder), " AS holder, SUM(",
-          QuoteIdent(v.tx_amount), ") AS total FROM ", db_name, ".",
-          QuoteIdent(v.tx_table), " WHERE ", filter, " GROUP BY ",
-          QuoteIdent(v.tx_holder), ") t ON t.holder = h.",
+          QuoteIdent(v.tx_holder), " AS holder, SUM(", QuoteIdent(v.tx_amount),
+          ") AS total FROM ", db_name, ".", QuoteIdent(v.tx_table), " WHERE ",
+          filter, " GROUP BY ", QuoteIdent(v.tx_holder), ") t ON t.holder = h.",
           QuoteIdent(v.holder_key), " WHERE h.", QuoteIdent(v.holder_owner),
           " = ?");
       try {

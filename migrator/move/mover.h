@@ -70,6 +70,8 @@ struct MoverOptions {
   absl::Duration tail_interval = absl::Seconds(1);
   // Differences kept in a verification.
   int max_differences = 100;
+  // Connections a pre-copy writes with at once.
+  int copy_connections = 2;
   // Who the migrator is, in route changes' audit.
   std::string actor = "migrator";
   // Test hook: called at named points of a move ("after_plan",

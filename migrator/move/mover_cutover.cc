@@ -2,6 +2,9 @@
 #include <cppconn/exception.h>
 #include <mysql_connection.h>
 
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
@@ -74,6 +77,86 @@ BillingDb::Marks Baseline(const Mapping& mapping, Direction direction,
   return marks;
 }
 
+// Applies `changes` in chunks over up to `connections` connections at
+// once, each chunk its own transaction (the writes are idempotent by key, so
+// a chunk that fails leaves nothing the retry would not redo). Rows waiting
+// for an id of the side written (and what refers to them) are applied in
+// one transaction, as the id map must commit with them.
+absl::Status ApplyInParallel(BillingDb& db, int64_t customer,
+                             const Changes& changes, int connections,
+                             int64_t* applied) {
+  bool placeholders = false;
+  for (const TableChanges& t : changes.tables) {
+    for (const auto& [key, row] : t.upserts) {
+      for (const Value& v : row->values) {
+        placeholders |= v.has_value() && v->rfind("@new:", 0) == 0;
+      }
+    }
+  }
+  constexpr size_t kChunk = 4000;
+  std::vector<Changes> chunks;
+  if (placeholders || connections <= 1 || changes.RowCount() <= kChunk) {
+    chunks.push_back(changes);
+  } else {
+    for (const TableChanges& t : changes.tables) {
+      for (size_t start = 0; start < t.upserts.size(); start += kChunk) {
+        TableChanges part;
+        part.info = t.info;
+        const size_t end = std::min(t.upserts.size(), start + kChunk);
+        part.upserts.assign(t.upserts.begin() + start, t.upserts.begin() + end);
+        std::set<std::string> keys;
+        for (const auto& [key, row] : part.upserts) keys.insert(key);
+        for (const std::string& key : t.replaces) {
+          if (keys.count(key)) part.replaces.push_back(key);
+        }
+        if (start == 0) part.deletes = t.deletes;
+        Changes c;
+        c.tables.push_back(std::move(part));
+        chunks.push_back(std::move(c));
+      }
+      if (t.upserts.empty() && !t.deletes.empty()) {
+        TableChanges part;
+        part.info = t.info;
+        part.deletes = t.deletes;
+        Changes c;
+        c.tables.push_back(std::move(part));
+        chunks.push_back(std::move(c));
+      }
+    }
+  }
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> total{0};
+  absl::Mutex mu;
+  absl::Status first_error;
+  auto work = [&] {
+    while (true) {
+      const size_t i = next.fetch_add(1);
+      if (i >= chunks.size()) return;
+      int64_t n = 0;
+      absl::Status s = db.pool().Transaction(
+          "pre-copy", [&](sql::Connection& conn) -> absl::Status {
+            TANDEM_ASSIGN_OR_RETURN(n, db.Apply(conn, customer, chunks[i]));
+            return absl::OkStatus();
+          });
+      if (!s.ok()) {
+        absl::MutexLock lock(&mu);
+        if (first_error.ok()) first_error = s;
+        next.store(chunks.size());
+        return;
+      }
+      total += n;
+    }
+  };
+  std::vector<std::thread> threads;
+  const int n =
+      std::max(1, std::min<int>(connections, static_cast<int>(chunks.size())));
+  for (int t = 1; t < n; ++t) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+  *applied = total.load();
+  return first_error;
+}
+
 // True when some desired row still waits for an id of the side written.
 bool HasPlaceholders(const DesiredState& desired) {
   for (const auto& [name, table] : desired.tables) {
@@ -124,9 +207,11 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                 std::string(written.status().message()), false);
   }
+  const absl::Time read_done = deps_.clock->Now();
   BuildConverterFor(*deps_.mapping, deps_.schemas, s, *written,
                     record.options.allow_rounding(), true);
   absl::StatusOr<DesiredState> desired = s.converter->Convert(s.read, *written);
+  const absl::Time converted = deps_.clock->Now();
   if (!desired.ok()) {
     return Fail(record, v1::FAILURE_KIND_TRANSFORM_ERROR,
                 std::string(desired.status().message()), false);
@@ -143,12 +228,8 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
   }
   Changes changes = Diff(s.desired, *written, s.write_order);
   int64_t applied = 0;
-  absl::Status wrote = s.write_db->pool().Transaction(
-      "pre-copy", [&](sql::Connection& conn) -> absl::Status {
-        TANDEM_ASSIGN_OR_RETURN(applied,
-                                s.write_db->Apply(conn, customer, changes));
-        return absl::OkStatus();
-      });
+  absl::Status wrote = ApplyInParallel(*s.write_db, customer, changes,
+                                       options_.copy_connections, &applied);
   if (!wrote.ok()) {
     return Fail(record, KindOfWrite(wrote), std::string(wrote.message()), true);
   }
@@ -158,6 +239,12 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
         static_cast<int64_t>(t.upserts.size() + t.deletes.size()));
   }
   s.rows_written += applied;
+  TANDEM_LOG(Info, "pre_copy_written")
+      .With("customer_id", customer)
+      .With("rows", applied)
+      .With("read_s", absl::ToDoubleSeconds(read_done - start))
+      .With("convert_s", absl::ToDoubleSeconds(converted - read_done))
+      .With("write_s", absl::ToDoubleSeconds(deps_.clock->Now() - converted));
   s.mirror = MirrorOf(s.desired);
   // Rows created natively on the target that came back have ids now: the
   // conversion is made again with them, against what the side holds.
@@ -217,6 +304,14 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
                                rounds, " catch-up rounds (the cutover allows ",
                                options_.converged_rows, ")"),
                   true);
+    }
+  }
+  // The rows' hashes, computed now rather than while the customer is held.
+  for (const auto& [name, table] : s.desired.tables) {
+    for (const auto& [key, row] : table.rows) {
+      bool all_set = true;
+      for (bool set : row.set) all_set = all_set && set;
+      if (all_set && row.hash.empty()) row.hash = RowHash(row.values);
     }
   }
   // The tail's baseline, saved now so the cutover writes only what moves.

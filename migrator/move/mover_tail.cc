@@ -119,12 +119,11 @@ absl::StatusOr<int64_t> Mover::CarryLateWrites(ItemRecord& record, Session& s,
     if (!t.append_only) continue;
     const TableInfo* info = s.read_db->schema().Find(t.from);
     if (info == nullptr) continue;
-    TANDEM_ASSIGN_OR_RETURN(
-        Hashes hashes,
-        s.read_db->HashCustomer(**read_conn, customer, {t.from}));
+    TANDEM_ASSIGN_OR_RETURN(std::vector<std::string> keys,
+                            s.read_db->KeysOf(**read_conn, customer, t.from));
     TableRows& known = s.read.Table(*info);
     std::vector<std::string> fresh;
-    for (const auto& [key, hash] : hashes[t.from]) {
+    for (const std::string& key : keys) {
       if (!known.rows.count(key)) fresh.push_back(key);
     }
     if (fresh.empty()) continue;
