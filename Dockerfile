@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The Tandem image: every service binary and tandemctl, run by the Helm chart
 # (helm/tandem). Build from the repository root:
 #
