@@ -40,6 +40,7 @@ ARG RUNTIME_PACKAGES="\
   libre2-9 \
   libssl3 \
   libstdc++6 \
+  libyaml-cpp0.7 \
   zlib1g"
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $RUNTIME_PACKAGES \
