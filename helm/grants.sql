@@ -58,13 +58,19 @@ GRANT SELECT ON billing_v2.accounts TO 'tandem_catalog'@'%';
 GRANT SELECT ON billing_v2.subscriptions TO 'tandem_catalog'@'%';
 GRANT SELECT ON billing_v2.subscription_usage TO 'tandem_catalog'@'%';
 
--- tandem-migrator (planned command line; its control tables are named when
--- it lands, so until then it gets the control schema): its own control
--- tables; the customer-owned tables of both billing databases (read and
--- written: a move writes the target and marks the customer exported on the
--- source, a rollback writes the source); the reference tables it maps ids
--- through, read-only.
-GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.* TO 'tandem_migrator'@'%';
+-- tandem-migrator: its own control tables (migrator_batches,
+-- migrator_items, migrator_active_customers, created at start-up, and the
+-- shared schema-migrations record); the customer-owned tables of both billing
+-- databases (read and written: a move writes the target and marks the
+-- customer exported on the source, a rollback writes the source); the
+-- reference tables it maps ids through, read-only; and its bookkeeping
+-- database on each billing server (the id map and the tail's baseline,
+-- committed with the data they describe).
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.migrator_batches TO 'tandem_migrator'@'%';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.migrator_items TO 'tandem_migrator'@'%';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.migrator_active_customers TO 'tandem_migrator'@'%';
+GRANT SELECT, INSERT, UPDATE, CREATE ON tandem_control.tandem_schema_migrations TO 'tandem_migrator'@'%';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON tandem_migrator.* TO 'tandem_migrator'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE ON billing_v1.customers TO 'tandem_migrator'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE ON billing_v1.accounts TO 'tandem_migrator'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE ON billing_v1.subscriptions TO 'tandem_migrator'@'%';
@@ -99,8 +105,5 @@ GRANT SELECT ON billing_v2.product_addons TO 'tandem_migrator'@'%';
 GRANT SELECT ON billing_v2.resource_types TO 'tandem_migrator'@'%';
 GRANT SELECT ON billing_v2.resource_classes TO 'tandem_migrator'@'%';
 GRANT SELECT ON billing_v2.payment_systems TO 'tandem_migrator'@'%';
--- Only if its change capture reads the source's row-based binlog (design:
--- "from the row-based binlog as Ghostferry and Vitess do"), on the source
--- server, which also needs --log-bin --binlog-format=ROW
--- --binlog-row-image=FULL:
--- GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'tandem_migrator'@'%';
+-- No replication grant: the migrator's change capture reads the customer's
+-- rows (server-side hashes), not the binlog (migrator/README.md).
