@@ -21,10 +21,11 @@ bool IsValidItemTransition(ItemState from, ItemState to) {
       return to == v1::ITEM_STATE_PLANNING || to == v1::ITEM_STATE_SKIPPED ||
              to == v1::ITEM_STATE_FAILED;
     case v1::ITEM_STATE_PLANNING:
-      return to == v1::ITEM_STATE_PRE_COPY || to == v1::ITEM_STATE_FAILED;
+      return to == v1::ITEM_STATE_PRE_COPY || to == v1::ITEM_STATE_FAILED ||
+             to == v1::ITEM_STATE_SKIPPED;
     case v1::ITEM_STATE_PRE_COPY:
       return to == v1::ITEM_STATE_CUTOVER || to == v1::ITEM_STATE_PLANNING ||
-             to == v1::ITEM_STATE_FAILED;
+             to == v1::ITEM_STATE_FAILED || to == v1::ITEM_STATE_SKIPPED;
     case v1::ITEM_STATE_CUTOVER:
       return to == v1::ITEM_STATE_VERIFYING || to == v1::ITEM_STATE_TAIL ||
              to == v1::ITEM_STATE_PLANNING || to == v1::ITEM_STATE_PRE_COPY ||
@@ -36,6 +37,25 @@ bool IsValidItemTransition(ItemState from, ItemState to) {
       return to == v1::ITEM_STATE_DONE;
     case v1::ITEM_STATE_DONE:
       return to == v1::ITEM_STATE_ROLLED_BACK;
+    default:
+      return false;
+  }
+}
+
+bool IsValidItemTransition(ItemState from, ItemState to, v1::BatchMode mode) {
+  if (mode != v1::BATCH_MODE_DRY_RUN) return IsValidItemTransition(from, to);
+  if (from == to) return true;
+  const bool ends = to == v1::ITEM_STATE_FAILED || to == v1::ITEM_STATE_SKIPPED;
+  switch (from) {
+    case v1::ITEM_STATE_PENDING:
+      return to == v1::ITEM_STATE_PLANNING || ends;
+    case v1::ITEM_STATE_PLANNING:
+      return to == v1::ITEM_STATE_PRE_COPY || ends;
+    case v1::ITEM_STATE_PRE_COPY:
+      return to == v1::ITEM_STATE_VERIFYING || to == v1::ITEM_STATE_PLANNING ||
+             ends;
+    case v1::ITEM_STATE_VERIFYING:
+      return to == v1::ITEM_STATE_DONE || to == v1::ITEM_STATE_PLANNING || ends;
     default:
       return false;
   }

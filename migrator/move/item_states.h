@@ -14,6 +14,15 @@
 //                FAILED    FAILED     FAILED     FAILED   (nothing flipped;
 //                                                          the route is back)
 //
+// PLANNING and PRE_COPY go SKIPPED when the customer turns out to be moved
+// already, or its batch is cancelled (the copy is removed).
+//
+// A DRY_RUN item never holds or flips the customer:
+//
+//   PENDING -> PLANNING -> PRE_COPY -> VERIFYING -> DONE (it would move)
+//   and from any of them FAILED (it would not) or SKIPPED; PRE_COPY and
+//   VERIFYING go back to PLANNING when a restarted migrator resumes it.
+//
 // PLANNING, PRE_COPY, CUTOVER and VERIFYING may go back to PLANNING or
 // PRE_COPY when a restarted migrator resumes the item (the route was not
 // flipped, so the copy is redone). CUTOVER and VERIFYING go to TAIL when the
@@ -30,6 +39,10 @@ using ItemState = ::tandem::migrator::v1::ItemState;
 // True when an item may go from `from` to `to` in one stored change.
 // Staying in the same state is valid (a repeated write is harmless).
 bool IsValidItemTransition(ItemState from, ItemState to);
+
+// The same for an item of a batch in `mode` (DRY_RUN has its own moves).
+bool IsValidItemTransition(ItemState from, ItemState to,
+                           ::tandem::migrator::v1::BatchMode mode);
 
 // True for DONE, FAILED, SKIPPED and ROLLED_BACK.
 bool IsTerminal(ItemState state);

@@ -438,7 +438,7 @@ absl::Status MysqlMoveStore::UpdateItem(const ItemRecord& r) {
                            " of batch ", r.item.batch_id(), " (epoch ",
                            rs->getInt64(2), ", not ", r.epoch, ")"));
         }
-        if (!IsValidItemTransition(from, r.item.state())) {
+        if (!IsValidItemTransition(from, r.item.state(), r.mode)) {
           return absl::FailedPreconditionError(
               absl::StrCat("illegal item transition ", ItemStateName(from),
                            " -> ", ItemStateName(r.item.state())));

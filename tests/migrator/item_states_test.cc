@@ -18,9 +18,11 @@ TEST(ItemStatesTest, OnlyTheDrawnMovesAreLegal) {
       {v1::ITEM_STATE_PENDING, v1::ITEM_STATE_FAILED},
       {v1::ITEM_STATE_PLANNING, v1::ITEM_STATE_PRE_COPY},
       {v1::ITEM_STATE_PLANNING, v1::ITEM_STATE_FAILED},
+      {v1::ITEM_STATE_PLANNING, v1::ITEM_STATE_SKIPPED},
       {v1::ITEM_STATE_PRE_COPY, v1::ITEM_STATE_CUTOVER},
       {v1::ITEM_STATE_PRE_COPY, v1::ITEM_STATE_PLANNING},
       {v1::ITEM_STATE_PRE_COPY, v1::ITEM_STATE_FAILED},
+      {v1::ITEM_STATE_PRE_COPY, v1::ITEM_STATE_SKIPPED},
       {v1::ITEM_STATE_CUTOVER, v1::ITEM_STATE_VERIFYING},
       {v1::ITEM_STATE_CUTOVER, v1::ITEM_STATE_TAIL},
       {v1::ITEM_STATE_CUTOVER, v1::ITEM_STATE_PLANNING},
@@ -41,6 +43,39 @@ TEST(ItemStatesTest, OnlyTheDrawnMovesAreLegal) {
       const auto t = static_cast<ItemState>(to);
       const bool expected = from == to || legal.count({f, t}) > 0;
       EXPECT_EQ(IsValidItemTransition(f, t), expected)
+          << ItemStateName(f) << " -> " << ItemStateName(t);
+    }
+  }
+}
+
+TEST(ItemStatesTest, ADryRunNeverHoldsOrFlips) {
+  const std::set<std::pair<ItemState, ItemState>> legal = {
+      {v1::ITEM_STATE_PENDING, v1::ITEM_STATE_PLANNING},
+      {v1::ITEM_STATE_PENDING, v1::ITEM_STATE_SKIPPED},
+      {v1::ITEM_STATE_PENDING, v1::ITEM_STATE_FAILED},
+      {v1::ITEM_STATE_PLANNING, v1::ITEM_STATE_PRE_COPY},
+      {v1::ITEM_STATE_PLANNING, v1::ITEM_STATE_FAILED},
+      {v1::ITEM_STATE_PLANNING, v1::ITEM_STATE_SKIPPED},
+      {v1::ITEM_STATE_PRE_COPY, v1::ITEM_STATE_VERIFYING},
+      {v1::ITEM_STATE_PRE_COPY, v1::ITEM_STATE_PLANNING},
+      {v1::ITEM_STATE_PRE_COPY, v1::ITEM_STATE_FAILED},
+      {v1::ITEM_STATE_PRE_COPY, v1::ITEM_STATE_SKIPPED},
+      {v1::ITEM_STATE_VERIFYING, v1::ITEM_STATE_DONE},
+      {v1::ITEM_STATE_VERIFYING, v1::ITEM_STATE_PLANNING},
+      {v1::ITEM_STATE_VERIFYING, v1::ITEM_STATE_FAILED},
+      {v1::ITEM_STATE_VERIFYING, v1::ITEM_STATE_SKIPPED},
+  };
+  for (int from = v1::ITEM_STATE_PENDING; from <= v1::ITEM_STATE_ROLLED_BACK;
+       ++from) {
+    for (int to = v1::ITEM_STATE_PENDING; to <= v1::ITEM_STATE_ROLLED_BACK;
+         ++to) {
+      const auto f = static_cast<ItemState>(from);
+      const auto t = static_cast<ItemState>(to);
+      const bool expected = from == to || legal.count({f, t}) > 0;
+      EXPECT_EQ(IsValidItemTransition(f, t, v1::BATCH_MODE_DRY_RUN), expected)
+          << ItemStateName(f) << " -> " << ItemStateName(t);
+      EXPECT_EQ(IsValidItemTransition(f, t, v1::BATCH_MODE_LIVE),
+                IsValidItemTransition(f, t))
           << ItemStateName(f) << " -> " << ItemStateName(t);
     }
   }
