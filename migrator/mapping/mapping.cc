@@ -270,6 +270,36 @@ absl::StatusOr<TotalsSide> ParseTotalsSide(const Reader& r,
 }
 
 // Looks up the two per-schema members ("v1"/"v2") of `node`.
+absl::StatusOr<SelectorSpec> ParseSelectors(const Reader& r,
+                                            const YAML::Node& node) {
+  SelectorSpec spec;
+  spec.present = true;
+  TANDEM_RETURN_IF_ERROR(
+      r.AllowedKeys(node, {"products", "payment_systems", "accounts"}));
+  for (const char* key : {"products", "payment_systems", "accounts"}) {
+    if (!node[key]) return r.Error(node, absl::StrCat("`", key, "` needed"));
+  }
+  const YAML::Node products = node["products"];
+  TANDEM_RETURN_IF_ERROR(
+      r.AllowedKeys(products, {"table", "customer", "product"}));
+  TANDEM_ASSIGN_OR_RETURN(spec.products_table, r.Str(products, "table"));
+  TANDEM_ASSIGN_OR_RETURN(spec.products_customer, r.Str(products, "customer"));
+  TANDEM_ASSIGN_OR_RETURN(spec.products_product, r.Str(products, "product"));
+  const YAML::Node payment = node["payment_systems"];
+  TANDEM_RETURN_IF_ERROR(
+      r.AllowedKeys(payment, {"column", "names_table", "names_id", "name"}));
+  TANDEM_ASSIGN_OR_RETURN(spec.payment_column, r.Str(payment, "column"));
+  TANDEM_ASSIGN_OR_RETURN(spec.payment_names_table,
+                          r.Str(payment, "names_table"));
+  TANDEM_ASSIGN_OR_RETURN(spec.payment_names_id, r.Str(payment, "names_id"));
+  TANDEM_ASSIGN_OR_RETURN(spec.payment_names_name, r.Str(payment, "name"));
+  const YAML::Node accounts = node["accounts"];
+  TANDEM_RETURN_IF_ERROR(r.AllowedKeys(accounts, {"table", "customer"}));
+  TANDEM_ASSIGN_OR_RETURN(spec.accounts_table, r.Str(accounts, "table"));
+  TANDEM_ASSIGN_OR_RETURN(spec.accounts_customer, r.Str(accounts, "customer"));
+  return spec;
+}
+
 absl::Status PerSide(const Reader& r, const YAML::Node& node,
                      const std::string names[2], YAML::Node out[2]) {
   if (!node || !node.IsMap()) return r.Error(node, "expected a map");
@@ -318,8 +348,8 @@ absl::StatusOr<Mapping> Mapping::Parse(const std::string& text,
   try {
     TANDEM_RETURN_IF_ERROR(r.AllowedKeys(
         root, {"version", "schemas", "native_id_start", "conversions", "enums",
-               "customer", "catalog", "balances", "adjustment", "checks",
-               "directions"}));
+               "customer", "catalog", "selectors", "balances", "adjustment",
+               "checks", "directions"}));
     TANDEM_ASSIGN_OR_RETURN(m.version_, r.Str(root, "version"));
     const YAML::Node schemas = root["schemas"];
     if (!schemas) return r.Error(root, "`schemas` is required");
@@ -396,6 +426,13 @@ absl::StatusOr<Mapping> Mapping::Parse(const std::string& text,
         TANDEM_ASSIGN_OR_RETURN(out->table, r.Str(t, "table"));
         TANDEM_ASSIGN_OR_RETURN(out->id, r.Str(t, "id"));
         TANDEM_ASSIGN_OR_RETURN(out->code, r.Str(t, "code"));
+      }
+    }
+    if (root["selectors"]) {
+      TANDEM_RETURN_IF_ERROR(
+          PerSide(r, root["selectors"], m.schema_names_, sides));
+      for (int s = 0; s < 2; ++s) {
+        TANDEM_ASSIGN_OR_RETURN(m.selectors_[s], ParseSelectors(r, sides[s]));
       }
     }
     if (const YAML::Node balances = root["balances"]) {

@@ -133,6 +133,19 @@ struct CatalogSpec {
   CatalogTable resource_types;
 };
 
+// What batch selectors read on one schema version (optional; without it a
+// batch can only name customers by id). A customer "uses a product" when a
+// row of `products_table` names it; its payment system is a column of the
+// customer table named through a table of names; its accounts are the rows
+// of `accounts_table`.
+struct SelectorSpec {
+  bool present = false;
+  std::string products_table, products_customer, products_product;
+  std::string payment_column;  // on the customer table
+  std::string payment_names_table, payment_names_id, payment_names_name;
+  std::string accounts_table, accounts_customer;
+};
+
 // A balance and the transactions that explain it, on one schema version.
 struct BalanceSide {
   std::string holder_table, holder_key, balance, holder_owner;
@@ -199,6 +212,9 @@ class Mapping {
     return customer_[side];
   }
   const CatalogSpec& catalog(SchemaSide side) const { return catalog_[side]; }
+  const SelectorSpec& selectors(SchemaSide side) const {
+    return selectors_[side];
+  }
   const std::vector<BalanceSpec>& balances() const { return balances_; }
   const AdjustmentSpec& adjustment(SchemaSide side) const {
     return adjustment_[side];
@@ -231,6 +247,7 @@ class Mapping {
   std::map<std::string, EnumConversion> enums_;
   CustomerSpec customer_[2];
   CatalogSpec catalog_[2];
+  SelectorSpec selectors_[2];
   std::vector<BalanceSpec> balances_;
   AdjustmentSpec adjustment_[2];
   std::vector<TotalsCheck> checks_;

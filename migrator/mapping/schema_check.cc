@@ -234,6 +234,17 @@ class Checker {
         Column(s, table, ct->id, File());
         Column(s, table, ct->code, File());
       }
+      const SelectorSpec& sel = m_.selectors(s);
+      if (!sel.present) continue;
+      const TableInfo* products = Table(s, sel.products_table, File());
+      Column(s, products, sel.products_customer, File());
+      Column(s, products, sel.products_product, File());
+      Column(s, t, sel.payment_column, File());
+      const TableInfo* names = Table(s, sel.payment_names_table, File());
+      Column(s, names, sel.payment_names_id, File());
+      Column(s, names, sel.payment_names_name, File());
+      const TableInfo* accounts = Table(s, sel.accounts_table, File());
+      Column(s, accounts, sel.accounts_customer, File());
     }
   }
 
