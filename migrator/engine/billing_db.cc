@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "migrator/engine/values.h"
+#include "migrator/engine/write_guard.h"
 
 namespace tandem::migrator {
 namespace {
@@ -164,6 +165,8 @@ std::string BillingDb::Qualified(const std::string& table) const {
   return absl::StrCat(QuoteIdent(database_), ".", QuoteIdent(table));
 }
 
+std::string BillingDb::fence_table() const { return Book("fences"); }
+
 std::string BillingDb::Book(const std::string& table) const {
   return absl::StrCat(QuoteIdent(bookkeeping_db_), ".", QuoteIdent(table));
 }
@@ -184,6 +187,7 @@ absl::Status BillingDb::EnsureBookkeeping() {
         " (customer_id BIGINT NOT NULL, mark VARCHAR(700) NOT NULL,"
         " value VARCHAR(64) NOT NULL, PRIMARY KEY (customer_id, mark))"
         " ENGINE=InnoDB"));
+    s->execute(FenceTableDdl(Book("fences")));
     return absl::OkStatus();
   });
 }
@@ -360,6 +364,7 @@ absl::StatusOr<int64_t> BillingDb::Apply(sql::Connection& conn,
     }
     return Value(it->second);
   };
+  TANDEM_RETURN_IF_ERROR(GuardWrite(conn, Book("fences"), customer_id));
   try {
     for (const TableChanges& t : changes.tables) {
       const TableInfo& info = *t.info;
@@ -368,6 +373,7 @@ absl::StatusOr<int64_t> BillingDb::Apply(sql::Connection& conn,
       remove.insert(remove.end(), t.replaces.begin(), t.replaces.end());
       for (size_t start = 0; start < remove.size(); start += kBatch) {
         const size_t n = std::min(kBatch, remove.size() - start);
+        PaceWrite(static_cast<int64_t>(n));
         Stmt ps(conn.prepareStatement(absl::StrCat(
             "DELETE FROM ", Qualified(info.name), " WHERE ", KeyIn(info, n))));
         BindKeys(*ps, remove, start, n);
@@ -391,6 +397,7 @@ absl::StatusOr<int64_t> BillingDb::Apply(sql::Connection& conn,
           continue;
         }
         // A target-native row coming back: it takes this side's next id.
+        PaceWrite(1);
         std::vector<std::string> cols, marks;
         std::vector<Value> values;
         for (size_t i = 0; i < info.columns.size(); ++i) {
@@ -433,6 +440,7 @@ absl::StatusOr<int64_t> BillingDb::Apply(sql::Connection& conn,
             absl::StrCat("(", Placeholders(cols.size()), ")");
         for (size_t start = 0; start < rows.size(); start += kBatch) {
           const size_t n = std::min(kBatch, rows.size() - start);
+          PaceWrite(static_cast<int64_t>(n));
           std::string tuples;
           for (size_t i = 0; i < n; ++i) tuples += (i == 0 ? "" : ",") + one;
           Stmt ps(conn.prepareStatement(
@@ -460,6 +468,7 @@ absl::StatusOr<int64_t> BillingDb::Apply(sql::Connection& conn,
 absl::StatusOr<int64_t> BillingDb::DeleteCustomer(sql::Connection& conn,
                                                   int64_t customer_id) const {
   int64_t deleted = 0;
+  TANDEM_RETURN_IF_ERROR(GuardWrite(conn, Book("fences"), customer_id));
   try {
     // Children first: a table found through another (via) must be emptied
     // before the table it is found through.
@@ -508,6 +517,7 @@ absl::Status BillingDb::SetCustomerStatus(sql::Connection& conn,
                                           int64_t customer_id,
                                           const std::string& status) const {
   const CustomerSpec& c = mapping_->customer(side_);
+  TANDEM_RETURN_IF_ERROR(GuardWrite(conn, Book("fences"), customer_id));
   try {
     Stmt ps(conn.prepareStatement(absl::StrCat(
         "UPDATE ", Qualified(c.table), " SET ", QuoteIdent(c.status),
@@ -556,6 +566,7 @@ absl::StatusOr<BillingDb::Marks> BillingDb::LoadMarks(
 
 absl::Status BillingDb::SaveMarks(sql::Connection& conn, int64_t customer_id,
                                   const Marks& marks, bool replace_all) const {
+  TANDEM_RETURN_IF_ERROR(GuardWrite(conn, Book("fences"), customer_id));
   try {
     if (replace_all) {
       Stmt del(conn.prepareStatement(absl::StrCat(

@@ -82,6 +82,10 @@ class BillingDb {
   // Creates the bookkeeping database and tables if missing.
   absl::Status EnsureBookkeeping();
 
+  // The bookkeeping table of write fences (write_guard.h): every write
+  // method below checks it in the caller's transaction.
+  std::string fence_table() const;
+
   // The tables of this side a customer's rows are read from when this side
   // is read (`reading`), or compared with when it is written.
   std::vector<std::string> CustomerTables(bool reading) const;

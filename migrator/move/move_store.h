@@ -38,6 +38,9 @@ struct ItemRecord {
   int64_t cutover_started_ms = 0;
   int64_t flipped_at_ms = 0;
   int64_t tail_until_ms = 0;
+  // Not stored: set by the mover when it stopped the item at a checkpoint
+  // (its batch pausing); the worker releases it as it is.
+  bool stopped = false;
 };
 
 // A batch to create.

@@ -400,16 +400,19 @@ absl::Status Mover::Fail(ItemRecord& record, v1::FailureKind kind,
 }
 
 absl::Status Mover::Advance(ItemRecord& record) {
+  if (record.mode == v1::BATCH_MODE_DRY_RUN) return Rehearse(record);
   record.item.set_attempts(record.item.attempts() + 1);
   if (record.item.started_at_unix_ms() == 0) {
     record.item.set_started_at_unix_ms(absl::ToUnixMillis(deps_.clock->Now()));
   }
   while (!IsTerminal(record.item.state()) &&
-         record.item.state() != v1::ITEM_STATE_TAIL) {
+         record.item.state() != v1::ITEM_STATE_TAIL && !record.stopped) {
     switch (record.item.state()) {
       case v1::ITEM_STATE_PENDING:
       case v1::ITEM_STATE_PLANNING:
       case v1::ITEM_STATE_PRE_COPY: {
+        TANDEM_ASSIGN_OR_RETURN(bool stop, Interrupted(record));
+        if (stop) break;
         TANDEM_RETURN_IF_ERROR(Plan(record));
         if (record.item.state() != v1::ITEM_STATE_PRE_COPY) break;
         absl::StatusOr<std::unique_ptr<Session>> session = NewSession(record);

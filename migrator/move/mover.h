@@ -45,6 +45,7 @@
 #include "migrator/engine/verifier.h"
 #include "migrator/mapping/mapping.h"
 #include "migrator/move/clients.h"
+#include "migrator/move/item_control.h"
 #include "migrator/move/item_states.h"
 #include "migrator/move/move_store.h"
 #include "migrator/move/plan_lookups.h"
@@ -116,6 +117,8 @@ struct MoverDeps {
   RouteClient* router = nullptr;
   PlanClient* catalog = nullptr;
   MoveStore* store = nullptr;
+  // The batches' wishes at checkpoints; null: always go on.
+  ItemControl* control = nullptr;
   Clock* clock = nullptr;
   MoverMetrics* metrics = nullptr;  // may be null
 };
@@ -132,6 +135,12 @@ class Mover {
   // item is then resumed later). A customer that fails is not an error:
   // its item is FAILED with the reason.
   absl::Status Advance(ItemRecord& record);
+
+  // Rehearses a DRY_RUN item (dry_run.cc): plans, copies into the other
+  // side inside a transaction it rolls back, measures the would-be cutover
+  // and verifies; the item ends DONE or FAILED with `dry_run` filled in.
+  // Never changes a route or the side read. Errors as for Advance.
+  absl::Status Rehearse(ItemRecord& record);
 
   // One pass of the tail for an item in TAIL: carries late writes, and
   // finishes the item (DONE) once the window has ended.
@@ -157,6 +166,18 @@ class Mover {
                     ::tandem::migrator::v1::FailureKind kind,
                     const std::string& message, bool remove_copy);
   absl::Status Store(ItemRecord& record, ItemState state);
+  // Checkpoints (mover_control.cc). True when the item must stop here:
+  // paused (`record.stopped`, released as it is) or cancelled (SKIPPED, the
+  // copy removed). Waits while the batch backs off.
+  absl::StatusOr<bool> Interrupted(ItemRecord& record);
+  // The operator gate, after the bulk copy: holds the item (catching up
+  // now and then) until released; true when it must stop instead.
+  absl::StatusOr<bool> AwaitGate(ItemRecord& record, Session& session);
+  absl::Status Skip(ItemRecord& record,
+                    ::tandem::migrator::v1::FailureKind kind,
+                    const std::string& message);
+  // The rehearsal's steps (dry_run.cc).
+  absl::Status RehearseCopy(ItemRecord& record, Session& session);
   absl::Status Fault(const std::string& point, int64_t customer);
   absl::StatusOr<int64_t> CarryLateWrites(ItemRecord& record, Session& session,
                                           bool count_only);

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "migrator/engine/values.h"
+#include "migrator/engine/write_guard.h"
 #include "migrator/move/item_states.h"
 #include "migrator/move/mover.h"
 #include "migrator/move/mover_session.h"
@@ -150,7 +151,14 @@ absl::Status ApplyInParallel(BillingDb& db, int64_t customer,
   std::vector<std::thread> threads;
   const int n =
       std::max(1, std::min<int>(connections, static_cast<int>(chunks.size())));
-  for (int t = 1; t < n; ++t) threads.emplace_back(work);
+  // The helpers write for the same claim (fenced and paced alike).
+  WorkerContext* context = CurrentWorkerContext();
+  for (int t = 1; t < n; ++t) {
+    threads.emplace_back([&work, context] {
+      ScopedWorkerContext scope(context);
+      work();
+    });
+  }
   work();
   for (std::thread& t : threads) t.join();
   *applied = total.load();
@@ -278,10 +286,16 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                 std::string(f.message()), true);
   }
+  // The operator gate (and a pause or cancel) before catching up for the
+  // cutover.
+  TANDEM_ASSIGN_OR_RETURN(bool stop, AwaitGate(record, s));
+  if (stop) return absl::OkStatus();
   // Catch up while the customer keeps being served.
   int64_t changed = 0;
   int rounds = 0;
   while (true) {
+    TANDEM_ASSIGN_OR_RETURN(bool halt, Interrupted(record));
+    if (halt) return absl::OkStatus();
     absl::StatusOr<MysqlPool::Lease> conn = s.read_db->pool().Acquire();
     if (!conn.ok()) {
       return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
