@@ -68,6 +68,14 @@ absl::StatusOr<std::unique_ptr<MigratorServer>> MigratorServer::Start(
   PlanClient* catalog =
       options.catalog_override ? options.catalog_override : s->catalog_.get();
   TANDEM_ASSIGN_OR_RETURN(s->store_, MysqlMoveStore::Create(s->control_.get()));
+  s->batches_ = std::make_unique<MysqlBatchStore>(s->control_.get());
+  s->batch_metrics_ = std::make_unique<BatchMetrics>(s->registry_.get());
+  s->probe_ = NewMysqlLoadProbe(s->dbs_[kSourceSide].get(), &s->mapping_);
+  options.governor.worker = options.backend.worker;
+  s->governor_ =
+      std::make_unique<Governor>(s->batches_.get(), s->probe_.get(),
+                                 s->batch_metrics_.get(), options.governor);
+  s->watch_ = std::make_unique<BatchWatchHub>(s->batches_.get());
   s->mover_metrics_ = std::make_unique<MoverMetrics>(s->registry_.get());
   MoverDeps deps;
   deps.mapping = &s->mapping_;
@@ -78,12 +86,15 @@ absl::StatusOr<std::unique_ptr<MigratorServer>> MigratorServer::Start(
   deps.router = router;
   deps.catalog = catalog;
   deps.store = s->store_.get();
+  deps.control = s->governor_.get();
   deps.clock = &Clock::Real();
   deps.metrics = s->mover_metrics_.get();
   s->mover_ = std::make_unique<Mover>(deps, options.mover);
   options.backend.tail_interval = options.mover.tail_interval;
+  BillingDb* const dbs[2] = {s->dbs_[0].get(), s->dbs_[1].get()};
   s->backend_ = std::make_unique<Backend>(s->store_.get(), s->mover_.get(),
-                                          options.backend);
+                                          options.backend, Clock::Real(),
+                                          s->governor_.get(), dbs);
   if (!HasErrors(s->issues_)) s->backend_->Start();
   s->workers_ = std::make_unique<WorkerPool>(options.worker_threads);
   ServiceDeps service;
@@ -91,6 +102,13 @@ absl::StatusOr<std::unique_ptr<MigratorServer>> MigratorServer::Start(
   service.mapping_issues = s->issues_;
   service.mapping_loaded_at_ms = absl::ToUnixMillis(absl::Now());
   service.store = s->store_.get();
+  service.batches = s->batches_.get();
+  service.selector.mapping = &s->mapping_;
+  service.selector.dbs[0] = s->dbs_[0].get();
+  service.selector.dbs[1] = s->dbs_[1].get();
+  service.selector.router = router;
+  service.selector.store = s->batches_.get();
+  service.watch = s->watch_.get();
   service.backend = s->backend_.get();
   service.mover = s->mover_.get();
   service.router = router;
@@ -130,6 +148,7 @@ void MigratorServer::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   if (control_ != nullptr) control_->SetHealthListener(nullptr);
   if (backend_ != nullptr) backend_->Stop(grace);
+  if (watch_ != nullptr) watch_->Shutdown();
   if (grpc_ != nullptr) grpc_->Shutdown(grace);
   workers_.reset();
 }

@@ -13,6 +13,10 @@
 #include "common/metrics.h"
 #include "common/mysql_pool.h"
 #include "common/worker_pool.h"
+#include "migrator/batch/batch_metrics.h"
+#include "migrator/batch/batch_watch.h"
+#include "migrator/batch/governor.h"
+#include "migrator/batch/mysql_batch_store.h"
 #include "migrator/engine/billing_db.h"
 #include "migrator/mapping/live_schema.h"
 #include "migrator/mapping/mapping.h"
@@ -45,6 +49,7 @@ struct MigratorServerOptions {
   std::string catalog_token;
   BackendOptions backend;
   MoverOptions mover;
+  GovernorOptions governor;
   int worker_threads = 8;
   // Test hooks: collaborators to use instead of gRPC clients.
   RouteClient* router_override = nullptr;
@@ -71,6 +76,10 @@ class MigratorServer {
   Mover& mover() { return *mover_; }
   Backend& backend() { return *backend_; }
   MoveStore& store() { return *store_; }
+  BatchStore& batches() { return *batches_; }
+  Governor& governor() { return *governor_; }
+  // The billing databases (by SchemaSide).
+  BillingDb& db(SchemaSide side) { return *dbs_[side]; }
 
  private:
   MigratorServer() = default;
@@ -86,6 +95,11 @@ class MigratorServer {
   std::unique_ptr<RouteClient> router_;
   std::unique_ptr<PlanClient> catalog_;
   std::unique_ptr<MysqlMoveStore> store_;
+  std::unique_ptr<MysqlBatchStore> batches_;
+  std::unique_ptr<BatchMetrics> batch_metrics_;
+  std::unique_ptr<LoadProbe> probe_;
+  std::unique_ptr<Governor> governor_;
+  std::unique_ptr<BatchWatchHub> watch_;
   std::unique_ptr<MoverMetrics> mover_metrics_;
   std::unique_ptr<Mover> mover_;
   std::unique_ptr<Backend> backend_;

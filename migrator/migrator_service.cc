@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/offload.h"
 #include "common/status_macros.h"
+#include "migrator/batch/batch_options.h"
 #include "migrator/move/item_states.h"
 
 namespace tandem::migrator {
@@ -12,29 +13,6 @@ namespace {
 namespace v1 = ::tandem::migrator::v1;
 namespace rv1 = ::tandem::router::v1;
 namespace cv1 = ::tandem::catalog::v1;
-
-absl::Status ValidateOptions(const v1::BatchOptions& o) {
-  if (o.parallelism() < 0 || o.parallelism() > 256) {
-    return absl::InvalidArgumentError("parallelism must be between 0 and 256");
-  }
-  if (o.write_budget().rows_per_second() < 0 ||
-      o.write_budget().statements_per_second() < 0) {
-    return absl::InvalidArgumentError("a write budget must not be negative");
-  }
-  if (o.tail_window_seconds() < 0 || o.tail_window_seconds() > 86400) {
-    return absl::InvalidArgumentError(
-        "tail_window_seconds must be between 0 and 86,400");
-  }
-  if (o.cutover_timeout_ms() < 0 || o.cutover_timeout_ms() > 600000) {
-    return absl::InvalidArgumentError(
-        "cutover_timeout_ms must be between 0 and 600,000");
-  }
-  if (o.pause_after_failures() < 0) {
-    return absl::InvalidArgumentError(
-        "pause_after_failures must not be negative");
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -75,15 +53,15 @@ absl::Status MigratorServiceImpl::StartOne(
   if (customer_id <= 0) {
     return absl::InvalidArgumentError("customer_id must be positive");
   }
-  if (mode == v1::BATCH_MODE_DRY_RUN) {
-    return absl::UnimplementedError(
-        "a dry run of one customer is not available yet; it comes with "
-        "batches (migrator part 2)");
-  }
-  if (mode != v1::BATCH_MODE_UNSPECIFIED && mode != v1::BATCH_MODE_LIVE) {
+  if (mode == v1::BATCH_MODE_UNSPECIFIED) mode = v1::BATCH_MODE_LIVE;
+  if (mode != v1::BATCH_MODE_DRY_RUN && mode != v1::BATCH_MODE_LIVE) {
     return absl::InvalidArgumentError("unknown mode");
   }
-  TANDEM_RETURN_IF_ERROR(ValidateOptions(options));
+  if (mode == v1::BATCH_MODE_DRY_RUN && direction == Direction::kRollback) {
+    return absl::InvalidArgumentError(
+        "a dry run rehearses moves, not rollbacks (DRY_RUN with ROLLBACK)");
+  }
+  TANDEM_RETURN_IF_ERROR(ValidateBatchOptions(options));
   if (request_id.size() > 64 || name.size() > 128 || reason.size() > 1024) {
     return absl::InvalidArgumentError(
         "request_id is at most 64 bytes, name 128 and reason 1,024");
@@ -97,7 +75,8 @@ absl::Status MigratorServiceImpl::StartOne(
     return absl::UnavailableError(absl::StrCat(
         "the catalog cannot be reached: ", freeze.status().message()));
   }
-  if (direction == Direction::kMove && *freeze != cv1::FREEZE_STATE_FROZEN &&
+  if (direction == Direction::kMove && mode == v1::BATCH_MODE_LIVE &&
+      *freeze != cv1::FREEZE_STATE_FROZEN &&
       *freeze != cv1::FREEZE_STATE_FROZEN_TARGET_OPEN) {
     return absl::FailedPreconditionError(
         absl::StrCat("customers move only while the catalog is frozen; it is ",
@@ -125,9 +104,9 @@ absl::Status MigratorServiceImpl::StartOne(
   NewBatch b;
   b.name = name;
   b.description = reason;
-  b.mode = v1::BATCH_MODE_LIVE;
+  b.mode = mode;
   b.direction = direction;
-  b.options = options;
+  b.options = EffectiveOptions(options);
   b.selector.add_customer_ids(customer_id);
   b.customers = {customer_id};
   b.mapping_digest = deps_.mapping->digest();

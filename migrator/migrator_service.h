@@ -1,8 +1,8 @@
 // The MigratorService gRPC methods: validation, authorisation, and the
-// conversion of statuses at the edge. The work is the move store's (what is
-// wanted), the back end's (making it so) and the mover's (verification).
-// Batch methods beyond GetBatch arrive with migrator part 2 and answer
-// UNIMPLEMENTED until then.
+// conversion of statuses at the edge. The work is the stores' (what is
+// wanted: move_store.h, batch_store.h), the back end's (making it so) and
+// the mover's (verification). One-customer methods are in
+// migrator_service.cc, batch methods in batch/batch_service.cc.
 #pragma once
 
 #include <memory>
@@ -10,6 +10,9 @@
 
 #include "common/auth.h"
 #include "common/worker_pool.h"
+#include "migrator/batch/batch_store.h"
+#include "migrator/batch/batch_watch.h"
+#include "migrator/batch/selector.h"
 #include "migrator/mapping/mapping.h"
 #include "migrator/mapping/schema_check.h"
 #include "migrator/move/backend.h"
@@ -27,6 +30,11 @@ struct ServiceDeps {
   std::vector<SchemaIssue> mapping_issues;
   int64_t mapping_loaded_at_ms = 0;
   MoveStore* store = nullptr;
+  BatchStore* batches = nullptr;
+  // What selectors read (the mapping, both billing databases, the router,
+  // the batch store).
+  SelectorDeps selector;
+  BatchWatchHub* watch = nullptr;
   Backend* backend = nullptr;
   Mover* mover = nullptr;
   RouteClient* router = nullptr;
@@ -51,7 +59,21 @@ class MigratorServiceImpl final
   TANDEM_MIGRATOR_UNARY(VerifyCustomer)
   TANDEM_MIGRATOR_UNARY(GetMapping)
   TANDEM_MIGRATOR_UNARY(GetBatch)
+  TANDEM_MIGRATOR_UNARY(CreateBatch)
+  TANDEM_MIGRATOR_UNARY(ListBatches)
+  TANDEM_MIGRATOR_UNARY(StartBatch)
+  TANDEM_MIGRATOR_UNARY(PauseBatch)
+  TANDEM_MIGRATOR_UNARY(ResumeBatch)
+  TANDEM_MIGRATOR_UNARY(CancelBatch)
+  TANDEM_MIGRATOR_UNARY(UpdateBatch)
+  TANDEM_MIGRATOR_UNARY(ReleaseBatchItems)
+  TANDEM_MIGRATOR_UNARY(ListBatchItems)
+  TANDEM_MIGRATOR_UNARY(GetBatchReport)
 #undef TANDEM_MIGRATOR_UNARY
+
+  grpc::ServerWriteReactor<::tandem::migrator::v1::WatchBatchResponse>*
+  WatchBatch(grpc::CallbackServerContext* context,
+             const ::tandem::migrator::v1::WatchBatchRequest* request) override;
 
  private:
   grpc::ServerUnaryReactor* Offload(
@@ -69,6 +91,16 @@ class MigratorServiceImpl final
                         ::tandem::migrator::v1::Batch* batch,
                         ::tandem::migrator::v1::BatchItem* item);
   absl::Status Refuse(absl::Status status);
+  // The freeze and mapping rules a batch must meet to be created or
+  // started (batch_service.cc).
+  absl::Status CheckRunnable(::tandem::migrator::v1::BatchMode mode,
+                             Direction direction,
+                             const std::string& batch_digest);
+  // Start, pause, resume or cancel (batch_service.cc).
+  absl::Status Act(const Principal& who, int64_t batch_id, BatchAction action,
+                   int64_t expected_version, const std::string& reason,
+                   const std::string& request_id,
+                   ::tandem::migrator::v1::Batch* out);
 
   ServiceDeps deps_;
   prometheus::Family<prometheus::Counter>* refused_ = nullptr;

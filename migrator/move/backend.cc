@@ -10,11 +10,52 @@ namespace tandem::migrator {
 namespace v1 = ::tandem::migrator::v1;
 
 Backend::Backend(MoveStore* store, Mover* mover, BackendOptions options,
-                 Clock& clock)
+                 Clock& clock, WorkPolicy* policy, BillingDb* const dbs[2])
     : store_(store),
       mover_(mover),
       options_(std::move(options)),
-      clock_(clock) {}
+      clock_(clock),
+      policy_(policy) {
+  if (dbs != nullptr) {
+    dbs_[0] = dbs[0];
+    dbs_[1] = dbs[1];
+  }
+}
+
+WorkerContext Backend::ContextFor(const ItemRecord& record) {
+  WorkerContext c;
+  c.batch_id = record.item.batch_id();
+  c.customer_id = record.item.customer_id();
+  c.epoch = record.epoch;
+  c.worker = record.worker;
+  // A rehearsal's writes are always rolled back: nothing to fence.
+  c.fenced = record.mode != v1::BATCH_MODE_DRY_RUN && dbs_[0] != nullptr;
+  c.pacer = policy_ != nullptr ? policy_->PacerFor(c.batch_id) : nullptr;
+  return c;
+}
+
+bool Backend::TakeFences(const WorkerContext& context) {
+  if (!context.fenced) return true;
+  for (BillingDb* db : dbs_) {
+    absl::Status s = TakeFence(db->pool(), db->fence_table(), context);
+    if (s.code() == absl::StatusCode::kAborted) {
+      if (policy_ != nullptr) policy_->LeaseLost("fence");
+      TANDEM_LOG(Warning, "claim_fenced_off")
+          .With("customer_id", context.customer_id)
+          .With("error", s.ToString());
+      return false;
+    }
+    if (!s.ok()) {
+      // The server is unreachable: the move fails on it cleanly, and its
+      // writes there are refused until a claim takes the fence.
+      TANDEM_LOG(Warning, "fence_not_taken")
+          .With("customer_id", context.customer_id)
+          .With("database", db->database())
+          .With("error", s.ToString());
+    }
+  }
+  return true;
+}
 
 Backend::~Backend() { Stop(absl::Seconds(5)); }
 
@@ -73,6 +114,14 @@ void Backend::Loop() {
       if (stopping_) return;
       wake_ = false;
     }
+    if (policy_ != nullptr) {
+      std::map<int64_t, int> busy;
+      {
+        absl::MutexLock lock(&mu_);
+        for (const auto& [key, record] : advancing_) ++busy[key.first];
+      }
+      policy_->Tick(busy);
+    }
     ClaimAndStart();
     TailPasses();
     RenewLeases();
@@ -94,10 +143,11 @@ void Backend::ClaimAndStart() {
     }
     free_slots = options_.parallelism - static_cast<int>(advancing_.size());
   }
-  if (free_slots <= 0) return;
+  ClaimLimits limits;
+  limits.limit = std::max(0, free_slots);
+  if (policy_ != nullptr) limits.no_new_starts = policy_->NoNewStarts();
   absl::StatusOr<std::vector<ItemRecord>> claimed = store_->ClaimItems(
-      options_.worker, absl::ToInt64Milliseconds(options_.item_lease),
-      free_slots);
+      options_.worker, absl::ToInt64Milliseconds(options_.item_lease), limits);
   if (!claimed.ok()) {
     TANDEM_LOG(Warning, "claim_failed")
         .With("error", claimed.status().ToString());
@@ -106,6 +156,10 @@ void Backend::ClaimAndStart() {
   for (ItemRecord& record : *claimed) {
     const auto key =
         std::make_pair(record.item.batch_id(), record.item.customer_id());
+    if (record.item.state() == v1::ITEM_STATE_TAIL &&
+        !TakeFences(ContextFor(record))) {
+      continue;
+    }
     absl::MutexLock lock(&mu_);
     if (record.item.state() == v1::ITEM_STATE_TAIL) {
       tailing_[key] = std::move(record);
@@ -119,7 +173,24 @@ void Backend::ClaimAndStart() {
 void Backend::RunItem(ItemRecord record) {
   const auto key =
       std::make_pair(record.item.batch_id(), record.item.customer_id());
-  absl::Status status = mover_->Advance(record);
+  WorkerContext context = ContextFor(record);
+  // Writes of a customer held MIGRATING are never delayed.
+  context.urgent = [&record] {
+    return record.item.state() == v1::ITEM_STATE_CUTOVER ||
+           record.item.state() == v1::ITEM_STATE_VERIFYING;
+  };
+  absl::Status status = absl::AbortedError("a newer claim holds the customer");
+  if (TakeFences(context)) {
+    ScopedWorkerContext scope(&context);
+    status = mover_->Advance(record);
+  }
+  if (status.code() == absl::StatusCode::kAborted && policy_ != nullptr) {
+    policy_->LeaseLost("store");
+  }
+  if (status.ok() && record.stopped) {
+    // Paused at a checkpoint: released as it is, to resume later.
+    (void)store_->ReleaseItem(record);
+  }
   if (!status.ok()) {
     TANDEM_LOG(Warning, "item_interrupted")
         .With("batch_id", record.item.batch_id())
@@ -147,6 +218,8 @@ void Backend::TailPasses() {
     for (auto& [key, record] : tailing_) due.emplace_back(key, record);
   }
   for (auto& [key, record] : due) {
+    WorkerContext context = ContextFor(record);
+    ScopedWorkerContext scope(&context);
     absl::Status status = mover_->TailPass(record);
     absl::MutexLock lock(&mu_);
     if (status.code() == absl::StatusCode::kAborted ||
@@ -170,6 +243,9 @@ void Backend::RenewLeases() {
   for (const ItemRecord& record : held) {
     absl::Status s = store_->RenewLease(
         record, absl::ToInt64Milliseconds(options_.item_lease));
+    if (s.code() == absl::StatusCode::kAborted && policy_ != nullptr) {
+      policy_->LeaseLost("renewal");
+    }
     if (!s.ok()) {
       TANDEM_LOG(Warning, "lease_renewal_failed")
           .With("customer_id", record.item.customer_id())

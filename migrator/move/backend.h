@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,14 +16,33 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "migrator/engine/write_guard.h"
 #include "migrator/move/move_store.h"
 #include "migrator/move/mover.h"
 
 namespace tandem::migrator {
 
+// What the back end consults and reports to as it works: the batches'
+// governor (migrator/batch/governor.h) behind a narrow interface, so the
+// back end does not depend on the batch layer. May be absent.
+class WorkPolicy {
+ public:
+  virtual ~WorkPolicy() = default;
+  // Once per loop, with this replica's busy workers per batch.
+  virtual void Tick(const std::map<int64_t, int>& busy) = 0;
+  // Batches whose PENDING items must not start now.
+  virtual std::set<int64_t> NoNewStarts() = 0;
+  // The pacer of a batch's writes on this replica (outlives the back end).
+  virtual WritePacer* PacerFor(int64_t batch_id) = 0;
+  // A worker found its claim taken ("renewal", "store", "fence").
+  virtual void LeaseLost(const std::string& how) = 0;
+};
+
 struct BackendOptions {
   // This replica's name in claims (unique per replica).
   std::string worker = "migrator";
+  // Customers this replica advances at once, over all batches (each batch
+  // also has its own parallelism, over all replicas).
   int parallelism = 4;
   absl::Duration poll_interval = absl::Milliseconds(200);
   // How long a claim lasts without renewal; renewed every third of it.
@@ -32,8 +52,11 @@ struct BackendOptions {
 
 class Backend {
  public:
+  // `policy` may be null; `dbs` (by SchemaSide) are where claims take
+  // their write fences (null: no fences).
   Backend(MoveStore* store, Mover* mover, BackendOptions options,
-          Clock& clock = Clock::Real());
+          Clock& clock = Clock::Real(), WorkPolicy* policy = nullptr,
+          BillingDb* const dbs[2] = nullptr);
   ~Backend();
 
   void Start();
@@ -53,11 +76,19 @@ class Backend {
   void RunItem(ItemRecord record);
   void TailPasses();
   void RenewLeases();
+  // The context a worker writes under for `record` (fenced by its claim,
+  // paced by its batch).
+  WorkerContext ContextFor(const ItemRecord& record);
+  // Takes the write fence of the claim on both billing servers; false when
+  // a newer claim holds the customer (the item is dropped).
+  bool TakeFences(const WorkerContext& context);
 
   MoveStore* store_;
   Mover* mover_;
   const BackendOptions options_;
   Clock& clock_;
+  WorkPolicy* policy_;
+  BillingDb* dbs_[2] = {nullptr, nullptr};
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -25,6 +27,21 @@ class RouteClient {
   // after it.
   virtual absl::StatusOr<::tandem::router::v1::Route> SetRoute(
       const ::tandem::router::v1::SetRouteRequest& request) = 0;
+  // The routes of many customers at once (those without one are absent).
+  // The default asks GetRoute for each.
+  virtual absl::StatusOr<std::map<int64_t, ::tandem::router::v1::Route>>
+  LookupRoutes(const std::vector<int64_t>& customer_ids) {
+    std::map<int64_t, ::tandem::router::v1::Route> out;
+    for (int64_t id : customer_ids) {
+      absl::StatusOr<::tandem::router::v1::Route> r = GetRoute(id);
+      if (r.ok()) {
+        out[id] = *std::move(r);
+      } else if (r.status().code() != absl::StatusCode::kNotFound) {
+        return r.status();
+      }
+    }
+    return out;
+  }
 };
 
 class PlanClient {

@@ -47,6 +47,33 @@ class GrpcRouteClient final : public RouteClient {
     return response.route();
   }
 
+  // BatchLookup by customer id, 10,000 keys a call (served from the
+  // router's memory).
+  absl::StatusOr<std::map<int64_t, ::tandem::router::v1::Route>> LookupRoutes(
+      const std::vector<int64_t>& ids) override {
+    std::map<int64_t, ::tandem::router::v1::Route> out;
+    constexpr size_t kPerCall = 10000;
+    for (size_t start = 0; start < ids.size(); start += kPerCall) {
+      const size_t n = std::min(kPerCall, ids.size() - start);
+      ::tandem::router::v1::BatchLookupRequest request;
+      for (size_t i = start; i < start + n; ++i) {
+        auto* key = request.add_keys();
+        key->set_kind(::tandem::router::v1::KEY_KIND_CUSTOMER_ID);
+        key->set_value(absl::StrCat(ids[i]));
+      }
+      grpc::ClientContext ctx;
+      Prepare(ctx);
+      ::tandem::router::v1::BatchLookupResponse response;
+      absl::Status s = FromGrpc(stub_->BatchLookup(&ctx, request, &response),
+                                "router BatchLookup");
+      if (!s.ok()) return s;
+      for (const auto& r : response.results()) {
+        if (r.found()) out[r.route().customer_id()] = r.route();
+      }
+    }
+    return out;
+  }
+
  private:
   void Prepare(grpc::ClientContext& ctx) {
     AttachBearerToken(ctx, token_);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,13 @@ struct ItemRecord {
   // Not stored: set by the mover when it stopped the item at a checkpoint
   // (its batch pausing); the worker releases it as it is.
   bool stopped = false;
+};
+
+// What one claim may take (see MoveStore::ClaimItems).
+struct ClaimLimits {
+  int limit = 0;
+  int tail_limit = 64;
+  std::set<int64_t> no_new_starts;
 };
 
 // A batch to create.
@@ -88,12 +96,17 @@ class MoveStore {
   virtual absl::StatusOr<std::optional<ItemRecord>> LatestItem(
       int64_t customer_id) = 0;
 
-  // Claims up to `limit` unfinished items of running batches that nobody
-  // holds (or whose holder's lease ran out) for `worker`, for `lease_ms`,
-  // each with a new epoch. Uses SKIP LOCKED, so replicas never wait on each
-  // other.
+  // Claims, for `worker` and `lease_ms`, each with a new epoch, items that
+  // nobody holds (or whose holder's lease ran out): up to `limits.limit`
+  // items to start or resume — PENDING items of RUNNING batches (not of
+  // `limits.no_new_starts`), and items between PLANNING and VERIFYING of
+  // RUNNING, PAUSING or CANCELLING batches (to go on, stop or be skipped) —
+  // never more per batch than its parallelism over every replica; and up to
+  // `limits.tail_limit` items in TAIL, whatever their batch's state. Uses
+  // SKIP LOCKED, so replicas never wait on each other's items.
   virtual absl::StatusOr<std::vector<ItemRecord>> ClaimItems(
-      const std::string& worker, int64_t lease_ms, int limit) = 0;
+      const std::string& worker, int64_t lease_ms,
+      const ClaimLimits& limits) = 0;
 
   // Extends the lease of an item the worker holds; ABORTED when it no
   // longer holds it (its epoch is stale).

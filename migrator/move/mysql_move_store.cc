@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "migrator/batch/batch_rows.h"
 #include "migrator/move/item_states.h"
 
 namespace tandem::migrator {
@@ -27,12 +28,6 @@ constexpr char kItemColumns[] =
     "i.lease_until_ms, i.epoch, i.migrating_version, i.new_status, "
     "i.cutover_started_ms, i.flipped_at_ms, i.tail_until_ms, b.mode, "
     "b.direction, b.options";
-
-void SetBlob(sql::PreparedStatement& ps, int index, const std::string& bytes,
-             std::vector<std::unique_ptr<std::istringstream>>& keep) {
-  keep.push_back(std::make_unique<std::istringstream>(bytes));
-  ps.setBlob(index, keep.back().get());
-}
 
 ItemRecord ItemFromRow(sql::ResultSet& rs) {
   ItemRecord r;
@@ -56,75 +51,6 @@ ItemRecord ItemFromRow(sql::ResultSet& rs) {
           : Direction::kMove;
   r.options.ParseFromString(rs.getString("options"));
   return r;
-}
-
-int64_t DbNow(sql::Connection& conn) {
-  std::unique_ptr<sql::Statement> s(conn.createStatement());
-  Rows rs(s->executeQuery(absl::StrCat("SELECT ", kNow)));
-  rs->next();
-  return rs->getInt64(1);
-}
-
-// Fills the progress counts of `batch` from its items.
-void FillProgress(sql::Connection& conn, v1::Batch* batch) {
-  Stmt ps(conn.prepareStatement(
-      "SELECT state, COUNT(*), SUM(rows_copied), MAX(cutover_ms), "
-      "SUM(cutover_ms), SUM(cutover_ms > 0) FROM migrator_items "
-      "WHERE batch_id = ? GROUP BY state"));
-  ps->setInt64(1, batch->batch_id());
-  Rows rs(ps->executeQuery());
-  v1::BatchProgress* p = batch->mutable_progress();
-  int64_t cutover_sum = 0, cutover_n = 0;
-  while (rs->next()) {
-    const auto state = static_cast<v1::ItemState>(rs->getInt(1));
-    const int64_t n = rs->getInt64(2);
-    p->set_items_total(p->items_total() + n);
-    p->set_rows_copied(p->rows_copied() + rs->getInt64(3));
-    p->set_cutover_ms_max(std::max(p->cutover_ms_max(), rs->getInt64(4)));
-    cutover_sum += rs->getInt64(5);
-    cutover_n += rs->getInt64(6);
-    switch (state) {
-      case v1::ITEM_STATE_PENDING:
-        p->set_items_pending(p->items_pending() + n);
-        break;
-      case v1::ITEM_STATE_DONE:
-        p->set_items_done(p->items_done() + n);
-        break;
-      case v1::ITEM_STATE_FAILED:
-        p->set_items_failed(p->items_failed() + n);
-        break;
-      case v1::ITEM_STATE_SKIPPED:
-        p->set_items_skipped(p->items_skipped() + n);
-        break;
-      case v1::ITEM_STATE_ROLLED_BACK:
-        p->set_items_rolled_back(p->items_rolled_back() + n);
-        break;
-      default:
-        p->set_items_in_progress(p->items_in_progress() + n);
-    }
-  }
-  if (cutover_n > 0) p->set_cutover_ms_mean(cutover_sum / cutover_n);
-}
-
-absl::StatusOr<v1::Batch> ReadBatch(sql::Connection& conn, int64_t batch_id) {
-  Stmt ps(conn.prepareStatement(
-      "SELECT detail, state, version, state_reason, started_at_ms, "
-      "finished_at_ms FROM migrator_batches WHERE batch_id = ?"));
-  ps->setInt64(1, batch_id);
-  Rows rs(ps->executeQuery());
-  if (!rs->next()) {
-    return absl::NotFoundError(absl::StrCat("no batch ", batch_id));
-  }
-  v1::Batch batch;
-  batch.ParseFromString(rs->getString(1));
-  batch.set_batch_id(batch_id);
-  batch.set_state(static_cast<v1::BatchState>(rs->getInt(2)));
-  batch.set_version(rs->getInt64(3));
-  batch.set_state_reason(rs->getString(4));
-  batch.set_started_at_unix_ms(rs->getInt64(5));
-  batch.set_finished_at_unix_ms(rs->getInt64(6));
-  FillProgress(conn, &batch);
-  return batch;
 }
 
 }  // namespace
@@ -174,6 +100,34 @@ const std::vector<SchemaMigration>& MigratorSchemaMigrations() {
         "CREATE TABLE IF NOT EXISTS migrator_active_customers ("
         " customer_id BIGINT NOT NULL PRIMARY KEY,"
         " batch_id BIGINT NOT NULL) ENGINE=InnoDB"}},
+      {2,
+       "batches: parallelism, throttle, gate, request ids, replica load",
+       {"ALTER TABLE migrator_batches"
+        " ADD COLUMN parallelism INT NOT NULL DEFAULT 4,"
+        " ADD COLUMN throttle BLOB NULL,"
+        " ADD COLUMN failed_base BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE migrator_items"
+        " ADD COLUMN held TINYINT NOT NULL DEFAULT 0,"
+        " ADD COLUMN gate_released TINYINT NOT NULL DEFAULT 0,"
+        " ADD COLUMN ended_at_ms BIGINT NOT NULL DEFAULT 0,"
+        " ADD COLUMN failure_kind TINYINT NOT NULL DEFAULT 0,"
+        " ADD KEY items_by_batch_state (batch_id, state),"
+        " ADD KEY items_by_batch_updated (batch_id, updated_at_ms),"
+        " ADD KEY items_by_batch_ended (batch_id, ended_at_ms)",
+        // A control call's request id, so that a retry is answered, not
+        // applied again.
+        "CREATE TABLE IF NOT EXISTS migrator_batch_requests ("
+        " request_id VARCHAR(64) NOT NULL PRIMARY KEY,"
+        " batch_id BIGINT NOT NULL,"
+        " created_at_ms BIGINT NOT NULL) ENGINE=InnoDB",
+        // Each replica's busy workers per batch, for splitting the batch's
+        // write budget.
+        "CREATE TABLE IF NOT EXISTS migrator_replica_load ("
+        " batch_id BIGINT NOT NULL,"
+        " worker VARCHAR(128) NOT NULL,"
+        " busy INT NOT NULL,"
+        " heartbeat_ms BIGINT NOT NULL,"
+        " PRIMARY KEY (batch_id, worker)) ENGINE=InnoDB"}},
   };
   return *migrations;
 }
@@ -220,7 +174,8 @@ absl::StatusOr<v1::Batch> MysqlMoveStore::CreateBatch(const NewBatch& b) {
         Stmt insert(conn.prepareStatement(
             "INSERT INTO migrator_batches (name, request_id, state, mode, "
             "direction, version, options, detail, created_at_ms, "
-            "started_at_ms) VALUES (?, ?, ?, ?, ?, 1, ?, '', ?, ?)"));
+            "started_at_ms, parallelism) VALUES (?, ?, ?, ?, ?, 1, ?, '', ?, "
+            "?, ?)"));
         // A unique placeholder until the id is known.
         insert->setString(
             1, b.name.empty()
@@ -240,6 +195,8 @@ absl::StatusOr<v1::Batch> MysqlMoveStore::CreateBatch(const NewBatch& b) {
         SetBlob(*insert, 6, options, keep);
         insert->setInt64(7, now);
         insert->setInt64(8, b.start ? now : 0);
+        insert->setInt(
+            9, b.options.parallelism() > 0 ? b.options.parallelism() : 4);
         insert->executeUpdate();
         std::unique_ptr<sql::Statement> s(conn.createStatement());
         Rows id(s->executeQuery("SELECT LAST_INSERT_ID()"));
@@ -365,31 +322,86 @@ absl::StatusOr<std::optional<ItemRecord>> MysqlMoveStore::LatestItem(
 }
 
 absl::StatusOr<std::vector<ItemRecord>> MysqlMoveStore::ClaimItems(
-    const std::string& worker, int64_t lease_ms, int limit) {
+    const std::string& worker, int64_t lease_ms, const ClaimLimits& limits) {
   std::vector<ItemRecord> claimed;
   TANDEM_RETURN_IF_ERROR(pool_->Transaction(
       "claim items", [&](sql::Connection& conn) -> absl::Status {
         claimed.clear();
-        Stmt select(conn.prepareStatement(absl::StrCat(
-            "SELECT ", kItemColumns,
-            " FROM migrator_items i JOIN migrator_batches b USING (batch_id) "
-            "WHERE b.state = ? AND i.state NOT IN ",
-            kTerminal, " AND (i.worker = '' OR i.lease_until_ms < ", kNow,
-            ") ORDER BY i.batch_id, i.customer_id LIMIT ? "
-            "FOR UPDATE SKIP LOCKED")));
-        select->setInt(1, v1::BATCH_STATE_RUNNING);
-        select->setInt(2, limit);
-        Rows rs(select->executeQuery());
-        while (rs->next()) claimed.push_back(ItemFromRow(*rs));
+        const int64_t now = DbNow(conn);
+        // (batch, customer) of the items taken; only item rows are locked
+        // (SKIP LOCKED), never batch rows.
+        std::vector<std::pair<int64_t, int64_t>> keys;
+        auto take = [&](const std::string& where, int64_t batch_id, int limit) {
+          if (limit <= 0) return;
+          Stmt select(conn.prepareStatement(absl::StrCat(
+              "SELECT batch_id, customer_id FROM migrator_items WHERE ", where,
+              " AND (worker = '' OR lease_until_ms < ?) ",
+              batch_id > 0 ? "AND batch_id = ? " : "",
+              "ORDER BY batch_id, customer_id LIMIT ? FOR UPDATE SKIP "
+              "LOCKED")));
+          int p = 1;
+          select->setInt64(p++, now);
+          if (batch_id > 0) select->setInt64(p++, batch_id);
+          select->setInt(p++, limit);
+          Rows rs(select->executeQuery());
+          while (rs->next())
+            keys.emplace_back(rs->getInt64(1), rs->getInt64(2));
+        };
+        // Tails: whatever their batch's state, without a worker slot.
+        take("state = 6", 0, limits.tail_limit);
+        // Per batch, within its parallelism over every replica.
+        Stmt batches(conn.prepareStatement(
+            "SELECT batch_id, state, parallelism FROM migrator_batches WHERE "
+            "state IN (2, 3, 5) ORDER BY batch_id"));
+        Rows b(batches->executeQuery());
+        int left = limits.limit;
+        while (b->next() && left > 0) {
+          const int64_t batch_id = b->getInt64(1);
+          const auto state = static_cast<v1::BatchState>(b->getInt(2));
+          Stmt busy(conn.prepareStatement(
+              "SELECT COUNT(*) FROM migrator_items WHERE batch_id = ? AND "
+              "state BETWEEN 2 AND 5 AND worker <> '' AND lease_until_ms >= "
+              "?"));
+          busy->setInt64(1, batch_id);
+          busy->setInt64(2, now);
+          Rows n(busy->executeQuery());
+          n->next();
+          const int free_slots =
+              std::min(left, b->getInt(3) - static_cast<int>(n->getInt64(1)));
+          const size_t before = keys.size();
+          // Items a worker left half way first, then new ones. A pausing
+          // batch only has its cutovers finished (what stopped before them
+          // stays until resumed); a cancelling one has the rest skipped.
+          take(state == v1::BATCH_STATE_PAUSING ? "state BETWEEN 4 AND 5"
+                                                : "state BETWEEN 2 AND 5",
+               batch_id, free_slots);
+          int taken = static_cast<int>(keys.size() - before);
+          if (state == v1::BATCH_STATE_RUNNING &&
+              !limits.no_new_starts.count(batch_id)) {
+            take("state = 1", batch_id, free_slots - taken);
+            taken = static_cast<int>(keys.size() - before);
+          }
+          left -= taken;
+        }
+        for (const auto& [batch_id, customer_id] : keys) {
+          Stmt read(conn.prepareStatement(absl::StrCat(
+              "SELECT ", kItemColumns,
+              " FROM migrator_items i JOIN migrator_batches b USING "
+              "(batch_id) WHERE i.batch_id = ? AND i.customer_id = ?")));
+          read->setInt64(1, batch_id);
+          read->setInt64(2, customer_id);
+          Rows rs(read->executeQuery());
+          if (rs->next()) claimed.push_back(ItemFromRow(*rs));
+        }
         for (ItemRecord& r : claimed) {
-          Stmt update(conn.prepareStatement(absl::StrCat(
-              "UPDATE migrator_items SET worker = ?, lease_until_ms = ", kNow,
-              " + ?, epoch = epoch + 1 WHERE batch_id = ? AND customer_id = "
-              "?")));
+          Stmt update(conn.prepareStatement(
+              "UPDATE migrator_items SET worker = ?, lease_until_ms = ? + ?, "
+              "epoch = epoch + 1 WHERE batch_id = ? AND customer_id = ?"));
           update->setString(1, worker);
-          update->setInt64(2, lease_ms);
-          update->setInt64(3, r.item.batch_id());
-          update->setInt64(4, r.item.customer_id());
+          update->setInt64(2, now);
+          update->setInt64(3, lease_ms);
+          update->setInt64(4, r.item.batch_id());
+          update->setInt64(5, r.item.customer_id());
           update->executeUpdate();
           r.worker = worker;
           r.item.set_worker(worker);
@@ -455,8 +467,9 @@ absl::Status MysqlMoveStore::UpdateItem(const ItemRecord& r) {
             "UPDATE migrator_items SET state = ?, detail = ?, "
             "migrating_version = ?, new_status = ?, cutover_started_ms = ?, "
             "flipped_at_ms = ?, tail_until_ms = ?, rows_copied = ?, "
-            "cutover_ms = ?, updated_at_ms = ?, worker = IF(?, '', worker) "
-            "WHERE batch_id = ? AND customer_id = ?"));
+            "cutover_ms = ?, updated_at_ms = ?, worker = IF(?, '', worker), "
+            "held = ?, failure_kind = ?, ended_at_ms = IF(ended_at_ms = 0 "
+            "AND ?, ?, ended_at_ms) WHERE batch_id = ? AND customer_id = ?"));
         update->setInt(1, item.state());
         SetBlob(*update, 2, detail, keep);
         update->setInt64(3, r.migrating_version);
@@ -468,8 +481,14 @@ absl::Status MysqlMoveStore::UpdateItem(const ItemRecord& r) {
         update->setInt64(9, item.cutover_ms());
         update->setInt64(10, now);
         update->setBoolean(11, IsTerminal(item.state()));
-        update->setInt64(12, item.batch_id());
-        update->setInt64(13, item.customer_id());
+        update->setInt(12, item.held_at_gate() ? 1 : 0);
+        update->setInt(13, item.failure().kind());
+        // When the item's work ended (flipped, or finished): the rates.
+        update->setBoolean(14, IsTerminal(item.state()) ||
+                                   item.state() == v1::ITEM_STATE_TAIL);
+        update->setInt64(15, now);
+        update->setInt64(16, item.batch_id());
+        update->setInt64(17, item.customer_id());
         update->executeUpdate();
         if (IsTerminal(item.state())) {
           Stmt release(conn.prepareStatement(

@@ -33,9 +33,9 @@ class MysqlMoveStore final : public MoveStore {
                                      int64_t customer_id) override;
   absl::StatusOr<std::optional<ItemRecord>> LatestItem(
       int64_t customer_id) override;
-  absl::StatusOr<std::vector<ItemRecord>> ClaimItems(const std::string& worker,
-                                                     int64_t lease_ms,
-                                                     int limit) override;
+  absl::StatusOr<std::vector<ItemRecord>> ClaimItems(
+      const std::string& worker, int64_t lease_ms,
+      const ClaimLimits& limits) override;
   absl::Status RenewLease(const ItemRecord& record, int64_t lease_ms) override;
   absl::Status UpdateItem(const ItemRecord& record) override;
   absl::Status ReleaseItem(const ItemRecord& record) override;

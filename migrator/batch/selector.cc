@@ -1,0 +1,362 @@
+#include "migrator/batch/selector.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <mysql_connection.h>
+
+#include <algorithm>
+#include <optional>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "migrator/engine/rows.h"
+#include "migrator/move/item_states.h"
+
+namespace tandem::migrator {
+namespace {
+
+namespace v1 = ::tandem::migrator::v1;
+namespace rv1 = ::tandem::router::v1;
+using Stmt = std::unique_ptr<sql::PreparedStatement>;
+using Rows = std::unique_ptr<sql::ResultSet>;
+using Ids = std::set<int64_t>;
+
+constexpr size_t kChunk = 1000;
+
+std::string Marks(size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) absl::StrAppend(&out, i ? ",?" : "?");
+  return out;
+}
+
+// Runs `sql_prefix` + "(?,...)" over `values` in chunks, collecting the
+// first column of every row as an id.
+template <typename T>
+absl::Status CollectIn(sql::Connection& conn, const std::string& sql_prefix,
+                       const std::vector<T>& values, Ids* out,
+                       std::vector<std::string>* second = nullptr) {
+  for (size_t start = 0; start < values.size(); start += kChunk) {
+    const size_t n = std::min(kChunk, values.size() - start);
+    Stmt ps(
+        conn.prepareStatement(absl::StrCat(sql_prefix, " (", Marks(n), ")")));
+    for (size_t i = 0; i < n; ++i) {
+      if constexpr (std::is_same_v<T, std::string>) {
+        ps->setString(static_cast<int>(i) + 1, values[start + i]);
+      } else {
+        ps->setInt64(static_cast<int>(i) + 1, values[start + i]);
+      }
+    }
+    Rows rs(ps->executeQuery());
+    while (rs->next()) {
+      out->insert(rs->getInt64(1));
+      if (second != nullptr) second->push_back(rs->getString(2));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Intersect(std::optional<Ids>& into, Ids with) {
+  if (!into.has_value()) {
+    into = std::move(with);
+    return;
+  }
+  Ids kept;
+  std::set_intersection(into->begin(), into->end(), with.begin(), with.end(),
+                        std::inserter(kept, kept.end()));
+  into = std::move(kept);
+}
+
+std::string Table(const BillingDb& db, const std::string& table) {
+  return absl::StrCat(QuoteIdent(db.database()), ".", QuoteIdent(table));
+}
+
+// The customers of the side read matched by the billing-data criteria
+// (nullopt when none is used).
+absl::StatusOr<std::optional<Ids>> ReadCriteria(const SelectorDeps& deps,
+                                                const v1::BatchSelector& s,
+                                                SchemaSide side) {
+  std::optional<Ids> result;
+  const bool billing = s.product_ids_size() > 0 ||
+                       s.payment_systems_size() > 0 || s.min_accounts() > 0 ||
+                       s.max_accounts() > 0 || s.all_customers();
+  if (!billing) return result;
+  const SelectorSpec& spec = deps.mapping->selectors(side);
+  const CustomerSpec& customer = deps.mapping->customer(side);
+  const CatalogSpec& catalog = deps.mapping->catalog(side);
+  BillingDb& db = *deps.dbs[side];
+  const std::string system = deps.mapping->schema_name(side);
+  if (!spec.present && !(s.all_customers() && s.product_ids_size() == 0 &&
+                         s.payment_systems_size() == 0 &&
+                         s.min_accounts() == 0 && s.max_accounts() == 0)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the schema mapping has no `selectors` for ", system,
+                     ": select customers by id"));
+  }
+  TANDEM_RETURN_IF_ERROR(db.pool().Run(
+      "resolve selector", [&](sql::Connection& conn) -> absl::Status {
+        const std::string key = QuoteIdent(customer.key);
+        const std::string customers = Table(db, customer.table);
+        if (s.product_ids_size() > 0) {
+          std::vector<int64_t> wanted(s.product_ids().begin(),
+                                      s.product_ids().end());
+          Ids known;
+          TANDEM_RETURN_IF_ERROR(CollectIn(
+              conn,
+              absl::StrCat("SELECT ", QuoteIdent(catalog.products.id), " FROM ",
+                           Table(db, catalog.products.table), " WHERE ",
+                           QuoteIdent(catalog.products.id), " IN"),
+              wanted, &known));
+          std::vector<std::string> unknown;
+          for (int64_t p : wanted) {
+            if (!known.count(p)) unknown.push_back(absl::StrCat(p));
+          }
+          if (!unknown.empty()) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "selector.product_ids: no product ",
+                absl::StrJoin(unknown, ", "), " on ", system, " (a batch that ",
+                side == kSourceSide ? "moves" : "rolls back",
+                " customers names ", system, " products)"));
+          }
+          Ids users;
+          TANDEM_RETURN_IF_ERROR(CollectIn(
+              conn,
+              absl::StrCat("SELECT DISTINCT ",
+                           QuoteIdent(spec.products_customer), " FROM ",
+                           Table(db, spec.products_table), " WHERE ",
+                           QuoteIdent(spec.products_product), " IN"),
+              wanted, &users));
+          Intersect(result, std::move(users));
+        }
+        if (s.payment_systems_size() > 0) {
+          std::vector<std::string> names(s.payment_systems().begin(),
+                                         s.payment_systems().end());
+          Ids ids;
+          std::vector<std::string> found;
+          TANDEM_RETURN_IF_ERROR(CollectIn(
+              conn,
+              absl::StrCat("SELECT ", QuoteIdent(spec.payment_names_id), ", ",
+                           QuoteIdent(spec.payment_names_name), " FROM ",
+                           Table(db, spec.payment_names_table), " WHERE ",
+                           QuoteIdent(spec.payment_names_name), " IN"),
+              names, &ids, &found));
+          std::vector<std::string> unknown;
+          for (const std::string& n : names) {
+            if (std::find(found.begin(), found.end(), n) == found.end()) {
+              unknown.push_back(absl::StrCat("\"", n, "\""));
+            }
+          }
+          if (!unknown.empty()) {
+            Stmt all(conn.prepareStatement(absl::StrCat(
+                "SELECT ", QuoteIdent(spec.payment_names_name), " FROM ",
+                Table(db, spec.payment_names_table), " ORDER BY 1")));
+            Rows rs(all->executeQuery());
+            std::vector<std::string> known;
+            while (rs->next()) known.push_back(rs->getString(1));
+            return absl::InvalidArgumentError(
+                absl::StrCat("selector.payment_systems: no payment system ",
+                             absl::StrJoin(unknown, ", "), " on ", system,
+                             " (known: ", absl::StrJoin(known, ", "), ")"));
+          }
+          Ids users;
+          TANDEM_RETURN_IF_ERROR(CollectIn(
+              conn,
+              absl::StrCat("SELECT ", key, " FROM ", customers, " WHERE ",
+                           QuoteIdent(spec.payment_column), " IN"),
+              std::vector<int64_t>(ids.begin(), ids.end()), &users));
+          Intersect(result, std::move(users));
+        }
+        if (s.min_accounts() > 0 || s.max_accounts() > 0) {
+          Stmt ps(conn.prepareStatement(absl::StrCat(
+              "SELECT c.", key, " FROM ", customers, " c LEFT JOIN ",
+              Table(db, spec.accounts_table), " a ON a.",
+              QuoteIdent(spec.accounts_customer), " = c.", key, " GROUP BY c.",
+              key, " HAVING COUNT(a.", QuoteIdent(spec.accounts_customer),
+              ") >= ? AND (? = 0 OR COUNT(a.",
+              QuoteIdent(spec.accounts_customer), ") <= ?)")));
+          ps->setInt(1, s.min_accounts());
+          ps->setInt(2, s.max_accounts());
+          ps->setInt(3, s.max_accounts());
+          Rows rs(ps->executeQuery());
+          Ids users;
+          while (rs->next()) users.insert(rs->getInt64(1));
+          Intersect(result, std::move(users));
+        }
+        if (s.all_customers()) {
+          Stmt ps(conn.prepareStatement(
+              absl::StrCat("SELECT ", key, " FROM ", customers)));
+          Rows rs(ps->executeQuery());
+          Ids users;
+          while (rs->next()) users.insert(rs->getInt64(1));
+          Intersect(result, std::move(users));
+        }
+        return absl::OkStatus();
+      }));
+  return result;
+}
+
+}  // namespace
+
+absl::Status ValidateSelector(const v1::BatchSelector& s) {
+  const bool criteria = s.product_ids_size() > 0 ||
+                        s.payment_systems_size() > 0 ||
+                        s.customer_ids_size() > 0 || s.from_batch_id() != 0 ||
+                        s.from_batch_states_size() > 0 ||
+                        s.min_accounts() != 0 || s.max_accounts() != 0;
+  if (!criteria && !s.all_customers()) {
+    return absl::InvalidArgumentError(
+        "selector: choose customers by product_ids, payment_systems, "
+        "customer_ids, from_batch_id, min_accounts/max_accounts, or "
+        "all_customers");
+  }
+  if (s.all_customers() && criteria) {
+    return absl::InvalidArgumentError(
+        "selector: all_customers takes no other criterion (only limit)");
+  }
+  if (s.product_ids_size() > kMaxSelectorProducts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("selector.product_ids: at most ", kMaxSelectorProducts,
+                     ", not ", s.product_ids_size()));
+  }
+  for (int i = 0; i < s.product_ids_size(); ++i) {
+    if (s.product_ids(i) <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("selector.product_ids[", i, "] = ", s.product_ids(i),
+                       ": product ids are positive"));
+    }
+  }
+  if (s.payment_systems_size() > kMaxSelectorPaymentSystems) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "selector.payment_systems: at most ", kMaxSelectorPaymentSystems,
+        ", not ", s.payment_systems_size()));
+  }
+  for (int i = 0; i < s.payment_systems_size(); ++i) {
+    if (s.payment_systems(i).empty() || s.payment_systems(i).size() > 64) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("selector.payment_systems[", i,
+                       "]: a payment system name is 1-64 bytes"));
+    }
+  }
+  if (s.customer_ids_size() > kMaxSelectorCustomers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("selector.customer_ids: at most ", kMaxSelectorCustomers,
+                     ", not ", s.customer_ids_size()));
+  }
+  for (int i = 0; i < s.customer_ids_size(); ++i) {
+    if (s.customer_ids(i) <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("selector.customer_ids[", i, "] = ", s.customer_ids(i),
+                       ": customer ids are positive"));
+    }
+  }
+  if (s.from_batch_id() < 0) {
+    return absl::InvalidArgumentError(
+        "selector.from_batch_id: batch ids are positive");
+  }
+  if (s.from_batch_id() > 0 && s.from_batch_states_size() == 0) {
+    return absl::InvalidArgumentError(
+        "selector.from_batch_states: say which items of batch " +
+        absl::StrCat(s.from_batch_id()) +
+        " to take (for example FAILED to retry, DONE to roll back)");
+  }
+  if (s.from_batch_id() == 0 && s.from_batch_states_size() > 0) {
+    return absl::InvalidArgumentError(
+        "selector.from_batch_states needs selector.from_batch_id");
+  }
+  for (int i = 0; i < s.from_batch_states_size(); ++i) {
+    const int state = s.from_batch_states(i);
+    if (state <= v1::ITEM_STATE_UNSPECIFIED ||
+        state > v1::ITEM_STATE_ROLLED_BACK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("selector.from_batch_states[", i,
+                       "]: not an item state (", state, ")"));
+    }
+  }
+  if (s.min_accounts() < 0 || s.max_accounts() < 0) {
+    return absl::InvalidArgumentError(
+        "selector: min_accounts and max_accounts are not negative");
+  }
+  if (s.max_accounts() > 0 && s.min_accounts() > s.max_accounts()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "selector: min_accounts ", s.min_accounts(), " is above max_accounts ",
+        s.max_accounts(), ": no customer can match both"));
+  }
+  if (s.limit() < 0) {
+    return absl::InvalidArgumentError("selector.limit is not negative");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Selection> ResolveSelector(const SelectorDeps& deps,
+                                          const v1::BatchSelector& s,
+                                          Direction direction) {
+  TANDEM_RETURN_IF_ERROR(ValidateSelector(s));
+  const SchemaSide side = Mapping::ReadSide(direction);
+  const auto origin = direction == Direction::kMove
+                          ? ::tandem::common::v1::SYSTEM_SOURCE
+                          : ::tandem::common::v1::SYSTEM_TARGET;
+  // Named customers: by id, or the items of an earlier batch.
+  std::optional<Ids> named;
+  if (s.customer_ids_size() > 0) {
+    Intersect(named, Ids(s.customer_ids().begin(), s.customer_ids().end()));
+  }
+  if (s.from_batch_id() > 0) {
+    std::vector<v1::ItemState> states;
+    for (int st : s.from_batch_states()) {
+      states.push_back(static_cast<v1::ItemState>(st));
+    }
+    TANDEM_ASSIGN_OR_RETURN(std::vector<int64_t> from,
+                            deps.store->CustomersOf(s.from_batch_id(), states));
+    Intersect(named, Ids(from.begin(), from.end()));
+  }
+  TANDEM_ASSIGN_OR_RETURN(std::optional<Ids> matched,
+                          ReadCriteria(deps, s, side));
+  Ids candidates;
+  if (named.has_value() && matched.has_value()) {
+    std::set_intersection(named->begin(), named->end(), matched->begin(),
+                          matched->end(),
+                          std::inserter(candidates, candidates.end()));
+  } else {
+    candidates = named.has_value() ? *named : *matched;
+  }
+  const std::vector<int64_t> ids(candidates.begin(), candidates.end());
+  TANDEM_ASSIGN_OR_RETURN(auto routes, deps.router->LookupRoutes(ids));
+  Selection out;
+  const bool by_name = named.has_value();
+  for (int64_t id : ids) {
+    if (s.limit() > 0 &&
+        static_cast<int64_t>(out.pending.size() + out.skipped.size()) >=
+            s.limit()) {
+      break;
+    }
+    auto r = routes.find(id);
+    if (r == routes.end()) {
+      if (by_name) {
+        out.skipped.push_back({id, v1::FAILURE_KIND_CUSTOMER_NOT_FOUND,
+                               absl::StrCat("customer ", id, " has no route")});
+      }
+      continue;
+    }
+    if (r->second.system() != origin) {
+      if (by_name) {
+        out.skipped.push_back(
+            {id, v1::FAILURE_KIND_ALREADY_MOVED,
+             absl::StrCat(
+                 "customer ", id, " is already on the ",
+                 direction == Direction::kMove ? "target" : "source")});
+      }
+      continue;
+    }
+    if (r->second.state() == rv1::ROUTE_STATE_MIGRATING) {
+      out.skipped.push_back(
+          {id, v1::FAILURE_KIND_ROUTE_CONFLICT,
+           absl::StrCat("customer ", id, " is MIGRATING under another move")});
+      continue;
+    }
+    out.pending.push_back(id);
+  }
+  return out;
+}
+
+}  // namespace tandem::migrator
