@@ -428,12 +428,17 @@ std::set<int64_t> Governor::NoNewStarts() {
 
 ItemDecision Governor::Check(const ItemRecord& record, bool at_gate) {
   const int64_t batch_id = record.item.batch_id();
-  bool known;
+  bool fresh;
   {
     absl::MutexLock lock(&mu_);
-    known = batches_.count(batch_id) > 0;
+    auto it = batches_.find(batch_id);
+    // A batch created since the last refresh, or one the cache says must
+    // stop: looked at again (an operator may have just resumed it).
+    fresh = it != batches_.end() &&
+            (it->second.control.state == v1::BATCH_STATE_RUNNING ||
+             clock_.Now() - refreshed_ < absl::Milliseconds(100));
   }
-  if (!known) Refresh();  // a batch created since the last refresh
+  if (!fresh) Refresh();
   bool hold = false;
   {
     absl::MutexLock lock(&mu_);

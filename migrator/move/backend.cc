@@ -156,6 +156,25 @@ void Backend::ClaimAndStart() {
   for (ItemRecord& record : *claimed) {
     const auto key =
         std::make_pair(record.item.batch_id(), record.item.customer_id());
+    // The previous run of the same item on this replica: still running
+    // (its lease ran out under it: it is stale now, and stops at its next
+    // write; the item waits for this new claim's lease to end), or ended
+    // and not yet joined.
+    std::thread previous;
+    {
+      absl::MutexLock lock(&mu_);
+      if (advancing_.count(key) || tailing_.count(key)) {
+        TANDEM_LOG(Warning, "item_still_running")
+            .With("customer_id", record.item.customer_id());
+        continue;
+      }
+      auto t = threads_.find(key);
+      if (t != threads_.end()) {
+        previous = std::move(t->second);
+        threads_.erase(t);
+      }
+    }
+    if (previous.joinable()) previous.join();
     if (record.item.state() == v1::ITEM_STATE_TAIL &&
         !TakeFences(ContextFor(record))) {
       continue;
@@ -187,26 +206,28 @@ void Backend::RunItem(ItemRecord record) {
   if (status.code() == absl::StatusCode::kAborted && policy_ != nullptr) {
     policy_->LeaseLost("store");
   }
-  if (status.ok() && record.stopped) {
-    // Paused at a checkpoint: released as it is, to resume later.
-    (void)store_->ReleaseItem(record);
-  }
   if (!status.ok()) {
     TANDEM_LOG(Warning, "item_interrupted")
         .With("batch_id", record.item.batch_id())
         .With("customer_id", record.item.customer_id())
         .With("state", ItemStateName(record.item.state()))
         .With("error", status.ToString());
-    if (status.code() != absl::StatusCode::kAborted) {
-      (void)store_->ReleaseItem(record);
+  }
+  // Paused at a checkpoint, or interrupted (not by losing the claim): the
+  // item is released as it is, to be taken again later; only after this
+  // worker let go of it here, so no claim of it overlaps this run.
+  const bool release =
+      (status.ok() && record.stopped) ||
+      (!status.ok() && status.code() != absl::StatusCode::kAborted);
+  {
+    absl::MutexLock lock(&mu_);
+    advancing_.erase(key);
+    if (status.ok() && record.item.state() == v1::ITEM_STATE_TAIL) {
+      tailing_[key] = record;
     }
+    wake_ = true;
   }
-  absl::MutexLock lock(&mu_);
-  advancing_.erase(key);
-  if (status.ok() && record.item.state() == v1::ITEM_STATE_TAIL) {
-    tailing_[key] = std::move(record);
-  }
-  wake_ = true;
+  if (release) (void)store_->ReleaseItem(record);
 }
 
 void Backend::TailPasses() {

@@ -7,6 +7,7 @@
 #include "common/auth.h"
 #include "common/status_macros.h"
 #include "tests/testbed/services_fixture.h"
+#include "tests/testing/eventually.h"
 
 namespace tandem::migrator::testing {
 namespace {
@@ -185,6 +186,118 @@ std::vector<std::string> MigratorEnv::Rows(bool target,
       target ? testbed::Testbed::kTargetDb : testbed::Testbed::kSourceDb);
   EXPECT_TRUE(rows.ok()) << rows.status();
   return rows.ok() ? *rows : std::vector<std::string>{};
+}
+
+grpc::Status Batches::Create(v1::CreateBatchRequest request, v1::Batch* out) {
+  v1::CreateBatchResponse response;
+  grpc::Status s =
+      stub_->CreateBatch(MigratorEnv::Ctx().get(), request, &response);
+  if (out != nullptr) *out = response.batch();
+  return s;
+}
+
+v1::Batch Batches::Start(const std::string& name,
+                         const std::vector<int64_t>& customers,
+                         const v1::BatchOptions& options, v1::BatchMode mode) {
+  v1::CreateBatchRequest request;
+  request.set_name(name);
+  request.set_mode(mode);
+  *request.mutable_options() = options;
+  for (int64_t c : customers) request.mutable_selector()->add_customer_ids(c);
+  request.set_start(true);
+  v1::Batch batch;
+  grpc::Status s = Create(request, &batch);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return batch;
+}
+
+v1::Batch Batches::Get(int64_t batch_id) {
+  v1::GetBatchRequest request;
+  request.set_batch_id(batch_id);
+  v1::GetBatchResponse response;
+  grpc::Status s =
+      stub_->GetBatch(MigratorEnv::Ctx(kViewerToken).get(), request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return response.batch();
+}
+
+std::vector<v1::BatchItem> Batches::Items(int64_t batch_id) {
+  std::vector<v1::BatchItem> out;
+  v1::ListBatchItemsRequest request;
+  request.set_batch_id(batch_id);
+  request.set_include_details(true);
+  request.set_page_size(1000);
+  while (true) {
+    v1::ListBatchItemsResponse response;
+    grpc::Status s = stub_->ListBatchItems(MigratorEnv::Ctx(kViewerToken).get(),
+                                           request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok()) break;
+    for (const v1::BatchItem& i : response.items()) out.push_back(i);
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  return out;
+}
+
+bool Batches::Await(int64_t batch_id,
+                    const std::function<bool(const v1::Batch&)>& done,
+                    absl::Duration timeout) {
+  return ::tandem::testing::Eventually(
+      [&] {
+        v1::GetBatchRequest request;
+        request.set_batch_id(batch_id);
+        v1::GetBatchResponse response;
+        return stub_
+                   ->GetBatch(MigratorEnv::Ctx(kViewerToken).get(), request,
+                              &response)
+                   .ok() &&
+               done(response.batch());
+      },
+      timeout);
+}
+
+bool Batches::AwaitFinished(int64_t batch_id, absl::Duration timeout) {
+  return Await(
+      batch_id,
+      [](const v1::Batch& b) {
+        return b.state() == v1::BATCH_STATE_COMPLETED ||
+               b.state() == v1::BATCH_STATE_CANCELLED;
+      },
+      timeout);
+}
+
+grpc::Status Batches::Act(const std::string& action, int64_t batch_id,
+                          v1::Batch* out) {
+  v1::Batch batch;
+  grpc::Status s;
+  if (action == "start") {
+    v1::StartBatchRequest r;
+    r.set_batch_id(batch_id);
+    v1::StartBatchResponse response;
+    s = stub_->StartBatch(MigratorEnv::Ctx().get(), r, &response);
+    batch = response.batch();
+  } else if (action == "pause") {
+    v1::PauseBatchRequest r;
+    r.set_batch_id(batch_id);
+    v1::PauseBatchResponse response;
+    s = stub_->PauseBatch(MigratorEnv::Ctx().get(), r, &response);
+    batch = response.batch();
+  } else if (action == "resume") {
+    v1::ResumeBatchRequest r;
+    r.set_batch_id(batch_id);
+    v1::ResumeBatchResponse response;
+    s = stub_->ResumeBatch(MigratorEnv::Ctx().get(), r, &response);
+    batch = response.batch();
+  } else {
+    v1::CancelBatchRequest r;
+    r.set_batch_id(batch_id);
+    v1::CancelBatchResponse response;
+    s = stub_->CancelBatch(MigratorEnv::Ctx().get(), r, &response);
+    batch = response.batch();
+  }
+  if (out != nullptr) *out = batch;
+  return s;
 }
 
 }  // namespace tandem::migrator::testing

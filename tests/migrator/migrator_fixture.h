@@ -51,6 +51,9 @@ class MigratorEnv {
   router::RouterServer& router() const { return *router_; }
   catalog::CatalogServer& catalog() const { return *catalog_; }
   router::v1::RouterService::Stub& router_stub() const { return *router_stub_; }
+  catalog::v1::CatalogService::Stub& catalog_stub() const {
+    return *catalog_stub_;
+  }
 
   // Customers the catalog lets move (in id order, at most `n`), among those
   // with at most `max_accounts` accounts.
@@ -78,5 +81,35 @@ class MigratorEnv {
 
 // A stub over a real channel to a migrator.
 std::unique_ptr<v1::MigratorService::Stub> MigratorStub(int port);
+
+// Batch calls for tests, over a real channel.
+class Batches {
+ public:
+  explicit Batches(int port) : stub_(MigratorStub(port)) {}
+
+  // CreateBatch with `start`; the status of the call.
+  grpc::Status Create(v1::CreateBatchRequest request, v1::Batch* out);
+  // A started LIVE (or `mode`) batch of exactly `customers`.
+  v1::Batch Start(const std::string& name,
+                  const std::vector<int64_t>& customers,
+                  const v1::BatchOptions& options = v1::BatchOptions(),
+                  v1::BatchMode mode = v1::BATCH_MODE_LIVE);
+  v1::Batch Get(int64_t batch_id);
+  // Every item of the batch (with details), in customer id order.
+  std::vector<v1::BatchItem> Items(int64_t batch_id);
+  // Waits (up to `timeout`) until `done(batch)` holds; true when it did.
+  bool Await(int64_t batch_id,
+             const std::function<bool(const v1::Batch&)>& done,
+             absl::Duration timeout = absl::Seconds(120));
+  // Waits until the batch is COMPLETED or CANCELLED.
+  bool AwaitFinished(int64_t batch_id,
+                     absl::Duration timeout = absl::Seconds(120));
+  grpc::Status Act(const std::string& action, int64_t batch_id,
+                   v1::Batch* out = nullptr);
+  v1::MigratorService::Stub& stub() { return *stub_; }
+
+ private:
+  std::unique_ptr<v1::MigratorService::Stub> stub_;
+};
 
 }  // namespace tandem::migrator::testing
