@@ -153,6 +153,9 @@ void Backend::ClaimAndStart() {
         .With("error", claimed.status().ToString());
     return;
   }
+  // Claims of items this replica still runs (stale now) are given back at
+  // once, for another replica to take.
+  std::vector<ItemRecord> release_again;
   for (ItemRecord& record : *claimed) {
     const auto key =
         std::make_pair(record.item.batch_id(), record.item.customer_id());
@@ -166,6 +169,7 @@ void Backend::ClaimAndStart() {
       if (advancing_.count(key) || tailing_.count(key)) {
         TANDEM_LOG(Warning, "item_still_running")
             .With("customer_id", record.item.customer_id());
+        release_again.push_back(record);
         continue;
       }
       auto t = threads_.find(key);
@@ -186,6 +190,9 @@ void Backend::ClaimAndStart() {
     }
     advancing_[key] = record;
     threads_[key] = std::thread([this, record]() mutable { RunItem(record); });
+  }
+  for (const ItemRecord& record : release_again) {
+    (void)store_->ReleaseItem(record);
   }
 }
 
