@@ -289,17 +289,20 @@ void Governor::Decide(State& s, const LoadProbe::Sample& sample, int64_t now_ms,
   pacer->SetClosed(ClosesWrites(cause));
 }
 
-void Governor::Sample(const std::map<int64_t, int>& busy) {
+void Governor::Sample(const std::map<int64_t, int>& busy, bool force) {
   const absl::Time now = clock_.Now();
   bool due = false;
   {
     absl::MutexLock lock(&mu_);
     absl::Duration interval = absl::InfiniteDuration();
+    bool undecided = false;
     for (const auto& [id, s] : batches_) {
       const int ms = s.control.options.load_throttle().check_interval_ms();
       interval = std::min(interval, absl::Milliseconds(ms > 0 ? ms : 1000));
+      undecided = undecided || s.throttle.sampled_at_unix_ms() == 0;
     }
-    due = !batches_.empty() && now - sampled_ >= interval;
+    due = !batches_.empty() &&
+          (now - sampled_ >= interval || (force && undecided));
   }
   LoadProbe::Sample sample;
   if (due) sample = probe_->Take();
@@ -367,12 +370,14 @@ void Governor::Sample(const std::map<int64_t, int>& busy) {
   metrics_->Budget(allowed, written);
 }
 
-void Governor::Tick(const std::map<int64_t, int>& busy) {
+void Governor::Tick(const std::map<int64_t, int>& busy, bool woken) {
   const absl::Time now = clock_.Now();
   bool refresh, heartbeat, reconcile, progress;
   {
     absl::MutexLock lock(&mu_);
-    refresh = now - refreshed_ >= options_.refresh;
+    // Woken: a batch was created, started or changed; it is decided on
+    // before any of its customers can start.
+    refresh = woken || now - refreshed_ >= options_.refresh;
     heartbeat = now - heartbeat_ >= options_.heartbeat;
     reconcile = now - reconciled_ >= options_.reconcile;
     progress = now - progress_ >= absl::Seconds(2);
@@ -390,7 +395,7 @@ void Governor::Tick(const std::map<int64_t, int>& busy) {
       busy_everywhere_ = *std::move(all);
     }
   }
-  Sample(busy);
+  Sample(busy, woken);
   if (reconcile) {
     absl::Status s = store_->Reconcile();
     if (!s.ok()) {
@@ -417,11 +422,14 @@ void Governor::Tick(const std::map<int64_t, int>& busy) {
   }
 }
 
-std::set<int64_t> Governor::NoNewStarts() {
+std::set<int64_t> Governor::MayStart() {
   absl::MutexLock lock(&mu_);
   std::set<int64_t> out;
   for (const auto& [id, s] : batches_) {
-    if (s.throttle.throttled()) out.insert(id);
+    if (s.control.state == v1::BATCH_STATE_RUNNING &&
+        s.throttle.sampled_at_unix_ms() > 0 && !s.throttle.throttled()) {
+      out.insert(id);
+    }
   }
   return out;
 }

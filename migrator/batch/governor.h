@@ -13,8 +13,9 @@
 //     share of the batch's budget (the budget split by the workers each
 //     replica has busy on the batch, learnt through the control database),
 //     closed while the batch backs off;
-//   * tells the claims which batches may not start customers now (backing
-//     off, outside their time window), and reconciles batch states.
+//   * tells the claims which batches may start customers now (known and
+//     decided on, not backing off, within their time window), and
+//     reconciles batch states.
 #pragma once
 
 #include <map>
@@ -97,10 +98,11 @@ class Governor final : public ItemControl, public WorkPolicy {
 
   // One round, from the back end's loop: `busy` is this replica's workers
   // per batch now.
-  void Tick(const std::map<int64_t, int>& busy) override;
+  void Tick(const std::map<int64_t, int>& busy, bool woken) override;
 
-  // Batches whose PENDING customers must not start now.
-  std::set<int64_t> NoNewStarts() override;
+  // Running batches this replica knows and has decided on that are not
+  // backing off and are within their window: their customers may start.
+  std::set<int64_t> MayStart() override;
 
   // The pacer of a batch's writes on this replica; lives as long as the
   // governor.
@@ -121,7 +123,9 @@ class Governor final : public ItemControl, public WorkPolicy {
     absl::Time saved = absl::InfinitePast();
   };
   void Refresh();
-  void Sample(const std::map<int64_t, int>& busy);
+  // `now`: sample even if the interval has not passed (a batch not yet
+  // decided on).
+  void Sample(const std::map<int64_t, int>& busy, bool now);
   // Decides one batch's throttle from the last sample.
   void Decide(State& state, const LoadProbe::Sample& sample, int64_t now_ms,
               std::vector<std::pair<int64_t, std::string>>* pause)

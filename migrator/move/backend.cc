@@ -103,6 +103,7 @@ void Backend::Stop(absl::Duration grace) {
 }
 
 void Backend::Loop() {
+  bool woken = false;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -112,6 +113,7 @@ void Backend::Loop() {
       clock_.AwaitWithDeadline(mu_, absl::Condition(&ready),
                                clock_.Now() + options_.poll_interval);
       if (stopping_) return;
+      woken = wake_;
       wake_ = false;
     }
     if (policy_ != nullptr) {
@@ -120,7 +122,7 @@ void Backend::Loop() {
         absl::MutexLock lock(&mu_);
         for (const auto& [key, record] : advancing_) ++busy[key.first];
       }
-      policy_->Tick(busy);
+      policy_->Tick(busy, woken);
     }
     ClaimAndStart();
     TailPasses();
@@ -145,7 +147,7 @@ void Backend::ClaimAndStart() {
   }
   ClaimLimits limits;
   limits.limit = std::max(0, free_slots);
-  if (policy_ != nullptr) limits.no_new_starts = policy_->NoNewStarts();
+  if (policy_ != nullptr) limits.may_start = policy_->MayStart();
   absl::StatusOr<std::vector<ItemRecord>> claimed = store_->ClaimItems(
       options_.worker, absl::ToInt64Milliseconds(options_.item_lease), limits);
   if (!claimed.ok()) {

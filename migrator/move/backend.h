@@ -28,10 +28,12 @@ namespace tandem::migrator {
 class WorkPolicy {
  public:
   virtual ~WorkPolicy() = default;
-  // Once per loop, with this replica's busy workers per batch.
-  virtual void Tick(const std::map<int64_t, int>& busy) = 0;
-  // Batches whose PENDING items must not start now.
-  virtual std::set<int64_t> NoNewStarts() = 0;
+  // Once per loop, with this replica's busy workers per batch; `woken`
+  // when the loop was woken (a batch was created or changed).
+  virtual void Tick(const std::map<int64_t, int>& busy, bool woken) = 0;
+  // The batches whose PENDING items may start now (known, decided on, not
+  // backing off, within their window).
+  virtual std::set<int64_t> MayStart() = 0;
   // The pacer of a batch's writes on this replica (outlives the back end).
   virtual WritePacer* PacerFor(int64_t batch_id) = 0;
   // A worker found its claim taken ("renewal", "store", "fence").

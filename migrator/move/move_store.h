@@ -48,7 +48,8 @@ struct ItemRecord {
 struct ClaimLimits {
   int limit = 0;
   int tail_limit = 64;
-  std::set<int64_t> no_new_starts;
+  // When set, PENDING items start only in these batches.
+  std::optional<std::set<int64_t>> may_start;
 };
 
 // A batch to create.
@@ -99,7 +100,7 @@ class MoveStore {
   // Claims, for `worker` and `lease_ms`, each with a new epoch, items that
   // nobody holds (or whose holder's lease ran out): up to `limits.limit`
   // items to start or resume — PENDING items of RUNNING batches (not of
-  // `limits.no_new_starts`), and items between PLANNING and VERIFYING of
+  // `limits.may_start`, when set), and items between PLANNING and VERIFYING of
   // RUNNING, PAUSING or CANCELLING batches (to go on, stop or be skipped) —
   // never more per batch than its parallelism over every replica; and up to
   // `limits.tail_limit` items in TAIL, whatever their batch's state. Uses

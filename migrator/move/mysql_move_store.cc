@@ -377,7 +377,8 @@ absl::StatusOr<std::vector<ItemRecord>> MysqlMoveStore::ClaimItems(
                batch_id, free_slots);
           int taken = static_cast<int>(keys.size() - before);
           if (state == v1::BATCH_STATE_RUNNING &&
-              !limits.no_new_starts.count(batch_id)) {
+              (!limits.may_start.has_value() ||
+               limits.may_start->count(batch_id))) {
             take("state = 1", batch_id, free_slots - taken);
             taken = static_cast<int>(keys.size() - before);
           }
@@ -458,6 +459,7 @@ absl::Status MysqlMoveStore::UpdateItem(const ItemRecord& r) {
         const int64_t now = DbNow(conn);
         v1::BatchItem item = r.item;
         item.set_updated_at_unix_ms(now);
+        item.set_flipped_at_unix_ms(r.flipped_at_ms);
         if (IsTerminal(item.state()) && item.finished_at_unix_ms() == 0) {
           item.set_finished_at_unix_ms(now);
         }
