@@ -290,6 +290,28 @@ absl::Status Mover::TailPass(ItemRecord& record) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> Mover::LateWritesAfterWindow(const ItemRecord& record) {
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> s, NewSession(record));
+  {
+    absl::StatusOr<MysqlPool::Lease> conn = s->read_db->pool().Acquire();
+    if (!conn.ok()) return conn.status();
+    std::vector<std::string> tables;
+    for (const TableMapping& t : deps_.mapping->tables(record.direction)) {
+      for (const ColumnSpec& c : t.columns) {
+        if (c.catalog == "product") tables.push_back(t.from);
+      }
+    }
+    TANDEM_ASSIGN_OR_RETURN(
+        s->read,
+        s->read_db->ReadCustomer(**conn, record.item.customer_id(), tables));
+  }
+  BuildConverterFor(*deps_.mapping, deps_.schemas, *s, CustomerRows(),
+                    record.options.allow_rounding(), false);
+  s->read.tables.clear();
+  ItemRecord copy = record;
+  return CarryLateWrites(copy, *s, /*count_only=*/true);
+}
+
 absl::StatusOr<v1::VerifyCustomerResponse> Mover::Verify(int64_t customer,
                                                          int max_differences) {
   TANDEM_ASSIGN_OR_RETURN(rv1::Route route, deps_.router->GetRoute(customer));
