@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/invariants.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "migrator/engine/values.h"
@@ -451,6 +452,9 @@ absl::Status Mover::Cutover(ItemRecord& record,
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                 std::string(f.message()), true);
   }
+  // The route never points at data that was not verified equal.
+  TANDEM_CHECK(verification->equal)
+      << "customer " << customer << ": flip without an equal verification";
   // The copy is complete and verified: it commits before the route points
   // at it, so the route never names a side without the customer's data.
   record.new_status = s.desired.customer_status;
