@@ -159,6 +159,10 @@ class Mover {
 
  private:
   absl::StatusOr<std::unique_ptr<Session>> NewSession(const ItemRecord& record);
+  // A session for the tail of a flipped item (a restarted worker's, or the
+  // sentinel's): the plan's lookups, without the customer's rows.
+  absl::StatusOr<std::unique_ptr<Session>> NewTailSession(
+      const ItemRecord& record);
   absl::Status Plan(ItemRecord& record);
   absl::Status PreCopy(ItemRecord& record, Session& session);
   absl::Status Cutover(ItemRecord& record, std::unique_ptr<Session>& session);
