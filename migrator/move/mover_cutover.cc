@@ -240,12 +240,13 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
         static_cast<int64_t>(t.upserts.size() + t.deletes.size()));
   }
   s.rows_written += applied;
+  const absl::Time written_at = deps_.clock->Now();
   TANDEM_LOG(Info, "pre_copy_written")
       .With("customer_id", customer)
       .With("rows", applied)
       .With("read_s", absl::ToDoubleSeconds(read_done - start))
       .With("convert_s", absl::ToDoubleSeconds(converted - read_done))
-      .With("write_s", absl::ToDoubleSeconds(deps_.clock->Now() - converted));
+      .With("write_s", absl::ToDoubleSeconds(written_at - converted));
   s.mirror = MirrorOf(s.desired);
   // Rows created natively on the target that came back have ids now: the
   // conversion is made again with them, against what the side holds.
@@ -307,6 +308,7 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
                   true);
     }
   }
+  const absl::Time caught_up = deps_.clock->Now();
   // The rows' hashes, computed now rather than while the customer is held.
   for (const auto& [name, table] : s.desired.tables) {
     for (const auto& [key, row] : table.rows) {
@@ -326,7 +328,13 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
                 std::string(marked.message()), true);
   }
   record.item.set_rows_copied(s.rows_written);
-  deps_.metrics->Phase("pre_copy", deps_.clock->Now() - start);
+  const absl::Time done = deps_.clock->Now();
+  TANDEM_LOG(Info, "pre_copy_caught_up")
+      .With("customer_id", customer)
+      .With("rounds", rounds)
+      .With("catch_up_s", absl::ToDoubleSeconds(caught_up - written_at))
+      .With("hash_and_baseline_s", absl::ToDoubleSeconds(done - caught_up));
+  deps_.metrics->Phase("pre_copy", done - start);
   return Store(record, v1::ITEM_STATE_CUTOVER);
 }
 
