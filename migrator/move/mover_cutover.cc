@@ -334,6 +334,11 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
       .With("rounds", rounds)
       .With("catch_up_s", absl::ToDoubleSeconds(caught_up - written_at))
       .With("hash_and_baseline_s", absl::ToDoubleSeconds(done - caught_up));
+  deps_.metrics->Phase("pre_copy_read", read_done - start);
+  deps_.metrics->Phase("pre_copy_convert", converted - read_done);
+  deps_.metrics->Phase("pre_copy_write", written_at - converted);
+  deps_.metrics->Phase("pre_copy_catch_up", caught_up - written_at);
+  deps_.metrics->Phase("pre_copy_hash", done - caught_up);
   deps_.metrics->Phase("pre_copy", done - start);
   return Store(record, v1::ITEM_STATE_CUTOVER);
 }
