@@ -35,6 +35,16 @@ class FakeRoutes final : public RouteSource {
     return FindLocked(it->second);
   }
   System default_system() const override { return default_; }
+  bool DefaultIsEveryones() const override {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, route] : routes_) {
+      if (route.system != default_ ||
+          route.state == ::tandem::router::v1::ROUTE_STATE_MIGRATING) {
+        return false;
+      }
+    }
+    return true;
+  }
   System default_ = ::tandem::common::v1::SYSTEM_SOURCE;
 
  private:
