@@ -54,7 +54,8 @@ struct Exchange {
   size_t body_wanted = 0;
   // `body` is the whole body.
   bool body_complete = false;
-  // The body was asked for and is larger than the limit it was read up to.
+  // The body is larger than the limit it was last read up to (whether or
+  // not all of it came).
   bool body_over_limit = false;
   // Some of the body was read from the client (so that a refusal cannot
   // keep the connection unless the rest is drained).
@@ -103,9 +104,11 @@ struct Exchange {
   }
 
   // Whether the whole request can be sent again (a retry on a fresh
-  // upstream connection, or to another system).
+  // upstream connection, or to another system): no body, or all of it kept
+  // within the limit it was read up to.
   bool replayable() const {
-    return framing.kind == BodyFraming::Kind::kNone || body_complete;
+    return framing.kind == BodyFraming::Kind::kNone ||
+           (body_complete && !body_over_limit);
   }
 };
 

@@ -98,16 +98,24 @@ asio::awaitable<boost::system::error_code> UpstreamExchange::ReadUpstream(
 }
 
 asio::awaitable<bool> UpstreamExchange::ReadAhead(Exchange& x) {
+  // The body is kept for a replay when it all came within the limit (reads
+  // take whole pieces, so a little more may have been read: that is sent,
+  // not kept).
+  const size_t limit = pipeline_.options.max_replay_body_bytes;
   if (client_.body_done()) {
     x.body_complete = true;
+    x.body_over_limit = x.body.size() > limit;
     co_return true;
   }
-  const size_t limit = pipeline_.options.max_replay_body_bytes;
-  if (x.body.size() >= limit) co_return true;
+  if (x.body.size() >= limit) {
+    x.body_over_limit = true;
+    co_return true;
+  }
   BodyPiece failed;
   const bool complete = co_await client_.ReadBodyInto(&x.body, limit, &failed);
   if (complete) {
     x.body_complete = true;
+    x.body_over_limit = x.body.size() > limit;
     co_return true;
   }
   if (failed.status == BodyPiece::Status::kData) {

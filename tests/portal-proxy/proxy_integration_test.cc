@@ -25,6 +25,7 @@
 #include "tests/portal-proxy/test_backend.h"
 #include "tests/portal-proxy/test_metrics.h"
 #include "tests/router/router_fixture.h"
+#include "tests/testing/raw_grpc.h"
 
 namespace tandem::proxy {
 namespace {
@@ -814,6 +815,130 @@ TEST_F(ProxyIntegrationTest, Http10ClientGetsChunkedUpstreamBodyDechunked) {
   EXPECT_EQ(r.header("transfer-encoding"), "chunked");
   EXPECT_EQ(ParseEcho(r.body)["target"], "/chunked");
   EXPECT_EQ(modern.Send("GET", "/portal/home").status, 200);
+}
+
+// A write that reaches the source in the instant the customer leaves it
+// (issue 16's contract: 409 with X-Billing-Customer-Exported) is sent again
+// to the target, body and all, and the client never sees the refusal.
+TEST_F(ProxyIntegrationTest, AnExportedAnswerDuringAFlipIsSentToTheTarget) {
+  StartProxy();
+  target_->Unstall();
+  const std::string body = R"({"amount":"5.00","reference":"topup-1"})";
+  auto answer = std::async(std::launch::async, [&] {
+    HttpClient client(proxy_->port());
+    return client.Send("POST", "/stall/topup",
+                       {{"Authorization", "Bearer tk_5_0123abcd"},
+                        {"Content-Type", "application/json"}},
+                       body);
+  });
+  // In flight at the source when the customer moves and is marked exported.
+  ASSERT_TRUE(Eventually([&] { return source_->stalled() == 1; }));
+  Flip(5);
+  source_->MarkExported(5);
+  source_->Unstall();
+  HttpResponse r = answer.get();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-billing-version"), "v2");
+  EXPECT_EQ(r.header("x-tandem-system"), "target");
+  EXPECT_EQ(r.header("x-billing-customer-exported"), "");
+  auto echo = ParseEcho(r.body);
+  EXPECT_EQ(echo["method"], "POST");
+  EXPECT_EQ(echo["target"], "/stall/topup");
+  EXPECT_EQ(echo["body"], body);
+  EXPECT_EQ(echo["header x-tandem-customer-id"], "5");
+  EXPECT_EQ(source_->exported_answers(), 1);
+  EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_exported_replays_total",
+                         {{"outcome", "replayed"}}),
+            1);
+}
+
+TEST_F(ProxyIntegrationTest, AnExportedAnswerBeforeTheCacheSeesTheFlipWaits) {
+  StartProxy();
+  source_->MarkExported(6);
+  auto answer = std::async(std::launch::async, [&] {
+    HttpClient client(proxy_->port());
+    return client.Send("PATCH", "/api/customers/6/settings",
+                       {{"Content-Type", "application/json"}},
+                       R"({"language":"fr"})");
+  });
+  // The source refused; the route still names it: the request is held.
+  ASSERT_TRUE(Eventually([&] { return front().hold_queue().held() == 1; }));
+  EXPECT_EQ(source_->exported_answers(), 1);
+  Flip(6);
+  HttpResponse r = answer.get();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-billing-version"), "v2");
+  EXPECT_EQ(ParseEcho(r.body)["body"], R"({"language":"fr"})");
+  EXPECT_EQ(front().hold_queue().held(), 0);
+}
+
+TEST_F(ProxyIntegrationTest, AnExportedAnswerThatCannotBeSentAgainIs503) {
+  StartProxy([](ProxyOptions& o) {
+    o.hold_timeout = absl::Milliseconds(300);
+    o.max_replay_body_bytes = 1000;
+  });
+  source_->MarkExported(7);
+  // The route never moves: past the hold timeout, 503.
+  HttpClient client(proxy_->port());
+  HttpResponse r = client.Send("POST", "/api/customers/7/topup",
+                               {{"Accept", "application/json"}}, "{}");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.header("retry-after"), "3");
+  EXPECT_EQ(r.header("x-billing-customer-exported"), "");
+  EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_exported_replays_total",
+                         {{"outcome", "timeout"}}),
+            1);
+  // A body too large to keep cannot be sent again: 503 at once.
+  r = client.Send("POST", "/api/customers/7/upload", {},
+                  std::string(5000, 'x'));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_exported_replays_total",
+                         {{"outcome", "not_replayable"}}),
+            1);
+  EXPECT_EQ(source_->exported_answers(), 2);
+  EXPECT_EQ(target_->requests(), 0);
+}
+
+// After a router restart, with no route change since, the cache is in sync
+// again at once (it used to stay "disconnected" until the next change).
+TEST_F(ProxyIntegrationTest, RouteCacheIsConnectedAgainAfterARouterRestart) {
+  StartProxy();
+  const int port = router_->port();
+  router_.reset();
+  ASSERT_TRUE(Eventually([&] { return !cache().connected(); }));
+  ASSERT_TRUE(Eventually([&] {
+    return CounterValue(*registry_, "tandem_proxy_route_cache_connected") == 0;
+  }));
+  router_ = StartRouter(absl::StrCat("127.0.0.1:", port));
+  ASSERT_NE(router_, nullptr);
+  EXPECT_TRUE(Eventually([&] { return cache().connected(); }));
+  EXPECT_TRUE(Eventually([&] {
+    return CounterValue(*registry_, "tandem_proxy_route_cache_connected") ==
+               1 &&
+           CounterValue(*registry_,
+                        "tandem_proxy_route_cache_staleness_seconds") == 0;
+  }));
+  EXPECT_EQ(cache().snapshots(), 1);  // resumed, not reloaded
+}
+
+TEST_F(ProxyIntegrationTest, AdminAnswersAnUnparsableRequestInvalidArgument) {
+  StartProxy();
+  grpc::Status status = ::tandem::testing::CallWithRawRequest(
+      proxy_->admin_port(), "/tandem.proxy.v1.ProxyAdminService/GetStatus",
+      "\xff\xff\xff", router::testing::kViewerToken);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("tandem.proxy.v1.GetStatusRequest"),
+            std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(CounterValue(*registry_, "grpc_server_handled_total",
+                         {{"grpc_method", "GetStatus"},
+                          {"grpc_code", "INVALID_ARGUMENT"}}),
+            1);
+  // A method that does not exist is still UNIMPLEMENTED.
+  status = ::tandem::testing::CallWithRawRequest(
+      proxy_->admin_port(), "/tandem.proxy.v1.ProxyAdminService/Nope", "",
+      router::testing::kViewerToken);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
 }  // namespace
