@@ -54,31 +54,50 @@ bool SkipQuoted(std::string_view line, size_t* pos) {
   return false;
 }
 
-// Checks `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`.
+// Checks `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`
+// from `pos` to the end of `line`: whitespace only around ';' and '=',
+// never at the end.
 bool ValidExtensions(std::string_view line, size_t pos) {
   auto skip_white = [&] {
     while (pos < line.size() && IsWhite(line[pos])) ++pos;
   };
-  for (;;) {
+  while (pos < line.size()) {
     skip_white();
-    if (pos == line.size()) return true;
-    if (line[pos] != ';') return false;
+    if (pos == line.size() || line[pos] != ';') return false;
     ++pos;
     skip_white();
     if (!SkipToken(line, &pos)) return false;
+    const size_t after_name = pos;
     skip_white();
     if (pos < line.size() && line[pos] == '=') {
       ++pos;
       skip_white();
       if (!SkipToken(line, &pos) && !SkipQuoted(line, &pos)) return false;
+    } else {
+      pos = after_name;
     }
   }
+  return true;
 }
 
-// A trailer field line: a token name, a colon, then field-value characters.
+// Fields that must not come in a trailer (RFC 9110 §6.5.1): framing,
+// routing, connection control and credentials.
+bool ForbiddenInTrailer(std::string_view name) {
+  for (const char* forbidden :
+       {"content-length", "transfer-encoding", "host", "connection",
+        "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect",
+        "authorization", "proxy-authorization", "cookie", "set-cookie"}) {
+    if (EqualsIgnoreCase(name, forbidden)) return true;
+  }
+  return false;
+}
+
+// A trailer field line: a token name (not one forbidden in trailers), a
+// colon, then field-value characters.
 bool ValidTrailerField(std::string_view line) {
   size_t pos = 0;
-  if (!SkipToken(line, &pos) || pos == line.size() || line[pos] != ':') {
+  if (!SkipToken(line, &pos) || pos == line.size() || line[pos] != ':' ||
+      ForbiddenInTrailer(line.substr(0, pos))) {
     return false;
   }
   for (++pos; pos < line.size(); ++pos) {

@@ -52,8 +52,13 @@ constexpr HttpError kTooManyFields{431, "too_many_header_fields",
 constexpr HttpError kVersion{505, "http_version",
                              "only HTTP/1.0 and HTTP/1.1 are supported"};
 
-// Sets the derived flags for the field just added.
-void Derive(const HeaderField& field, HeadCommon* head) {
+constexpr HttpError kBadConnection{400, "bad_connection",
+                                   "malformed Connection header"};
+
+// Sets the derived flags for the field just added; false for a Connection
+// header that is not a list of tokens (a parser reading it differently
+// could keep or drop different fields).
+bool Derive(const HeaderField& field, HeadCommon* head, HttpError* error) {
   const std::string_view name = field.name;
   switch (name.size()) {
     case 4:
@@ -71,18 +76,26 @@ void Derive(const HeaderField& field, HeadCommon* head) {
       break;
     case 10:
       if (EqualsIgnoreCase(name, "connection")) {
-        ForEachListElement(field.value, [head](std::string_view token) {
-          if (EqualsIgnoreCase(token, "close")) {
-            head->connection_close = true;
-          } else if (EqualsIgnoreCase(token, "keep-alive")) {
-            head->connection_keep_alive = true;
-          } else if (EqualsIgnoreCase(token, "upgrade")) {
-            head->connection_upgrade = true;
-          } else {
-            head->connection_lists_fields = true;
-          }
-          return true;
-        });
+        const bool tokens =
+            ForEachListElement(field.value, [head](std::string_view token) {
+              for (char c : token) {
+                if (!IsTokenChar(c)) return false;
+              }
+              if (EqualsIgnoreCase(token, "close")) {
+                head->connection_close = true;
+              } else if (EqualsIgnoreCase(token, "keep-alive")) {
+                head->connection_keep_alive = true;
+              } else if (EqualsIgnoreCase(token, "upgrade")) {
+                head->connection_upgrade = true;
+              } else {
+                head->connection_lists_fields = true;
+              }
+              return true;
+            });
+        if (!tokens || !HasNoEmptyListElement(field.value)) {
+          *error = kBadConnection;
+          return false;
+        }
       }
       break;
     case 14:
@@ -102,6 +115,7 @@ void Derive(const HeaderField& field, HeadCommon* head) {
     default:
       break;
   }
+  return true;
 }
 
 // Parses one field line (without its CRLF) into `head`.
@@ -137,8 +151,7 @@ bool ParseField(std::string_view line, HeadCommon* head, HttpError* error) {
   }
   HeaderField& field = head->fields[head->field_count++];
   field = HeaderField{line.substr(0, colon), value};
-  Derive(field, head);
-  return true;
+  return Derive(field, head, error);
 }
 
 void ResetCommon(HeadCommon* head) {
@@ -296,6 +309,19 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 bool IsTokenChar(char c) { return Is(c, kToken); }
+
+bool HasNoEmptyListElement(std::string_view list) {
+  for (;;) {
+    const size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) {
+      item.remove_prefix(1);
+    }
+    if (item.empty()) return false;
+    if (comma == std::string_view::npos) return true;
+    list.remove_prefix(comma + 1);
+  }
+}
 
 std::string_view HeadCommon::Find(std::string_view name) const {
   for (size_t i = 0; i < field_count; ++i) {

@@ -135,4 +135,9 @@ bool ForEachListElement(std::string_view list, Visit visit) {
   return true;
 }
 
+// Whether the list value has no empty element ("a,,b", "a,", ", a"): the
+// proxy refuses such lists where parsers are known to disagree on them
+// (Transfer-Encoding, Connection).
+bool HasNoEmptyListElement(std::string_view list);
+
 }  // namespace tandem::proxy

@@ -52,7 +52,7 @@ bool CheckCodings(std::string_view value, HttpError* error) {
     ++elements;
     return true;
   });
-  if (elements == 0 || bad_element) {
+  if (elements == 0 || bad_element || !HasNoEmptyListElement(value)) {
     *error = kChunkedNotLast;
     return false;
   }

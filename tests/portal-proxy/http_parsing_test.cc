@@ -132,6 +132,17 @@ TEST(HttpHeadTest, MalformedHeadsAreRefusedWithTheirStatus) {
     EXPECT_EQ(ParseRequestHead(wire, &head, &error), HeadParse::kError) << wire;
     EXPECT_EQ(error.status, status) << wire;
   }
+  // Found by fuzz_framing_differential: Beast refuses a Connection header
+  // that is not a list of tokens; so does the proxy now.
+  {
+    RequestHead head;
+    HttpError error;
+    EXPECT_EQ(ParseRequestHead("GET / HTTP/1.1\r\nHost: a\r\n"
+                               "Connection: keep-alive, Upgrade]\r\n\r\n",
+                               &head, &error),
+              HeadParse::kError);
+    EXPECT_STREQ(error.reason, "bad_connection");
+  }
   std::string many = "GET / HTTP/1.1\r\n";
   for (size_t i = 0; i <= kMaxHeaderFields; ++i) {
     many += "X-" + std::to_string(i) + ": v\r\n";
@@ -160,6 +171,10 @@ TEST(RequestFramingTest, TransferEncodingMustBeExactlyChunked) {
             400);
   EXPECT_EQ(StatusFor(Request("Transfer-Encoding: chunked;q=1\r\n")), 400);
   EXPECT_EQ(StatusFor(Request("Transfer-Encoding:\r\n")), 400);
+  // Found by fuzz_framing_differential: empty list elements.
+  EXPECT_EQ(StatusFor(Request("Transfer-Encoding: chunked,\r\n")), 400);
+  EXPECT_EQ(StatusFor(Request("Transfer-Encoding: , chunked\r\n")), 400);
+  EXPECT_EQ(StatusFor(Request("Connection: close,,x\r\n")), 400);
   EXPECT_EQ(StatusFor(Request("Transfer-Encoding: chunked\r\n"
                               "Transfer-Encoding: chunked\r\n")),
             400);
@@ -305,6 +320,16 @@ TEST(ChunkedDecoderTest, MalformedChunksAreRefused) {
            "5 ; =x\r\nhello\r\n0\r\n\r\n",         // bad extension
            "\r\nhello\r\n0\r\n\r\n",               // no size
            "5\r\nhello\r\n0\r\nbad trailer\r\n\r\n",
+           // Found by fuzz_framing_differential: framing and routing fields
+           // have no place in a trailer.
+           "5\r\nhello\r\n0\r\nHost: a\r\n\r\n",
+           "5\r\nhello\r\n0\r\nConnection: x y\r\n\r\n",
+           "5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n",
+           // Found by fuzz_framing_differential: whitespace may only come
+           // before a ';'.
+           "5 \r\nhello\r\n0\r\n\r\n",
+           "5;a=b \r\nhello\r\n0\r\n\r\n",
+           "5;a \r\nhello\r\n0\r\n\r\n",
        }) {
     EXPECT_EQ(Decode(wire, 1000), "ERROR 400") << wire;
     EXPECT_EQ(Decode(wire, 1), "ERROR 400") << wire;
