@@ -23,6 +23,26 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& registry) {
                    .Help("Time from request head to the end of the response")
                    .Register(registry)
                    .Add({}, LatencyBuckets());
+  InitUpstream(registry);
+  InitHolds(registry);
+  freeze_refusals_ = &prometheus::BuildCounter()
+                          .Name("tandem_proxy_freeze_refusals_total")
+                          .Help("Product-admin requests refused by the freeze")
+                          .Register(registry);
+  client_errors_ = &prometheus::BuildCounter()
+                        .Name("tandem_proxy_client_errors_total")
+                        .Help("Requests refused for a limit or malformed input")
+                        .Register(registry);
+  exported_replays_ =
+      &prometheus::BuildCounter()
+           .Name("tandem_proxy_exported_replays_total")
+           .Help(
+               "Requests a billing system refused because the customer had "
+               "moved away, by what the proxy did")
+           .Register(registry);
+}
+
+void ProxyMetrics::InitUpstream(prometheus::Registry& registry) {
   auto& upstream = prometheus::BuildHistogram()
                        .Name("tandem_proxy_upstream_duration_seconds")
                        .Help(
@@ -50,6 +70,9 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& registry) {
     upstream_counters_[i].connect_errors =
         &connect_errors.Add({{"system", Label(backend)}});
   }
+}
+
+void ProxyMetrics::InitHolds(prometheus::Registry& registry) {
   held_ = &prometheus::BuildGauge()
                .Name("tandem_proxy_held_requests")
                .Help("Requests held right now (their customer is cutting over)")
@@ -75,21 +98,6 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& registry) {
                             .Register(registry);
   hold_rejected_ = &hold_outcomes.Add({{"outcome", "capacity"}});
   hold_abandoned_ = &hold_outcomes.Add({{"outcome", "client_gone"}});
-  freeze_refusals_ = &prometheus::BuildCounter()
-                          .Name("tandem_proxy_freeze_refusals_total")
-                          .Help("Product-admin requests refused by the freeze")
-                          .Register(registry);
-  client_errors_ = &prometheus::BuildCounter()
-                        .Name("tandem_proxy_client_errors_total")
-                        .Help("Requests refused for a limit or malformed input")
-                        .Register(registry);
-  exported_replays_ =
-      &prometheus::BuildCounter()
-           .Name("tandem_proxy_exported_replays_total")
-           .Help(
-               "Requests a billing system refused because the customer had "
-               "moved away, by what the proxy did")
-           .Register(registry);
 }
 
 void ProxyMetrics::CountRequest(std::optional<Backend> backend, int status,

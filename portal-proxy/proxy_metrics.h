@@ -55,6 +55,9 @@ class ProxyMetrics {
   }
 
  private:
+  void InitUpstream(prometheus::Registry& registry);
+  void InitHolds(prometheus::Registry& registry);
+
   // [no system, source, target][status class 0xx..5xx]
   prometheus::Counter* requests_[kBackendCount + 1][6] = {};
   prometheus::Histogram* duration_ = nullptr;
