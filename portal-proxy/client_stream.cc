@@ -12,7 +12,6 @@ namespace tandem::proxy {
 namespace asio = boost::asio;
 
 namespace {
-constexpr size_t kReadBytes = 16 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 }  // namespace
 
@@ -47,19 +46,26 @@ asio::awaitable<bool> ClientStream::ReadMore(Clock::time_point until,
 }
 
 template <typename ConstBufferSequence>
+asio::awaitable<bool> ClientStream::WriteRest(const ConstBufferSequence& data,
+                                              size_t sent) {
+  boost::system::error_code ec;
+  boost::beast::buffers_suffix<ConstBufferSequence> rest(data);
+  rest.consume(sent);
+  deadline_->Arm(&socket_, Clock::now() + body_timeout_);
+  co_await asio::async_write(socket_, rest,
+                             asio::redirect_error(asio::use_awaitable, ec));
+  deadline_->Disarm();
+  co_return !ec;
+}
+
+template <typename ConstBufferSequence>
 asio::awaitable<bool> ClientStream::WriteBuffers(
     const ConstBufferSequence& data) {
-  boost::system::error_code ec;
-  const size_t sent = WriteAvailable(socket_, data, ec);
-  if (!ec && sent < asio::buffer_size(data)) {
-    boost::beast::buffers_suffix<ConstBufferSequence> rest(data);
-    rest.consume(sent);
-    deadline_->Arm(&socket_, Clock::now() + body_timeout_);
-    co_await asio::async_write(socket_, rest,
-                               asio::redirect_error(asio::use_awaitable, ec));
-    deadline_->Disarm();
-  }
-  co_return !ec;
+  size_t sent = 0;
+  bool failed = false;
+  if (WriteNow(data, &sent, &failed)) co_return true;
+  if (failed) co_return false;
+  co_return co_await WriteRest(data, sent);
 }
 
 // The buffer sequences the proxy writes to clients.
@@ -69,6 +75,8 @@ template asio::awaitable<bool> ClientStream::WriteBuffers(
     const std::array<asio::const_buffer, 2>&);
 template asio::awaitable<bool> ClientStream::WriteBuffers(
     const std::array<asio::const_buffer, 5>&);
+template asio::awaitable<bool> ClientStream::WriteRest(
+    const std::array<asio::const_buffer, 2>&, size_t);
 
 asio::awaitable<bool> ClientStream::Write(std::string_view data) {
   co_return co_await WriteBuffers(asio::const_buffer(data.data(), data.size()));

@@ -24,6 +24,7 @@
 #include "portal-proxy/deadline.h"
 #include "portal-proxy/http_head.h"
 #include "portal-proxy/request_framing.h"
+#include "portal-proxy/socket_io.h"
 
 namespace tandem::proxy {
 
@@ -51,6 +52,8 @@ struct BodyPiece {
 class ClientStream {
  public:
   using Clock = std::chrono::steady_clock;
+  // The most one read asks the socket for.
+  static constexpr size_t kReadBytes = 16 * 1024;
 
   ClientStream(boost::asio::ip::tcp::socket socket, DeadlineList& deadlines,
                Clock::duration body_timeout);
@@ -75,6 +78,15 @@ class ClientStream {
   boost::asio::awaitable<bool> Write(std::string_view data);
   template <typename ConstBufferSequence>
   boost::asio::awaitable<bool> WriteBuffers(const ConstBufferSequence& data);
+
+  // The in-place part of WriteBuffers, for the request path's common case
+  // without a coroutine frame: true when all of `data` went; otherwise
+  // `*sent` bytes did, and the rest goes with WriteRest (unless `*failed`).
+  template <typename ConstBufferSequence>
+  bool WriteNow(const ConstBufferSequence& data, size_t* sent, bool* failed);
+  template <typename ConstBufferSequence>
+  boost::asio::awaitable<bool> WriteRest(const ConstBufferSequence& data,
+                                         size_t sent);
 
   // Starts reading a request body framed as `framing` (the head is
   // consumed already), of at most `max_body_bytes` decoded bytes.
@@ -114,5 +126,14 @@ class ClientStream {
   bool body_started_ = false;
   bool send_continue_ = false;
 };
+
+template <typename ConstBufferSequence>
+bool ClientStream::WriteNow(const ConstBufferSequence& data, size_t* sent,
+                            bool* failed) {
+  boost::system::error_code ec;
+  *sent = WriteAvailable(socket_, data, ec);
+  *failed = static_cast<bool>(ec);
+  return !ec && *sent == boost::asio::buffer_size(data);
+}
 
 }  // namespace tandem::proxy

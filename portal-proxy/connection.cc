@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "portal-proxy/freeze_stage.h"
+#include "portal-proxy/socket_io.h"
 
 namespace tandem::proxy {
 
@@ -118,14 +119,24 @@ asio::awaitable<Connection::HeadRead> Connection::ReadHead(size_t* head_bytes) {
       if (parsed == HeadParse::kComplete) co_return HeadRead::kComplete;
       if (parsed == HeadParse::kError) co_return HeadRead::kError;
     }
-    bool timed_out = false;
-    if (!co_await client_.ReadMore(until, &timed_out)) {
-      if (timed_out && !client_.Buffered().empty()) {
+    // ClientStream::ReadMore, inline: one coroutine frame less a request.
+    boost::system::error_code ec;
+    tcp::socket& socket = client_.socket();
+    Deadline& deadline = client_.deadline();
+    deadline.Arm(&socket, until);
+    const size_t n = co_await socket.async_read_some(
+        client_.buffer().prepare(ClientStream::kReadBytes),
+        asio::redirect_error(asio::use_awaitable, ec));
+    deadline.Disarm();
+    if (ec) {
+      if (deadline.fired && !client_.Buffered().empty()) {
         SetClientError(kSlowHead, &exchange_.reply);
         co_return HeadRead::kError;
       }
       co_return HeadRead::kClosed;  // idle past the timeout, or closed
     }
+    if (n < ClientStream::kReadBytes) MarkDrained(socket);
+    client_.buffer().commit(n);
   }
 }
 

@@ -66,11 +66,13 @@ void UpstreamExchange::Fail(Exchange& x, int status, const char* outcome,
 
 template <typename ConstBufferSequence>
 asio::awaitable<bool> UpstreamExchange::WriteUpstream(
-    UpstreamConnection& upstream, const ConstBufferSequence& data) {
+    UpstreamConnection& upstream, const ConstBufferSequence& data,
+    size_t skip) {
+  boost::beast::buffers_suffix<ConstBufferSequence> rest(data);
+  rest.consume(skip);
   boost::system::error_code ec;
-  const size_t sent = WriteAvailable(upstream.socket, data, ec);
-  if (!ec && sent < asio::buffer_size(data)) {
-    boost::beast::buffers_suffix<ConstBufferSequence> rest(data);
+  const size_t sent = WriteAvailable(upstream.socket, rest, ec);
+  if (!ec && sent < asio::buffer_size(rest)) {
     rest.consume(sent);
     Deadline& deadline = client_.deadline();
     deadline.Arm(&upstream.socket, Clock::now() + upstream_timeout());
@@ -128,7 +130,12 @@ asio::awaitable<bool> UpstreamExchange::ReadAhead(Exchange& x) {
 
 asio::awaitable<UpstreamExchange::Outcome> UpstreamExchange::Forward(
     Exchange& x) {
-  if (!co_await ReadAhead(x)) co_return Outcome::kReply;
+  if (client_.body_done()) {
+    x.body_complete = true;  // no coroutine frame for the common request
+    x.body_over_limit = x.body.size() > pipeline_.options.max_replay_body_bytes;
+  } else if (!co_await ReadAhead(x)) {
+    co_return Outcome::kReply;
+  }
   if (x.exported_from) pipeline_.metrics->CountExportedReplay("replayed");
   OutFraming framing;
   if (x.framing.kind == BodyFraming::Kind::kNone) {
@@ -156,7 +163,21 @@ asio::awaitable<UpstreamExchange::Outcome> UpstreamExchange::Forward(
         co_return Outcome::kReply;
       }
     }
-    const Sent sent = co_await SendRequest(x, *upstream, framing);
+    // The common request goes in place, without a coroutine frame.
+    Sent sent = Sent::kOk;
+    if (client_.body_done()) {
+      bool complete = false;
+      bool failed = false;
+      const size_t already =
+          WriteWholeNow(x, *upstream, framing, &complete, &failed);
+      if (failed) {
+        sent = Sent::kUpstreamFailed;
+      } else if (!complete) {
+        sent = co_await SendRequest(x, *upstream, framing, already);
+      }
+    } else {
+      sent = co_await SendRequest(x, *upstream, framing, 0);
+    }
     if (sent == Sent::kClientFailed) co_return Outcome::kReply;
     HeadResult head = HeadResult::kBroken;
     if (sent == Sent::kOk) {
@@ -188,13 +209,27 @@ asio::awaitable<UpstreamExchange::Outcome> UpstreamExchange::Forward(
   co_return co_await Relay(x, std::move(upstream));
 }
 
+size_t UpstreamExchange::WriteWholeNow(const Exchange& x,
+                                       UpstreamConnection& upstream,
+                                       OutFraming framing, bool* complete,
+                                       bool* failed) {
+  Piece piece;
+  piece.Set(head_, x.body, framing.kind == OutFraming::Kind::kChunked, true);
+  boost::system::error_code ec;
+  const size_t sent = WriteAvailable(upstream.socket, piece.buffers, ec);
+  *failed = static_cast<bool>(ec);
+  *complete = !ec && sent == asio::buffer_size(piece.buffers);
+  return sent;
+}
+
 asio::awaitable<UpstreamExchange::Sent> UpstreamExchange::SendRequest(
-    Exchange& x, UpstreamConnection& upstream, OutFraming framing) {
+    Exchange& x, UpstreamConnection& upstream, OutFraming framing,
+    size_t already) {
   const bool chunked = framing.kind == OutFraming::Kind::kChunked;
   Piece piece;
   // The head and what was read of the body, in one write.
   piece.Set(head_, x.body, chunked, chunked && client_.body_done());
-  if (!co_await WriteUpstream(upstream, piece.buffers)) {
+  if (!co_await WriteUpstream(upstream, piece.buffers, already)) {
     co_return Sent::kUpstreamFailed;
   }
   while (!client_.body_done()) {

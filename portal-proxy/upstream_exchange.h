@@ -68,9 +68,15 @@ class UpstreamExchange {
   // Reads ahead the part of the body a replay needs; false with the reply
   // set when the client's body failed.
   boost::asio::awaitable<bool> ReadAhead(Exchange& exchange);
+  // Sends the request from its `already` sent first bytes on.
   boost::asio::awaitable<Sent> SendRequest(Exchange& exchange,
                                            UpstreamConnection& upstream,
-                                           OutFraming framing);
+                                           OutFraming framing, size_t already);
+  // The common request, its body (if any) all read: writes what the socket
+  // takes of head and body now, without a coroutine frame; returns the
+  // bytes written, with `*complete` when that was all.
+  size_t WriteWholeNow(const Exchange& exchange, UpstreamConnection& upstream,
+                       OutFraming framing, bool* complete, bool* failed);
   boost::asio::awaitable<HeadResult> ReadResponseHead(
       UpstreamConnection& upstream, Clock::time_point until);
   boost::asio::awaitable<Outcome> Relay(
@@ -92,10 +98,12 @@ class UpstreamExchange {
       UpstreamConnection& upstream, size_t at_most);
   // Appends the Set-Cookie line of a fresh routing cookie for `route`.
   void AppendRoutingCookie(const RouteInfo& route);
-  // Writes to the upstream within the upstream timeout.
+  // Writes `data` but its first `skip` bytes to the upstream within the
+  // upstream timeout.
   template <typename ConstBufferSequence>
   boost::asio::awaitable<bool> WriteUpstream(UpstreamConnection& upstream,
-                                             const ConstBufferSequence& data);
+                                             const ConstBufferSequence& data,
+                                             size_t skip = 0);
   void Fail(Exchange& exchange, int status, const char* outcome,
             const char* message);
   Clock::duration upstream_timeout() const;

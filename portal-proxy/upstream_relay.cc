@@ -40,9 +40,12 @@ void UpstreamExchange::AppendRoutingCookie(const RouteInfo& route) {
 
 asio::awaitable<UpstreamExchange::Outcome> UpstreamExchange::Relay(
     Exchange& x, std::unique_ptr<UpstreamConnection> upstream) {
-  if (!co_await RelayInterim(x, *upstream)) {
-    Fail(x, 502, "upstream_error", "the billing system failed");
-    co_return Outcome::kReply;
+  if (response_.status < 200 && response_.status != 101) {
+    const bool relayed = co_await RelayInterim(x, *upstream);
+    if (!relayed) {
+      Fail(x, 502, "upstream_error", "the billing system failed");
+      co_return Outcome::kReply;
+    }
   }
   if (IsExportedAnswer(response_)) co_return co_await Exported(x);
   BodyFraming framing;
@@ -91,6 +94,20 @@ asio::awaitable<UpstreamExchange::Outcome> UpstreamExchange::Relay(
     const bool written = co_await client_.Write(response_head_);
     if (written) co_await Tunnel(client_, *upstream);
     co_return Outcome::kClose;
+  } else if (framing.kind == BodyFraming::Kind::kLength &&
+             upstream->buffer.size() >= framing.length) {
+    // The common answer: all of it came with the head. Written in place,
+    // without a coroutine frame unless the socket takes only part.
+    const std::array<asio::const_buffer, 2> whole = {
+        asio::buffer(response_head_),
+        asio::buffer(upstream->buffer.data().data(),
+                     static_cast<size_t>(framing.length))};
+    size_t sent = 0;
+    bool failed = false;
+    complete = client_.WriteNow(whole, &sent, &failed);
+    if (!complete && !failed)
+      complete = co_await client_.WriteRest(whole, sent);
+    upstream->buffer.consume(static_cast<size_t>(framing.length));
   } else if (framing.kind == BodyFraming::Kind::kLength) {
     complete = co_await RelayLength(*upstream, framing.length);
   } else if (framing.kind == BodyFraming::Kind::kChunked) {
