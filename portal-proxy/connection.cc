@@ -255,7 +255,10 @@ asio::awaitable<Connection::HoldWait> Connection::WaitForRoute() {
   Exchange& x = exchange_;
   const int64_t customer = x.resolution.customer_id;
   auto executor = client_.socket().get_executor();
-  auto timer = std::make_shared<asio::steady_timer>(executor, x.hold.deadline);
+  auto timer = std::make_shared<asio::steady_timer>(
+      executor, x.hold.resend_at != Exchange::Clock::time_point()
+                    ? std::min(x.hold.resend_at, x.hold.deadline)
+                    : x.hold.deadline);
   const uint64_t ticket = pipeline_.holds->Hold(
       customer,
       [timer, executor] { asio::post(executor, [timer] { timer->cancel(); }); },

@@ -71,11 +71,20 @@ struct Exchange {
     bool active = false;
     Clock::time_point start;
     Clock::time_point deadline;
+    // When the held request is sent again to the system its route names
+    // (zero: only a route change or the deadline wakes it).
+    Clock::time_point resend_at;
     absl::Time since;
   } hold;
   // The system that answered "customer exported"; the request waits until
   // the route points elsewhere, then goes there.
   std::optional<Backend> exported_from;
+  // The deadline of the first hold an exported answer began: every hold and
+  // resend of the same request ends by it.
+  std::optional<Clock::time_point> exported_until;
+  // Times the request was sent again to the system that had answered
+  // "customer exported" while its route still named that system.
+  int exported_resends = 0;
 
   // The product change the request makes, and the catalog's answer.
   std::optional<ProductChange> change;
@@ -97,6 +106,8 @@ struct Exchange {
     backend = Backend::kSource;
     hold = Hold();
     exported_from.reset();
+    exported_until.reset();
+    exported_resends = 0;
     change.reset();
     change_detail.clear();
     catalog_answer.reset();

@@ -89,10 +89,13 @@ StageResult FreezeStage::Run(Exchange& x) const {
   change->detail = x.change_detail;
   x.change = change;
   const FreezeState state = policy_->EffectiveState();
-  if (state == cv1::FREEZE_STATE_OPEN || state == cv1::FREEZE_STATE_LIFTED) {
-    return StageResult::kContinue;
-  }
+  // LIFTED is terminal (no transition leaves it), so a feed that says LIFTED
+  // cannot be behind. OPEN is not: a freeze a catalog replica acknowledged
+  // may not have reached this feed yet, so with a catalog to ask, it is
+  // asked in OPEN too and the acknowledged freeze holds at this door.
+  if (state == cv1::FREEZE_STATE_LIFTED) return StageResult::kContinue;
   if (ask_catalog_) return StageResult::kAskCatalog;
+  if (state == cv1::FREEZE_STATE_OPEN) return StageResult::kContinue;
   return Decide(x, policy_->Check(*change), false);
 }
 

@@ -1,9 +1,11 @@
 // The catalog freeze at the door. A request that changes a product
 // (ProductAdminApi, matched on the freeze form of its normal path,
-// path_normalizer.h) passes without asking while the cached freeze is OPEN
-// or LIFTED; otherwise the catalog decides and audits each one
-// (kAskCatalog), or the cached policy alone when no catalog is asked (a
-// static freeze state). Refused: 423 with the catalog's refusal and reason;
+// path_normalizer.h) passes without asking while the cached freeze is
+// LIFTED (terminal, so the feed cannot be behind); otherwise, OPEN included,
+// the catalog decides and audits each one (kAskCatalog), so a freeze the
+// catalog acknowledged holds here before this proxy's feed shows it. With no
+// catalog to ask (a static freeze state) the cached policy alone decides and
+// OPEN passes. Refused: 423 with the catalog's refusal and reason;
 // a catalog that cannot be asked means 423 `catalog_unreachable`, with the
 // details in the log, never in the answer.
 #pragma once

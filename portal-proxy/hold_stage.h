@@ -2,8 +2,11 @@
 // the route changes, then goes where it points; so does a request that a
 // billing system refused because the customer has left it (the "customer
 // exported" answer, upstream_exchange.h), until the route points
-// elsewhere. Past the hold timeout: 503 with Retry-After and a maintenance
-// page. Other customers never wait.
+// elsewhere; if the route still names the system that answered so, and is
+// not MIGRATING, the request is sent to that system again after a pause
+// (10 ms, doubling to 500 ms), since no route change may come. Past the
+// hold timeout (one for all of a request's holds): 503 with Retry-After
+// and a maintenance page. Other customers never wait.
 #pragma once
 
 #include <optional>

@@ -216,17 +216,36 @@ TEST_F(ProxyCatalogTest, ChangeAllowedByCatalogIsForwarded) {
             1);
 }
 
-TEST_F(ProxyCatalogTest, OpenAndLiftedForwardWithoutAsking) {
+TEST_F(ProxyCatalogTest, OpenAsksTheCatalogLiftedForwardsWithoutAsking) {
   StartProxy();
   ASSERT_TRUE(InSync());
   HttpClient admin(proxy_->port());
+  catalog_->Decide(true, catalog::CHANGE_REFUSAL_UNSPECIFIED, "");
   EXPECT_EQ(admin.Send("DELETE", "/admin/products/3").status, 200);
+  EXPECT_EQ(catalog_->checks().size(), 1u);
   catalog_->SetState(catalog::FREEZE_STATE_LIFTED);
   ASSERT_TRUE(InSync());
   EXPECT_EQ(admin.Send("PATCH", "/admin/products/3/price", {}, "{}").status,
             200);
-  EXPECT_TRUE(catalog_->checks().empty());
+  EXPECT_EQ(catalog_->checks().size(), 1u);
   EXPECT_EQ(source_->requests(), 2);
+}
+
+// A freeze another replica acknowledged, which this proxy's feed (still
+// OPEN) has not shown yet: the catalog's answer refuses the change.
+TEST_F(ProxyCatalogTest, AFreezeTheFeedHasNotShownYetStillHolds) {
+  StartProxy();
+  ASSERT_TRUE(InSync());
+  EXPECT_EQ(freeze().EffectiveState(), catalog::FREEZE_STATE_OPEN);
+  catalog_->Decide(false, catalog::CHANGE_REFUSAL_CATALOG_FROZEN,
+                   "catalog frozen (FROZEN): no changes");
+  HttpClient admin(proxy_->port());
+  HttpResponse r = admin.Send("DELETE", "/admin/products/3");
+  EXPECT_EQ(r.status, 423);
+  EXPECT_NE(r.body.find("CHANGE_REFUSAL_CATALOG_FROZEN"), std::string::npos)
+      << r.body;
+  EXPECT_EQ(source_->requests(), 0);
+  EXPECT_EQ(catalog_->checks().size(), 1u);
 }
 
 TEST_F(ProxyCatalogTest, CatalogDownRefusesWith423AndCountsIt) {

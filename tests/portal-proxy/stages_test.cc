@@ -260,6 +260,54 @@ TEST_F(StageTest, AnExportedAnswerWaitsUntilTheRouteLeavesThatSystem) {
   EXPECT_EQ(anonymous.reply.status, 503);
 }
 
+// The system the route names (not MIGRATING) answers "customer exported":
+// no route change may come (the new side's release commits just after the
+// flip), so the request goes to that system again after a growing pause,
+// all within the one hold timeout of its first exported answer.
+TEST_F(StageTest, AnExportedAnswerFromTheNamedSystemIsSentThereAgain) {
+  routes_.Put(1, SYSTEM_TARGET, rv1::ROUTE_STATE_STABLE, 20);
+  Exchange x = Request(
+      "GET /api/me HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer tk_1_a\r\n"
+      "\r\n");
+  ASSERT_EQ(identify_.Run(x), StageResult::kContinue);
+  ASSERT_EQ(hold_.Run(x), StageResult::kContinue);
+  EXPECT_EQ(x.backend, Backend::kTarget);
+  x.exported_from = Backend::kTarget;
+  const auto before = Exchange::Clock::now();
+  ASSERT_EQ(hold_.Run(x), StageResult::kHold);
+  ASSERT_TRUE(x.exported_until.has_value());
+  const Exchange::Clock::time_point until = *x.exported_until;
+  EXPECT_EQ(x.hold.deadline, until);
+  EXPECT_GE(x.hold.resend_at, before + std::chrono::milliseconds(10));
+  // Woken before the pause is over (another customer's change): still held.
+  ASSERT_EQ(hold_.Run(x), StageResult::kHold);
+  x.hold.resend_at = Exchange::Clock::now();  // as if the pause had passed
+  ASSERT_EQ(hold_.Run(x), StageResult::kContinue);
+  EXPECT_EQ(x.backend, Backend::kTarget);
+  EXPECT_FALSE(x.exported_from.has_value());
+  EXPECT_EQ(x.exported_resends, 1);
+  EXPECT_EQ(CounterValue(registry_, "tandem_proxy_exported_replays_total",
+                         {{"outcome", "resent"}}),
+            1);
+  // Refused again: a longer pause, the same deadline.
+  x.exported_from = Backend::kTarget;
+  const auto again = Exchange::Clock::now();
+  ASSERT_EQ(hold_.Run(x), StageResult::kHold);
+  EXPECT_EQ(x.hold.deadline, until);
+  EXPECT_GE(x.hold.resend_at, again + std::chrono::milliseconds(20));
+  // The route moves on meanwhile: it goes where the route points.
+  routes_.Put(1, SYSTEM_SOURCE, rv1::ROUTE_STATE_STABLE, 21);
+  ASSERT_EQ(hold_.Run(x), StageResult::kContinue);
+  EXPECT_EQ(x.backend, Backend::kSource);
+  // Refused for ever: 503 at the first hold's deadline.
+  x.exported_from = Backend::kSource;
+  ASSERT_EQ(hold_.Run(x), StageResult::kHold);
+  x.hold.deadline = Exchange::Clock::now();
+  x.hold.resend_at = x.hold.deadline;
+  ASSERT_EQ(hold_.Run(x), StageResult::kReply);
+  EXPECT_EQ(x.reply.status, 503);
+}
+
 // A FreezePolicy whose state the test sets.
 class StaticFreeze final : public FreezePolicy {
  public:
