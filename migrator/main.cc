@@ -58,6 +58,9 @@ ABSL_FLAG(int, cutover_timeout_ms, 5000,
 ABSL_FLAG(int, tail_window_s, 300,
           "How long late writes on the old system are carried after a flip.");
 ABSL_FLAG(int, tail_interval_ms, 1000, "How often the tail looks for them.");
+ABSL_FLAG(int, late_write_check_interval_s, 60,
+          "How often customers moved in the last day are checked for writes "
+          "on the old system after their tail window (an alarm).");
 ABSL_FLAG(int, item_lease_ms, 30000,
           "How long a replica's claim on a customer lasts without renewal; "
           "another replica takes the customer over after it.");
@@ -136,6 +139,8 @@ int main(int argc, char** argv) {
   o.backend.worker = replica;
   o.backend.parallelism = absl::GetFlag(FLAGS_parallelism);
   o.backend.item_lease = absl::Milliseconds(absl::GetFlag(FLAGS_item_lease_ms));
+  o.backend.sentinel_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_late_write_check_interval_s));
   // Crash tests: TANDEM_MIGRATOR_CRASH_AT names mover points ("before_flip",
   // "after_flip", ...; comma-separated) where the process dies at once, as
   // if killed there. Never set in production.

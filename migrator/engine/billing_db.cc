@@ -438,14 +438,23 @@ absl::StatusOr<int64_t> BillingDb::Apply(sql::Connection& conn,
         }
         const std::string one =
             absl::StrCat("(", Placeholders(cols.size()), ")");
-        for (size_t start = 0; start < rows.size(); start += kBatch) {
-          const size_t n = std::min(kBatch, rows.size() - start);
-          PaceWrite(static_cast<int64_t>(n));
+        auto prepare = [&](size_t n) {
           std::string tuples;
           for (size_t i = 0; i < n; ++i) tuples += (i == 0 ? "" : ",") + one;
-          Stmt ps(conn.prepareStatement(
+          return Stmt(conn.prepareStatement(
               absl::StrCat("INSERT INTO ", Qualified(info.name), " (",
                            absl::StrJoin(cols, ","), ") VALUES ", tuples)));
+        };
+        // A full batch's statement is prepared once and executed again for
+        // every full batch: the server parses its placeholders once.
+        Stmt full;
+        for (size_t start = 0; start < rows.size(); start += kBatch) {
+          const size_t n = std::min(kBatch, rows.size() - start);
+          Stmt partial;
+          if (n == kBatch && full == nullptr) full = prepare(n);
+          if (n < kBatch) partial = prepare(n);
+          PaceWrite(static_cast<int64_t>(n));
+          sql::PreparedStatement* ps = n == kBatch ? full.get() : partial.get();
           int p = 1;
           for (size_t r = start; r < start + n; ++r) {
             for (size_t i = 0; i < info.columns.size(); ++i) {

@@ -74,12 +74,13 @@ Converter::Converter(const Mapping& mapping, Direction direction,
 absl::StatusOr<std::string> Converter::ConvertValue(
     Direction direction, const TableMapping& entry, const ColumnSpec& spec,
     const TableInfo& from, const Row& row, const ColumnInfo& target,
-    const std::string& key_text, const CatalogLookups& lookups, bool* dropped,
+    const std::string& source_key, const CatalogLookups& lookups, bool* dropped,
     std::string* drop_reason, std::vector<Rounding>* roundings) const {
+  // The row's description is made only for a message: most rows need none.
   auto fail = [&](absl::string_view what) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(key_text, ": ", entry.to, ".", spec.target, ": ", what,
-                     " (", spec.location.ToString(), ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        Describe(from, source_key), ": ", entry.to, ".", spec.target, ": ",
+        what, " (", spec.location.ToString(), ")"));
   };
   if (spec.constant.has_value()) return *spec.constant;
   const int index = from.IndexOf(spec.from);
@@ -99,8 +100,8 @@ absl::StatusOr<std::string> Converter::ConvertValue(
                                  r->exact_text, " needs rounding to ", r->text,
                                  "; rounding is not allowed)"));
       }
-      roundings->push_back(
-          {entry.to, key_text, spec.target, r->exact_text, r->text});
+      roundings->push_back({entry.to, Describe(from, source_key), spec.target,
+                            r->exact_text, r->text});
     }
     return r->text;
   }
@@ -130,8 +131,8 @@ absl::StatusOr<std::string> Converter::ConvertValue(
                                  " is not carried: ", t->not_carried_reason));
       }
       *dropped = true;
-      *drop_reason =
-          absl::StrCat(key_text, " not carried: ", t->not_carried_reason);
+      *drop_reason = absl::StrCat(Describe(from, source_key),
+                                  " not carried: ", t->not_carried_reason);
       return std::string();
     }
     return t->id;
@@ -157,7 +158,6 @@ absl::Status Converter::ConvertRow(Direction direction,
         absl::StrCat("table ", entry.to, " does not exist"));
   }
   const std::string source_key = KeyOf(from, row);
-  const std::string key_text = Describe(from, source_key);
   Part base;
   base.table = entry.to;
   base.values.assign(to->columns.size(), std::nullopt);
@@ -173,7 +173,7 @@ absl::Status Converter::ConvertRow(Direction direction,
     TANDEM_ASSIGN_OR_RETURN(
         std::string value,
         ConvertValue(direction, entry, spec, from, row, to->columns[i],
-                     key_text, lookups, &dropped, &reason, roundings));
+                     source_key, lookups, &dropped, &reason, roundings));
     if (dropped) {
       if (warnings != nullptr) warnings->push_back(reason);
       return absl::OkStatus();
@@ -188,8 +188,8 @@ absl::Status Converter::ConvertRow(Direction direction,
       absl::StatusOr<std::string> canonical = Canonical(to->columns[i], value);
       if (!canonical.ok()) {
         return absl::FailedPreconditionError(
-            absl::StrCat(key_text, ": ", entry.to, ".", spec.target, ": ",
-                         canonical.status().message()));
+            absl::StrCat(Describe(from, source_key), ": ", entry.to, ".",
+                         spec.target, ": ", canonical.status().message()));
       }
       base.values[i] = *canonical;
     }
@@ -208,8 +208,8 @@ absl::Status Converter::ConvertRow(Direction direction,
         SplitJson(*row[j]);
     if (!members.ok()) {
       return absl::FailedPreconditionError(
-          absl::StrCat(key_text, ": ", entry.split_json->from, ": ",
-                       members.status().message()));
+          absl::StrCat(Describe(from, source_key), ": ", entry.split_json->from,
+                       ": ", members.status().message()));
     }
     for (const auto& [n, v] : *members) {
       Part part = base;

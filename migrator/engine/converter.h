@@ -131,8 +131,9 @@ class Converter {
   absl::StatusOr<std::string> ConvertValue(
       Direction direction, const TableMapping& entry, const ColumnSpec& spec,
       const TableInfo& from, const Row& row, const ColumnInfo& target,
-      const std::string& key_text, const CatalogLookups& lookups, bool* dropped,
-      std::string* drop_reason, std::vector<Rounding>* roundings) const;
+      const std::string& source_key, const CatalogLookups& lookups,
+      bool* dropped, std::string* drop_reason,
+      std::vector<Rounding>* roundings) const;
   absl::Status Assemble(const std::vector<Part>& parts,
                         DesiredState* state) const;
   // Defaults of the entries and the held status, for the rows of `table`

@@ -127,6 +127,33 @@ void Backend::Loop() {
     ClaimAndStart();
     TailPasses();
     RenewLeases();
+    Sentinel();
+  }
+}
+
+void Backend::Sentinel() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (clock_.Now() - last_sentinel_ < options_.sentinel_interval) return;
+    last_sentinel_ = clock_.Now();
+  }
+  absl::StatusOr<std::vector<ItemRecord>> done = store_->RecentlyDone(
+      absl::ToInt64Milliseconds(options_.sentinel_window), 1000);
+  if (!done.ok()) return;
+  for (const ItemRecord& record : *done) {
+    absl::StatusOr<int64_t> late = mover_->LateWritesAfterWindow(record);
+    if (!late.ok() || *late == record.item.late_writes_after_window()) {
+      continue;
+    }
+    // An alarm: written on the old system after the window, not carried.
+    TANDEM_LOG(Error, "late_writes_after_window")
+        .With("batch_id", record.item.batch_id())
+        .With("customer_id", record.item.customer_id())
+        .With("writes", *late);
+    mover_->ReportLateWritesAfterWindow(*late -
+                                        record.item.late_writes_after_window());
+    (void)store_->RecordLateWrites(record.item.batch_id(),
+                                   record.item.customer_id(), *late);
   }
 }
 
@@ -247,6 +274,7 @@ void Backend::TailPasses() {
     last_tail_ = clock_.Now();
     for (auto& [key, record] : tailing_) due.emplace_back(key, record);
   }
+  mover_->SetTailBacklog(static_cast<int64_t>(due.size()));
   for (auto& [key, record] : due) {
     WorkerContext context = ContextFor(record);
     ScopedWorkerContext scope(&context);

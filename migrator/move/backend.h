@@ -50,6 +50,10 @@ struct BackendOptions {
   // How long a claim lasts without renewal; renewed every third of it.
   absl::Duration item_lease = absl::Seconds(30);
   absl::Duration tail_interval = absl::Seconds(1);
+  // How often, and for how long after their tail window, finished customers
+  // are checked for writes that landed on the old system too late.
+  absl::Duration sentinel_interval = absl::Seconds(60);
+  absl::Duration sentinel_window = absl::Hours(24);
 };
 
 class Backend {
@@ -84,6 +88,7 @@ class Backend {
   // Takes the write fence of the claim on both billing servers; false when
   // a newer claim holds the customer (the item is dropped).
   bool TakeFences(const WorkerContext& context);
+  void Sentinel();
 
   MoveStore* store_;
   Mover* mover_;
@@ -104,6 +109,7 @@ class Backend {
       ABSL_GUARDED_BY(mu_);
   absl::Time last_tail_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_renew_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time last_sentinel_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread loop_;
 };
 

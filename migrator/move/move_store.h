@@ -124,6 +124,17 @@ class MoveStore {
   // Gives up the claim (another worker may take the item).
   virtual absl::Status ReleaseItem(const ItemRecord& record) = 0;
 
+  // DONE items whose tail window ended at most `within_ms` ago (control
+  // database clock), at most `limit`: the customers the late-write sentinel
+  // keeps watching.
+  virtual absl::StatusOr<std::vector<ItemRecord>> RecentlyDone(
+      int64_t within_ms, int limit) = 0;
+
+  // Records on a finished item how many writes were found on the old system
+  // after its tail window (an alarm; they were not carried).
+  virtual absl::Status RecordLateWrites(int64_t batch_id, int64_t customer_id,
+                                        int64_t writes) = 0;
+
   // Marks the DONE item of the batch that moved `customer_id` ROLLED_BACK
   // (after a rollback flipped it back). Not finding one is not an error.
   virtual absl::Status MarkRolledBack(int64_t customer_id) = 0;

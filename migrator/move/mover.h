@@ -146,6 +146,18 @@ class Mover {
   // finishes the item (DONE) once the window has ended.
   absl::Status TailPass(ItemRecord& record);
 
+  // For a DONE item: how many writes landed on the old system since its
+  // tail window ended (not carried). Read-only.
+  absl::StatusOr<int64_t> LateWritesAfterWindow(const ItemRecord& record);
+
+  // Reports how many customers are in their tail window.
+  void SetTailBacklog(int64_t customers) { deps_.metrics->Tailing(customers); }
+
+  // Counts writes found after a tail window in the alarm metric.
+  void ReportLateWritesAfterWindow(int64_t writes) {
+    deps_.metrics->LateWrites(0, writes);
+  }
+
   // Compares one customer on the two systems, read-only (see
   // VerifyCustomerRequest).
   absl::StatusOr<::tandem::migrator::v1::VerifyCustomerResponse> Verify(
@@ -156,6 +168,10 @@ class Mover {
 
  private:
   absl::StatusOr<std::unique_ptr<Session>> NewSession(const ItemRecord& record);
+  // A session for the tail of a flipped item (a restarted worker's, or the
+  // sentinel's): the plan's lookups, without the customer's rows.
+  absl::StatusOr<std::unique_ptr<Session>> NewTailSession(
+      const ItemRecord& record);
   absl::Status Plan(ItemRecord& record);
   absl::Status PreCopy(ItemRecord& record, Session& session);
   absl::Status Cutover(ItemRecord& record, std::unique_ptr<Session>& session);

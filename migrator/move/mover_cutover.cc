@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/invariants.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "migrator/engine/values.h"
@@ -247,12 +248,13 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
         static_cast<int64_t>(t.upserts.size() + t.deletes.size()));
   }
   s.rows_written += applied;
+  const absl::Time written_at = deps_.clock->Now();
   TANDEM_LOG(Info, "pre_copy_written")
       .With("customer_id", customer)
       .With("rows", applied)
       .With("read_s", absl::ToDoubleSeconds(read_done - start))
       .With("convert_s", absl::ToDoubleSeconds(converted - read_done))
-      .With("write_s", absl::ToDoubleSeconds(deps_.clock->Now() - converted));
+      .With("write_s", absl::ToDoubleSeconds(written_at - converted));
   s.mirror = MirrorOf(s.desired);
   // Rows created natively on the target that came back have ids now: the
   // conversion is made again with them, against what the side holds.
@@ -320,6 +322,7 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
                   true);
     }
   }
+  const absl::Time caught_up = deps_.clock->Now();
   // The rows' hashes, computed now rather than while the customer is held.
   for (const auto& [name, table] : s.desired.tables) {
     for (const auto& [key, row] : table.rows) {
@@ -339,7 +342,18 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
                 std::string(marked.message()), true);
   }
   record.item.set_rows_copied(s.rows_written);
-  deps_.metrics->Phase("pre_copy", deps_.clock->Now() - start);
+  const absl::Time done = deps_.clock->Now();
+  TANDEM_LOG(Info, "pre_copy_caught_up")
+      .With("customer_id", customer)
+      .With("rounds", rounds)
+      .With("catch_up_s", absl::ToDoubleSeconds(caught_up - written_at))
+      .With("hash_and_baseline_s", absl::ToDoubleSeconds(done - caught_up));
+  deps_.metrics->Phase("pre_copy_read", read_done - start);
+  deps_.metrics->Phase("pre_copy_convert", converted - read_done);
+  deps_.metrics->Phase("pre_copy_write", written_at - converted);
+  deps_.metrics->Phase("pre_copy_catch_up", caught_up - written_at);
+  deps_.metrics->Phase("pre_copy_hash", done - caught_up);
+  deps_.metrics->Phase("pre_copy", done - start);
   return Store(record, v1::ITEM_STATE_CUTOVER);
 }
 
@@ -465,6 +479,9 @@ absl::Status Mover::Cutover(ItemRecord& record,
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                 std::string(f.message()), true);
   }
+  // The route never points at data that was not verified equal.
+  TANDEM_CHECK(verification->equal)
+      << "customer " << customer << ": flip without an equal verification";
   // The copy is complete and verified: it commits before the route points
   // at it, so the route never names a side without the customer's data.
   record.new_status = s.desired.customer_status;

@@ -234,6 +234,28 @@ absl::StatusOr<int64_t> Mover::CarryLateWrites(ItemRecord& record, Session& s,
   return carried;
 }
 
+absl::StatusOr<std::unique_ptr<Mover::Session>> Mover::NewTailSession(
+    const ItemRecord& record) {
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> s, NewSession(record));
+  {
+    absl::StatusOr<MysqlPool::Lease> conn = s->read_db->pool().Acquire();
+    if (!conn.ok()) return conn.status();
+    // Only what converting late rows needs: the rows naming products.
+    std::vector<std::string> tables;
+    for (const TableMapping& t : deps_.mapping->tables(record.direction)) {
+      for (const ColumnSpec& c : t.columns) {
+        if (c.catalog == "product") tables.push_back(t.from);
+      }
+    }
+    TANDEM_ASSIGN_OR_RETURN(
+        s->read,
+        s->read_db->ReadCustomer(**conn, record.item.customer_id(), tables));
+  }
+  BuildConverterFor(*deps_.mapping, deps_.schemas, *s, CustomerRows(),
+                    record.options.allow_rounding(), false);
+  return s;
+}
+
 absl::Status Mover::TailPass(ItemRecord& record) {
   const int64_t customer = record.item.customer_id();
   Session* s = nullptr;
@@ -245,22 +267,8 @@ absl::Status Mover::TailPass(ItemRecord& record) {
   if (s == nullptr) {
     // A restarted worker: the session is rebuilt, and the first pass also
     // makes sure the statuses are as the flip left them.
-    TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> fresh, NewSession(record));
-    {
-      absl::StatusOr<MysqlPool::Lease> conn = fresh->read_db->pool().Acquire();
-      if (!conn.ok()) return conn.status();
-      // Only what converting late rows needs: the rows naming products.
-      std::vector<std::string> tables;
-      for (const TableMapping& t : deps_.mapping->tables(record.direction)) {
-        for (const ColumnSpec& c : t.columns) {
-          if (c.catalog == "product") tables.push_back(t.from);
-        }
-      }
-      TANDEM_ASSIGN_OR_RETURN(
-          fresh->read, fresh->read_db->ReadCustomer(**conn, customer, tables));
-    }
-    BuildConverterFor(*deps_.mapping, deps_.schemas, *fresh, CustomerRows(),
-                      record.options.allow_rounding(), false);
+    TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> fresh,
+                            NewTailSession(record));
     TANDEM_RETURN_IF_ERROR(FinishFlip(record));
     absl::MutexLock lock(&mu_);
     s = (tails_[customer] = std::move(fresh)).get();
@@ -288,6 +296,13 @@ absl::Status Mover::TailPass(ItemRecord& record) {
   }
   if (*carried > 0) return Store(record, v1::ITEM_STATE_TAIL);
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Mover::LateWritesAfterWindow(const ItemRecord& record) {
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Session> s, NewTailSession(record));
+  s->read.tables.clear();
+  ItemRecord copy = record;
+  return CarryLateWrites(copy, *s, /*count_only=*/true);
 }
 
 absl::StatusOr<v1::VerifyCustomerResponse> Mover::Verify(int64_t customer,

@@ -531,6 +531,56 @@ absl::Status MysqlMoveStore::ReleaseItem(const ItemRecord& r) {
   });
 }
 
+absl::StatusOr<std::vector<ItemRecord>> MysqlMoveStore::RecentlyDone(
+    int64_t within_ms, int limit) {
+  std::vector<ItemRecord> items;
+  TANDEM_RETURN_IF_ERROR(
+      pool_->Run("recently done", [&](sql::Connection& conn) -> absl::Status {
+        Stmt ps(conn.prepareStatement(absl::StrCat(
+            "SELECT ", kItemColumns,
+            " FROM migrator_items i JOIN migrator_batches b USING (batch_id) "
+            "WHERE i.state = ? AND i.tail_until_ms > ",
+            kNow, " - ? ORDER BY i.tail_until_ms DESC LIMIT ?")));
+        ps->setInt(1, v1::ITEM_STATE_DONE);
+        ps->setInt64(2, within_ms);
+        ps->setInt(3, limit);
+        Rows rs(ps->executeQuery());
+        while (rs->next()) items.push_back(ItemFromRow(*rs));
+        return absl::OkStatus();
+      }));
+  return items;
+}
+
+absl::Status MysqlMoveStore::RecordLateWrites(int64_t batch_id,
+                                              int64_t customer_id,
+                                              int64_t writes) {
+  return pool_->Transaction(
+      "record late writes", [&](sql::Connection& conn) -> absl::Status {
+        std::vector<std::unique_ptr<std::istringstream>> keep;
+        Stmt find(conn.prepareStatement(
+            "SELECT detail FROM migrator_items WHERE batch_id = ? AND "
+            "customer_id = ? FOR UPDATE"));
+        find->setInt64(1, batch_id);
+        find->setInt64(2, customer_id);
+        Rows rs(find->executeQuery());
+        if (!rs->next()) return absl::NotFoundError("no such item");
+        v1::BatchItem item;
+        item.ParseFromString(rs->getString(1));
+        if (item.late_writes_after_window() == writes) return absl::OkStatus();
+        item.set_late_writes_after_window(writes);
+        std::string detail;
+        item.SerializeToString(&detail);
+        Stmt update(conn.prepareStatement(
+            "UPDATE migrator_items SET detail = ? WHERE batch_id = ? AND "
+            "customer_id = ?"));
+        SetBlob(*update, 1, detail, keep);
+        update->setInt64(2, batch_id);
+        update->setInt64(3, customer_id);
+        update->executeUpdate();
+        return absl::OkStatus();
+      });
+}
+
 absl::Status MysqlMoveStore::MarkRolledBack(int64_t customer_id) {
   return pool_->Transaction(
       "mark rolled back", [&](sql::Connection& conn) -> absl::Status {

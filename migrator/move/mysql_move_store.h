@@ -40,6 +40,10 @@ class MysqlMoveStore final : public MoveStore {
   absl::Status UpdateItem(const ItemRecord& record) override;
   absl::Status ReleaseItem(const ItemRecord& record) override;
   absl::Status MarkRolledBack(int64_t customer_id) override;
+  absl::StatusOr<std::vector<ItemRecord>> RecentlyDone(int64_t within_ms,
+                                                       int limit) override;
+  absl::Status RecordLateWrites(int64_t batch_id, int64_t customer_id,
+                                int64_t writes) override;
 
  private:
   explicit MysqlMoveStore(MysqlPool* pool) : pool_(pool) {}

@@ -173,6 +173,16 @@ void RouteCache::UpdateMetrics() {
   }
 }
 
+bool RouteCache::RouterCaughtUp(int64_t revision) {
+  grpc::ClientContext context;
+  AttachBearerToken(context, options_.token);
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(2));
+  v1::GetStatsResponse stats;
+  return stub_->GetStats(&context, v1::GetStatsRequest(), &stats).ok() &&
+         stats.revision() <= revision;
+}
+
 bool RouteCache::FollowOnce() {
   grpc::ClientContext context;
   AttachBearerToken(context, options_.token);
@@ -187,12 +197,19 @@ bool RouteCache::FollowOnce() {
   request.set_from_revision(from);
   std::unique_ptr<grpc::ClientReader<v1::WatchResponse>> reader =
       stub_->Watch(&context, request);
+  bool was_in_sync = false;
+  if (from > 0 && RouterCaughtUp(from)) {
+    // Resumed with nothing missing: the stream carries nothing until the
+    // next change, but the cache is in sync now.
+    connected_.store(true);
+    was_in_sync = true;
+    UpdateMetrics();
+  }
   v1::WatchResponse response;
   // While a snapshot arrives for a cache that already serves, it is built
   // here and swapped in when complete.
   std::unique_ptr<RouteTable> staging;
   RouteTable* building = nullptr;
-  bool was_in_sync = false;
   while (reader->Read(&response)) {
     if (response.reset()) {
       if (synced_.load()) {

@@ -101,6 +101,10 @@ class RouteCache {
   // Runs one Watch stream until it breaks; returns true if it was in sync
   // at some point.
   bool FollowOnce();
+  // Whether the router is at `revision` or behind it (GetStats): a stream
+  // resumed from `revision` then misses nothing although it carries
+  // nothing until the next change.
+  bool RouterCaughtUp(int64_t revision);
   void Notify(const RouteChange* change);
   RouteTable* current() const {
     return current_.load(std::memory_order_acquire);

@@ -23,18 +23,9 @@ using ::tandem::common::v1::SYSTEM_TARGET;
 class MigratorFaultTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    EnvOptions o;
-    o.datagen.customers = 60;
-    o.datagen.accounts = 300;
-    o.datagen.xdrs = 3000;
-    o.datagen.large_customers = 0;
-    o.datagen.huge_accounts = 0;
-    absl::StatusOr<std::unique_ptr<MigratorEnv>> env = MigratorEnv::Start(o);
-    if (!env.ok()) {
-      *setup_error_ = env.status().ToString();
-      return;
-    }
-    env_ = env->release();
+    env_ = MigratorEnv::StartForSuite(SmallPopulation(60, 300, 3000),
+                                      setup_error_);
+    if (env_ == nullptr) return;
     movable_ = new std::vector<int64_t>(env_->MovableCustomers(12));
   }
   static void TearDownTestSuite() {
@@ -356,6 +347,59 @@ TEST_F(MigratorFaultTest,
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(env_->Route(c).system(), SYSTEM_SOURCE);
   EXPECT_EQ(env_->Route(c).state(), rv1::ROUTE_STATE_STABLE);
+}
+
+TEST_F(MigratorFaultTest, AWriteAfterTheTailWindowRaisesTheAlarm) {
+  const int64_t c = NextCustomer();
+  auto migrator = env_->StartMigrator([](MigratorServerOptions& o) {
+    o.mover.tail_window = absl::Milliseconds(500);
+    o.backend.sentinel_interval = absl::Milliseconds(200);
+  });
+  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  auto stub = MigratorStub((*migrator)->port());
+  v1::MoveCustomerResponse moved = Move(*stub, c);
+  ASSERT_EQ(moved.item().state(), v1::ITEM_STATE_TAIL);
+  auto item = [&] {
+    auto r = (*migrator)->store().GetItem(moved.batch().batch_id(), c);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->item : v1::BatchItem();
+  };
+  ASSERT_TRUE(::tandem::testing::Eventually(
+      [&] { return item().state() == v1::ITEM_STATE_DONE; }));
+  // A legacy job writes the moved customer's call on the old system, after
+  // the window: nobody carries it any more.
+  const std::string account =
+      One(false, absl::StrCat("SELECT MIN(i_account) FROM accounts WHERE "
+                              "i_customer = ",
+                              c));
+  ASSERT_TRUE(
+      env_->testbed()
+          .source_server()
+          .Execute(absl::StrCat("INSERT INTO xdrs (i_account, i_customer, "
+                                "connect_time, duration, charged_amount, CLI, "
+                                "CLD) VALUES (",
+                                account, ", ", c,
+                                ", '2026-12-06 11:00:00', 30, 0.5, '+4930', "
+                                "'+4940')"),
+                   testbed::Testbed::kSourceDb)
+          .ok());
+  ASSERT_TRUE(::tandem::testing::Eventually(
+      [&] { return item().late_writes_after_window() == 1; }));
+  // VerifyCustomer reports it too.
+  v1::VerifyCustomerRequest request;
+  request.set_customer_id(c);
+  v1::VerifyCustomerResponse verified;
+  ASSERT_TRUE(stub->VerifyCustomer(MigratorEnv::Ctx(kViewerToken).get(),
+                                   request, &verified)
+                  .ok());
+  EXPECT_FALSE(verified.verification().equal());
+  double alarms = 0;
+  for (const auto& family : (*migrator)->registry().Collect()) {
+    if (family.name == "tandem_migrator_late_writes_after_window_total") {
+      alarms = family.metric[0].counter.value;
+    }
+  }
+  EXPECT_GE(alarms, 1);
 }
 
 TEST_F(MigratorFaultTest,

@@ -34,6 +34,26 @@ std::unique_ptr<v1::MigratorService::Stub> MigratorStub(int port) {
       absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
 }
 
+EnvOptions SmallPopulation(int64_t customers, int64_t accounts, int64_t xdrs) {
+  EnvOptions o;
+  o.datagen.customers = customers;
+  o.datagen.accounts = accounts;
+  o.datagen.xdrs = xdrs;
+  o.datagen.large_customers = 0;
+  o.datagen.huge_accounts = 0;
+  return o;
+}
+
+MigratorEnv* MigratorEnv::StartForSuite(EnvOptions options,
+                                        std::string* error) {
+  absl::StatusOr<std::unique_ptr<MigratorEnv>> env = Start(std::move(options));
+  if (!env.ok()) {
+    *error = env.status().ToString();
+    return nullptr;
+  }
+  return env->release();
+}
+
 absl::StatusOr<std::unique_ptr<MigratorEnv>> MigratorEnv::Start(
     EnvOptions options) {
   std::unique_ptr<MigratorEnv> env(new MigratorEnv());

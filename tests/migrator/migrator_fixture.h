@@ -34,11 +34,20 @@ struct EnvOptions {
   bool freeze = true;
 };
 
+// A population of `customers` small customers (no large ones) with
+// `accounts` accounts and `xdrs` xDRs spread over them.
+EnvOptions SmallPopulation(int64_t customers, int64_t accounts, int64_t xdrs);
+
 // Everything a migrator test runs against. Start() from the test's main
 // thread (the servers die with the thread that started them).
 class MigratorEnv {
  public:
   static absl::StatusOr<std::unique_ptr<MigratorEnv>> Start(EnvOptions options);
+
+  // Start() for a test suite's SetUpTestSuite: returns the environment, or
+  // null with `*error` set (the suite's SetUp then fails each test with it;
+  // an ASSERT in SetUpTestSuite would only skip them).
+  static MigratorEnv* StartForSuite(EnvOptions options, std::string* error);
   ~MigratorEnv();
 
   // Starts a migrator replica; `tune` may change its options first.

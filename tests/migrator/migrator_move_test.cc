@@ -56,18 +56,9 @@ const std::vector<std::pair<std::string, std::string>>& V1Tables() {
 class MigratorMoveTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    EnvOptions o;
-    o.datagen.customers = 40;
-    o.datagen.accounts = 240;
-    o.datagen.xdrs = 2400;
-    o.datagen.large_customers = 0;
-    o.datagen.huge_accounts = 0;
-    absl::StatusOr<std::unique_ptr<MigratorEnv>> env = MigratorEnv::Start(o);
-    if (!env.ok()) {
-      *setup_error_ = env.status().ToString();
-      return;
-    }
-    env_ = env->release();
+    env_ = MigratorEnv::StartForSuite(SmallPopulation(40, 240, 2400),
+                                      setup_error_);
+    if (env_ == nullptr) return;
   }
   static void TearDownTestSuite() {
     delete env_;
