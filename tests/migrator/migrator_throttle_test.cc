@@ -230,8 +230,8 @@ TEST(MigratorFreezeLiftTest, TheLastCustomerLeavingLiftsTheFreeze) {
                   .GenerateMissingProducts(MigratorEnv::Ctx().get(), generate,
                                            &generated)
                   .ok());
-  for (auto state : {cv1::FREEZE_STATE_FROZEN,
-                     cv1::FREEZE_STATE_FROZEN_TARGET_OPEN}) {
+  for (auto state :
+       {cv1::FREEZE_STATE_FROZEN, cv1::FREEZE_STATE_FROZEN_TARGET_OPEN}) {
     cv1::SetFreezeRequest freeze;
     freeze.set_state(state);
     freeze.set_reason("switchover");
@@ -258,8 +258,7 @@ TEST(MigratorFreezeLiftTest, TheLastCustomerLeavingLiftsTheFreeze) {
   ASSERT_TRUE(::tandem::testing::Eventually(
       [&] {
         cv1::GetFreezeRequest get;
-        return catalog.GetFreeze(MigratorEnv::Ctx().get(), get, &freeze)
-                   .ok() &&
+        return catalog.GetFreeze(MigratorEnv::Ctx().get(), get, &freeze).ok() &&
                freeze.freeze().state() == cv1::FREEZE_STATE_LIFTED;
       },
       absl::Seconds(60)))
