@@ -59,7 +59,8 @@ GRANT SELECT ON billing_v2.subscriptions TO 'tandem_catalog'@'%';
 GRANT SELECT ON billing_v2.subscription_usage TO 'tandem_catalog'@'%';
 
 -- tandem-migrator: its own control tables (migrator_batches,
--- migrator_items, migrator_active_customers, created at start-up, and the
+-- migrator_items, migrator_active_customers, migrator_batch_requests,
+-- migrator_replica_load, created at start-up, and the
 -- shared schema-migrations record); the customer-owned tables of both billing
 -- databases (read and written: a move writes the target and marks the
 -- customer exported on the source, a rollback writes the source); the
@@ -69,6 +70,8 @@ GRANT SELECT ON billing_v2.subscription_usage TO 'tandem_catalog'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.migrator_batches TO 'tandem_migrator'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.migrator_items TO 'tandem_migrator'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.migrator_active_customers TO 'tandem_migrator'@'%';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.migrator_batch_requests TO 'tandem_migrator'@'%';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.migrator_replica_load TO 'tandem_migrator'@'%';
 GRANT SELECT, INSERT, UPDATE, CREATE ON tandem_control.tandem_schema_migrations TO 'tandem_migrator'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON tandem_migrator.* TO 'tandem_migrator'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE ON billing_v1.customers TO 'tandem_migrator'@'%';
