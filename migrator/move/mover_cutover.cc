@@ -254,7 +254,11 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
     // verifier's, needed after the catch-up) are computed meanwhile. The
     // writers read only the rows' values, the hashing fills only their
     // hash; a row the catch-up converts again is a new row with no hash.
+    // The writer writes under this worker's claim and batch: its fence and
+    // its pace (the context is per thread).
+    WorkerContext* context = CurrentWorkerContext();
     std::thread writer([&] {
+      ScopedWorkerContext scope(context);
       wrote = ApplyInParallel(*s.write_db, customer, changes,
                               options_.copy_connections, &applied);
     });
