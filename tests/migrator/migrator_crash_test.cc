@@ -2,6 +2,9 @@
 // random moments, again and again: after each restart every customer ends
 // whole on exactly one system, nothing lost or doubled (the target equals
 // the reference conversion), and no customer stays MIGRATING past its lease.
+// And a batch shared by two replicas: one killed mid-batch, the other goes
+// on, is killed too, and a new one resumes the batch; no customer is moved
+// twice.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -11,6 +14,7 @@
 #include <fstream>
 #include <random>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "testbed/base/schema.h"
 #include "testbed/datagen/datagen.h"
@@ -30,11 +34,11 @@ using ::tandem::common::v1::SYSTEM_TARGET;
 // A tandem-migrator process on the test's servers.
 class MigratorProcess {
  public:
-  // Starts it (dying at `crash_at` when not empty) and waits until it
-  // answers.
-  static std::unique_ptr<MigratorProcess> Start(const MigratorEnv& env,
-                                                const std::string& dir,
-                                                const std::string& crash_at) {
+  // Starts it (dying at `crash_at` when not empty; `flags` added to its
+  // command line) and waits until it answers.
+  static std::unique_ptr<MigratorProcess> Start(
+      const MigratorEnv& env, const std::string& dir,
+      const std::string& crash_at, const std::vector<std::string>& flags = {}) {
     auto p = std::unique_ptr<MigratorProcess>(new MigratorProcess());
     p->port_ = ::tandem::testing::FreePort();
     const testbed::Testbed& tb = env.testbed();
@@ -70,6 +74,7 @@ class MigratorProcess {
         "--tail_interval_ms=200",
         "--item_lease_ms=1500",
         "--log_level=warning"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
     setenv("TANDEM_MIGRATOR_CRASH_AT", crash_at.c_str(), 1);
     const std::string log = absl::StrCat(dir, "/migrator.log");
     ::tandem::testing::Fd out(
@@ -117,6 +122,7 @@ class MigratorProcess {
   }
 
   v1::MigratorService::Stub& stub() { return *stub_; }
+  int port() const { return port_; }
 
  private:
   MigratorProcess() = default;
@@ -147,7 +153,7 @@ class MigratorCrashTest : public ::testing::Test {
     // of different codes), converted by it now, before any move.
     movable_ = new std::vector<int64_t>();
     for (int64_t c : env_->MovableCustomers(40)) {
-      if (movable_->size() >= 14) break;
+      if (movable_->size() >= 19) break;
       if (testbed::CopyCustomerV1ToV2(tb.v1(), *ref_, c).ok()) {
         movable_->push_back(c);
       }
@@ -249,6 +255,26 @@ class MigratorCrashTest : public ::testing::Test {
 
   std::string Dir() { return env_->testbed().control_server().dir(); }
 
+  // How often the router's change log shows the customer's route turned to
+  // the target.
+  static int FlipsToTarget(int64_t c) {
+    absl::StatusOr<std::vector<std::string>> bodies =
+        env_->testbed().control_server().Query(
+            absl::StrCat("SELECT HEX(body) FROM route_changes WHERE "
+                         "customer_id = ",
+                         c),
+            "router");
+    EXPECT_TRUE(bodies.ok()) << bodies.status();
+    int flips = 0;
+    for (const std::string& hex :
+         bodies.ok() ? *bodies : std::vector<std::string>{}) {
+      rv1::RouteChange change;
+      EXPECT_TRUE(change.ParseFromString(absl::HexStringToBytes(hex)));
+      if (change.route_update().route().system() == SYSTEM_TARGET) ++flips;
+    }
+    return flips;
+  }
+
   static MigratorEnv* env_;
   static MysqlPool* ref_;
   static std::string* setup_error_;
@@ -311,6 +337,68 @@ TEST_F(MigratorCrashTest,
   }
   for (int64_t c : customers) ExpectMovedWhole(process->stub(), c);
   for (int64_t b : batches) AwaitCompleted(process->stub(), b);
+}
+
+// Two replicas share a batch; one is killed (kill -9) mid-customer, the
+// other takes its customers over when their claims run out and goes on; it
+// is killed mid-batch too, and a replica started afterwards resumes the
+// batch: every customer moved whole, each flipped to the target once.
+TEST_F(MigratorCrashTest, TwoReplicasOneKilledThenBothTheBatchResumesOnce) {
+  ASSERT_GE(movable_->size(), 19u) << "the test population is too small";
+  const std::vector<int64_t> customers(movable_->begin() + 11,
+                                       movable_->begin() + 19);
+  auto a = MigratorProcess::Start(
+      *env_, Dir(), "", {"--replica_name=replica-a", "--parallelism=2"});
+  // Replica b dies at its first customer's flip, with the copy done and
+  // the route MIGRATING.
+  auto b =
+      MigratorProcess::Start(*env_, Dir(), "before_flip",
+                             {"--replica_name=replica-b", "--parallelism=2"});
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  Batches batches(a->port());
+  v1::BatchOptions options;
+  options.set_parallelism(4);
+  // Slow enough that replica a is killed while customers remain.
+  options.mutable_write_budget()->set_rows_per_second(150);
+  const v1::Batch batch = batches.Start("two replicas", customers, options);
+  const int64_t id = batch.batch_id();
+  ASSERT_GT(id, 0);
+  ASSERT_TRUE(b->AwaitCrash(absl::Seconds(60)))
+      << batches.Get(id).DebugString()
+      << ::tandem::testing::TailOfFile(absl::StrCat(Dir(), "/migrator.log"),
+                                       40);
+  const int64_t done_when_b_died = batches.Get(id).progress().items_done();
+  // Replica a alone: it finishes customers, b's included once their claims
+  // run out; killed before the last.
+  v1::Batch seen;
+  ASSERT_TRUE(batches.Await(id, [&](const v1::Batch& x) {
+    seen = x;
+    return x.progress().items_done() >= done_when_b_died + 2;
+  })) << seen.DebugString();
+  a->Kill();
+  ASSERT_LT(seen.progress().items_done(), 8) << "killed after the batch";
+  for (int64_t c : customers) {
+    rv1::Route route = env_->Route(c);
+    EXPECT_TRUE(route.system() == SYSTEM_SOURCE ||
+                route.state() == rv1::ROUTE_STATE_STABLE)
+        << route.DebugString();
+  }
+  // A replica started afterwards resumes the batch where it stopped.
+  auto c =
+      MigratorProcess::Start(*env_, Dir(), "", {"--replica_name=replica-c"});
+  ASSERT_NE(c, nullptr);
+  Batches resumed(c->port());
+  ASSERT_TRUE(resumed.AwaitFinished(id, absl::Seconds(180)))
+      << resumed.Get(id).DebugString();
+  EXPECT_EQ(resumed.Get(id).state(), v1::BATCH_STATE_COMPLETED);
+  for (const v1::BatchItem& item : resumed.Items(id)) {
+    EXPECT_EQ(item.state(), v1::ITEM_STATE_DONE) << item.DebugString();
+  }
+  for (int64_t customer : customers) {
+    ExpectMovedWhole(c->stub(), customer);
+    EXPECT_EQ(FlipsToTarget(customer), 1) << "customer " << customer;
+  }
 }
 
 }  // namespace
