@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "cli/batch_commands.h"
 #include "cli/catalog_commands.h"
 #include "cli/health_command.h"
 #include "cli/migrator_commands.h"
@@ -179,6 +180,7 @@ CommandSet AllCommands() {
   AddRouterCommands(commands);
   AddCatalogCommands(commands);
   AddMigratorCommands(commands);
+  AddBatchCommands(commands);
   AddHealthCommand(commands);
   return commands;
 }
