@@ -1,5 +1,7 @@
 #include "migrator/migrator_server.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -23,6 +25,20 @@ absl::StatusOr<std::unique_ptr<MigratorServer>> MigratorServer::Start(
   options.control_db.name = "control";
   options.source_db.name = "source";
   options.target_db.name = "target";
+  // Each worker holds up to copy_connections + 1 connections of a billing
+  // server at once (the parallel writes of its copy and its fence, or its
+  // snapshot read); the tail, the sentinel and the load probe one each.
+  // Fewer, and workers wait for connections until they fail.
+  const int needed = std::max(0, options.backend.parallelism) *
+                         (std::max(1, options.mover.copy_connections) + 1) +
+                     3;
+  options.source_db.pool_size = std::max(options.source_db.pool_size, needed);
+  options.target_db.pool_size = std::max(options.target_db.pool_size, needed);
+  // The control database: each worker's item updates and lease renewals,
+  // and the loop's claims, the governor and the RPCs.
+  options.control_db.pool_size =
+      std::max(options.control_db.pool_size,
+               std::max(0, options.backend.parallelism) + 4);
   TANDEM_ASSIGN_OR_RETURN(
       s->control_,
       MysqlPool::Create(options.control_db, s->registry_.get(), "migrator"));
