@@ -3,9 +3,11 @@
 // migrator through real gRPC channels. The testbed's reference conversion
 // (testbed/reference/) is the independent oracle of what the target must
 // hold.
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "testbed/base/schema.h"
 #include "testbed/datagen/datagen.h"
 #include "testbed/reference/v1_to_v2.h"
@@ -347,6 +349,60 @@ TEST_F(MigratorMoveTest, TandemctlMovesVerifiesAndShowsTheMapping) {
   EXPECT_EQ(exit_code(denied), 1);
   EXPECT_NE(denied.err.find("PERMISSION_DENIED"), std::string::npos)
       << denied.err;
+  unsetenv("TANDEM_TOKEN");
+}
+
+// tandemctl's batch commands against the real services: a rehearsal, then
+// the live batch, watched to its end.
+TEST_F(MigratorMoveTest, TandemctlRehearsesThenMovesABatch) {
+  auto migrator = env_->StartMigrator();
+  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  std::vector<int64_t> movable = env_->MovableCustomers(6);
+  ASSERT_GE(movable.size(), 4u);
+  const int64_t a = movable[movable.size() - 3];
+  const int64_t b = movable[movable.size() - 4];
+  const std::string ids = absl::StrCat(a, ",", b);
+  setenv("TANDEM_TOKEN", kOperatorToken, 1);
+  const std::string target = absl::StrCat("127.0.0.1:", (*migrator)->port());
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {TANDEMCTL_PATH, "--migrator", target});
+    absl::StatusOr<::tandem::testing::RunResult> r =
+        ::tandem::testing::Run(args, "", 120000);
+    EXPECT_TRUE(r.ok()) << r.status();
+    const bool exited = r.ok() && WIFEXITED(r->status);
+    EXPECT_TRUE(exited && WEXITSTATUS(r->status) == 0)
+        << absl::StrJoin(args, " ") << ": " << (r.ok() ? r->err : "");
+    return r.ok() ? *r : ::tandem::testing::RunResult{};
+  };
+  auto created = [](const ::tandem::testing::RunResult& r) {
+    v1::CreateBatchResponse response;
+    EXPECT_TRUE(
+        google::protobuf::util::JsonStringToMessage(r.out, &response).ok())
+        << r.out;
+    return absl::StrCat(response.batch().batch_id());
+  };
+  const std::string rehearsal = created(
+      run({"batch", "dry-run", "rehearsal", "--customers", ids, "-o", "json"}));
+  ::tandem::testing::RunResult watched = run({"batch", "watch", rehearsal});
+  EXPECT_NE(watched.out.find("completed: 2/2 done"), std::string::npos)
+      << watched.out;
+  ::tandem::testing::RunResult report = run({"batch", "report", rehearsal});
+  EXPECT_NE(report.out.find("DRY_RUN"), std::string::npos) << report.out;
+  EXPECT_EQ(env_->Route(a).system(), ::tandem::common::v1::SYSTEM_SOURCE);
+
+  const std::string live =
+      created(run({"batch", "create", "live", "--mode=live", "--start",
+                   "--customers", ids, "-o", "json"}));
+  watched = run({"batch", "watch", live});
+  EXPECT_NE(watched.out.find("completed: 2/2 done"), std::string::npos)
+      << watched.out;
+  EXPECT_EQ(env_->Route(a).system(), SYSTEM_TARGET);
+  EXPECT_EQ(env_->Route(b).system(), SYSTEM_TARGET);
+  ::tandem::testing::RunResult items = run({"batch", "items", live});
+  EXPECT_NE(items.out.find(absl::StrCat(a, "  ")), std::string::npos)
+      << items.out;
+  ::tandem::testing::RunResult list = run({"batch", "list"});
+  EXPECT_NE(list.out.find("rehearsal"), std::string::npos) << list.out;
   unsetenv("TANDEM_TOKEN");
 }
 
