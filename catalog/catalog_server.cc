@@ -73,7 +73,8 @@ absl::StatusOr<std::unique_ptr<CatalogServer>> CatalogServer::Start(
   server->router_ = std::make_unique<RouterWatcher>(
       grpc::CreateChannel(options.router_address,
                           grpc::InsecureChannelCredentials()),
-      options.router_token, options.router_poll_interval);
+      options.router_token, options.router_poll_interval,
+      options.catalog.clock);
   RouterWatcher* router = server->router_.get();
   TANDEM_ASSIGN_OR_RETURN(
       server->catalog_,
@@ -90,8 +91,9 @@ absl::StatusOr<std::unique_ptr<CatalogServer>> CatalogServer::Start(
       server->service_.get(), server->control_pool_.get(), /*ready=*/true));
   if (options.refresh_interval > absl::ZeroDuration()) {
     server->refresher_ =
-        std::thread([s = server.get(), interval = options.refresh_interval] {
-          s->RefreshLoop(interval);
+        std::thread([s = server.get(), interval = options.refresh_interval,
+                     clock = options.catalog.clock] {
+          s->RefreshLoop(interval, clock != nullptr ? *clock : Clock::Real());
         });
   }
   TANDEM_LOG(Info, "catalog_serving")
@@ -100,7 +102,7 @@ absl::StatusOr<std::unique_ptr<CatalogServer>> CatalogServer::Start(
   return server;
 }
 
-void CatalogServer::RefreshLoop(absl::Duration interval) {
+void CatalogServer::RefreshLoop(absl::Duration interval, Clock& clock) {
   Principal self{"tandem-catalog", Role::kOperator};
   while (true) {
     {
@@ -108,7 +110,8 @@ void CatalogServer::RefreshLoop(absl::Duration interval) {
       auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_) {
         return stopping_;
       };
-      if (refresh_mu_.AwaitWithTimeout(absl::Condition(&stopping), interval)) {
+      if (clock.AwaitWithDeadline(refresh_mu_, absl::Condition(&stopping),
+                                  clock.Now() + interval)) {
         return;
       }
     }

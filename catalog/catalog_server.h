@@ -66,7 +66,7 @@ class CatalogServer {
   CatalogServer() = default;
   // The control and billing database pools and the billing adapters.
   absl::Status StartDatabases(CatalogServerOptions& options);
-  void RefreshLoop(absl::Duration interval);
+  void RefreshLoop(absl::Duration interval, Clock& clock);
 
   // First: its registry outlives everything that registered metrics in it.
   std::unique_ptr<ServerFrame> frame_;

@@ -29,6 +29,8 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(
                           MysqlPool::Create(options.db, registry, "router"));
   TANDEM_ASSIGN_OR_RETURN(server->store_,
                           MysqlRouteStore::Create(server->pool_.get()));
+  Clock& clock = options.clock != nullptr ? *options.clock : Clock::Real();
+  options.feed.clock = &clock;
   server->feed_ = std::make_unique<ChangeFeed>(
       server->store_.get(), &server->table_, options.feed, registry);
   absl::Time load_start = absl::Now();
@@ -41,8 +43,9 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(
       .With("keys", counts.keys)
       .With("revision", server->table_.revision())
       .With("seconds", absl::ToDoubleSeconds(absl::Now() - load_start));
-  server->reaper_ = std::make_unique<LeaseReaper>(
-      server->store_.get(), server->feed_.get(), options.leases, registry);
+  server->reaper_ =
+      std::make_unique<LeaseReaper>(server->store_.get(), server->feed_.get(),
+                                    options.leases, registry, clock);
   server->reaper_->Start();
   server->service_ = std::make_unique<RouterServiceImpl>(
       &server->table_, server->feed_.get(), server->store_.get(),

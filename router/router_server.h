@@ -32,6 +32,10 @@ struct RouterServerOptions {
   ChangeFeedOptions feed;
   LeaseReaperOptions leases;
   int worker_threads = 8;
+  // Measures everything the replica waits for, expires or measures (the
+  // feed's polls and pruning, the lease reaper's passes); null:
+  // Clock::Real(). Leases themselves are measured by the database's clock.
+  Clock* clock = nullptr;
 };
 
 class RouterServer {
