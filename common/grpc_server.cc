@@ -1,5 +1,6 @@
 #include "common/grpc_server.h"
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
@@ -7,6 +8,7 @@
 #include <grpcpp/support/server_interceptor.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 
@@ -88,42 +90,81 @@ class ServerMetrics {
   prometheus::Family<prometheus::Histogram>& latency_;
 };
 
-class MetricsInterceptor final : public grpc::experimental::Interceptor {
+// Every call passes here. A request that does not parse as its method's
+// message is answered INVALID_ARGUMENT with a message (gRPC's callback
+// handlers answer such a call UNIMPLEMENTED with an empty message, which
+// tells a client nothing and reads as a missing method in the metrics);
+// then the call is counted when `metrics` is set.
+class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
-  MetricsInterceptor(ServerMetrics* metrics, MethodMetrics* method)
+  CallInterceptor(ServerMetrics* metrics, MethodMetrics* method,
+                  std::string full_method)
       : metrics_(metrics),
         method_(method),
+        full_method_(std::move(full_method)),
         start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+            InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      unparsable_ = true;
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
-      std::chrono::duration<double> elapsed =
-          std::chrono::steady_clock::now() - start_;
-      method_->latency->Observe(elapsed.count());
-      metrics_->Handled(method_, status.error_code());
+      if (unparsable_ &&
+          status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+        status = grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("the request of ", full_method_, " is not a valid ",
+                         RequestTypeOf(full_method_), " message"));
+        methods->ModifySendStatus(status);
+      }
+      if (metrics_ != nullptr) {
+        std::chrono::duration<double> elapsed =
+            std::chrono::steady_clock::now() - start_;
+        method_->latency->Observe(elapsed.count());
+        metrics_->Handled(method_, status.error_code());
+      }
     }
     methods->Proceed();
   }
 
  private:
+  // "/pkg.Service/Method" -> the request message's full name, or "request"
+  // when the method is not in the generated descriptor pool.
+  static std::string RequestTypeOf(const std::string& full_method) {
+    std::string name = full_method.substr(full_method.empty() ? 0 : 1);
+    std::replace(name.begin(), name.end(), '/', '.');
+    const google::protobuf::MethodDescriptor* method =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+            name);
+    return method != nullptr ? method->input_type()->full_name() : "request";
+  }
+
   ServerMetrics* metrics_;
   MethodMetrics* method_;
-  std::chrono::steady_clock::time_point start_;
+  const std::string full_method_;
+  const std::chrono::steady_clock::time_point start_;
+  bool unparsable_ = false;
 };
 
-class MetricsInterceptorFactory final
+class CallInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit MetricsInterceptorFactory(std::shared_ptr<ServerMetrics> metrics)
+  // `metrics` may be null: calls are then not counted.
+  explicit CallInterceptorFactory(std::shared_ptr<ServerMetrics> metrics)
       : metrics_(std::move(metrics)) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new MetricsInterceptor(metrics_.get(),
-                                  metrics_->ForMethod(info->method()));
+    return new CallInterceptor(
+        metrics_.get(),
+        metrics_ != nullptr ? metrics_->ForMethod(info->method()) : nullptr,
+        info->method());
   }
 
  private:
@@ -178,12 +219,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   for (grpc::Service* service : services) {
     builder.RegisterService(service);
   }
-  if (options.registry != nullptr) {
+  {
     std::vector<
         std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         creators;
-    creators.push_back(std::make_unique<MetricsInterceptorFactory>(
-        MetricsFor(options.registry.get())));
+    creators.push_back(std::make_unique<CallInterceptorFactory>(
+        options.registry != nullptr ? MetricsFor(options.registry.get())
+                                    : nullptr));
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   server->server_ = builder.BuildAndStart();

@@ -90,7 +90,7 @@ grpc::ServerUnaryReactor* AdminService::GetStatus(
   const HoldQueue& holds = deps_.proxy->hold_queue();
   response->set_held_requests(holds.held());
   response->set_held_customers(holds.held_customers());
-  for (const ProxyServer::UpstreamInfo& info : deps_.proxy->Upstreams()) {
+  for (const ProxyControl::UpstreamInfo& info : deps_.proxy->Upstreams()) {
     pv1::UpstreamStatus* upstream = response->add_upstreams();
     upstream->set_system(info.system);
     upstream->set_address(info.address);

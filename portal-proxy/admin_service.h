@@ -12,7 +12,7 @@
 #include "common/grpc_server.h"
 #include "portal-proxy/catalog_client.h"
 #include "portal-proxy/freeze_policy.h"
-#include "portal-proxy/proxy_server.h"
+#include "portal-proxy/http_front.h"
 #include "router/client/route_cache.h"
 #include "tandem/proxy/v1/proxy.grpc.pb.h"
 
@@ -24,7 +24,7 @@ inline constexpr char kProxyHealthService[] =
 
 // What the service reads; none owned, all must outlive it.
 struct AdminServiceDeps {
-  ProxyServer* proxy = nullptr;                // required
+  ProxyControl* proxy = nullptr;               // required
   const router::RouteCache* routes = nullptr;  // required
   const CachedFreezePolicy* freeze = nullptr;  // required
   // Null when the freeze state is a static override (no catalog).

@@ -2,13 +2,15 @@
 
 #include <charconv>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
-#include "portal-proxy/text.h"
+#include "portal-proxy/login_body.h"
+#include "router/login_fold.h"
 
 namespace tandem::proxy {
 namespace {
+
+using Verdict = Resolution::Verdict;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -20,108 +22,34 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-std::string_view PathOf(std::string_view target) {
-  size_t q = target.find_first_of("?#");
-  return q == std::string_view::npos ? target : target.substr(0, q);
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string FormDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 &&
-               HexValue(s[i + 2]) >= 0) {
-      out.push_back(
-          static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
+// A positive customer id of 1 to 18 digits at the start of `s`, ended by
+// `end`, followed by at least one more character.
+std::optional<int64_t> IdBefore(std::string_view s, char end) {
+  const size_t stop = s.find(end);
+  if (stop == 0 || stop == std::string_view::npos || stop > 18 ||
+      stop + 1 == s.size()) {
+    return std::nullopt;
   }
-  return out;
-}
-
-// A deliberately small JSON scan: finds `"field"` as an object key followed by
-// ':' and a string value, and decodes the common escapes. Good enough for a
-// login name; anything unusual simply yields nullopt.
-std::optional<std::string> JsonStringField(std::string_view body,
-                                           std::string_view field) {
-  size_t pos = 0;
-  while (true) {
-    pos = body.find('"', pos);
-    if (pos == std::string_view::npos) return std::nullopt;
-    size_t end = pos + 1;
-    std::string key;
-    while (end < body.size() && body[end] != '"') {
-      if (body[end] == '\\' && end + 1 < body.size()) ++end;
-      key.push_back(body[end]);
-      ++end;
-    }
-    if (end >= body.size()) return std::nullopt;
-    size_t after = end + 1;
-    while (after < body.size() && absl::ascii_isspace(body[after])) ++after;
-    bool is_key = after < body.size() && body[after] == ':';
-    if (is_key && key == field) {
-      ++after;
-      while (after < body.size() && absl::ascii_isspace(body[after])) ++after;
-      if (after >= body.size() || body[after] != '"') return std::nullopt;
-      std::string value;
-      for (size_t i = after + 1; i < body.size(); ++i) {
-        char c = body[i];
-        if (c == '"') return value;
-        if (c == '\\') {
-          if (++i >= body.size()) return std::nullopt;
-          char e = body[i];
-          switch (e) {
-            case 'n':
-              value.push_back('\n');
-              break;
-            case 't':
-              value.push_back('\t');
-              break;
-            case 'r':
-              value.push_back('\r');
-              break;
-            case 'b':
-              value.push_back('\b');
-              break;
-            case 'f':
-              value.push_back('\f');
-              break;
-            case 'u':
-              return std::nullopt;  // not expected in login names
-            default:
-              value.push_back(e);
-          }
-        } else {
-          value.push_back(c);
-        }
-      }
-      return std::nullopt;
-    }
-    pos = is_key ? after + 1 : end + 1;
+  int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + stop, id);
+  if (ec != std::errc() || ptr != s.data() + stop || id <= 0) {
+    return std::nullopt;
   }
+  return id;
 }
 
 }  // namespace
 
 const char* ResolvedByName(ResolvedBy by) {
   switch (by) {
-    case ResolvedBy::kCookie:
-      return "cookie";
     case ResolvedBy::kLogin:
       return "login";
     case ResolvedBy::kBearer:
       return "bearer";
+    case ResolvedBy::kSession:
+      return "session";
+    case ResolvedBy::kCookie:
+      return "cookie";
     case ResolvedBy::kPath:
       return "path";
     case ResolvedBy::kDefault:
@@ -130,33 +58,32 @@ const char* ResolvedByName(ResolvedBy by) {
   return "default";
 }
 
-std::optional<std::string> ExtractLoginName(
-    std::string_view content_type, std::string_view body,
-    const std::vector<std::string>& fields) {
-  if (ContainsIgnoreCase(
-          absl::string_view(content_type.data(), content_type.size()),
-          "json")) {
-    for (const std::string& field : fields) {
-      if (auto value = JsonStringField(body, field); value && !value->empty()) {
-        return value;
-      }
+std::optional<int64_t> SessionCustomer(std::string_view session) {
+  return IdBefore(session, '.');
+}
+
+std::optional<int64_t> TokenCustomer(std::string_view token) {
+  if (token.substr(0, 3) != "tk_") return std::nullopt;
+  return IdBefore(token.substr(3), '_');
+}
+
+std::optional<std::string_view> BillingCookie(std::string_view header,
+                                              std::string_view name) {
+  while (!header.empty()) {
+    const size_t semi = header.find(';');
+    std::string_view part = header.substr(0, semi);
+    header = semi == std::string_view::npos ? std::string_view()
+                                            : header.substr(semi + 1);
+    // absl::StripAsciiWhitespace, as the billing systems trim.
+    while (!part.empty() && absl::ascii_isspace(part.front())) {
+      part.remove_prefix(1);
     }
-    return std::nullopt;
-  }
-  // Form encoding (the default for HTML login forms).
-  for (const std::string& field : fields) {
-    std::string_view rest = body;
-    while (!rest.empty()) {
-      size_t amp = rest.find('&');
-      std::string_view pair = rest.substr(0, amp);
-      rest = amp == std::string_view::npos ? std::string_view()
-                                           : rest.substr(amp + 1);
-      size_t eq = pair.find('=');
-      if (eq == std::string_view::npos) continue;
-      if (FormDecode(pair.substr(0, eq)) == field) {
-        std::string value = FormDecode(pair.substr(eq + 1));
-        if (!value.empty()) return value;
-      }
+    while (!part.empty() && absl::ascii_isspace(part.back())) {
+      part.remove_suffix(1);
+    }
+    if (part.size() > name.size() && part.substr(0, name.size()) == name &&
+        part[name.size()] == '=') {
+      return part.substr(name.size() + 1);
     }
   }
   return std::nullopt;
@@ -179,15 +106,18 @@ CustomerResolver::CustomerResolver(ResolverOptions options,
 }
 
 bool CustomerResolver::IsLogin(std::string_view method,
-                               std::string_view target) const {
-  if (method != "POST") {
-    return false;
-  }
-  std::string_view path = PathOf(target);
+                               std::string_view path) const {
+  if (method != "POST") return false;
   for (const std::string& login : options_.login_paths) {
-    if (path == login) {
-      return true;
-    }
+    if (path == login) return true;
+  }
+  return false;
+}
+
+bool CustomerResolver::IsAdminPath(std::string_view path) const {
+  const absl::string_view p(path.data(), path.size());
+  for (const std::string& prefix : options_.admin_prefixes) {
+    if (absl::StartsWithIgnoreCase(p, prefix)) return true;
   }
   return false;
 }
@@ -195,11 +125,11 @@ bool CustomerResolver::IsLogin(std::string_view method,
 std::optional<std::string_view> CustomerResolver::FindRoutingCookie(
     std::string_view header) const {
   while (!header.empty()) {
-    size_t semi = header.find(';');
+    const size_t semi = header.find(';');
     std::string_view pair = Trim(header.substr(0, semi));
     header = semi == std::string_view::npos ? std::string_view()
                                             : header.substr(semi + 1);
-    size_t eq = pair.find('=');
+    const size_t eq = pair.find('=');
     if (eq != std::string_view::npos &&
         Trim(pair.substr(0, eq)) == options_.cookie_name) {
       std::string_view value = Trim(pair.substr(eq + 1));
@@ -212,6 +142,79 @@ std::optional<std::string_view> CustomerResolver::FindRoutingCookie(
   return std::nullopt;
 }
 
+CustomerResolver::Credential CustomerResolver::FromLogin(
+    const RequestView& request) const {
+  Credential credential;
+  credential.by = ResolvedBy::kLogin;
+  if (request.body_too_large) {
+    credential.kind = Credential::Kind::kUnplaceable;
+    return credential;
+  }
+  std::string login;
+  for (const std::string& field : options_.login_fields) {
+    switch (ExtractLogin(request.content_type, *request.body, field, &login)) {
+      case LoginBody::kAbsent:
+        continue;
+      case LoginBody::kMalformed:
+        credential.kind = Credential::Kind::kUnplaceable;
+        return credential;
+      case LoginBody::kFound:
+        break;
+    }
+    std::string folded;
+    if (!::tandem::router::FoldLogin(login, &folded)) {
+      credential.kind = Credential::Kind::kUnplaceable;
+      return credential;
+    }
+    credential.kind = Credential::Kind::kCustomer;
+    credential.route =
+        routes_->LookupInfo(::tandem::router::v1::KEY_KIND_LOGIN, login);
+    credential.route_known = true;
+    if (credential.route)
+      credential.customer_id = credential.route->customer_id;
+    return credential;
+  }
+  return Credential();
+}
+
+CustomerResolver::Credential CustomerResolver::FromBearer(
+    std::string_view authorization) const {
+  Credential credential;
+  credential.by = ResolvedBy::kBearer;
+  const absl::string_view header(authorization.data(), authorization.size());
+  if (!absl::StartsWithIgnoreCase(header, "bearer ")) return Credential();
+  const std::string_view token = Trim(authorization.substr(7));
+  if (token.empty()) return Credential();
+  if (auto id = TokenCustomer(token)) {
+    credential.kind = Credential::Kind::kCustomer;
+    credential.customer_id = *id;
+  } else if (auto route = routes_->LookupInfo(
+                 ::tandem::router::v1::KEY_KIND_API_TOKEN, token)) {
+    credential.kind = Credential::Kind::kCustomer;
+    credential.customer_id = route->customer_id;
+    credential.route = route;
+    credential.route_known = true;
+  } else {
+    credential.kind = Credential::Kind::kUnplaceable;
+  }
+  return credential;
+}
+
+CustomerResolver::Credential CustomerResolver::FromSession(
+    std::string_view cookie_header) const {
+  Credential credential;
+  credential.by = ResolvedBy::kSession;
+  auto session = BillingCookie(cookie_header, options_.session_cookie);
+  if (!session || session->empty()) return Credential();
+  if (auto id = SessionCustomer(*session)) {
+    credential.kind = Credential::Kind::kCustomer;
+    credential.customer_id = *id;
+  } else {
+    credential.kind = Credential::Kind::kUnplaceable;
+  }
+  return credential;
+}
+
 std::optional<RouteInfo> CustomerResolver::FromPath(
     std::string_view path) const {
   for (const Pattern& pattern : patterns_) {
@@ -220,7 +223,7 @@ std::optional<RouteInfo> CustomerResolver::FromPath(
     std::optional<RouteInfo> found;
     for (const std::string& segment : pattern.segments) {
       while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
-      size_t slash = rest.find('/');
+      const size_t slash = rest.find('/');
       std::string_view part = rest.substr(0, slash);
       rest = slash == std::string_view::npos ? std::string_view()
                                              : rest.substr(slash);
@@ -247,69 +250,116 @@ std::optional<RouteInfo> CustomerResolver::FromPath(
         break;
       }
     }
-    if (matched && found) {
-      return found;
-    }
+    if (matched && found) return found;
   }
   return std::nullopt;
 }
 
+std::optional<int64_t> CustomerResolver::CookieCustomer(
+    std::string_view cookie_header, absl::Time now, bool* stale) const {
+  auto value = FindRoutingCookie(cookie_header);
+  if (!value) return std::nullopt;
+  auto claims = cookie_->Verify(*value, now);
+  if (!claims) return std::nullopt;
+  auto route = routes_->FindInfo(claims->customer_id);
+  if (!route) return std::nullopt;
+  *stale = claims->route_version != route->version ||
+           claims->system != route->system;
+  return claims->customer_id;
+}
+
+Resolution CustomerResolver::Place(
+    int64_t customer_id, ResolvedBy by,
+    const std::optional<RouteInfo>* known) const {
+  Resolution resolution;
+  resolution.by = by;
+  resolution.customer_id = customer_id;
+  if (known != nullptr) {
+    resolution.route = *known;
+  } else if (customer_id > 0) {
+    resolution.route = routes_->FindInfo(customer_id);
+  }
+  resolution.system =
+      resolution.route ? resolution.route->system : routes_->default_system();
+  return resolution;
+}
+
+Resolution CustomerResolver::Unplaceable(const char* problem,
+                                         bool session) const {
+  Resolution resolution = Place(0, ResolvedBy::kDefault);
+  if (!routes_->DefaultIsEveryones()) {
+    resolution.verdict = Verdict::kUnplaceable;
+    resolution.problem = problem;
+    resolution.bad_session_cookie = session;
+  }
+  return resolution;
+}
+
 Resolution CustomerResolver::Resolve(const RequestView& request,
                                      absl::Time now) const {
-  Resolution result;
-  auto resolved = [&](ResolvedBy by, const RouteInfo& route) {
-    result.by = by;
-    result.route = route;
-    result.system = route.system;
-    return result;
-  };
-  // The login body (step 2), on login requests only. Checked before the
-  // cookie: a browser that logs in as someone else must not keep the old
-  // customer.
-  if (request.body && IsLogin(request.method, request.target)) {
-    if (auto login = ExtractLoginName(request.content_type, *request.body,
-                                      options_.login_fields)) {
-      if (auto route = routes_->LookupInfo(::tandem::router::v1::KEY_KIND_LOGIN,
-                                           *login)) {
-        return resolved(ResolvedBy::kLogin, *route);
-      }
+  Credential credential;
+  if (IsLogin(request.method, request.path)) {
+    if (!request.body && !request.body_too_large) {
+      Resolution need;
+      need.verdict = Verdict::kNeedBody;
+      return need;
+    }
+    credential = FromLogin(request);
+    if (credential.kind == Credential::Kind::kUnplaceable) {
+      return Unplaceable("the login body cannot be read", false);
+    }
+  } else {
+    Credential bearer = FromBearer(request.authorization);
+    if (bearer.kind == Credential::Kind::kUnplaceable &&
+        IsAdminPath(request.path)) {
+      bearer = Credential();  // an administrator's token, not a customer's
+    }
+    const Credential session = FromSession(request.cookie_header);
+    if (bearer.kind == Credential::Kind::kCustomer &&
+        session.kind == Credential::Kind::kCustomer &&
+        bearer.customer_id != session.customer_id) {
+      Resolution conflict;
+      conflict.verdict = Verdict::kConflict;
+      conflict.problem =
+          "the bearer token and the session cookie belong to different "
+          "customers";
+      return conflict;
+    }
+    credential = bearer.kind != Credential::Kind::kNone ? bearer : session;
+    if (credential.kind == Credential::Kind::kUnplaceable) {
+      const bool by_session = credential.by == ResolvedBy::kSession;
+      return Unplaceable(by_session ? "the session cookie is not one this "
+                                      "service issued; log in again"
+                                    : "the bearer token is not known",
+                         by_session);
     }
   }
-  // Step 1, the routing cookie: trusted only with a valid MAC and expiry, and
-  // only for the customer id; the system comes from the live route.
+  bool stale = false;
+  std::optional<int64_t> hinted;
   if (!request.cookie_header.empty()) {
-    if (auto value = FindRoutingCookie(request.cookie_header)) {
-      if (auto claims = cookie_->Verify(*value, now)) {
-        if (auto route = routes_->FindInfo(claims->customer_id)) {
-          result.stale_cookie = claims->route_version != route->version ||
-                                claims->system != route->system;
-          return resolved(ResolvedBy::kCookie, *route);
-        }
-      }
-    }
+    hinted = CookieCustomer(request.cookie_header, now, &stale);
   }
-  // Step 3: a bearer API token, then path patterns.
-  if (absl::StartsWithIgnoreCase(
-          absl::string_view(request.authorization.data(),
-                            request.authorization.size()),
-          "bearer ")) {
-    std::string_view token = Trim(request.authorization.substr(7));
-    if (!token.empty()) {
-      if (auto route = routes_->LookupInfo(
-              ::tandem::router::v1::KEY_KIND_API_TOKEN, token)) {
-        return resolved(ResolvedBy::kBearer, *route);
-      }
-    }
+  if (credential.kind == Credential::Kind::kCustomer) {
+    Resolution resolution =
+        Place(credential.customer_id, credential.by,
+              credential.route_known ? &credential.route : nullptr);
+    resolution.issue_cookie =
+        resolution.route.has_value() &&
+        (credential.by == ResolvedBy::kLogin ||
+         (hinted && (*hinted != credential.customer_id || stale)));
+    return resolution;
+  }
+  if (hinted) {
+    Resolution resolution = Place(*hinted, ResolvedBy::kCookie);
+    resolution.issue_cookie = stale;
+    return resolution;
   }
   if (!patterns_.empty()) {
-    if (auto route = FromPath(PathOf(request.target))) {
-      return resolved(ResolvedBy::kPath, *route);
+    if (std::optional<RouteInfo> route = FromPath(request.path)) {
+      return Place(route->customer_id, ResolvedBy::kPath, &route);
     }
   }
-  // Step 4: the default system.
-  result.by = ResolvedBy::kDefault;
-  result.system = routes_->default_system();
-  return result;
+  return Place(0, ResolvedBy::kDefault);
 }
 
 }  // namespace tandem::proxy

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "absl/strings/str_cat.h"
+#include "portal-proxy/http_head.h"
 
 namespace tandem::proxy {
 
@@ -20,7 +21,8 @@ std::optional<ProductChange> ProductAdminApi::Classify(
     path.remove_suffix(1);
   }
   for (const std::string& prefix : prefixes) {
-    if (path.substr(0, prefix.size()) != prefix) {
+    if (path.size() < prefix.size() ||
+        !EqualsIgnoreCase(path.substr(0, prefix.size()), prefix)) {
       continue;
     }
     std::string_view rest = path.substr(prefix.size());

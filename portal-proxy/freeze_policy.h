@@ -50,10 +50,12 @@ class FreezePolicy {
   virtual FreezeState EffectiveState() const = 0;
 };
 
-// The product-admin API of the billing systems, by path prefix: POST to a
-// prefix creates a product; PUT/PATCH/POST/DELETE to prefix/<id>[/...]
-// changes or deletes product <id>. Other methods (GET, HEAD, OPTIONS) are not
-// changes.
+// The product-admin API of the billing systems, by path prefix (compared
+// without regard to ASCII case): POST to a prefix creates a product;
+// PUT/PATCH/POST/DELETE to prefix/<id>[/...] changes or deletes product
+// <id>. Other methods (GET, HEAD, OPTIONS) are not changes. The proxy
+// classifies the freeze form of the normal path (path_normalizer.h), so
+// that no spelling of a product path escapes.
 struct ProductAdminApi {
   std::vector<std::string> prefixes = {"/admin/products"};
 

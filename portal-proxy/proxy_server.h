@@ -1,152 +1,140 @@
-// The portal-proxy's HTTP/1.1 front: accepts client connections on N I/O
-// threads (one io_context per thread, one SO_REUSEPORT acceptor per thread),
-// finds each request's customer, holds it while the customer's route is
-// MIGRATING, enforces the catalog freeze on the product-admin API, and
-// streams the request to the customer's billing system and the response
-// back, over per-thread keep-alive upstream pools.
-//
-// Status codes the proxy produces itself: 400 malformed request, 408 slow
-// client (incomplete request head after the header timeout), 413 body larger
-// than the limit, 431 request head larger than the limit, 423 refused by the
-// catalog freeze, 502 backend unreachable or broken response, 503 held past
-// the hold timeout or hold capacity exhausted (with Retry-After and a short
-// maintenance page, HTML or JSON by the client's Accept), 504 backend did
-// not answer in time.
+// The portal-proxy process, wired: the composition root that main.cc and
+// the integration tests share, so that the tests run the wiring the binary
+// runs. It builds, in order: the route cache following the router's Watch
+// (and waits for its first snapshot: until then every customer would go to
+// the default system, wrong for those already moved), the routing cookie,
+// the freeze policy fed by the catalog's WatchFreeze (or a static state),
+// the HTTP front (http_front.h) with the route cache's changes waking held
+// requests, and the gRPC admin port (admin_service.h) when tokens are
+// given.
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "portal-proxy/change_checker.h"
-#include "portal-proxy/customer_resolver.h"
+#include "common/auth.h"
+#include "common/grpc_server.h"
+#include "portal-proxy/admin_service.h"
+#include "portal-proxy/catalog_client.h"
 #include "portal-proxy/freeze_policy.h"
-#include "portal-proxy/hold_queue.h"
-#include "portal-proxy/route_source.h"
+#include "portal-proxy/http_front.h"
+#include "portal-proxy/route_cache_source.h"
 #include "portal-proxy/routing_cookie.h"
+#include "prometheus/gauge.h"
 #include "prometheus/registry.h"
+#include "router/client/route_cache.h"
 
 namespace tandem::proxy {
 
-struct ProxyOptions {
-  // host:port to listen on; port 0 picks a free one.
-  std::string listen = "0.0.0.0:8080";
-  int io_threads = 2;
-  // host:port of each billing system's portal/API backend.
-  std::string source_backend;
-  std::string target_backend;
+struct ProxyServerOptions {
+  // The HTTP front.
+  ProxyOptions http;
 
-  // Holding during a customer's cutover.
-  absl::Duration hold_timeout = absl::Seconds(10);
-  int retry_after_seconds = 5;
-  HoldOptions hold;
+  // The router's gRPC target and a viewer token.
+  std::string router = "127.0.0.1:7001";
+  std::string router_token;
+  absl::Duration router_min_backoff = absl::Milliseconds(100);
+  absl::Duration router_max_backoff = absl::Seconds(5);
+  // How long Start waits for the route cache's first snapshot (a warning is
+  // logged every 5 s meanwhile); zero waits for ever. Past it: UNAVAILABLE.
+  absl::Duration sync_timeout = absl::ZeroDuration();
 
-  // Limits.
-  uint32_t max_header_bytes = 8 * 1024;
-  uint64_t max_body_bytes = 64ull << 20;
-  // A request head must arrive within this long of the connection's last
-  // activity: 408 when part of it came, a silent close otherwise.
-  absl::Duration client_header_timeout = absl::Seconds(10);
-  // The gap allowed between two pieces of a request body.
-  absl::Duration client_body_timeout = absl::Seconds(30);
-  absl::Duration upstream_connect_timeout = absl::Seconds(2);
-  // The time allowed for the backend's response head (504 after it).
-  absl::Duration upstream_response_timeout = absl::Seconds(30);
-  int upstream_max_idle_per_thread = 256;
+  // The catalog's gRPC target and a viewer token (empty: the router's).
+  std::string catalog = "127.0.0.1:7003";
+  std::string catalog_token;
+  absl::Duration catalog_min_backoff = absl::Milliseconds(100);
+  absl::Duration catalog_max_backoff = absl::Seconds(5);
+  // A static freeze state (demos and tests): the catalog is not contacted
+  // and the proxy decides product changes alone.
+  std::optional<FreezeState> static_freeze;
 
-  // Routing cookie attributes.
-  bool cookie_secure = false;
-  // X-Forwarded-Proto sent upstream.
-  std::string forwarded_proto = "http";
+  // The routing cookie's keys (at least 16 bytes each; the previous one may
+  // be empty) and lifetime.
+  std::string cookie_key;
+  std::string cookie_previous_key;
+  absl::Duration cookie_lifetime = absl::Hours(8);
 
-  // Every Nth request is access-logged: 1 logs all, 0 none.
-  int access_log_every = 1;
-
-  // The longest wait for the catalog's CheckChange answer; past it the
-  // change is refused (423), failing closed.
-  absl::Duration catalog_check_timeout = absl::Seconds(1);
-  // A request header naming the billing administrator behind a product
-  // change (set by an SSO gateway in front of the proxy), passed to the
-  // catalog as `on_behalf_of`. Without it, the user of Basic credentials, or
-  // a fingerprint of a bearer token, stands in.
-  std::string admin_identity_header = "X-Admin-User";
-
-  ResolverOptions resolver;
-  ProductAdminApi product_admin;
+  // The admin port: served when `auth_tokens` (the tokens file's content,
+  // "<name> <role> <token>" per line) is not empty.
+  std::string admin_listen = "0.0.0.0:7004";
+  std::string auth_tokens;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string version = "tandem-portal-proxy";
 };
 
-// What the proxy needs from the rest of the process; none owned, all must
-// outlive the server.
-struct ProxyDeps {
+// What a test may put in place of the real thing; the defaults are the
+// production wiring.
+struct ProxyServerDeps {
+  // Where the metrics go; null: a registry of the server's own.
+  std::shared_ptr<prometheus::Registry> registry;
+  // Routes from here instead of a route cache following the router (tests
+  // without a router); the admin port is then not served.
   const RouteSource* routes = nullptr;
-  const RoutingCookie* cookie = nullptr;
-  const FreezePolicy* freeze = nullptr;
-  // Asked about each product change while `freeze` is neither OPEN nor
-  // LIFTED. May be null: `freeze` then decides alone (a static freeze state
-  // for demos and tests).
-  ChangeChecker* checker = nullptr;
-  prometheus::Registry* registry = nullptr;  // may be null
 };
 
 class ProxyServer {
  public:
-  // Binds, starts the I/O threads and returns. INVALID_ARGUMENT for a bad
-  // address or backend, UNAVAILABLE when the port cannot be bound.
+  // Wires and starts everything. INVALID_ARGUMENT for bad options (a short
+  // cookie key, a bad address), UNAVAILABLE when a port cannot be bound or
+  // the router did not deliver its snapshot within `sync_timeout`.
   static absl::StatusOr<std::unique_ptr<ProxyServer>> Start(
-      ProxyOptions options, ProxyDeps deps);
+      ProxyServerOptions options, ProxyServerDeps deps = {});
 
   // Shuts down with a zero grace if Shutdown was not called.
   ~ProxyServer();
 
-  int port() const { return port_; }
+  // The HTTP port, and the admin port (0 when not served).
+  int port() const { return front_->port(); }
+  int admin_port() const;
 
-  // Where the route cache's listener goes: wakes held requests on a change.
-  HoldQueue& hold_queue() { return *holds_; }
+  HttpFront& front() { return *front_; }
+  // Null when the routes were injected.
+  router::RouteCache* route_cache() { return cache_.get(); }
+  // The freeze the door enforces (a test may set a state on it when the
+  // options gave a static one).
+  CachedFreezePolicy& freeze() { return freeze_; }
+  // Null with a static freeze state.
+  CatalogClient* catalog() { return catalog_.get(); }
+  prometheus::Registry& registry() { return *registry_; }
 
-  // Requests being handled (including held ones).
-  int64_t in_flight() const { return in_flight_.load(); }
-
-  // Stops accepting, lets requests in flight and held requests finish (keep
-  // alive is turned off) for up to `grace`, then closes everything and joins
-  // the I/O threads. Idempotent.
+  // SIGTERM: readiness NOT_SERVING, then the front drains for up to
+  // `grace` (requests in flight and held ones finish), then the rest stops.
+  // Idempotent.
   void Shutdown(absl::Duration grace);
-
-  bool draining() const { return draining_.load(); }
-
-  // Starts draining before maintenance: keep-alive is turned off at once
-  // (each connection closes after its current response), and the listening
-  // sockets close after `grace`, so load balancers that noticed the health
-  // change first lose nothing. Requests in flight and held requests finish.
-  // Idempotent: returns false when the server was draining already.
-  bool Drain(absl::Duration grace);
-
-  // One billing system's upstream pools, summed over the I/O threads.
-  struct UpstreamInfo {
-    System system = ::tandem::common::v1::SYSTEM_UNSPECIFIED;
-    std::string address;
-    int64_t idle_connections = 0;
-    int64_t busy_connections = 0;
-    int64_t connections_opened = 0;
-    int64_t requests = 0;
-  };
-  // Safe from any thread.
-  std::vector<UpstreamInfo> Upstreams() const;
-
-  struct Impl;
 
  private:
   ProxyServer() = default;
+  absl::Status StartRoutes(const ProxyServerOptions& options,
+                           const ProxyServerDeps& deps);
+  absl::Status StartFreeze(const ProxyServerOptions& options);
+  absl::Status StartAdmin(const ProxyServerOptions& options);
+  // Keeps tandem_proxy_route_cache_staleness_seconds current.
+  void GaugeLoop();
 
-  std::unique_ptr<Impl> impl_;
-  std::unique_ptr<HoldQueue> holds_;
-  std::atomic<int64_t> in_flight_{0};
-  std::atomic<bool> draining_{false};
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<router::RouteCache> cache_;
+  std::unique_ptr<RouteCacheSource> cache_source_;
+  const RouteSource* routes_ = nullptr;
+  std::optional<RoutingCookie> cookie_;
+  CachedFreezePolicy freeze_;
+  std::unique_ptr<CatalogClient> catalog_;
+  std::unique_ptr<HttpFront> front_;
+  int listener_ = -1;
+  std::unique_ptr<TokenAuthenticator> auth_;
+  std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<GrpcServer> admin_server_;
+  prometheus::Gauge* staleness_ = nullptr;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread gauges_;
   bool shut_down_ = false;
-  int port_ = 0;
 };
 
 }  // namespace tandem::proxy

@@ -1,13 +1,12 @@
 // Where the proxy reads routes on its request path: a narrow interface over
-// the router client's Watch-fed RouteCache, so that the resolver and the
-// hold logic can be tested against a fake table.
+// the router client's Watch-fed RouteCache (route_cache_source.h), so that
+// the resolver and the hold logic can be tested against a fake table.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string_view>
 
-#include "router/client/route_cache.h"
 #include "router/route_table.h"
 
 namespace tandem::proxy {
@@ -19,30 +18,17 @@ using ::tandem::router::v1::KeyKind;
 class RouteSource {
  public:
   virtual ~RouteSource() = default;
-  // All three are answered from memory, without allocating, from any thread.
+  // Answered from memory, without allocating, from any thread. Login keys
+  // match as the billing systems' collation matches logins (see
+  // router/login_fold.h).
   virtual std::optional<RouteInfo> FindInfo(int64_t customer_id) const = 0;
   virtual std::optional<RouteInfo> LookupInfo(KeyKind kind,
                                               std::string_view value) const = 0;
   virtual System default_system() const = 0;
-};
-
-// The production source: a RouteCache (not owned; must outlive this).
-class RouteCacheSource final : public RouteSource {
- public:
-  explicit RouteCacheSource(const ::tandem::router::RouteCache* cache)
-      : cache_(cache) {}
-  std::optional<RouteInfo> FindInfo(int64_t customer_id) const override {
-    return cache_->FindInfo(customer_id);
-  }
-  std::optional<RouteInfo> LookupInfo(KeyKind kind,
-                                      std::string_view value) const override {
-    return cache_->LookupInfo(kind,
-                              absl::string_view(value.data(), value.size()));
-  }
-  System default_system() const override { return cache_->default_system(); }
-
- private:
-  const ::tandem::router::RouteCache* cache_;
+  // True while the default system is right for every customer: no route
+  // points elsewhere and none is MIGRATING. A request the proxy cannot
+  // place may then go to the default system; otherwise it must not.
+  virtual bool DefaultIsEveryones() const = 0;
 };
 
 }  // namespace tandem::proxy

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 
@@ -11,7 +12,7 @@ namespace {
 // True when the idle connection is still usable: no EOF and no unexpected
 // bytes waiting.
 bool StillAlive(UpstreamConnection& connection) {
-  auto& socket = connection.stream.socket();
+  auto& socket = connection.socket;
   if (!socket.is_open()) {
     return false;
   }
@@ -51,30 +52,28 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::TakeIdle() {
 }
 
 boost::asio::awaitable<std::unique_ptr<UpstreamConnection>>
-UpstreamPool::Acquire() {
-  if (std::unique_ptr<UpstreamConnection> idle = TakeIdle()) {
-    co_return idle;
-  }
+UpstreamPool::Connect(Deadline& deadline, bool* timed_out) {
+  *timed_out = false;
   stats_->requests.fetch_add(1, std::memory_order_relaxed);
-  std::unique_ptr<UpstreamConnection> connection = co_await Connect();
-  co_return connection;
-}
-
-boost::asio::awaitable<std::unique_ptr<UpstreamConnection>>
-UpstreamPool::Connect() {
   auto connection = std::make_unique<UpstreamConnection>(executor_);
-  connection->stream.expires_after(
-      absl::ToChronoMilliseconds(connect_timeout_));
-  try {
-    co_await connection->stream.async_connect(endpoint_,
-                                              boost::asio::use_awaitable);
-  } catch (const boost::system::system_error&) {
+  boost::system::error_code ec;
+  connection->socket.open(endpoint_.protocol(), ec);
+  if (!ec) {
+    deadline.Arm(&connection->socket,
+                 std::chrono::steady_clock::now() +
+                     absl::ToChronoMilliseconds(connect_timeout_));
+    co_await connection->socket.async_connect(
+        endpoint_, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    deadline.Disarm();
+  }
+  if (ec) {
+    *timed_out = deadline.fired;
     if (counters_.connect_errors != nullptr) {
       counters_.connect_errors->Increment();
     }
-    throw;
+    co_return nullptr;
   }
-  connection->stream.socket().set_option(boost::asio::ip::tcp::no_delay(true));
+  connection->socket.set_option(boost::asio::ip::tcp::no_delay(true), ec);
   if (counters_.opened != nullptr) {
     counters_.opened->Increment();
   }
@@ -88,11 +87,9 @@ void UpstreamPool::Release(std::unique_ptr<UpstreamConnection> connection) {
   if (static_cast<int>(idle_.size()) >= max_idle_) {
     return;  // closed by the destructor
   }
-  if (!connection->stream.socket().is_open() ||
-      connection->buffer.size() != 0) {
+  if (!connection->socket.is_open() || connection->buffer.size() != 0) {
     return;  // unusable: closed, or bytes past the end of the response
   }
-  connection->stream.expires_never();
   connection->released = std::chrono::steady_clock::now();
   connection->stats = nullptr;
   stats_->busy.fetch_sub(1, std::memory_order_relaxed);

@@ -18,13 +18,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "portal-proxy/deadline.h"
 #include "prometheus/counter.h"
 
 namespace tandem::proxy {
@@ -42,8 +42,8 @@ struct UpstreamStats {
 // backend sent past the end of the last response, so they travel together).
 struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::any_io_executor executor)
-      : stream(std::move(executor)) {}
-  boost::beast::tcp_stream stream;
+      : socket(std::move(executor)) {}
+  boost::asio::ip::tcp::socket socket;
   boost::beast::flat_buffer buffer;
   // True when this connection served a request before.
   bool reused = false;
@@ -76,18 +76,16 @@ class UpstreamPool {
         stats_(stats) {}
   ~UpstreamPool();
 
-  // Returns an idle live connection or opens a new one. Throws
-  // boost::system::system_error when the backend cannot be reached (the
-  // caller answers 502, or 504 on a connect timeout).
-  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> Acquire();
-
   // Returns an idle connection without suspending, or null when there is
-  // none (then call Acquire). Counts the request when it returns one.
+  // none (then call Connect). Counts the request when it returns one.
   std::unique_ptr<UpstreamConnection> TakeIdle();
 
-  // Opens a new connection, bypassing the idle list (a retry after a reused
-  // connection turned out dead).
-  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> Connect();
+  // Opens a new connection within the connect timeout, enforced through
+  // `deadline` (the caller's, disarmed again on return). Null when the
+  // backend cannot be reached, with `*timed_out` telling a timeout (504)
+  // from a refusal (502).
+  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> Connect(
+      Deadline& deadline, bool* timed_out);
 
   // Returns a connection after a complete exchange with keep-alive; beyond
   // max_idle it is closed.

@@ -5,6 +5,7 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/numbers.h"
+#include "router/login_fold.h"
 
 namespace tandem::router {
 
@@ -119,10 +120,22 @@ RouteInfo RouteTable::Unpack(int64_t customer_id, Packed packed) {
 }
 
 absl::string_view RouteTable::EncodeKey(KeyKind kind, absl::string_view value,
-                                        std::string* out) {
+                                        std::string* out, bool* valid) {
   out->clear();
   out->push_back(static_cast<char>(kind));
-  out->append(value.data(), value.size());
+  bool ok = true;
+  if (kind == ::tandem::router::v1::KEY_KIND_LOGIN) {
+    // Logins match as the billing systems' collation matches them. A login
+    // that is not UTF-8 is kept as it came, and matches no lookup.
+    ok = AppendFoldedLogin(value, out);
+    if (!ok) {
+      out->resize(1);
+      out->append(value.data(), value.size());
+    }
+  } else {
+    out->append(value.data(), value.size());
+  }
+  if (valid != nullptr) *valid = ok;
   return *out;
 }
 
@@ -164,7 +177,11 @@ std::optional<int64_t> RouteTable::ResolveKey(KeyKind kind,
     return id;
   }
   std::string buffer;
-  const HashedKey key = HashKey(EncodeKey(kind, value, &buffer));
+  bool valid = true;
+  const HashedKey key = HashKey(EncodeKey(kind, value, &buffer, &valid));
+  if (!valid) {
+    return std::nullopt;
+  }
   const KeyShard& shard = key_shards_[KeyShardOf(key)];
   std::shared_lock lock(shard.mu);
   const uint32_t offset = shard.index.Find(shard.arena, key);

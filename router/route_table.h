@@ -185,9 +185,12 @@ class RouteTable {
     KeyIndex index;
   };
 
-  // Writes the encoded form of a key (kind byte + value) into `out`.
+  // Writes the encoded form of a key (kind byte + value; a login's value
+  // folded as the billing systems' collation compares logins,
+  // router/login_fold.h) into `out`. `valid` (when not null) is false for a
+  // login that is not UTF-8, which no lookup matches.
   static absl::string_view EncodeKey(KeyKind kind, absl::string_view value,
-                                     std::string* out);
+                                     std::string* out, bool* valid = nullptr);
   static size_t RouteShardOf(int64_t customer_id);
   static HashedKey HashKey(absl::string_view encoded);
   static size_t KeyShardOf(const HashedKey& key);

@@ -2,9 +2,9 @@
 
 #include <openssl/evp.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace tandem::migrator {
 
@@ -61,6 +61,11 @@ size_t CustomerRows::RowCount() const {
 
 std::string RowHash(const Row& row) {
   std::string text;
+  size_t length_hint = 0;
+  for (const auto& value : row) {
+    length_hint += 24 + (value.has_value() ? value->size() : 0);
+  }
+  text.reserve(length_hint);
   for (size_t i = 0; i < row.size(); ++i) {
     if (i > 0) text.push_back('|');
     if (row[i].has_value()) {
@@ -72,11 +77,9 @@ std::string RowHash(const Row& row) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(text.data(), text.size(), digest, &length, EVP_md5(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    absl::StrAppendFormat(&hex, "%02x", digest[i]);
-  }
-  return hex;
+  // Lower-case hex, as the server's MD5() gives it.
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 std::string HashExpression(const TableInfo& table) {

@@ -78,6 +78,17 @@ BillingDb::Marks Baseline(const Mapping& mapping, Direction direction,
   return marks;
 }
 
+// Fills the hash (RowHash) of every complete row of `state` that has none.
+void HashRows(const DesiredState& state) {
+  for (const auto& [name, table] : state.tables) {
+    for (const auto& [key, row] : table.rows) {
+      bool all_set = true;
+      for (bool set : row.set) all_set = all_set && set;
+      if (all_set && row.hash.empty()) row.hash = RowHash(row.values);
+    }
+  }
+}
+
 // Applies `changes` in chunks over up to `connections` connections at
 // once, each chunk its own transaction (the writes are idempotent by key, so
 // a chunk that fails leaves nothing the retry would not redo). Rows waiting
@@ -229,8 +240,19 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
   }
   Changes changes = Diff(s.desired, *written, s.write_order);
   int64_t applied = 0;
-  absl::Status wrote = ApplyInParallel(*s.write_db, customer, changes,
-                                       options_.copy_connections, &applied);
+  absl::Status wrote;
+  {
+    // The write waits on the target server; the rows' hashes (the
+    // verifier's, needed after the catch-up) are computed meanwhile. The
+    // writers read only the rows' values, the hashing fills only their
+    // hash; a row the catch-up converts again is a new row with no hash.
+    std::thread writer([&] {
+      wrote = ApplyInParallel(*s.write_db, customer, changes,
+                              options_.copy_connections, &applied);
+    });
+    HashRows(s.desired);
+    writer.join();
+  }
   if (!wrote.ok()) {
     return Fail(record, KindOfWrite(wrote), std::string(wrote.message()), true);
   }
@@ -309,14 +331,9 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
     }
   }
   const absl::Time caught_up = deps_.clock->Now();
-  // The rows' hashes, computed now rather than while the customer is held.
-  for (const auto& [name, table] : s.desired.tables) {
-    for (const auto& [key, row] : table.rows) {
-      bool all_set = true;
-      for (bool set : row.set) all_set = all_set && set;
-      if (all_set && row.hash.empty()) row.hash = RowHash(row.values);
-    }
-  }
+  // The hashes of the rows the catch-up converted again, computed now
+  // rather than while the customer is held.
+  HashRows(s.desired);
   // The tail's baseline, saved now so the cutover writes only what moves.
   s.saved_marks = Baseline(*deps_.mapping, s.direction, s.read);
   absl::Status marked = s.write_db->pool().Transaction(
@@ -334,6 +351,11 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
       .With("rounds", rounds)
       .With("catch_up_s", absl::ToDoubleSeconds(caught_up - written_at))
       .With("hash_and_baseline_s", absl::ToDoubleSeconds(done - caught_up));
+  deps_.metrics->Phase("pre_copy_read", read_done - start);
+  deps_.metrics->Phase("pre_copy_convert", converted - read_done);
+  deps_.metrics->Phase("pre_copy_write", written_at - converted);
+  deps_.metrics->Phase("pre_copy_catch_up", caught_up - written_at);
+  deps_.metrics->Phase("pre_copy_hash", done - caught_up);
   deps_.metrics->Phase("pre_copy", done - start);
   return Store(record, v1::ITEM_STATE_CUTOVER);
 }

@@ -1,8 +1,10 @@
 #include "router/client/route_cache.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/auth.h"
 #include "common/log.h"
 
 namespace tandem::router {
@@ -231,20 +233,39 @@ bool RouteCache::ApplyMessage(const v1::WatchResponse& response,
   return in_sync;
 }
 
+bool RouteCache::RouterCaughtUp(int64_t revision) {
+  grpc::ClientContext context;
+  AttachBearerToken(context, options_.token);
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(2));
+  v1::GetStatsResponse stats;
+  return stub_->GetStats(&context, v1::GetStatsRequest(), &stats).ok() &&
+         stats.revision() <= revision;
+}
+
 StreamOutcome RouteCache::FollowOnce(grpc::ClientContext& context) {
   v1::WatchRequest request;
+  int64_t from;
   {
     absl::MutexLock lock(&mu_);
-    request.set_from_revision(synced_flag_ ? revision_ : 0);
+    from = synced_flag_ ? revision_ : 0;
   }
+  request.set_from_revision(from);
   std::unique_ptr<grpc::ClientReader<v1::WatchResponse>> reader =
       stub_->Watch(&context, request);
+  StreamOutcome outcome;
+  if (from > 0 && RouterCaughtUp(from)) {
+    // Resumed with nothing missing: the stream carries nothing until the
+    // next change, but the cache is in sync now.
+    connected_.store(true);
+    outcome.delivered = true;
+    UpdateMetrics();
+  }
   v1::WatchResponse response;
   // While a snapshot arrives for a cache that already serves, it is built
   // here and swapped in when complete.
   std::unique_ptr<RouteTable> staging;
   RouteTable* building = nullptr;
-  StreamOutcome outcome;
   while (reader->Read(&response)) {
     if (ApplyMessage(response, staging, building)) outcome.delivered = true;
     UpdateMetrics();

@@ -112,6 +112,10 @@ class RouteCache {
                     std::unique_ptr<RouteTable>& staging,
                     RouteTable*& building);
   void SwapIn(std::unique_ptr<RouteTable> staging);
+  // Whether the router is at `revision` or behind it (GetStats): a stream
+  // resumed from `revision` then misses nothing although it carries
+  // nothing until the next change.
+  bool RouterCaughtUp(int64_t revision);
   void Notify(const RouteChange* change);
   RouteTable* current() const {
     return current_.load(std::memory_order_acquire);

@@ -118,30 +118,22 @@ TEST(MetricsLintTest, RouterCatalogAndProxyMetricsPassPromtool) {
   auto backend = proxy::testing::TestBackend::Start("v1");
   ASSERT_NE(backend, nullptr);
   proxy::testing::FakeRoutes routes;
-  auto cookie = proxy::RoutingCookie::Create("test-cookie-key-0123456789", "",
-                                             absl::Hours(1));
-  ASSERT_TRUE(cookie.ok());
   auto proxy_registry = std::make_shared<prometheus::Registry>();
   auto proxy_metrics = MetricsExposer::Start("127.0.0.1:0", proxy_registry);
   ASSERT_TRUE(proxy_metrics.ok());
-  proxy::CachedFreezePolicy freeze_policy;
-  proxy::CatalogClientOptions client_options;
-  client_options.target = absl::StrCat("127.0.0.1:", (*catalog)->port());
-  client_options.token = kToken;
-  auto client = proxy::CatalogClient::Start(client_options, &freeze_policy,
-                                            proxy_registry.get());
-  proxy::ProxyOptions proxy_options;
-  proxy_options.listen = "127.0.0.1:0";
-  proxy_options.source_backend = backend->address();
-  proxy_options.target_backend = backend->address();
-  proxy::ProxyDeps deps;
+  proxy::ProxyServerOptions proxy_options;
+  proxy_options.http.listen = "127.0.0.1:0";
+  proxy_options.http.source_backend = backend->address();
+  proxy_options.http.target_backend = backend->address();
+  proxy_options.catalog = absl::StrCat("127.0.0.1:", (*catalog)->port());
+  proxy_options.catalog_token = kToken;
+  proxy_options.cookie_key = "test-cookie-key-0123456789";
+  proxy::ProxyServerDeps deps;
   deps.routes = &routes;
-  deps.cookie = &*cookie;
-  deps.freeze = &freeze_policy;
-  deps.checker = client.get();
-  deps.registry = proxy_registry.get();
+  deps.registry = proxy_registry;
   auto proxy = proxy::ProxyServer::Start(proxy_options, deps);
   ASSERT_TRUE(proxy.ok()) << proxy.status();
+  proxy::CatalogClient* client = (*proxy)->catalog();
   ASSERT_TRUE(
       client->WaitForVersion(frozen.freeze().version(), absl::Seconds(10)));
   {

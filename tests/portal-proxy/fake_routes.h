@@ -1,4 +1,5 @@
-// A RouteSource over an in-memory map, for tests that need no router.
+// A RouteSource over an in-memory map, for tests that need no router. Login
+// keys match as in the real table (router/login_fold.h).
 #pragma once
 
 #include <map>
@@ -9,6 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "portal-proxy/route_source.h"
+#include "router/login_fold.h"
 
 namespace tandem::proxy::testing {
 
@@ -21,7 +23,13 @@ class FakeRoutes final : public RouteSource {
   }
   void Key(KeyKind kind, const std::string& value, int64_t id) {
     absl::MutexLock lock(&mu_);
-    keys_[{kind, value}] = id;
+    keys_[{kind, Encode(kind, value)}] = id;
+  }
+  // Forgets every route and key.
+  void Clear() {
+    absl::MutexLock lock(&mu_);
+    routes_.clear();
+    keys_.clear();
   }
   std::optional<RouteInfo> FindInfo(int64_t id) const override {
     absl::MutexLock lock(&mu_);
@@ -30,14 +38,33 @@ class FakeRoutes final : public RouteSource {
   std::optional<RouteInfo> LookupInfo(KeyKind kind,
                                       std::string_view value) const override {
     absl::MutexLock lock(&mu_);
-    auto it = keys_.find({kind, std::string(value)});
+    auto it = keys_.find({kind, Encode(kind, value)});
     if (it == keys_.end()) return std::nullopt;
     return FindLocked(it->second);
   }
   System default_system() const override { return default_; }
+  bool DefaultIsEveryones() const override {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, route] : routes_) {
+      if (route.system != default_ ||
+          route.state == ::tandem::router::v1::ROUTE_STATE_MIGRATING) {
+        return false;
+      }
+    }
+    return true;
+  }
   System default_ = ::tandem::common::v1::SYSTEM_SOURCE;
 
  private:
+  static std::string Encode(KeyKind kind, std::string_view value) {
+    std::string out;
+    if (kind == ::tandem::router::v1::KEY_KIND_LOGIN &&
+        ::tandem::router::FoldLogin(
+            absl::string_view(value.data(), value.size()), &out)) {
+      return out;
+    }
+    return std::string(value);
+  }
   std::optional<RouteInfo> FindLocked(int64_t id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = routes_.find(id);

@@ -47,8 +47,6 @@ class ProxyCatalogTest : public ::testing::Test {
     ASSERT_NE(target_, nullptr);
     routes_.Put(7, SYSTEM_TARGET, rv1::ROUTE_STATE_STABLE, 3);
     routes_.Key(rv1::KEY_KIND_API_TOKEN, "admin-api-token-of-7", 7);
-    cookie_ = std::make_unique<RoutingCookie>(*RoutingCookie::Create(
-        "test-cookie-key-0123456789", "", absl::Hours(1)));
     registry_ = std::make_shared<prometheus::Registry>();
     catalog_ = FakeCatalog::Start(catalog::FREEZE_STATE_OPEN);
     ASSERT_NE(catalog_, nullptr);
@@ -69,34 +67,40 @@ class ProxyCatalogTest : public ::testing::Test {
     client_ = CatalogClient::Start(options, &freeze_, registry_.get());
   }
 
+  // The production wiring (ProxyServer) following the fake catalog, with
+  // routes from the in-memory table.
   void StartProxy() {
-    StartClient();
-    ProxyOptions options;
-    options.listen = "127.0.0.1:0";
-    options.io_threads = 2;
-    options.source_backend = source_->address();
-    options.target_backend = target_->address();
-    options.catalog_check_timeout = absl::Milliseconds(500);
-    ProxyDeps deps;
+    ProxyServerOptions options;
+    options.http.listen = "127.0.0.1:0";
+    options.http.io_threads = 2;
+    options.http.source_backend = source_->address();
+    options.http.target_backend = target_->address();
+    options.http.catalog_check_timeout = absl::Milliseconds(500);
+    options.catalog = catalog_->address();
+    options.catalog_token = testing::kCatalogToken;
+    options.catalog_min_backoff = absl::Milliseconds(20);
+    options.catalog_max_backoff = absl::Milliseconds(200);
+    options.cookie_key = "test-cookie-key-0123456789";
+    ProxyServerDeps deps;
     deps.routes = &routes_;
-    deps.cookie = cookie_.get();
-    deps.freeze = &freeze_;
-    deps.checker = client_.get();
-    deps.registry = registry_.get();
+    deps.registry = registry_;
     auto proxy = ProxyServer::Start(options, deps);
     ASSERT_TRUE(proxy.ok()) << proxy.status();
     proxy_ = *std::move(proxy);
   }
 
+  // The catalog client in use: the proxy's, or the one started alone.
+  CatalogClient& client() { return proxy_ ? *proxy_->catalog() : *client_; }
+  CachedFreezePolicy& freeze() { return proxy_ ? proxy_->freeze() : freeze_; }
+
   // Waits until the client has applied the fake's current freeze.
   bool InSync() {
-    return client_->WaitForVersion(catalog_->version(), absl::Seconds(10));
+    return client().WaitForVersion(catalog_->version(), absl::Seconds(10));
   }
 
   FakeRoutes routes_;
   std::unique_ptr<TestBackend> source_;
   std::unique_ptr<TestBackend> target_;
-  std::unique_ptr<RoutingCookie> cookie_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<FakeCatalog> catalog_;
   CachedFreezePolicy freeze_;
@@ -106,20 +110,20 @@ class ProxyCatalogTest : public ::testing::Test {
 
 TEST_F(ProxyCatalogTest, WatchFreezeStreamFeedsThePolicy) {
   // Before the first message the policy fails closed.
-  EXPECT_EQ(freeze_.EffectiveState(), catalog::FREEZE_STATE_FROZEN);
+  EXPECT_EQ(freeze().EffectiveState(), catalog::FREEZE_STATE_FROZEN);
   StartClient();
   ASSERT_TRUE(InSync());
-  EXPECT_EQ(freeze_.EffectiveState(), catalog::FREEZE_STATE_OPEN);
+  EXPECT_EQ(freeze().EffectiveState(), catalog::FREEZE_STATE_OPEN);
   for (auto state :
        {catalog::FREEZE_STATE_FROZEN, catalog::FREEZE_STATE_FROZEN_TARGET_OPEN,
         catalog::FREEZE_STATE_LIFTED}) {
     catalog_->SetState(state);
     ASSERT_TRUE(InSync());
-    EXPECT_EQ(freeze_.EffectiveState(), state);
-    EXPECT_EQ(client_->Status().state, state);
+    EXPECT_EQ(freeze().EffectiveState(), state);
+    EXPECT_EQ(client().Status().state, state);
   }
-  EXPECT_EQ(client_->Status().version, 4);
-  EXPECT_TRUE(client_->Status().connected);
+  EXPECT_EQ(client().Status().version, 4);
+  EXPECT_TRUE(client().Status().connected);
   EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_freeze_feed_version"), 4);
 }
 
@@ -127,21 +131,21 @@ TEST_F(ProxyCatalogTest, DisconnectFailsClosedUntilTheStreamIsBack) {
   catalog_->SetState(catalog::FREEZE_STATE_LIFTED);
   StartClient();
   ASSERT_TRUE(InSync());
-  EXPECT_EQ(freeze_.EffectiveState(), catalog::FREEZE_STATE_LIFTED);
+  EXPECT_EQ(freeze().EffectiveState(), catalog::FREEZE_STATE_LIFTED);
   catalog_->EndStreams();
   // The stream is back (a new subscriber) and in sync again; in between the
   // policy read FROZEN, which the reconnect count proves happened.
   ASSERT_TRUE(Eventually([&] { return client_->reconnects() >= 1; }));
   ASSERT_TRUE(InSync());
-  EXPECT_EQ(freeze_.EffectiveState(), catalog::FREEZE_STATE_LIFTED);
+  EXPECT_EQ(freeze().EffectiveState(), catalog::FREEZE_STATE_LIFTED);
 
   // The catalog goes away for good: FROZEN, and staleness grows.
   catalog_->Stop();
-  ASSERT_TRUE(Eventually([&] { return !client_->Status().connected; }));
-  EXPECT_EQ(freeze_.EffectiveState(), catalog::FREEZE_STATE_FROZEN);
-  EXPECT_FALSE(freeze_.connected());
+  ASSERT_TRUE(Eventually([&] { return !client().Status().connected; }));
+  EXPECT_EQ(freeze().EffectiveState(), catalog::FREEZE_STATE_FROZEN);
+  EXPECT_FALSE(freeze().connected());
   ASSERT_TRUE(Eventually(
-      [&] { return client_->Status().staleness > absl::ZeroDuration(); }));
+      [&] { return client().Status().staleness > absl::ZeroDuration(); }));
   EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_freeze_feed_connected"), 0);
 }
 
@@ -212,17 +216,36 @@ TEST_F(ProxyCatalogTest, ChangeAllowedByCatalogIsForwarded) {
             1);
 }
 
-TEST_F(ProxyCatalogTest, OpenAndLiftedForwardWithoutAsking) {
+TEST_F(ProxyCatalogTest, OpenAsksTheCatalogLiftedForwardsWithoutAsking) {
   StartProxy();
   ASSERT_TRUE(InSync());
   HttpClient admin(proxy_->port());
+  catalog_->Decide(true, catalog::CHANGE_REFUSAL_UNSPECIFIED, "");
   EXPECT_EQ(admin.Send("DELETE", "/admin/products/3").status, 200);
+  EXPECT_EQ(catalog_->checks().size(), 1u);
   catalog_->SetState(catalog::FREEZE_STATE_LIFTED);
   ASSERT_TRUE(InSync());
   EXPECT_EQ(admin.Send("PATCH", "/admin/products/3/price", {}, "{}").status,
             200);
-  EXPECT_TRUE(catalog_->checks().empty());
+  EXPECT_EQ(catalog_->checks().size(), 1u);
   EXPECT_EQ(source_->requests(), 2);
+}
+
+// A freeze another replica acknowledged, which this proxy's feed (still
+// OPEN) has not shown yet: the catalog's answer refuses the change.
+TEST_F(ProxyCatalogTest, AFreezeTheFeedHasNotShownYetStillHolds) {
+  StartProxy();
+  ASSERT_TRUE(InSync());
+  EXPECT_EQ(freeze().EffectiveState(), catalog::FREEZE_STATE_OPEN);
+  catalog_->Decide(false, catalog::CHANGE_REFUSAL_CATALOG_FROZEN,
+                   "catalog frozen (FROZEN): no changes");
+  HttpClient admin(proxy_->port());
+  HttpResponse r = admin.Send("DELETE", "/admin/products/3");
+  EXPECT_EQ(r.status, 423);
+  EXPECT_NE(r.body.find("CHANGE_REFUSAL_CATALOG_FROZEN"), std::string::npos)
+      << r.body;
+  EXPECT_EQ(source_->requests(), 0);
+  EXPECT_EQ(catalog_->checks().size(), 1u);
 }
 
 TEST_F(ProxyCatalogTest, CatalogDownRefusesWith423AndCountsIt) {
@@ -230,7 +253,7 @@ TEST_F(ProxyCatalogTest, CatalogDownRefusesWith423AndCountsIt) {
   StartProxy();
   ASSERT_TRUE(InSync());
   catalog_->Stop();
-  ASSERT_TRUE(Eventually([&] { return !client_->Status().connected; }));
+  ASSERT_TRUE(Eventually([&] { return !client().Status().connected; }));
   HttpClient admin(proxy_->port());
   HttpResponse r = admin.Send("DELETE", "/admin/products/3");
   EXPECT_EQ(r.status, 423);

@@ -18,7 +18,6 @@
 #include "portal-proxy/admin_service.h"
 #include "portal-proxy/freeze_policy.h"
 #include "portal-proxy/proxy_server.h"
-#include "portal-proxy/route_source.h"
 #include "portal-proxy/routing_cookie.h"
 #include "prometheus/registry.h"
 #include "router/client/route_cache.h"
@@ -26,6 +25,7 @@
 #include "tests/portal-proxy/test_backend.h"
 #include "tests/portal-proxy/test_metrics.h"
 #include "tests/router/router_fixture.h"
+#include "tests/testing/raw_grpc.h"
 
 namespace tandem::proxy {
 namespace {
@@ -59,70 +59,60 @@ class ProxyIntegrationTest : public router::testing::RouterTest {
     target_ = TestBackend::Start("v2");
     ASSERT_NE(source_, nullptr);
     ASSERT_NE(target_, nullptr);
-    router::RouteCacheOptions cache_options;
-    cache_options.target = absl::StrCat("127.0.0.1:", router_->port());
-    cache_options.token = router::testing::kViewerToken;
-    cache_options.min_backoff = absl::Milliseconds(20);
-    cache_options.max_backoff = absl::Milliseconds(200);
-    cache_ = router::RouteCache::Start(cache_options);
-    ASSERT_TRUE(cache_->WaitForSync(absl::Seconds(10)));
-    routes_ = std::make_unique<RouteCacheSource>(cache_.get());
     cookie_ = std::make_unique<RoutingCookie>(
         *RoutingCookie::Create(kCookieKey, kOldCookieKey, absl::Hours(1)));
-    freeze_.SetState(catalog::FREEZE_STATE_OPEN);
     registry_ = std::make_shared<prometheus::Registry>();
   }
 
-  void TearDown() override {
-    StopProxy();
-    cache_.reset();
+  void TearDown() override { StopProxy(); }
+
+  // The options of the proxy the tests run: the production wiring
+  // (ProxyServer) against the fixture's router, the two test backends, a
+  // static OPEN freeze the tests change, and the admin port on loopback.
+  ProxyServerOptions Options() {
+    ProxyServerOptions options;
+    options.http.listen = "127.0.0.1:0";
+    options.http.io_threads = 2;
+    options.http.source_backend = source_->address();
+    options.http.target_backend = target_->address();
+    options.http.hold_timeout = absl::Seconds(5);
+    options.http.retry_after_seconds = 3;
+    options.http.client_header_timeout = absl::Seconds(5);
+    options.http.upstream_response_timeout = absl::Seconds(10);
+    options.router = absl::StrCat("127.0.0.1:", router_->port());
+    options.router_token = router::testing::kViewerToken;
+    options.router_min_backoff = absl::Milliseconds(20);
+    options.router_max_backoff = absl::Milliseconds(200);
+    options.sync_timeout = absl::Seconds(10);
+    options.static_freeze = catalog::FREEZE_STATE_OPEN;
+    options.cookie_key = kCookieKey;
+    options.cookie_previous_key = kOldCookieKey;
+    options.cookie_lifetime = absl::Hours(1);
+    options.admin_listen = "127.0.0.1:0";
+    options.auth_tokens = router::testing::kTokensFile;
+    options.version = "test";
+    return options;
   }
 
-  // Starts the proxy; `tweak` adjusts the options first.
+  // Starts the proxy; `tweak` adjusts the front's options first.
   void StartProxy(const std::function<void(ProxyOptions&)>& tweak = {}) {
-    ProxyOptions options;
-    options.listen = "127.0.0.1:0";
-    options.io_threads = 2;
-    options.source_backend = source_->address();
-    options.target_backend = target_->address();
-    options.hold_timeout = absl::Seconds(5);
-    options.retry_after_seconds = 3;
-    options.client_header_timeout = absl::Seconds(5);
-    options.upstream_response_timeout = absl::Seconds(10);
-    if (tweak) tweak(options);
-    ProxyDeps deps;
-    deps.routes = routes_.get();
-    deps.cookie = cookie_.get();
-    deps.freeze = &freeze_;
-    deps.registry = registry_.get();
+    ProxyServerOptions options = Options();
+    if (tweak) tweak(options.http);
+    ProxyServerDeps deps;
+    deps.registry = registry_;
     auto proxy = ProxyServer::Start(options, deps);
     ASSERT_TRUE(proxy.ok()) << proxy.status();
     proxy_ = *std::move(proxy);
-    HoldQueue* holds = &proxy_->hold_queue();
-    listener_ = cache_->AddListener([holds](const rv1::RouteChange* change) {
-      holds->OnRouteChange(change);
-    });
   }
 
-  // Serves the ProxyAdminService of the running proxy on a loopback port
-  // and returns a stub over a real channel to it.
+  router::RouteCache& cache() { return *proxy_->route_cache(); }
+  HttpFront& front() { return proxy_->front(); }
+  CachedFreezePolicy& freeze() { return proxy_->freeze(); }
+
+  // A stub over a real channel to the running proxy's admin port.
   std::unique_ptr<pv1::ProxyAdminService::Stub> StartAdmin() {
-    auth_ = *TokenAuthenticator::FromString(router::testing::kTokensFile);
-    AdminServiceDeps deps;
-    deps.proxy = proxy_.get();
-    deps.routes = cache_.get();
-    deps.freeze = &freeze_;
-    deps.auth = auth_.get();
-    deps.version = "test";
-    admin_ = std::make_unique<AdminService>(deps);
-    GrpcServerOptions options;
-    options.address = "127.0.0.1:0";
-    options.health_services = {kProxyHealthService};
-    admin_server_ = *GrpcServer::Start(options, {admin_.get()});
-    admin_->SetHealth(admin_server_.get());
-    admin_server_->SetServing(kProxyHealthService, true);
     admin_channel_ =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", admin_server_->port()),
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", proxy_->admin_port()),
                             grpc::InsecureChannelCredentials());
     return pv1::ProxyAdminService::NewStub(admin_channel_);
   }
@@ -135,24 +125,20 @@ class ProxyIntegrationTest : public router::testing::RouterTest {
       return Get(absl::StrCat("/api/customers/", id));
     });
     EXPECT_TRUE(Eventually(
-        [&] { return proxy_->hold_queue().held() == held_before + 1; }));
+        [&] { return front().hold_queue().held() == held_before + 1; }));
     return held;
   }
 
   void StopProxy() {
-    if (admin_server_) {
-      admin_server_->Shutdown(absl::Seconds(1));
-      admin_server_.reset();
-    }
     if (proxy_) {
       proxy_->Shutdown(absl::Seconds(1));
-      cache_->RemoveListener(listener_);
       proxy_.reset();
     }
   }
 
-  // Moves customer `id` to (system, state) through the router and waits
-  // until the proxy's cache has it.
+  // Moves customer `id` to (system, state) through the router and, when the
+  // proxy runs, waits until its cache has it (a proxy started later starts
+  // from a snapshot that has it).
   void SetRoute(int64_t id, ::tandem::common::v1::System system,
                 rv1::RouteState state) {
     rv1::GetRouteRequest get;
@@ -169,8 +155,9 @@ class ProxyIntegrationTest : public router::testing::RouterTest {
     rv1::SetRouteResponse response;
     grpc::Status status = stub_->SetRoute(Ctx().get(), request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
+    if (proxy_ == nullptr) return;
     ASSERT_TRUE(Eventually([&] {
-      auto info = cache_->FindInfo(id);
+      auto info = cache().FindInfo(id);
       return info && info->version == response.route().version();
     }));
   }
@@ -178,6 +165,23 @@ class ProxyIntegrationTest : public router::testing::RouterTest {
   void Flip(int64_t id) {
     SetRoute(id, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING);
     SetRoute(id, SYSTEM_TARGET, rv1::ROUTE_STATE_STABLE);
+  }
+
+  // Gives customer `id` an API token key and, when the proxy runs, waits
+  // until its cache has it.
+  void PutToken(int64_t id, const std::string& token) {
+    rv1::PutKeysRequest put;
+    put.set_customer_id(id);
+    auto* key = put.add_keys();
+    key->set_kind(rv1::KEY_KIND_API_TOKEN);
+    key->set_value(token);
+    put.set_request_id(absl::StrCat("put-", id, "-", token));
+    rv1::PutKeysResponse put_response;
+    ASSERT_TRUE(stub_->PutKeys(Ctx().get(), put, &put_response).ok());
+    if (proxy_ == nullptr) return;
+    ASSERT_TRUE(Eventually([&] {
+      return cache().LookupInfo(rv1::KEY_KIND_API_TOKEN, token).has_value();
+    }));
   }
 
   HttpResponse Get(const std::string& target, const Headers& headers = {}) {
@@ -193,16 +197,9 @@ class ProxyIntegrationTest : public router::testing::RouterTest {
   std::unique_ptr<rv1::RouterService::Stub> stub_;
   std::unique_ptr<TestBackend> source_;
   std::unique_ptr<TestBackend> target_;
-  std::unique_ptr<router::RouteCache> cache_;
-  std::unique_ptr<RouteCacheSource> routes_;
   std::unique_ptr<RoutingCookie> cookie_;
-  CachedFreezePolicy freeze_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ProxyServer> proxy_;
-  int listener_ = -1;
-  std::unique_ptr<TokenAuthenticator> auth_;
-  std::unique_ptr<AdminService> admin_;
-  std::unique_ptr<GrpcServer> admin_server_;
   std::shared_ptr<grpc::Channel> admin_channel_;
 };
 
@@ -249,20 +246,9 @@ TEST_F(ProxyIntegrationTest, JsonLoginIsResolvedAndForwardedIntact) {
 }
 
 TEST_F(ProxyIntegrationTest, BearerTokenAndPathPatternsRoute) {
-  rv1::PutKeysRequest put;
-  put.set_customer_id(8);
-  auto* key = put.add_keys();
-  key->set_kind(rv1::KEY_KIND_API_TOKEN);
-  key->set_value("api-token-of-8");
-  put.set_request_id("put-8");
-  rv1::PutKeysResponse put_response;
-  ASSERT_TRUE(stub_->PutKeys(Ctx().get(), put, &put_response).ok());
+  PutToken(8, "api-token-of-8");
   Flip(8);
   Flip(9);
-  ASSERT_TRUE(Eventually([&] {
-    return cache_->LookupInfo(rv1::KEY_KIND_API_TOKEN, "api-token-of-8")
-        .has_value();
-  }));
   StartProxy();
   EXPECT_EQ(Get("/api/usage", {{"Authorization", "Bearer api-token-of-8"}})
                 .header("x-billing-version"),
@@ -281,7 +267,7 @@ TEST_F(ProxyIntegrationTest, HeldRequestIsReleasedToTargetOnFlip) {
   SetRoute(5, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING);
   auto held = std::async(std::launch::async,
                          [&] { return Get("/api/customers/5/balance"); });
-  ASSERT_TRUE(Eventually([&] { return proxy_->hold_queue().held() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return front().hold_queue().held() == 1; }));
   absl::Time flipped = absl::Now();
   SetRoute(5, SYSTEM_TARGET, rv1::ROUTE_STATE_STABLE);
   HttpResponse r = held.get();
@@ -289,7 +275,7 @@ TEST_F(ProxyIntegrationTest, HeldRequestIsReleasedToTargetOnFlip) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.header("x-billing-version"), "v2");
   EXPECT_LT(release, absl::Seconds(2));
-  EXPECT_EQ(proxy_->hold_queue().held(), 0);
+  EXPECT_EQ(front().hold_queue().held(), 0);
 }
 
 TEST_F(ProxyIntegrationTest, HoldTimesOutWith503AndRetryAfter) {
@@ -311,14 +297,14 @@ TEST_F(ProxyIntegrationTest, OtherCustomersAreNotDelayedDuringAHold) {
   SetRoute(6, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING);
   auto held =
       std::async(std::launch::async, [&] { return Get("/api/customers/6"); });
-  ASSERT_TRUE(Eventually([&] { return proxy_->hold_queue().held() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return front().hold_queue().held() == 1; }));
   for (int i = 0; i < 20; ++i) {
     absl::Time start = absl::Now();
     HttpResponse other = Get(absl::StrCat("/api/customers/", 7 + i % 3));
     EXPECT_EQ(other.status, 200);
     EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
   }
-  EXPECT_EQ(proxy_->hold_queue().held(), 1);
+  EXPECT_EQ(front().hold_queue().held(), 1);
   SetRoute(6, SYSTEM_SOURCE, rv1::ROUTE_STATE_STABLE);  // abort the move
   EXPECT_EQ(held.get().header("x-billing-version"), "v1");
 }
@@ -330,11 +316,11 @@ TEST_F(ProxyIntegrationTest, HeldRequestWhoseClientLeavesIsDropped) {
     HttpClient client(proxy_->port());
     ASSERT_TRUE(
         client.WriteRaw("GET /api/customers/10 HTTP/1.1\r\nHost: x\r\n\r\n"));
-    ASSERT_TRUE(Eventually([&] { return proxy_->hold_queue().held() == 1; }));
+    ASSERT_TRUE(Eventually([&] { return front().hold_queue().held() == 1; }));
     client.Close();
   }
-  EXPECT_TRUE(Eventually([&] { return proxy_->hold_queue().held() == 0; }));
-  EXPECT_TRUE(Eventually([&] { return proxy_->in_flight() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return front().hold_queue().held() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return front().in_flight() == 0; }));
   EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_hold_outcomes_total",
                          {{"outcome", "client_gone"}}),
             1);
@@ -345,12 +331,12 @@ TEST_F(ProxyIntegrationTest, RouterKilledTrafficKeepsFlowingFromCache) {
   Flip(11);
   StartProxy();
   router_.reset();
-  ASSERT_TRUE(Eventually([&] { return !cache_->connected(); }));
+  ASSERT_TRUE(Eventually([&] { return !cache().connected(); }));
   for (int i = 0; i < 10; ++i) {
     EXPECT_EQ(Get("/api/customers/11").header("x-billing-version"), "v2");
     EXPECT_EQ(Get("/api/customers/12").header("x-billing-version"), "v1");
   }
-  EXPECT_GT(cache_->Staleness(), absl::ZeroDuration());
+  EXPECT_GT(cache().Staleness(), absl::ZeroDuration());
 }
 
 TEST_F(ProxyIntegrationTest, ForgedTamperedAndExpiredCookiesAreIgnored) {
@@ -545,7 +531,7 @@ TEST_F(ProxyIntegrationTest, KeepAliveReusesUpstreamConnections) {
 
 TEST_F(ProxyIntegrationTest, FreezeRefusesChangesWithFakeCatalog) {
   StartProxy();
-  freeze_.SetState(catalog::FREEZE_STATE_FROZEN);
+  freeze().SetState(catalog::FREEZE_STATE_FROZEN);
   HttpClient admin(proxy_->port());
   HttpResponse update =
       admin.Send("PUT", "/admin/products/17",
@@ -559,7 +545,7 @@ TEST_F(ProxyIntegrationTest, FreezeRefusesChangesWithFakeCatalog) {
   EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_freeze_refusals_total"), 2);
 
   // After the switchover new products may be created on the target only.
-  freeze_.SetState(catalog::FREEZE_STATE_FROZEN_TARGET_OPEN);
+  freeze().SetState(catalog::FREEZE_STATE_FROZEN_TARGET_OPEN);
   rv1::SetDefaultSystemRequest set_default;
   set_default.set_system(SYSTEM_TARGET);
   set_default.set_reason("switchover");
@@ -569,13 +555,13 @@ TEST_F(ProxyIntegrationTest, FreezeRefusesChangesWithFakeCatalog) {
       stub_->SetDefaultSystem(Ctx().get(), set_default, &set_default_response)
           .ok());
   ASSERT_TRUE(
-      Eventually([&] { return cache_->default_system() == SYSTEM_TARGET; }));
+      Eventually([&] { return cache().default_system() == SYSTEM_TARGET; }));
   HttpResponse create = admin.Send("POST", "/admin/products", {}, "{}");
   EXPECT_EQ(create.status, 200);
   EXPECT_EQ(create.header("x-billing-version"), "v2");
   EXPECT_EQ(admin.Send("DELETE", "/admin/products/17").status, 423);
   // Lifted: everything goes.
-  freeze_.SetState(catalog::FREEZE_STATE_LIFTED);
+  freeze().SetState(catalog::FREEZE_STATE_LIFTED);
   EXPECT_EQ(admin.Send("DELETE", "/admin/products/17").status, 200);
 }
 
@@ -611,7 +597,7 @@ TEST_F(ProxyIntegrationTest, GracefulShutdownDrainsInFlightRequests) {
   ASSERT_TRUE(Eventually([&] { return source_->stalled() == 1; }));
   auto shutdown = std::async(std::launch::async,
                              [&] { proxy_->Shutdown(absl::Seconds(10)); });
-  ASSERT_TRUE(Eventually([&] { return proxy_->draining(); }));
+  ASSERT_TRUE(Eventually([&] { return front().draining(); }));
   source_->Unstall();
   HttpResponse r = stalled.get();
   shutdown.get();
@@ -720,7 +706,7 @@ TEST_F(ProxyIntegrationTest, AdminNeedsTokensAndDrainNeedsOperator) {
       admin->Drain(Ctx(router::testing::kViewerToken).get(), drain, &drained)
           .error_code(),
       grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_FALSE(proxy_->draining());
+  EXPECT_FALSE(front().draining());
 }
 
 TEST_F(ProxyIntegrationTest, AdminDrainTurnsNotServingAndStopsAccepting) {
@@ -775,7 +761,7 @@ TEST_F(ProxyIntegrationTest, StaleRoutingCookieIsReissued) {
   // Issued while customer 16 was on the source at version 1.
   const std::string old_cookie = RoutingCookieFor(16);
   Flip(16);
-  const int64_t version = cache_->FindInfo(16)->version;
+  const int64_t version = cache().FindInfo(16)->version;
   HttpClient browser(proxy_->port());
   HttpResponse r =
       browser.Send("GET", "/portal/home", {{"Cookie", old_cookie}});
@@ -829,6 +815,130 @@ TEST_F(ProxyIntegrationTest, Http10ClientGetsChunkedUpstreamBodyDechunked) {
   EXPECT_EQ(r.header("transfer-encoding"), "chunked");
   EXPECT_EQ(ParseEcho(r.body)["target"], "/chunked");
   EXPECT_EQ(modern.Send("GET", "/portal/home").status, 200);
+}
+
+// A write that reaches the source in the instant the customer leaves it
+// (issue 16's contract: 409 with X-Billing-Customer-Exported) is sent again
+// to the target, body and all, and the client never sees the refusal.
+TEST_F(ProxyIntegrationTest, AnExportedAnswerDuringAFlipIsSentToTheTarget) {
+  StartProxy();
+  target_->Unstall();
+  const std::string body = R"({"amount":"5.00","reference":"topup-1"})";
+  auto answer = std::async(std::launch::async, [&] {
+    HttpClient client(proxy_->port());
+    return client.Send("POST", "/stall/topup",
+                       {{"Authorization", "Bearer tk_5_0123abcd"},
+                        {"Content-Type", "application/json"}},
+                       body);
+  });
+  // In flight at the source when the customer moves and is marked exported.
+  ASSERT_TRUE(Eventually([&] { return source_->stalled() == 1; }));
+  Flip(5);
+  source_->MarkExported(5);
+  source_->Unstall();
+  HttpResponse r = answer.get();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-billing-version"), "v2");
+  EXPECT_EQ(r.header("x-tandem-system"), "target");
+  EXPECT_EQ(r.header("x-billing-customer-exported"), "");
+  auto echo = ParseEcho(r.body);
+  EXPECT_EQ(echo["method"], "POST");
+  EXPECT_EQ(echo["target"], "/stall/topup");
+  EXPECT_EQ(echo["body"], body);
+  EXPECT_EQ(echo["header x-tandem-customer-id"], "5");
+  EXPECT_EQ(source_->exported_answers(), 1);
+  EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_exported_replays_total",
+                         {{"outcome", "replayed"}}),
+            1);
+}
+
+TEST_F(ProxyIntegrationTest, AnExportedAnswerBeforeTheCacheSeesTheFlipWaits) {
+  StartProxy();
+  source_->MarkExported(6);
+  auto answer = std::async(std::launch::async, [&] {
+    HttpClient client(proxy_->port());
+    return client.Send("PATCH", "/api/customers/6/settings",
+                       {{"Content-Type", "application/json"}},
+                       R"({"language":"fr"})");
+  });
+  // The source refused; the route still names it: the request is held.
+  ASSERT_TRUE(Eventually([&] { return front().hold_queue().held() == 1; }));
+  EXPECT_EQ(source_->exported_answers(), 1);
+  Flip(6);
+  HttpResponse r = answer.get();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-billing-version"), "v2");
+  EXPECT_EQ(ParseEcho(r.body)["body"], R"({"language":"fr"})");
+  EXPECT_EQ(front().hold_queue().held(), 0);
+}
+
+TEST_F(ProxyIntegrationTest, AnExportedAnswerThatCannotBeSentAgainIs503) {
+  StartProxy([](ProxyOptions& o) {
+    o.hold_timeout = absl::Milliseconds(300);
+    o.max_replay_body_bytes = 1000;
+  });
+  source_->MarkExported(7);
+  // The route never moves: past the hold timeout, 503.
+  HttpClient client(proxy_->port());
+  HttpResponse r = client.Send("POST", "/api/customers/7/topup",
+                               {{"Accept", "application/json"}}, "{}");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.header("retry-after"), "3");
+  EXPECT_EQ(r.header("x-billing-customer-exported"), "");
+  EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_exported_replays_total",
+                         {{"outcome", "timeout"}}),
+            1);
+  // A body too large to keep cannot be sent again: 503 at once.
+  r = client.Send("POST", "/api/customers/7/upload", {},
+                  std::string(5000, 'x'));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_exported_replays_total",
+                         {{"outcome", "not_replayable"}}),
+            1);
+  EXPECT_EQ(source_->exported_answers(), 2);
+  EXPECT_EQ(target_->requests(), 0);
+}
+
+// After a router restart, with no route change since, the cache is in sync
+// again at once (it used to stay "disconnected" until the next change).
+TEST_F(ProxyIntegrationTest, RouteCacheIsConnectedAgainAfterARouterRestart) {
+  StartProxy();
+  const int port = router_->port();
+  router_.reset();
+  ASSERT_TRUE(Eventually([&] { return !cache().connected(); }));
+  ASSERT_TRUE(Eventually([&] {
+    return CounterValue(*registry_, "tandem_proxy_route_cache_connected") == 0;
+  }));
+  router_ = StartRouter(absl::StrCat("127.0.0.1:", port));
+  ASSERT_NE(router_, nullptr);
+  EXPECT_TRUE(Eventually([&] { return cache().connected(); }));
+  EXPECT_TRUE(Eventually([&] {
+    return CounterValue(*registry_, "tandem_proxy_route_cache_connected") ==
+               1 &&
+           CounterValue(*registry_,
+                        "tandem_proxy_route_cache_staleness_seconds") == 0;
+  }));
+  EXPECT_EQ(cache().snapshots(), 1);  // resumed, not reloaded
+}
+
+TEST_F(ProxyIntegrationTest, AdminAnswersAnUnparsableRequestInvalidArgument) {
+  StartProxy();
+  grpc::Status status = ::tandem::testing::CallWithRawRequest(
+      proxy_->admin_port(), "/tandem.proxy.v1.ProxyAdminService/GetStatus",
+      "\xff\xff\xff", router::testing::kViewerToken);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("tandem.proxy.v1.GetStatusRequest"),
+            std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(CounterValue(*registry_, "grpc_server_handled_total",
+                         {{"grpc_method", "GetStatus"},
+                          {"grpc_code", "INVALID_ARGUMENT"}}),
+            1);
+  // A method that does not exist is still UNIMPLEMENTED.
+  status = ::tandem::testing::CallWithRawRequest(
+      proxy_->admin_port(), "/tandem.proxy.v1.ProxyAdminService/Nope", "",
+      router::testing::kViewerToken);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
 }  // namespace

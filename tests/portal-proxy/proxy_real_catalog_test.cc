@@ -76,28 +76,20 @@ TEST(ProxyRealCatalogTest, ProductAdminChangesFollowTheRealCatalogsFreeze) {
   ASSERT_NE(source, nullptr);
   ASSERT_NE(target, nullptr);
   FakeRoutes routes;  // no customer: admin requests go to the default system
-  auto cookie =
-      RoutingCookie::Create("test-cookie-key-0123456789", "", absl::Hours(1));
-  ASSERT_TRUE(cookie.ok());
-  auto registry = std::make_shared<prometheus::Registry>();
-  CachedFreezePolicy freeze;
-  CatalogClientOptions client_options;
-  client_options.target = absl::StrCat("127.0.0.1:", (*catalog_server)->port());
-  client_options.token = kViewer;
-  auto client = CatalogClient::Start(client_options, &freeze, registry.get());
-  ProxyOptions options;
-  options.listen = "127.0.0.1:0";
-  options.io_threads = 2;
-  options.source_backend = source->address();
-  options.target_backend = target->address();
-  ProxyDeps deps;
+  ProxyServerOptions options;
+  options.http.listen = "127.0.0.1:0";
+  options.http.io_threads = 2;
+  options.http.source_backend = source->address();
+  options.http.target_backend = target->address();
+  options.catalog = absl::StrCat("127.0.0.1:", (*catalog_server)->port());
+  options.catalog_token = kViewer;
+  options.cookie_key = "test-cookie-key-0123456789";
+  ProxyServerDeps deps;
   deps.routes = &routes;
-  deps.cookie = &*cookie;
-  deps.freeze = &freeze;
-  deps.checker = client.get();
-  deps.registry = registry.get();
   auto proxy = ProxyServer::Start(options, deps);
   ASSERT_TRUE(proxy.ok()) << proxy.status();
+  CatalogClient* client = (*proxy)->catalog();
+  CachedFreezePolicy& freeze = (*proxy)->freeze();
 
   auto set_freeze = [&](cv1::FreezeState state) {
     cv1::SetFreezeRequest req;

@@ -83,31 +83,20 @@ TEST(ProxyTestbedTest, LoginOnSourceAndTheSameSessionOnTargetAfterCopyAndFlip) {
   rv1::ImportRoutesResponse imported;
   ASSERT_TRUE(router_stub->ImportRoutes(Ctx().get(), import, &imported).ok());
 
-  router::RouteCacheOptions cache_options;
-  cache_options.target = absl::StrCat("127.0.0.1:", (*router)->port());
-  cache_options.token = kToken;
-  auto cache = router::RouteCache::Start(cache_options);
-  ASSERT_TRUE(cache->WaitForSync(absl::Seconds(10)));
-  RouteCacheSource routes(cache.get());
-  auto cookie =
-      RoutingCookie::Create("test-cookie-key-0123456789", "", absl::Hours(1));
-  ASSERT_TRUE(cookie.ok());
-  auto registry = std::make_shared<prometheus::Registry>();
-  CachedFreezePolicy freeze;
-  freeze.SetState(::tandem::catalog::v1::FREEZE_STATE_OPEN);
-  ProxyOptions options;
-  options.listen = "127.0.0.1:0";
-  options.source_backend = absl::StrCat("127.0.0.1:", sims[0]->port());
-  options.target_backend = absl::StrCat("127.0.0.1:", sims[1]->port());
-  options.resolver.login_paths = {"/api/login"};
-  options.hold_timeout = absl::Seconds(20);
-  ProxyDeps deps;
-  deps.routes = &routes;
-  deps.cookie = &*cookie;
-  deps.freeze = &freeze;
-  deps.registry = registry.get();
-  auto proxy = ProxyServer::Start(options, deps);
+  ProxyServerOptions options;
+  options.http.listen = "127.0.0.1:0";
+  options.http.source_backend = absl::StrCat("127.0.0.1:", sims[0]->port());
+  options.http.target_backend = absl::StrCat("127.0.0.1:", sims[1]->port());
+  options.http.resolver.login_paths = {"/api/login"};
+  options.http.hold_timeout = absl::Seconds(20);
+  options.router = absl::StrCat("127.0.0.1:", (*router)->port());
+  options.router_token = kToken;
+  options.sync_timeout = absl::Seconds(10);
+  options.static_freeze = ::tandem::catalog::v1::FREEZE_STATE_OPEN;
+  options.cookie_key = "test-cookie-key-0123456789";
+  auto proxy = ProxyServer::Start(options);
   ASSERT_TRUE(proxy.ok()) << proxy.status();
+  router::RouteCache* cache = (*proxy)->route_cache();
 
   // The customer logs in with its real password, at the one URL.
   HttpClient browser((*proxy)->port());

@@ -1,5 +1,6 @@
-// Unit tests of the proxy's small parts: the routing cookie, the customer
-// resolver (over a fake route table), the hold queue and the freeze policy.
+// Unit tests of the proxy's small parts: the routing cookie, the hold
+// queue, the freeze policy and the socket helpers. The pipeline's units have
+// their own files (proxy_pipeline_test).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -12,13 +13,10 @@
 #include <thread>
 
 #include "absl/time/clock.h"
-#include "portal-proxy/customer_resolver.h"
 #include "portal-proxy/freeze_policy.h"
 #include "portal-proxy/hold_queue.h"
-#include "portal-proxy/http_head.h"
 #include "portal-proxy/routing_cookie.h"
 #include "portal-proxy/socket_io.h"
-#include "tests/portal-proxy/fake_routes.h"
 
 namespace tandem::proxy {
 namespace {
@@ -30,8 +28,6 @@ namespace rv1 = ::tandem::router::v1;
 
 constexpr char kKey[] = "current-key-0123456789";
 constexpr char kOldKey[] = "previous-key-0123456789";
-
-using testing::FakeRoutes;
 
 TEST(RoutingCookieTest, SignedCookieVerifiesWithEitherKey) {
   auto current = RoutingCookie::Create(kKey, kOldKey, absl::Hours(1));
@@ -71,116 +67,6 @@ TEST(RoutingCookieTest, ForgedTamperedAndExpiredCookiesAreRejected) {
 
 TEST(RoutingCookieTest, ShortKeysAreRefused) {
   EXPECT_FALSE(RoutingCookie::Create("short", "", absl::Hours(1)).ok());
-}
-
-class ResolverTest : public ::testing::Test {
- protected:
-  ResolverTest()
-      : cookie_(*RoutingCookie::Create(kKey, "", absl::Hours(1))),
-        resolver_(ResolverOptions(), &routes_, &cookie_) {
-    routes_.Put(1, SYSTEM_SOURCE, rv1::ROUTE_STATE_STABLE, 10);
-    routes_.Put(2, SYSTEM_TARGET, rv1::ROUTE_STATE_STABLE, 20);
-    routes_.Put(3, SYSTEM_SOURCE, rv1::ROUTE_STATE_MIGRATING, 30);
-    routes_.Key(rv1::KEY_KIND_LOGIN, "alice", 1);
-    routes_.Key(rv1::KEY_KIND_LOGIN, "bob@example.com", 2);
-    routes_.Key(rv1::KEY_KIND_API_TOKEN, "tok-2", 2);
-    routes_.Key(rv1::KEY_KIND_ACCOUNT_ID, "5553", 3);
-  }
-  FakeRoutes routes_;
-  RoutingCookie cookie_;
-  CustomerResolver resolver_;
-};
-
-TEST_F(ResolverTest, CookieComesFirstAndRoutesByTheLiveRoute) {
-  absl::Time now = absl::Now();
-  // The cookie says source, but customer 2 is on the target now.
-  std::string cookie =
-      "a=b; tandem_route=" + cookie_.Sign(2, SYSTEM_SOURCE, 1, now) + "; c=d";
-  RequestView request{"GET", "/home", cookie, "Bearer tok-2", "", {}};
-  Resolution r = resolver_.Resolve(request, now);
-  EXPECT_EQ(r.by, ResolvedBy::kCookie);
-  EXPECT_EQ(r.route.customer_id, 2);
-  EXPECT_EQ(r.system, SYSTEM_TARGET);
-}
-
-TEST_F(ResolverTest, ForgedCookieFallsThroughToTheNextStep) {
-  RequestView request{"GET", "/home", "tandem_route=v1.2.2.1.9999999999.00",
-                      "",    "",      {}};
-  Resolution r = resolver_.Resolve(request, absl::Now());
-  EXPECT_EQ(r.by, ResolvedBy::kDefault);
-  EXPECT_EQ(r.system, SYSTEM_SOURCE);
-}
-
-TEST_F(ResolverTest, LoginFormAndJsonBodiesResolveTheLogin) {
-  RequestView form{"POST",
-                   "/login",
-                   "",
-                   "",
-                   "application/x-www-form-urlencoded",
-                   std::string_view("username=x&login=bob%40example.com&p=1")};
-  Resolution r = resolver_.Resolve(form, absl::Now());
-  EXPECT_EQ(r.by, ResolvedBy::kLogin);
-  EXPECT_EQ(r.route.customer_id, 2);
-  RequestView json{
-      "POST",
-      "/login?next=/",
-      "",
-      "",
-      "application/json",
-      std::string_view(R"({"password":"login","login": "alice"})")};
-  r = resolver_.Resolve(json, absl::Now());
-  EXPECT_EQ(r.by, ResolvedBy::kLogin);
-  EXPECT_EQ(r.route.customer_id, 1);
-  // Not a login path: the body is not looked at.
-  RequestView other{
-      "POST", "/profile",         "",
-      "",     "application/json", std::string_view(R"({"login":"alice"})")};
-  EXPECT_EQ(resolver_.Resolve(other, absl::Now()).by, ResolvedBy::kDefault);
-}
-
-TEST_F(ResolverTest, NewLoginWinsOverAnOldSessionCookie) {
-  absl::Time now = absl::Now();
-  std::string cookie = "tandem_route=" + cookie_.Sign(1, SYSTEM_SOURCE, 1, now);
-  RequestView login{"POST",
-                    "/login",
-                    cookie,
-                    "",
-                    "application/x-www-form-urlencoded",
-                    std::string_view("login=bob%40example.com")};
-  Resolution r = resolver_.Resolve(login, now);
-  EXPECT_EQ(r.by, ResolvedBy::kLogin);
-  EXPECT_EQ(r.route.customer_id, 2);
-  // An unknown login falls back to the cookie.
-  RequestView unknown{"POST",
-                      "/login",
-                      cookie,
-                      "",
-                      "application/x-www-form-urlencoded",
-                      std::string_view("login=nobody")};
-  EXPECT_EQ(resolver_.Resolve(unknown, now).route.customer_id, 1);
-}
-
-TEST_F(ResolverTest, BearerTokenAndPathPatternsResolve) {
-  RequestView bearer{"GET", "/api/x", "", "Bearer tok-2", "", {}};
-  EXPECT_EQ(resolver_.Resolve(bearer, absl::Now()).route.customer_id, 2);
-  RequestView by_id{"GET", "/api/customers/1/invoices?x=1", "", "", "", {}};
-  Resolution r = resolver_.Resolve(by_id, absl::Now());
-  EXPECT_EQ(r.by, ResolvedBy::kPath);
-  EXPECT_EQ(r.route.customer_id, 1);
-  RequestView by_account{"GET", "/api/accounts/5553", "", "", "", {}};
-  r = resolver_.Resolve(by_account, absl::Now());
-  EXPECT_EQ(r.route.customer_id, 3);
-  EXPECT_EQ(r.route.state, rv1::ROUTE_STATE_MIGRATING);
-  RequestView unknown{"GET", "/api/customers/999", "", "Bearer nope", "", {}};
-  EXPECT_EQ(resolver_.Resolve(unknown, absl::Now()).by, ResolvedBy::kDefault);
-}
-
-TEST_F(ResolverTest, UnknownRequestsGoToTheDefaultSystem) {
-  routes_.default_ = SYSTEM_TARGET;
-  RequestView request{"GET", "/static/app.js", "", "", "", {}};
-  Resolution r = resolver_.Resolve(request, absl::Now());
-  EXPECT_EQ(r.by, ResolvedBy::kDefault);
-  EXPECT_EQ(r.system, SYSTEM_TARGET);
 }
 
 TEST(HoldQueueTest, ReleaseWakesOnlyThatCustomerAndBoundsHold) {
@@ -260,79 +146,6 @@ TEST(FreezePolicyTest, DecidesByFreezeStateAndFailsClosed) {
   EXPECT_FALSE(policy.Check(update).allowed);
   policy.SetState(catalog::FREEZE_STATE_LIFTED, true);
   EXPECT_TRUE(policy.Check(update).allowed);
-}
-
-TEST(HttpHeadTest, ParsesPlainRequestHeadsInPlace) {
-  const std::string wire =
-      "GET /api/customers/7?x=1 HTTP/1.1\r\nHost: a\r\n"
-      "Authorization:  Bearer t0k \r\nCookie: a=b\r\n\r\nNEXT";
-  RequestHead head;
-  ASSERT_EQ(ParseRequestHead(wire, &head), HeadParse::kComplete);
-  EXPECT_EQ(head.method, "GET");
-  EXPECT_EQ(head.target, "/api/customers/7?x=1");
-  EXPECT_EQ(head.version, 11);
-  EXPECT_EQ(head.head_bytes, wire.size() - 4);
-  EXPECT_EQ(head.field_count, 3u);
-  EXPECT_EQ(head.Find("AUTHORIZATION"), "Bearer t0k");
-  EXPECT_TRUE(head.keep_alive);
-  EXPECT_FALSE(head.has_content_length);
-  // Every prefix short of the blank line is incomplete.
-  for (size_t n = 0; n < head.head_bytes; ++n) {
-    RequestHead partial;
-    EXPECT_EQ(ParseRequestHead(std::string_view(wire).substr(0, n), &partial),
-              HeadParse::kIncomplete)
-        << n;
-  }
-}
-
-TEST(HttpHeadTest, KeepAliveLengthAndChunkedFollowTheRfc) {
-  RequestHead head;
-  ASSERT_EQ(ParseRequestHead("GET / HTTP/1.0\r\n\r\n", &head),
-            HeadParse::kComplete);
-  EXPECT_FALSE(head.keep_alive);
-  ASSERT_EQ(ParseRequestHead("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
-                             &head),
-            HeadParse::kComplete);
-  EXPECT_TRUE(head.keep_alive);
-  ASSERT_EQ(ParseRequestHead("POST / HTTP/1.1\r\nConnection: foo, close\r\n"
-                             "Content-Length: 12\r\n\r\n",
-                             &head),
-            HeadParse::kComplete);
-  EXPECT_FALSE(head.keep_alive);
-  EXPECT_TRUE(head.has_content_length);
-  EXPECT_EQ(head.content_length, 12u);
-  ResponseHead response;
-  ASSERT_EQ(ParseResponseHead("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, "
-                              "chunked\r\nUpgrade: h2c\r\n\r\n",
-                              &response),
-            HeadParse::kComplete);
-  EXPECT_EQ(response.status, 200);
-  EXPECT_EQ(response.reason, "OK");
-  EXPECT_TRUE(response.chunked);
-  EXPECT_TRUE(response.has_upgrade);
-  ASSERT_EQ(ParseResponseHead("HTTP/1.1 204\r\n\r\n", &response),
-            HeadParse::kComplete);
-  EXPECT_EQ(response.status, 204);
-  EXPECT_EQ(response.reason, "");
-}
-
-TEST(HttpHeadTest, LeavesUnusualHeadsToBeast) {
-  RequestHead head;
-  for (const char* wire : {
-           "GET /x HTTP/1.1\r\nHost x\r\n\r\n",               // no colon
-           "GET /x HTTP/1.1\r\nHost: a\r\n  folded\r\n\r\n",  // obs-fold
-           "GET /x HTTP/2.0\r\n\r\n",                         // version
-           "GET  /x HTTP/1.1\r\n\r\n",                        // empty target
-           "G(T /x HTTP/1.1\r\n\r\n",                         // method
-           "POST / HTTP/1.1\r\nContent-Length: 1\r\n"
-           "Content-Length: 2\r\n\r\n",                      // two lengths
-           "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",  // bad length
-       }) {
-    EXPECT_EQ(ParseRequestHead(wire, &head), HeadParse::kUnsupported) << wire;
-  }
-  ResponseHead response;
-  EXPECT_EQ(ParseResponseHead("HTTP/1.1 2x0 OK\r\n\r\n", &response),
-            HeadParse::kUnsupported);
 }
 
 // A connected pair of TCP sockets on the loopback.
@@ -431,7 +244,7 @@ TEST(SocketIoTest, AReadAfterMarkDrainedWaitsWithoutTryingARecvFirst) {
   EXPECT_EQ(std::string(data, n), "earlylate");
 }
 
-// What FastHandle does with a response: write what the socket takes now,
+// What the proxy does with a response: write what the socket takes now,
 // then the rest asynchronously. With a small send buffer and a reader that
 // has not started, the first write is partial; the bytes must arrive in
 // order.

@@ -72,6 +72,11 @@ void TestBackend::Unstall() {
   cv_.notify_all();
 }
 
+void TestBackend::MarkExported(int64_t customer_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  exported_.push_back(customer_id);
+}
+
 void TestBackend::AcceptLoop() {
   while (!stopping_.load()) {
     int fd = ::accept(listen_fd_, nullptr, nullptr);
@@ -182,6 +187,29 @@ void TestBackend::Serve(int fd) {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return unstalled_; });
       stalled_.fetch_sub(1);
+    }
+    bool exported = false;
+    if (request.method() != http::verb::get &&
+        request.method() != http::verb::head) {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::string customer(request["X-Tandem-Customer-Id"]);
+      for (int64_t id : exported_) {
+        exported = exported || customer == std::to_string(id);
+      }
+    }
+    if (exported) {
+      exported_answers_.fetch_add(1);
+      http::response<http::string_body> refused{http::status::conflict,
+                                                request.version()};
+      refused.set("X-Billing-Version", version_);
+      refused.set("X-Billing-Customer-Exported", "1");
+      refused.set(http::field::content_type, "application/json");
+      refused.keep_alive(request.keep_alive());
+      refused.body() = "{\"error\":\"customer exported\"}";
+      refused.prepare_payload();
+      http::write(socket, refused, ec);
+      if (ec || !refused.keep_alive()) break;
+      continue;
     }
     std::ostringstream body;
     body << "version: " << version_ << "\n";

@@ -12,6 +12,12 @@
 //   body-fnv: <FNV-1a of the body, hex>
 //   body: <the first 256 bytes of the body>
 //
+// A write (any method but GET and HEAD) for a customer marked exported
+// (MarkExported; the customer is named by X-Tandem-Customer-Id) is answered
+// as the billing simulators answer a customer that moved away: 409
+// {"error":"customer exported"} with `X-Billing-Customer-Exported: 1`
+// (after the stall, for /stall paths).
+//
 // Special paths: `POST /login` sets `Set-Cookie: session=<login>`;
 // `/download/<n>` answers n bytes made by DownloadByte instead; `/stall`
 // waits until Unstall() (or shutdown) before answering; `/chunked` answers
@@ -44,6 +50,10 @@ class TestBackend {
 
   // Lets every stalled request answer, and later ones not stall.
   void Unstall();
+  // Writes for `customer_id` are refused from now on (see above).
+  void MarkExported(int64_t customer_id);
+  // Requests refused as exported so far.
+  int64_t exported_answers() const { return exported_answers_.load(); }
   // Requests waiting in /stall right now.
   int stalled() const { return stalled_.load(); }
   int64_t requests() const { return requests_.load(); }
@@ -61,9 +71,11 @@ class TestBackend {
   std::atomic<int> stalled_{0};
   std::atomic<int64_t> requests_{0};
   std::atomic<int64_t> connections_{0};
+  std::atomic<int64_t> exported_answers_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   bool unstalled_ = false;
+  std::vector<int64_t> exported_;  // guarded by mu_
   std::vector<int> open_fds_;
   std::vector<std::thread> threads_;
   std::thread acceptor_;
