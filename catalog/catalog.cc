@@ -46,7 +46,9 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Create(
   std::unique_ptr<Catalog> catalog(
       new Catalog(store, source, target, std::move(route_counts), registry));
   TANDEM_RETURN_IF_ERROR(catalog->state_.Reload(/*force=*/true));
-  catalog->state_.StartPolling(options.poll_interval);
+  catalog->state_.StartPolling(options.poll_interval, options.clock != nullptr
+                                                          ? *options.clock
+                                                          : Clock::Real());
   return catalog;
 }
 

@@ -56,6 +56,9 @@ struct CatalogOptions {
   // How often the cached freeze, settings and product facts are compared
   // with the control database (changes made by other replicas).
   absl::Duration poll_interval = absl::Milliseconds(100);
+  // Measures the poll interval (and, in CatalogServer, the router watcher's
+  // poll and backoff and the product refresh); null: Clock::Real().
+  Clock* clock = nullptr;
 };
 
 class Catalog {

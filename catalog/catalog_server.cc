@@ -37,13 +37,13 @@ absl::Status CatalogServer::StartDatabases(CatalogServerOptions& options) {
   options.target_db.name = "target";
   TANDEM_ASSIGN_OR_RETURN(
       control_pool_,
-      MysqlPool::Create(options.control_db, registry_.get(), "catalog"));
+      MysqlPool::Create(options.control_db, &frame_->registry(), "catalog"));
   TANDEM_ASSIGN_OR_RETURN(
       source_pool_,
-      MysqlPool::Create(options.source_db, registry_.get(), "catalog"));
+      MysqlPool::Create(options.source_db, &frame_->registry(), "catalog"));
   TANDEM_ASSIGN_OR_RETURN(
       target_pool_,
-      MysqlPool::Create(options.target_db, registry_.get(), "catalog"));
+      MysqlPool::Create(options.target_db, &frame_->registry(), "catalog"));
   source_ = std::make_unique<MysqlBillingCatalog>(
       source_pool_.get(), BillingSchemaVersion::kV1,
       ::tandem::common::v1::SYSTEM_SOURCE);
@@ -53,38 +53,19 @@ absl::Status CatalogServer::StartDatabases(CatalogServerOptions& options) {
   return absl::OkStatus();
 }
 
-absl::Status CatalogServer::StartGrpc(const CatalogServerOptions& options) {
-  workers_ = std::make_unique<WorkerPool>(options.worker_threads);
-  service_ = std::make_unique<CatalogServiceImpl>(catalog_.get(), auth_.get(),
-                                                  workers_.get());
-  GrpcServerOptions grpc_options;
-  grpc_options.address = options.grpc_address;
-  grpc_options.tls_cert_file = options.tls_cert_file;
-  grpc_options.tls_key_file = options.tls_key_file;
-  grpc_options.registry = registry_;
-  grpc_options.health_services = {kCatalogHealthService};
-  TANDEM_ASSIGN_OR_RETURN(grpc_,
-                          GrpcServer::Start(grpc_options, {service_.get()}));
-  grpc_->SetServing(kCatalogHealthService, true);
-  GrpcServer* grpc = grpc_.get();
-  control_pool_->SetHealthListener([grpc](bool healthy) {
-    grpc->SetServing(kCatalogHealthService, healthy);
-  });
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::unique_ptr<CatalogServer>> CatalogServer::Start(
     CatalogServerOptions options) {
   std::unique_ptr<CatalogServer> server(new CatalogServer());
-  server->registry_ = std::make_shared<prometheus::Registry>();
-  if (!options.metrics_address.empty()) {
-    TANDEM_ASSIGN_OR_RETURN(
-        server->metrics_,
-        MetricsExposer::Start(options.metrics_address, server->registry_));
-  }
-  TANDEM_ASSIGN_OR_RETURN(server->auth_,
-                          TokenAuthenticator::FromString(options.tokens));
-  server->auth_->RegisterMetrics(*server->registry_, "catalog");
+  TANDEM_ASSIGN_OR_RETURN(
+      server->frame_,
+      ServerFrame::Create({.service = "catalog",
+                           .health_service = kCatalogHealthService,
+                           .grpc_address = options.grpc_address,
+                           .metrics_address = options.metrics_address,
+                           .tls_cert_file = options.tls_cert_file,
+                           .tls_key_file = options.tls_key_file,
+                           .tokens = options.tokens,
+                           .worker_threads = options.worker_threads}));
   if (options.router_address.empty()) {
     return absl::InvalidArgumentError("the router's address is required");
   }
@@ -92,30 +73,36 @@ absl::StatusOr<std::unique_ptr<CatalogServer>> CatalogServer::Start(
   server->router_ = std::make_unique<RouterWatcher>(
       grpc::CreateChannel(options.router_address,
                           grpc::InsecureChannelCredentials()),
-      options.router_token, options.router_poll_interval);
+      options.router_token, options.router_poll_interval,
+      options.catalog.clock);
   RouterWatcher* router = server->router_.get();
   TANDEM_ASSIGN_OR_RETURN(
       server->catalog_,
       Catalog::Create(
           server->control_pool_.get(), server->source_.get(),
           server->target_.get(), [router] { return router->FetchCounts(); },
-          server->registry_.get(), options.catalog));
+          &server->frame_->registry(), options.catalog));
   TANDEM_RETURN_IF_ERROR(RefreshIfEmpty(*server->catalog_));
   server->router_->Start(server->catalog_.get());
-  TANDEM_RETURN_IF_ERROR(server->StartGrpc(options));
+  server->service_ = std::make_unique<CatalogServiceImpl>(
+      server->catalog_.get(), &server->frame_->auth(),
+      &server->frame_->workers());
+  TANDEM_RETURN_IF_ERROR(server->frame_->Serve(
+      server->service_.get(), server->control_pool_.get(), /*ready=*/true));
   if (options.refresh_interval > absl::ZeroDuration()) {
     server->refresher_ =
-        std::thread([s = server.get(), interval = options.refresh_interval] {
-          s->RefreshLoop(interval);
+        std::thread([s = server.get(), interval = options.refresh_interval,
+                     clock = options.catalog.clock] {
+          s->RefreshLoop(interval, clock != nullptr ? *clock : Clock::Real());
         });
   }
   TANDEM_LOG(Info, "catalog_serving")
-      .With("port", server->grpc_->port())
+      .With("port", server->port())
       .With("metrics_port", server->metrics_port());
   return server;
 }
 
-void CatalogServer::RefreshLoop(absl::Duration interval) {
+void CatalogServer::RefreshLoop(absl::Duration interval, Clock& clock) {
   Principal self{"tandem-catalog", Role::kOperator};
   while (true) {
     {
@@ -123,7 +110,8 @@ void CatalogServer::RefreshLoop(absl::Duration interval) {
       auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_) {
         return stopping_;
       };
-      if (refresh_mu_.AwaitWithTimeout(absl::Condition(&stopping), interval)) {
+      if (clock.AwaitWithDeadline(refresh_mu_, absl::Condition(&stopping),
+                                  clock.Now() + interval)) {
         return;
       }
     }
@@ -146,11 +134,8 @@ void CatalogServer::Shutdown(absl::Duration grace) {
     stopping_ = true;
   }
   if (refresher_.joinable()) refresher_.join();
-  if (control_pool_ != nullptr) control_pool_->SetHealthListener(nullptr);
   if (service_ != nullptr) service_->CloseWatchers();
-  if (grpc_ != nullptr) grpc_->Shutdown(grace);
-  // Offloaded calls finish before what they use goes away.
-  workers_.reset();
+  if (frame_ != nullptr) frame_->Shutdown(grace);
   router_.reset();
 }
 

@@ -13,11 +13,8 @@
 #include "catalog/catalog_service.h"
 #include "catalog/mysql_billing_catalog.h"
 #include "catalog/router_watcher.h"
-#include "common/auth.h"
-#include "common/grpc_server.h"
-#include "common/metrics.h"
 #include "common/mysql_pool.h"
-#include "common/worker_pool.h"
+#include "common/server_frame.h"
 
 namespace tandem::catalog {
 
@@ -60,23 +57,19 @@ class CatalogServer {
   // for up to `grace`. Idempotent.
   void Shutdown(absl::Duration grace);
 
-  int port() const { return grpc_->port(); }
-  int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
+  int port() const { return frame_->port(); }
+  int metrics_port() const { return frame_->metrics_port(); }
   Catalog& catalog() { return *catalog_; }
-  prometheus::Registry& registry() { return *registry_; }
+  prometheus::Registry& registry() { return frame_->registry(); }
 
  private:
   CatalogServer() = default;
   // The control and billing database pools and the billing adapters.
   absl::Status StartDatabases(CatalogServerOptions& options);
-  // The worker pool, the service and the gRPC server, whose readiness
-  // follows the control database.
-  absl::Status StartGrpc(const CatalogServerOptions& options);
-  void RefreshLoop(absl::Duration interval);
+  void RefreshLoop(absl::Duration interval, Clock& clock);
 
-  std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<MetricsExposer> metrics_;
-  std::unique_ptr<TokenAuthenticator> auth_;
+  // First: its registry outlives everything that registered metrics in it.
+  std::unique_ptr<ServerFrame> frame_;
   std::unique_ptr<MysqlPool> control_pool_;
   std::unique_ptr<MysqlPool> source_pool_;
   std::unique_ptr<MysqlPool> target_pool_;
@@ -84,9 +77,7 @@ class CatalogServer {
   std::unique_ptr<MysqlBillingCatalog> target_;
   std::unique_ptr<RouterWatcher> router_;
   std::unique_ptr<Catalog> catalog_;
-  std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<CatalogServiceImpl> service_;
-  std::unique_ptr<GrpcServer> grpc_;
   absl::Mutex refresh_mu_;
   bool stopping_ ABSL_GUARDED_BY(refresh_mu_) = false;
   std::thread refresher_;

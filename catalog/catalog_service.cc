@@ -6,18 +6,19 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/offload.h"
+#include "common/server_stream.h"
 
 namespace tandem::catalog {
 
 namespace v1 = ::tandem::catalog::v1;
 
 // One WatchFreeze stream: the current freeze, then every event the catalog
-// publishes, one write at a time.
-class FreezeWatchReactor final
-    : public grpc::ServerWriteReactor<v1::WatchFreezeResponse> {
+// publishes, one write at a time (common/server_stream.h).
+class FreezeWatchReactor final : public ServerStream<v1::WatchFreezeResponse> {
  public:
-  FreezeWatchReactor(CatalogServiceImpl* service) : service_(service) {
-    handle_ = service_->catalog_->AddFreezeListener(
+  FreezeWatchReactor(StreamSet<v1::WatchFreezeResponse>* set, Catalog* catalog)
+      : ServerStream(set), catalog_(catalog) {
+    handle_ = catalog_->AddFreezeListener(
         [this](const v1::WatchFreezeResponse& event) {
           {
             absl::MutexLock lock(&mu_);
@@ -27,64 +28,20 @@ class FreezeWatchReactor final
         });
   }
 
-  void Close(grpc::Status status) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (closing_) return;
-      closing_ = true;
-      close_status_ = std::move(status);
-    }
-    Pump();
-  }
-
-  void OnWriteDone(bool ok) override {
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok && !closing_) {
-        closing_ = true;
-        close_status_ =
-            grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-      }
-    }
-    Pump();
-  }
-
-  void OnCancel() override {
-    Close(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-  }
-
-  void OnDone() override {
-    service_->catalog_->RemoveFreezeListener(handle_);
-    service_->WatcherDone(this);
-    delete this;
-  }
-
  private:
-  void Pump() {
-    absl::MutexLock lock(&mu_);
-    if (writing_ || finished_) return;
-    if (closing_) {
-      finished_ = true;
-      Finish(close_status_);
-      return;
-    }
-    if (pending_.empty()) return;
-    current_ = std::move(pending_.front());
+  bool NextMessage(v1::WatchFreezeResponse* next) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (pending_.empty()) return false;
+    *next = std::move(pending_.front());
     pending_.pop_front();
-    writing_ = true;
-    StartWrite(&current_);
+    return true;
   }
 
-  CatalogServiceImpl* const service_;
+  void OnStreamDone() override { catalog_->RemoveFreezeListener(handle_); }
+
+  Catalog* const catalog_;
   int64_t handle_ = 0;
-  absl::Mutex mu_;
   std::deque<v1::WatchFreezeResponse> pending_ ABSL_GUARDED_BY(mu_);
-  v1::WatchFreezeResponse current_;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status close_status_ ABSL_GUARDED_BY(mu_);
 };
 
 CatalogServiceImpl::CatalogServiceImpl(Catalog* catalog,
@@ -94,21 +51,7 @@ CatalogServiceImpl::CatalogServiceImpl(Catalog* catalog,
 
 CatalogServiceImpl::~CatalogServiceImpl() { CloseWatchers(); }
 
-void CatalogServiceImpl::CloseWatchers() {
-  absl::MutexLock lock(&watchers_mu_);
-  closing_ = true;
-  // Close() only schedules Finish; a watcher leaves the set in OnDone, which
-  // waits for this lock, so every one here is still alive.
-  for (FreezeWatchReactor* watcher : watchers_) {
-    watcher->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "catalog replica shutting down"));
-  }
-}
-
-void CatalogServiceImpl::WatcherDone(FreezeWatchReactor* watcher) {
-  absl::MutexLock lock(&watchers_mu_);
-  watchers_.erase(watcher);
-}
+void CatalogServiceImpl::CloseWatchers() { watchers_.CloseAll(); }
 
 grpc::ServerUnaryReactor* CatalogServiceImpl::Offload(
     grpc::CallbackServerContext* context, Role role,
@@ -119,24 +62,10 @@ grpc::ServerUnaryReactor* CatalogServiceImpl::Offload(
 grpc::ServerWriteReactor<v1::WatchFreezeResponse>*
 CatalogServiceImpl::WatchFreeze(grpc::CallbackServerContext* context,
                                 const v1::WatchFreezeRequest*) {
-  absl::StatusOr<Principal> principal =
-      auth_->Authorize(*context, Role::kViewer);
-  absl::MutexLock lock(&watchers_mu_);
-  if (!principal.ok() || closing_) {
-    class Refused final
-        : public grpc::ServerWriteReactor<v1::WatchFreezeResponse> {
-     public:
-      explicit Refused(grpc::Status status) { Finish(std::move(status)); }
-      void OnDone() override { delete this; }
-    };
-    return new Refused(principal.ok()
-                           ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                          "catalog replica shutting down")
-                           : ToGrpcStatus(principal.status()));
-  }
-  auto* watcher = new FreezeWatchReactor(this);
-  watchers_.insert(watcher);
-  return watcher;
+  return watchers_.Open(auth_->Authorize(*context, Role::kViewer).status(),
+                        [this](StreamSet<v1::WatchFreezeResponse>* set) {
+                          return new FreezeWatchReactor(set, catalog_);
+                        });
 }
 
 // Read methods that need only memory answer on gRPC's thread.

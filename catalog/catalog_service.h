@@ -4,17 +4,15 @@
 #pragma once
 
 #include <functional>
-#include <set>
 
 #include "absl/synchronization/mutex.h"
 #include "catalog/catalog.h"
 #include "common/auth.h"
+#include "common/server_stream.h"
 #include "common/worker_pool.h"
 #include "tandem/catalog/v1/catalog.grpc.pb.h"
 
 namespace tandem::catalog {
-
-class FreezeWatchReactor;
 
 class CatalogServiceImpl final
     : public ::tandem::catalog::v1::CatalogService::CallbackService {
@@ -60,22 +58,18 @@ class CatalogServiceImpl final
       const ::tandem::catalog::v1::WatchFreezeRequest* request) override;
 
  private:
-  friend class FreezeWatchReactor;
-
   // Authorises the call for `role`, then runs `work` on the worker pool and
   // finishes the call with its status.
   grpc::ServerUnaryReactor* Offload(
       grpc::CallbackServerContext* context, Role role,
       std::function<absl::Status(const Principal&)> work);
-  void WatcherDone(FreezeWatchReactor* watcher);
 
   Catalog* const catalog_;
   const TokenAuthenticator* const auth_;
   WorkerPool* const workers_;
 
-  absl::Mutex watchers_mu_;
-  std::set<FreezeWatchReactor*> watchers_ ABSL_GUARDED_BY(watchers_mu_);
-  bool closing_ ABSL_GUARDED_BY(watchers_mu_) = false;
+  StreamSet<::tandem::catalog::v1::WatchFreezeResponse> watchers_{
+      "catalog replica shutting down"};
 };
 
 }  // namespace tandem::catalog

@@ -52,8 +52,9 @@ absl::Status CatalogState::Reload(bool force) {
   return absl::OkStatus();
 }
 
-void CatalogState::StartPolling(absl::Duration interval) {
-  poller_ = std::thread([this, interval] { PollLoop(interval); });
+void CatalogState::StartPolling(absl::Duration interval, Clock& clock) {
+  poller_ =
+      std::thread([this, interval, &clock] { PollLoop(interval, clock); });
 }
 
 void CatalogState::Poke() {
@@ -61,14 +62,15 @@ void CatalogState::Poke() {
   poked_ = true;
 }
 
-void CatalogState::PollLoop(absl::Duration interval) {
+void CatalogState::PollLoop(absl::Duration interval, Clock& clock) {
   while (true) {
     {
       absl::MutexLock lock(&poll_mu_);
       auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(poll_mu_) {
         return stopping_ || poked_;
       };
-      poll_mu_.AwaitWithTimeout(absl::Condition(&woken), interval);
+      clock.AwaitWithDeadline(poll_mu_, absl::Condition(&woken),
+                              clock.Now() + interval);
       if (stopping_) return;
       poked_ = false;
     }

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "catalog/catalog_metrics.h"
 #include "catalog/catalog_store.h"
+#include "common/clock.h"
 #include "tandem/catalog/v1/catalog.pb.h"
 
 namespace tandem::catalog {
@@ -40,7 +41,7 @@ class CatalogState {
   // tells listeners about a freeze transition it finds.
   absl::Status Reload(bool force);
   // Starts re-reading every `interval`, and at once after Poke().
-  void StartPolling(absl::Duration interval);
+  void StartPolling(absl::Duration interval, Clock& clock);
   // Asks the poller to re-read now: the cache is known to be behind.
   void Poke();
 
@@ -69,7 +70,7 @@ class CatalogState {
   void RemoveListener(int64_t handle);
 
  private:
-  void PollLoop(absl::Duration interval);
+  void PollLoop(absl::Duration interval, Clock& clock);
   ::tandem::catalog::v1::Freeze FreezeLocked() const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Calls every listener.

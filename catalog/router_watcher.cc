@@ -11,20 +11,48 @@ namespace tandem::catalog {
 
 namespace rv1 = ::tandem::router::v1;
 
+namespace {
+
+RouteCounts RouteCountsFromStats(const rv1::GetStatsResponse& stats) {
+  RouteCounts counts;
+  counts.source_stable = stats.source_stable();
+  counts.source_migrating = stats.source_migrating();
+  counts.target_stable = stats.target_stable();
+  counts.target_migrating = stats.target_migrating();
+  counts.keys = stats.keys();
+  return counts;
+}
+
+// The stream is only a trigger; a break is not worth a log line (the poll
+// loop logs the router being unreachable).
+StreamFollowerOptions FollowerOptions(const std::string& token, Clock* clock) {
+  StreamFollowerOptions options;
+  options.token = token;
+  options.clock = clock;
+  return options;
+}
+
+}  // namespace
+
 RouterWatcher::RouterWatcher(std::shared_ptr<grpc::Channel> channel,
-                             std::string token, absl::Duration poll_interval)
+                             std::string token, absl::Duration poll_interval,
+                             Clock* clock)
     : stub_(rv1::RouterService::NewStub(channel)),
       token_(std::move(token)),
-      poll_interval_(poll_interval) {}
+      poll_interval_(poll_interval),
+      clock_(clock != nullptr ? *clock : Clock::Real()),
+      watcher_(
+          FollowerOptions(token_, &clock_),
+          [this](grpc::ClientContext& context) { return WatchOnce(context); }) {
+}
 
 RouterWatcher::~RouterWatcher() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    if (watch_context_ != nullptr) watch_context_->TryCancel();
   }
+  watcher_.Stop();
   if (poller_.joinable()) poller_.join();
-  if (watcher_.joinable()) watcher_.join();
 }
 
 absl::StatusOr<RouteCounts> RouterWatcher::FetchCounts() {
@@ -43,18 +71,13 @@ absl::StatusOr<RouteCounts> RouterWatcher::FetchCounts() {
     absl::MutexLock lock(&mu_);
     revision_ = std::max(revision_, stats.revision());
   }
-  RouteCounts counts;
-  counts.source_stable = stats.source_stable();
-  counts.source_migrating = stats.source_migrating();
-  counts.target_stable = stats.target_stable();
-  counts.target_migrating = stats.target_migrating();
-  return counts;
+  return RouteCountsFromStats(stats);
 }
 
 void RouterWatcher::Start(Catalog* catalog) {
   catalog_ = catalog;
   poller_ = std::thread([this] { PollLoop(); });
-  watcher_ = std::thread([this] { WatchLoop(); });
+  watcher_.Start();
 }
 
 void RouterWatcher::Wake() {
@@ -76,51 +99,40 @@ void RouterWatcher::PollLoop() {
     auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return stopping_ || woken_;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&woken), poll_interval_);
+    clock_.AwaitWithDeadline(mu_, absl::Condition(&woken),
+                             clock_.Now() + poll_interval_);
     if (stopping_) return;
     woken_ = false;
   }
 }
 
-void RouterWatcher::WatchLoop() {
-  absl::Duration backoff = absl::Milliseconds(100);
-  while (true) {
-    // Start from the router's current revision: the counts are read
-    // separately, so the stream is needed only as a trigger, never as a
-    // snapshot.
-    bool reachable = FetchCounts().ok();
-    grpc::ClientContext context;
-    AttachBearerToken(context, token_);
-    rv1::WatchRequest request;
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-      watch_context_ = &context;
-      request.set_from_revision(revision_);
-    }
-    bool got_any = false;
-    if (reachable) {
-      std::unique_ptr<grpc::ClientReader<rv1::WatchResponse>> reader =
-          stub_->Watch(&context, request);
-      rv1::WatchResponse message;
-      while (reader->Read(&message)) {
-        got_any = true;
-        // Snapshot messages carry no counts; a change or the end of a
-        // snapshot means the counts may have moved.
-        if (message.changes_size() > 0 || message.snapshot_done()) Wake();
-      }
-      reader->Finish();
-    }
-    if (got_any) backoff = absl::Milliseconds(100);
-    absl::MutexLock lock(&mu_);
-    watch_context_ = nullptr;
-    if (stopping_) return;
-    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_;
-    };
-    if (mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff)) return;
-    backoff = std::min(backoff * 2, absl::Seconds(5));
+StreamOutcome RouterWatcher::WatchOnce(grpc::ClientContext& context) {
+  // Start from the router's current revision: the counts are read
+  // separately, so the stream is needed only as a trigger, never as a
+  // snapshot.
+  absl::StatusOr<RouteCounts> counts = FetchCounts();
+  if (!counts.ok()) {
+    return {.delivered = false,
+            .status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   std::string(counts.status().message()))};
   }
+  rv1::WatchRequest request;
+  {
+    absl::MutexLock lock(&mu_);
+    request.set_from_revision(revision_);
+  }
+  std::unique_ptr<grpc::ClientReader<rv1::WatchResponse>> reader =
+      stub_->Watch(&context, request);
+  rv1::WatchResponse message;
+  StreamOutcome outcome;
+  while (reader->Read(&message)) {
+    outcome.delivered = true;
+    // Snapshot messages carry no counts; a change or the end of a snapshot
+    // means the counts may have moved.
+    if (message.changes_size() > 0 || message.snapshot_done()) Wake();
+  }
+  outcome.status = reader->Finish();
+  return outcome;
 }
 
 }  // namespace tandem::catalog

@@ -1,8 +1,9 @@
 // RouterWatcher: how the catalog hears where customers are. It follows the
-// router's Watch stream (from the current revision, so no snapshot) and
-// re-reads the router's counts whenever routes change, and at least every
-// `poll_interval`; each reading goes to Catalog::OnRouteCounts, which lifts
-// the freeze by itself when the last customer has left the source.
+// router's Watch stream (from the current revision, so no snapshot; the
+// loop is common/stream_follower.h) and re-reads the router's counts
+// whenever routes change, and at least every `poll_interval`; each reading
+// goes to Catalog::OnRouteCounts, which lifts the freeze by itself when the
+// last customer has left the source.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -15,6 +16,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "catalog/catalog.h"
+#include "common/clock.h"
+#include "common/stream_follower.h"
 #include "tandem/router/v1/router.grpc.pb.h"
 
 namespace tandem::catalog {
@@ -22,8 +25,11 @@ namespace tandem::catalog {
 class RouterWatcher {
  public:
   // `token` is the bearer token for the router (viewer role suffices).
+  // `clock` (null: Clock::Real()) measures the poll interval and the Watch
+  // backoff.
   RouterWatcher(std::shared_ptr<grpc::Channel> channel, std::string token,
-                absl::Duration poll_interval = absl::Seconds(2));
+                absl::Duration poll_interval = absl::Seconds(2),
+                Clock* clock = nullptr);
   // Stops both loops.
   ~RouterWatcher();
 
@@ -36,12 +42,14 @@ class RouterWatcher {
 
  private:
   void PollLoop();
-  void WatchLoop();
+  // One Watch stream, opened only when the router answers for its counts.
+  StreamOutcome WatchOnce(grpc::ClientContext& context);
   void Wake();
 
   std::unique_ptr<::tandem::router::v1::RouterService::Stub> stub_;
   const std::string token_;
   const absl::Duration poll_interval_;
+  Clock& clock_;
   Catalog* catalog_ = nullptr;
 
   absl::Mutex mu_;
@@ -49,9 +57,8 @@ class RouterWatcher {
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
   // The last revision the counts were read at.
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
-  grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread poller_;
-  std::thread watcher_;
+  StreamFollower watcher_;
 };
 
 }  // namespace tandem::catalog

@@ -14,8 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
+#include "yaml-cpp/yaml.h"
 
 namespace tandem::cli {
 namespace {
@@ -25,217 +24,189 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 
-// Lines of YAML without their parent's indentation.
-using Lines = std::vector<std::string>;
+void EmitMessage(YAML::Emitter& out, const Message& message);
+void EmitValue(YAML::Emitter& out, const google::protobuf::Value& value);
 
-Lines YamlMessageLines(const Message& message);
-Lines YamlValueLines(const google::protobuf::Value& value, bool* inline_ok);
+void EmitString(YAML::Emitter& out, absl::string_view value);
 
-std::string YamlNumber(double value) {
+void EmitNumber(YAML::Emitter& out, double value) {
   if (std::isfinite(value) && value == std::trunc(value) &&
       std::fabs(value) < 9.007199254740992e15) {
-    return absl::StrCat(static_cast<int64_t>(value));
-  }
-  if (std::isnan(value)) {
-    return ".nan";
-  }
-  if (std::isinf(value)) {
-    return value > 0 ? ".inf" : "-.inf";
-  }
-  return absl::StrFormat("%.17g", value);
-}
-
-// Appends `key: <lines>` to `out`: on one line when the value is a scalar,
-// otherwise the key alone and the value indented below it.
-void AppendKeyed(absl::string_view key, const Lines& value, bool is_inline,
-                 Lines* out) {
-  if (is_inline) {
-    out->push_back(absl::StrCat(key, ": ", value.front()));
+    out << static_cast<int64_t>(value);
     return;
   }
-  out->push_back(absl::StrCat(key, ":"));
-  for (const std::string& line : value) {
-    out->push_back(absl::StrCat("  ", line));
-  }
+  out << value;  // yaml-cpp writes .nan, .inf and -.inf as YAML does
 }
 
-// Appends one list item: "- " before its first line, two spaces before the
-// others.
-void AppendItem(const Lines& value, Lines* out) {
-  for (size_t i = 0; i < value.size(); ++i) {
-    out->push_back(absl::StrCat(i == 0 ? "- " : "  ", value[i]));
+void EmitStruct(YAML::Emitter& out, const google::protobuf::Struct& s) {
+  if (s.fields().empty()) {
+    out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+    return;
   }
-}
-
-Lines YamlStructLines(const google::protobuf::Struct& s) {
   // Map order is unspecified; sort for stable output.
   std::vector<std::string> keys;
-  for (const auto& [key, unused] : s.fields()) {
-    keys.push_back(key);
-  }
+  for (const auto& [key, unused] : s.fields()) keys.push_back(key);
   std::sort(keys.begin(), keys.end());
-  Lines out;
+  out << YAML::BeginMap;
   for (const std::string& key : keys) {
-    bool is_inline = false;
-    Lines value = YamlValueLines(s.fields().at(key), &is_inline);
-    AppendKeyed(YamlString(key), value, is_inline, &out);
+    out << YAML::Key;
+    EmitString(out, key);
+    out << YAML::Value;
+    EmitValue(out, s.fields().at(key));
   }
-  if (out.empty()) {
-    out.push_back("{}");
-  }
-  return out;
+  out << YAML::EndMap;
 }
 
-Lines YamlValueLines(const google::protobuf::Value& value, bool* inline_ok) {
-  *inline_ok = true;
+void EmitList(YAML::Emitter& out, const google::protobuf::ListValue& list) {
+  if (list.values().empty()) out << YAML::Flow;
+  out << YAML::BeginSeq;
+  for (const google::protobuf::Value& item : list.values()) {
+    EmitValue(out, item);
+  }
+  out << YAML::EndSeq;
+}
+
+void EmitValue(YAML::Emitter& out, const google::protobuf::Value& value) {
   switch (value.kind_case()) {
     case google::protobuf::Value::kNumberValue:
-      return {YamlNumber(value.number_value())};
+      EmitNumber(out, value.number_value());
+      return;
     case google::protobuf::Value::kStringValue:
-      return {YamlString(value.string_value())};
+      EmitString(out, value.string_value());
+      return;
     case google::protobuf::Value::kBoolValue:
-      return {value.bool_value() ? "true" : "false"};
+      out << value.bool_value();
+      return;
     case google::protobuf::Value::kStructValue:
-      if (value.struct_value().fields().empty()) {
-        return {"{}"};
-      }
-      *inline_ok = false;
-      return YamlStructLines(value.struct_value());
-    case google::protobuf::Value::kListValue: {
-      if (value.list_value().values().empty()) {
-        return {"[]"};
-      }
-      *inline_ok = false;
-      Lines out;
-      for (const google::protobuf::Value& item : value.list_value().values()) {
-        bool unused = false;
-        AppendItem(YamlValueLines(item, &unused), &out);
-      }
-      return out;
-    }
+      EmitStruct(out, value.struct_value());
+      return;
+    case google::protobuf::Value::kListValue:
+      EmitList(out, value.list_value());
+      return;
     default:
-      return {"null"};
+      out << YAML::Null;
   }
 }
 
 // One scalar element of `field` (index < 0: the singular value).
-std::string YamlScalar(const Message& message, const FieldDescriptor* field,
-                       int index) {
+void EmitScalar(YAML::Emitter& out, const Message& message,
+                const FieldDescriptor* field, int index) {
   const Reflection* r = message.GetReflection();
   bool repeated = index >= 0;
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
-      return absl::StrCat(repeated ? r->GetRepeatedInt32(message, field, index)
-                                   : r->GetInt32(message, field));
+      out << (repeated ? r->GetRepeatedInt32(message, field, index)
+                       : r->GetInt32(message, field));
+      return;
     case FieldDescriptor::CPPTYPE_INT64:
-      return absl::StrCat(repeated ? r->GetRepeatedInt64(message, field, index)
-                                   : r->GetInt64(message, field));
+      out << (repeated ? r->GetRepeatedInt64(message, field, index)
+                       : r->GetInt64(message, field));
+      return;
     case FieldDescriptor::CPPTYPE_UINT32:
-      return absl::StrCat(repeated ? r->GetRepeatedUInt32(message, field, index)
-                                   : r->GetUInt32(message, field));
+      out << (repeated ? r->GetRepeatedUInt32(message, field, index)
+                       : r->GetUInt32(message, field));
+      return;
     case FieldDescriptor::CPPTYPE_UINT64:
-      return absl::StrCat(repeated ? r->GetRepeatedUInt64(message, field, index)
-                                   : r->GetUInt64(message, field));
+      out << (repeated ? r->GetRepeatedUInt64(message, field, index)
+                       : r->GetUInt64(message, field));
+      return;
     case FieldDescriptor::CPPTYPE_DOUBLE:
-      return YamlNumber(repeated ? r->GetRepeatedDouble(message, field, index)
-                                 : r->GetDouble(message, field));
+      EmitNumber(out, repeated ? r->GetRepeatedDouble(message, field, index)
+                               : r->GetDouble(message, field));
+      return;
     case FieldDescriptor::CPPTYPE_FLOAT:
-      return YamlNumber(repeated ? r->GetRepeatedFloat(message, field, index)
-                                 : r->GetFloat(message, field));
+      EmitNumber(out, repeated ? r->GetRepeatedFloat(message, field, index)
+                               : r->GetFloat(message, field));
+      return;
     case FieldDescriptor::CPPTYPE_BOOL:
-      return (repeated ? r->GetRepeatedBool(message, field, index)
-                       : r->GetBool(message, field))
-                 ? "true"
-                 : "false";
+      out << (repeated ? r->GetRepeatedBool(message, field, index)
+                       : r->GetBool(message, field));
+      return;
     case FieldDescriptor::CPPTYPE_ENUM: {
       int number = repeated ? r->GetRepeatedEnumValue(message, field, index)
                             : r->GetEnumValue(message, field);
       const auto* value = field->enum_type()->FindValueByNumber(number);
-      return value != nullptr ? value->name() : absl::StrCat(number);
+      if (value != nullptr) {
+        out << value->name();
+      } else {
+        out << number;
+      }
+      return;
     }
     case FieldDescriptor::CPPTYPE_STRING: {
       std::string text = repeated ? r->GetRepeatedString(message, field, index)
                                   : r->GetString(message, field);
-      if (field->type() == FieldDescriptor::TYPE_BYTES) {
-        return YamlString(absl::Base64Escape(text));
-      }
-      return YamlString(text);
+      EmitString(out, field->type() == FieldDescriptor::TYPE_BYTES
+                          ? absl::Base64Escape(text)
+                          : text);
+      return;
     }
     case FieldDescriptor::CPPTYPE_MESSAGE:
       break;
   }
-  return "null";
+  out << YAML::Null;
 }
 
-// The lines of a message-typed value, and whether they fit after "key: ".
-Lines YamlNestedLines(const Message& message, bool* is_inline) {
-  const Descriptor* d = message.GetDescriptor();
-  if (d->full_name() == "google.protobuf.Value") {
-    google::protobuf::Value value;
-    value.CopyFrom(message);
-    return YamlValueLines(value, is_inline);
-  }
-  Lines lines = YamlMessageLines(message);
-  *is_inline = lines.size() == 1 && lines.front() == "{}";
-  return lines;
-}
-
-Lines YamlMessageLines(const Message& message) {
+void EmitMessage(YAML::Emitter& out, const Message& message) {
   const Descriptor* d = message.GetDescriptor();
   if (d->full_name() == "google.protobuf.Struct") {
     google::protobuf::Struct s;
     s.CopyFrom(message);
-    return YamlStructLines(s);
+    EmitStruct(out, s);
+    return;
   }
   if (d->full_name() == "google.protobuf.ListValue") {
+    google::protobuf::ListValue list;
+    list.CopyFrom(message);
+    EmitList(out, list);
+    return;
+  }
+  if (d->full_name() == "google.protobuf.Value") {
     google::protobuf::Value value;
-    value.mutable_list_value()->CopyFrom(message);
-    bool unused = false;
-    return YamlValueLines(value, &unused);
+    value.CopyFrom(message);
+    EmitValue(out, value);
+    return;
   }
   const Reflection* r = message.GetReflection();
-  Lines out;
+  // Like ToJson: unset messages and unset oneof members are left out.
+  auto present = [&](const FieldDescriptor* field) {
+    return field->is_repeated() ||
+           !((field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE ||
+              field->containing_oneof() != nullptr) &&
+             !r->HasField(message, field));
+  };
+  bool any = false;
+  for (int i = 0; i < d->field_count(); ++i) any = any || present(d->field(i));
+  if (!any) {
+    out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+    return;
+  }
+  out << YAML::BeginMap;
   for (int i = 0; i < d->field_count(); ++i) {
     const FieldDescriptor* field = d->field(i);
-    bool is_message = field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE;
+    if (!present(field)) continue;
+    const bool is_message =
+        field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE;
+    out << YAML::Key << field->name() << YAML::Value;
     if (field->is_repeated()) {
-      int size = r->FieldSize(message, field);
-      if (size == 0) {
-        out.push_back(absl::StrCat(field->name(), ": []"));
-        continue;
-      }
-      Lines items;
+      const int size = r->FieldSize(message, field);
+      if (size == 0) out << YAML::Flow;
+      out << YAML::BeginSeq;
       for (int j = 0; j < size; ++j) {
         if (is_message) {
-          bool unused = false;
-          AppendItem(YamlNestedLines(r->GetRepeatedMessage(message, field, j),
-                                     &unused),
-                     &items);
+          EmitMessage(out, r->GetRepeatedMessage(message, field, j));
         } else {
-          items.push_back(absl::StrCat("- ", YamlScalar(message, field, j)));
+          EmitScalar(out, message, field, j);
         }
       }
-      AppendKeyed(field->name(), items, false, &out);
-      continue;
-    }
-    // Like ToJson: unset messages and unset oneof members are left out.
-    if ((is_message || field->containing_oneof() != nullptr) &&
-        !r->HasField(message, field)) {
-      continue;
-    }
-    if (is_message) {
-      bool is_inline = false;
-      Lines value = YamlNestedLines(r->GetMessage(message, field), &is_inline);
-      AppendKeyed(field->name(), value, is_inline, &out);
+      out << YAML::EndSeq;
+    } else if (is_message) {
+      EmitMessage(out, r->GetMessage(message, field));
     } else {
-      out.push_back(
-          absl::StrCat(field->name(), ": ", YamlScalar(message, field, -1)));
+      EmitScalar(out, message, field, -1);
     }
   }
-  if (out.empty()) {
-    out.push_back("{}");
-  }
-  return out;
+  out << YAML::EndMap;
 }
 
 bool LooksLikeYamlNonString(absl::string_view value) {
@@ -257,6 +228,27 @@ bool LooksLikeYamlNonString(absl::string_view value) {
           ((value.front() == '-' || value.front() == '+' ||
             value.front() == '.') &&
            value.size() > 1 && absl::ascii_isdigit(value[1])));
+}
+
+// yaml-cpp writes a plain scalar wherever YAML's grammar allows one, but
+// not every such scalar reads back as a string (`123`, `yes`, `0x1f`): those
+// are forced into double quotes.
+bool NeedsQuotes(absl::string_view value) {
+  if (value.empty() || LooksLikeYamlNonString(value) ||
+      absl::StrContains(value, ": ") || absl::StrContains(value, " #") ||
+      value.back() == ' ' || value.back() == ':' ||
+      absl::StrContains("-?:,[]{}#&*!|>'\"%@` \t", value.front())) {
+    return true;
+  }
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+void EmitString(YAML::Emitter& out, absl::string_view value) {
+  if (NeedsQuotes(value)) out << YAML::DoubleQuoted;
+  out << std::string(value);
 }
 
 }  // namespace
@@ -295,52 +287,17 @@ std::string ToJson(const Message& message, bool pretty) {
 }
 
 std::string ToYaml(const Message& message) {
-  return absl::StrCat(absl::StrJoin(YamlMessageLines(message), "\n"), "\n");
+  YAML::Emitter out;
+  out.SetIndent(2);
+  out.SetDoublePrecision(17);
+  EmitMessage(out, message);
+  return absl::StrCat(out.c_str(), "\n");
 }
 
 std::string YamlString(absl::string_view value) {
-  bool quote = value.empty() || LooksLikeYamlNonString(value) ||
-               absl::StrContains(value, ": ") ||
-               absl::StrContains(value, " #") || value.back() == ' ' ||
-               value.back() == ':' ||
-               absl::StrContains("-?:,[]{}#&*!|>'\"%@` \t", value.front());
-  for (char c : value) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      quote = true;
-    }
-  }
-  if (!quote) {
-    return std::string(value);
-  }
-  // YAML's double-quoted escapes: C's simple ones and \xNN; UTF-8 passes.
-  std::string out = "\"";
-  for (char c : value) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-          absl::StrAppendFormat(&out, "\\x%02x", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
+  YAML::Emitter out;
+  EmitString(out, value);
+  return out.c_str();
 }
 
 Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}

@@ -35,14 +35,35 @@ absl::Time SimulatedClock::Now() {
 bool SimulatedClock::AwaitWithDeadline(absl::Mutex& mu,
                                        const absl::Condition& cond,
                                        absl::Time deadline) {
-  // The caller's mutex and ours are never held together, so a waiter cannot
-  // deadlock against Advance(); the real-time timeout bounds how late a
-  // waiter notices the simulated deadline.
+  // Ours is taken inside the caller's mutex, never the other way round, so
+  // a waiter cannot deadlock against Advance(); the real-time timeout bounds
+  // how late a waiter notices the simulated deadline.
+  std::multiset<absl::Time>::iterator waiter;
+  {
+    absl::MutexLock lock(&mu_);
+    waiter = waiters_.insert(deadline);
+  }
+  bool result;
   while (true) {
-    if (cond.Eval()) return true;
-    if (Now() >= deadline) return false;
+    if (cond.Eval()) {
+      result = true;
+      break;
+    }
+    if (Now() >= deadline) {
+      result = false;
+      break;
+    }
     mu.AwaitWithTimeout(cond, absl::Milliseconds(1));
   }
+  absl::MutexLock lock(&mu_);
+  waiters_.erase(waiter);
+  return result;
+}
+
+std::optional<absl::Time> SimulatedClock::EarliestWaiter() {
+  absl::MutexLock lock(&mu_);
+  if (waiters_.empty()) return std::nullopt;
+  return *waiters_.begin();
 }
 
 void SimulatedClock::Advance(absl::Duration d) {

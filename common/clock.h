@@ -4,6 +4,9 @@
 // SimulatedClock).
 #pragma once
 
+#include <optional>
+#include <set>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -50,9 +53,15 @@ class SimulatedClock final : public Clock {
   // Sets the time; it never goes backwards (an earlier `t` is ignored).
   void SetTime(absl::Time t);
 
+  // The earliest deadline a caller of AwaitWithDeadline is waiting for now,
+  // if any: lets a test see what a component waits for (a backoff, a poll
+  // interval) and move the time exactly there.
+  std::optional<absl::Time> EarliestWaiter();
+
  private:
   absl::Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_);
+  std::multiset<absl::Time> waiters_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tandem

@@ -160,6 +160,7 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
 
 absl::StatusOr<MysqlPool::Lease> MysqlPool::Acquire() {
   absl::Time deadline = absl::Now() + options_.acquire_timeout;
+  Clock& clock = options_.clock != nullptr ? *options_.clock : Clock::Real();
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     if (!idle_.empty()) {
@@ -168,7 +169,7 @@ absl::StatusOr<MysqlPool::Lease> MysqlPool::Acquire() {
       return Lease(this, std::move(conn));
     }
     if (open_ < options_.pool_size) {
-      absl::Time now = absl::Now();
+      absl::Time now = clock.Now();
       if (now < next_connect_) {
         return absl::UnavailableError(
             absl::StrCat("database ", options_.name,
@@ -181,7 +182,7 @@ absl::StatusOr<MysqlPool::Lease> MysqlPool::Acquire() {
       if (!conn.ok()) {
         --open_;
         last_error_ = std::string(conn.status().message());
-        next_connect_ = absl::Now() + backoff_;
+        next_connect_ = clock.Now() + backoff_;
         backoff_ = std::min(backoff_ * 2, absl::Seconds(5));
         lock.unlock();
         CountError(conn.status());

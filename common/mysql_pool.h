@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
@@ -48,6 +49,10 @@ struct MysqlOptions {
   absl::Duration health_interval = absl::Seconds(1);
   // Label value for the pool's metrics, e.g. "control" or "source".
   std::string name = "control";
+  // Measures the pause before connecting again after a failed connect
+  // (100 ms, doubling to 5 s); null: Clock::Real(). The acquire timeout and
+  // the health interval are waited for on the real clock.
+  Clock* clock = nullptr;
 };
 
 // Maps a Connector/C++ exception to a status whose message starts with

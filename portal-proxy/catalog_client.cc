@@ -21,9 +21,11 @@ constexpr size_t kMaxDetailBytes = 1024;
 
 CatalogClient::CatalogClient(CatalogClientOptions options,
                              CachedFreezePolicy* policy)
-    : options_(std::move(options)), policy_(policy) {
+    : options_(std::move(options)),
+      policy_(policy),
+      clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()) {
   absl::MutexLock lock(&mu_);
-  disconnected_since_ = absl::Now();
+  disconnected_since_ = clock_.Now();
 }
 
 std::unique_ptr<CatalogClient> CatalogClient::Start(
@@ -32,23 +34,11 @@ std::unique_ptr<CatalogClient> CatalogClient::Start(
   std::unique_ptr<CatalogClient> client(
       new CatalogClient(std::move(options), policy));
   policy->SetState(policy->state(), false);
-  grpc::ChannelArguments args;
-  // Notice a dead catalog connection within seconds, even when idle, so the
-  // proxy fails closed promptly.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-              static_cast<int>(
-                  absl::ToInt64Milliseconds(client->options_.min_backoff)));
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-              static_cast<int>(
-                  absl::ToInt64Milliseconds(client->options_.max_backoff)));
-  client->channel_ = grpc::CreateCustomChannel(
-      client->options_.target,
-      client->options_.credentials ? client->options_.credentials
-                                   : grpc::InsecureChannelCredentials(),
-      args);
+  client->channel_ =
+      CreateFollowerChannel({.target = client->options_.target,
+                             .credentials = client->options_.credentials,
+                             .min_backoff = client->options_.min_backoff,
+                             .max_backoff = client->options_.max_backoff});
   client->stub_ = catalog::CatalogService::NewStub(client->channel_);
   if (registry != nullptr) {
     client->connected_gauge_ =
@@ -77,21 +67,28 @@ std::unique_ptr<CatalogClient> CatalogClient::Start(
     client->checks_refused_ = &checks.Add({{"result", "refused"}});
     client->checks_failed_ = &checks.Add({{"result", "unavailable"}});
   }
-  client->thread_ = std::thread([c = client.get()] { c->Loop(); });
+  CatalogClient* c = client.get();
+  client->follower_ = std::make_unique<StreamFollower>(
+      StreamFollowerOptions{
+          .name = "freeze_watch",
+          .target = c->options_.target,
+          .token = c->options_.token,
+          .min_backoff = c->options_.min_backoff,
+          .max_backoff = c->options_.max_backoff,
+          .clock = &c->clock_,
+          .reconnects_counter = c->reconnects_counter_,
+      },
+      [c](grpc::ClientContext& context) { return c->FollowOnce(context); });
+  client->follower_->Start();
   return client;
 }
 
 CatalogClient::~CatalogClient() {
   {
     absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    if (context_ != nullptr) {
-      context_->TryCancel();
-    }
+    stopping_ = true;  // Wakes WaitForVersion callers.
   }
-  if (thread_.joinable()) {
-    thread_.join();
-  }
+  follower_->Stop();
   // Callbacks of CheckChange calls refer to this object's counters.
   absl::MutexLock lock(&mu_);
   auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -107,7 +104,7 @@ FreezeFeedStatus CatalogClient::Status() const {
   status.state = state_;
   status.version = version_;
   status.staleness =
-      connected_ ? absl::ZeroDuration() : absl::Now() - disconnected_since_;
+      connected_ ? absl::ZeroDuration() : clock_.Now() - disconnected_since_;
   return status;
 }
 
@@ -125,24 +122,17 @@ void CatalogClient::SetDisconnected() {
   absl::MutexLock lock(&mu_);
   if (connected_) {
     connected_ = false;
-    disconnected_since_ = absl::Now();
+    disconnected_since_ = clock_.Now();
   }
   policy_->SetState(state_, false);
   if (connected_gauge_ != nullptr) connected_gauge_->Set(0);
 }
 
-bool CatalogClient::FollowOnce() {
-  grpc::ClientContext context;
-  AttachBearerToken(context, options_.token);
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return false;
-    context_ = &context;
-  }
+StreamOutcome CatalogClient::FollowOnce(grpc::ClientContext& context) {
   std::unique_ptr<grpc::ClientReader<catalog::WatchFreezeResponse>> reader =
       stub_->WatchFreeze(&context, catalog::WatchFreezeRequest());
   catalog::WatchFreezeResponse response;
-  bool delivered = false;
+  StreamOutcome outcome;
   while (reader->Read(&response)) {
     const catalog::Freeze& freeze = response.freeze();
     {
@@ -163,43 +153,11 @@ bool CatalogClient::FollowOnce() {
         version_gauge_->Set(static_cast<double>(freeze.version()));
       }
     }
-    delivered = true;
+    outcome.delivered = true;
   }
-  grpc::Status status = reader->Finish();
+  outcome.status = reader->Finish();
   SetDisconnected();
-  bool stopping;
-  {
-    absl::MutexLock lock(&mu_);
-    context_ = nullptr;
-    stopping = stopping_;
-  }
-  if (!stopping) {
-    TANDEM_LOG(Warning, "freeze_watch_broken")
-        .With("target", options_.target)
-        .With("code", GrpcCodeName(status.error_code()))
-        .With("error", status.error_message());
-  }
-  return delivered;
-}
-
-void CatalogClient::Loop() {
-  absl::Duration backoff = options_.min_backoff;
-  bool first = true;
-  while (true) {
-    if (!first) {
-      reconnects_.fetch_add(1);
-      if (reconnects_counter_ != nullptr) reconnects_counter_->Increment();
-    }
-    first = false;
-    bool delivered = FollowOnce();
-    backoff = delivered ? options_.min_backoff
-                        : std::min(backoff * 2, options_.max_backoff);
-    absl::MutexLock lock(&mu_);
-    auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
-    if (mu_.AwaitWithTimeout(absl::Condition(&stop), backoff)) {
-      return;
-    }
-  }
+  return outcome;
 }
 
 void CatalogClient::CheckChange(const ProductChange& change,

@@ -3,22 +3,23 @@
 // It follows the catalog's WatchFreeze stream in a background thread and
 // keeps a CachedFreezePolicy up to date: the state of every message, and
 // "disconnected" (so FROZEN, failing closed) from the moment the stream
-// breaks until a new stream delivers its first message. It reconnects with
-// exponential backoff. It also asks CheckChange for single product changes,
-// asynchronously (gRPC's callback API), for the proxy's request path.
+// breaks until a new stream delivers its first message. It follows through
+// common/stream_follower.h (reconnecting with exponential backoff). It also
+// asks CheckChange for single product changes, asynchronously (gRPC's callback
+// API), for the proxy's request path.
 #pragma once
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/security/credentials.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/stream_follower.h"
 #include "portal-proxy/change_checker.h"
 #include "portal-proxy/freeze_policy.h"
 #include "prometheus/counter.h"
@@ -38,6 +39,9 @@ struct CatalogClientOptions {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // Measures the reconnect backoff and the feed's staleness; null:
+  // Clock::Real().
+  Clock* clock = nullptr;
 };
 
 // What the client knows about the freeze, for the admin service.
@@ -74,30 +78,29 @@ class CatalogClient final : public ChangeChecker {
   // at least `version` (and is connected), or `timeout`.
   bool WaitForVersion(int64_t version, absl::Duration timeout) const;
   // How many times the stream was opened after the first time.
-  int64_t reconnects() const { return reconnects_.load(); }
+  int64_t reconnects() const { return follower_->reconnects(); }
 
  private:
   CatalogClient(CatalogClientOptions options, CachedFreezePolicy* policy);
-  void Loop();
-  // Runs one WatchFreeze stream until it breaks; true if it delivered.
-  bool FollowOnce();
+  // Runs one WatchFreeze stream on `context` until it breaks; delivered if
+  // a message arrived.
+  StreamOutcome FollowOnce(grpc::ClientContext& context);
   void SetDisconnected();
 
   const CatalogClientOptions options_;
   CachedFreezePolicy* const policy_;
+  Clock& clock_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<::tandem::catalog::v1::CatalogService::Stub> stub_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
   FreezeState state_ ABSL_GUARDED_BY(mu_) =
       ::tandem::catalog::v1::FREEZE_STATE_UNSPECIFIED;
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time disconnected_since_ ABSL_GUARDED_BY(mu_);
   int checks_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  std::atomic<int64_t> reconnects_{0};
 
   prometheus::Gauge* connected_gauge_ = nullptr;
   prometheus::Gauge* version_gauge_ = nullptr;
@@ -105,7 +108,8 @@ class CatalogClient final : public ChangeChecker {
   prometheus::Counter* checks_allowed_ = nullptr;
   prometheus::Counter* checks_refused_ = nullptr;
   prometheus::Counter* checks_failed_ = nullptr;
-  std::thread thread_;
+  // Last: stopped first, while everything its stream writes to is alive.
+  std::unique_ptr<StreamFollower> follower_;
 };
 
 }  // namespace tandem::proxy

@@ -130,7 +130,7 @@ void BuildPipeline(Pipeline& p, HoldQueue* holds,
   p.metrics = std::make_unique<ProxyMetrics>(registry);
   p.resolver = std::make_unique<CustomerResolver>(p.options.resolver,
                                                   p.deps.routes, p.deps.cookie);
-  p.identify = std::make_unique<IdentifyStage>(p.resolver.get());
+  p.identify = std::make_unique<IdentifyStage>(p.resolver.get(), p.clock());
   p.hold = std::make_unique<HoldStage>(p.deps.routes, p.options.hold_timeout,
                                        p.options.retry_after_seconds,
                                        p.metrics.get());

@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "portal-proxy/change_checker.h"
 #include "portal-proxy/customer_resolver.h"
 #include "portal-proxy/freeze_policy.h"
@@ -98,6 +99,8 @@ struct ProxyDeps {
   // for demos and tests).
   ChangeChecker* checker = nullptr;
   prometheus::Registry* registry = nullptr;  // may be null
+  // Signs routing cookies and decides their expiry; null: Clock::Real().
+  Clock* clock = nullptr;
 };
 
 // What the admin service (admin_service.h) reads and drives.

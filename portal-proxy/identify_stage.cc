@@ -1,7 +1,6 @@
 #include "portal-proxy/identify_stage.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 
 namespace tandem::proxy {
 
@@ -19,9 +18,9 @@ StageResult IdentifyStage::Run(Exchange& x) const {
       view.body_too_large = true;
     }
   }
-  // The wall clock only matters for a routing cookie's expiry: not read
-  // without a Cookie header.
-  const absl::Time now = x.cookie.empty() ? absl::UnixEpoch() : absl::Now();
+  // The clock only matters for a routing cookie's expiry: not read without
+  // a Cookie header.
+  const absl::Time now = x.cookie.empty() ? absl::UnixEpoch() : clock_.Now();
   Resolution resolution = resolver_->Resolve(view, now);
   switch (resolution.verdict) {
     case Resolution::Verdict::kNeedBody:

@@ -6,6 +6,7 @@
 // cookie, so that the browser recovers).
 #pragma once
 
+#include "common/clock.h"
 #include "portal-proxy/customer_resolver.h"
 #include "portal-proxy/stage.h"
 
@@ -13,14 +14,17 @@ namespace tandem::proxy {
 
 class IdentifyStage final : public Stage {
  public:
-  // `resolver` is not owned and must outlive the stage.
-  explicit IdentifyStage(const CustomerResolver* resolver)
-      : resolver_(resolver) {}
+  // `resolver` is not owned and must outlive the stage; `clock` (likewise)
+  // decides whether a routing cookie has expired.
+  explicit IdentifyStage(const CustomerResolver* resolver,
+                         Clock& clock = Clock::Real())
+      : resolver_(resolver), clock_(clock) {}
 
   StageResult Run(Exchange& exchange) const override;
 
  private:
   const CustomerResolver* resolver_;
+  Clock& clock_;
 };
 
 }  // namespace tandem::proxy

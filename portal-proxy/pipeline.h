@@ -59,6 +59,10 @@ struct Pipeline {
   std::atomic<int64_t> pending_checks{0};
 
   bool draining() const { return draining_flag->load(); }
+  // deps.clock, or the real clock.
+  Clock& clock() const {
+    return deps.clock != nullptr ? *deps.clock : Clock::Real();
+  }
 };
 
 }  // namespace tandem::proxy

@@ -18,7 +18,7 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(
   if (!cookie.ok()) return cookie.status();
   server->cookie_.emplace(*std::move(cookie));
   TANDEM_RETURN_IF_ERROR(server->StartRoutes(options, deps));
-  TANDEM_RETURN_IF_ERROR(server->StartFreeze(options));
+  TANDEM_RETURN_IF_ERROR(server->StartFreeze(options, deps.clock));
 
   ProxyDeps front_deps;
   front_deps.routes = server->routes_;
@@ -26,6 +26,7 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(
   front_deps.freeze = &server->freeze_;
   front_deps.checker = server->catalog_.get();
   front_deps.registry = server->registry_.get();
+  front_deps.clock = deps.clock;
   auto front = HttpFront::Start(options.http, front_deps);
   if (!front.ok()) return front.status();
   server->front_ = *std::move(front);
@@ -78,7 +79,8 @@ absl::Status ProxyServer::StartRoutes(const ProxyServerOptions& options,
   return absl::OkStatus();
 }
 
-absl::Status ProxyServer::StartFreeze(const ProxyServerOptions& options) {
+absl::Status ProxyServer::StartFreeze(const ProxyServerOptions& options,
+                                      Clock* clock) {
   if (options.static_freeze) {
     freeze_.SetState(*options.static_freeze, true);
     TANDEM_LOG(Warning, "static_freeze_state")
@@ -92,6 +94,7 @@ absl::Status ProxyServer::StartFreeze(const ProxyServerOptions& options) {
                                                         : options.catalog_token;
   catalog_options.min_backoff = options.catalog_min_backoff;
   catalog_options.max_backoff = options.catalog_max_backoff;
+  catalog_options.clock = clock;
   catalog_ = CatalogClient::Start(catalog_options, &freeze_, registry_.get());
   return absl::OkStatus();
 }

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/auth.h"
+#include "common/clock.h"
 #include "common/grpc_server.h"
 #include "portal-proxy/admin_service.h"
 #include "portal-proxy/catalog_client.h"
@@ -77,6 +78,9 @@ struct ProxyServerDeps {
   // Routes from here instead of a route cache following the router (tests
   // without a router); the admin port is then not served.
   const RouteSource* routes = nullptr;
+  // Signs and expires routing cookies, measures the catalog feed's backoff
+  // and staleness; null: Clock::Real().
+  Clock* clock = nullptr;
 };
 
 class ProxyServer {
@@ -113,7 +117,7 @@ class ProxyServer {
   ProxyServer() = default;
   absl::Status StartRoutes(const ProxyServerOptions& options,
                            const ProxyServerDeps& deps);
-  absl::Status StartFreeze(const ProxyServerOptions& options);
+  absl::Status StartFreeze(const ProxyServerOptions& options, Clock* clock);
   absl::Status StartAdmin(const ProxyServerOptions& options);
   // Keeps tandem_proxy_route_cache_staleness_seconds current.
   void GaugeLoop();

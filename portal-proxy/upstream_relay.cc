@@ -5,7 +5,6 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "portal-proxy/tunnel.h"
 #include "portal-proxy/upstream_exchange.h"
 
@@ -30,12 +29,13 @@ bool IsExportedAnswer(const ResponseHead& response) {
 
 void UpstreamExchange::AppendRoutingCookie(const RouteInfo& route) {
   const RoutingCookie& cookie = *pipeline_.deps.cookie;
-  absl::StrAppend(
-      &extra_, "Set-Cookie: ", pipeline_.options.resolver.cookie_name, "=",
-      cookie.Sign(route.customer_id, route.system, route.version, absl::Now()),
-      "; Path=/; Max-Age=", absl::ToInt64Seconds(cookie.lifetime()),
-      "; HttpOnly; SameSite=Lax",
-      pipeline_.options.cookie_secure ? "; Secure" : "", "\r\n");
+  absl::StrAppend(&extra_,
+                  "Set-Cookie: ", pipeline_.options.resolver.cookie_name, "=",
+                  cookie.Sign(route.customer_id, route.system, route.version,
+                              pipeline_.clock().Now()),
+                  "; Path=/; Max-Age=", absl::ToInt64Seconds(cookie.lifetime()),
+                  "; HttpOnly; SameSite=Lax",
+                  pipeline_.options.cookie_secure ? "; Secure" : "", "\r\n");
 }
 
 asio::awaitable<UpstreamExchange::Outcome> UpstreamExchange::Relay(

@@ -11,7 +11,10 @@ namespace tandem::router {
 ChangeFeed::ChangeFeed(RouteStore* store, RouteTable* table,
                        ChangeFeedOptions options,
                        prometheus::Registry* registry)
-    : store_(store), table_(table), options_(options) {
+    : store_(store),
+      table_(table),
+      options_(options),
+      clock_(options.clock != nullptr ? *options.clock : Clock::Real()) {
   if (registry == nullptr) {
     return;
   }
@@ -168,7 +171,7 @@ absl::Status ChangeFeed::PollOnce(bool* applied) {
   if (changes.empty()) {
     return absl::OkStatus();
   }
-  int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  int64_t now_ms = absl::ToUnixMillis(clock_.Now());
   for (const RouteChange& change : changes) {
     table_->Apply(change);
     if (propagation_ != nullptr) {
@@ -215,7 +218,7 @@ absl::StatusOr<int64_t> ChangeFeed::PruneNow() {
   if (keep_after <= 0) {
     return 0;
   }
-  int64_t before_ms = absl::ToUnixMillis(absl::Now() - options_.retention);
+  int64_t before_ms = absl::ToUnixMillis(clock_.Now() - options_.retention);
   TANDEM_ASSIGN_OR_RETURN(int64_t pruned,
                           store_->PruneChanges(before_ms, keep_after));
   if (pruned > 0) {
@@ -246,8 +249,8 @@ void ChangeFeed::Loop() {
       }
     }
     if (options_.retention > absl::ZeroDuration() &&
-        absl::Now() >= next_prune_) {
-      next_prune_ = absl::Now() + options_.prune_interval;
+        clock_.Now() >= next_prune_) {
+      next_prune_ = clock_.Now() + options_.prune_interval;
       absl::StatusOr<int64_t> pruned = PruneNow();
       if (!pruned.ok()) {
         TANDEM_LOG(Warning, "route_changes_prune_failed")
@@ -268,7 +271,8 @@ void ChangeFeed::Loop() {
     auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(applied_mu_) {
       return wake_ || stopping_;
     };
-    applied_mu_.AwaitWithTimeout(absl::Condition(&woken), backoff);
+    clock_.AwaitWithDeadline(applied_mu_, absl::Condition(&woken),
+                             clock_.Now() + backoff);
     wake_ = false;
     if (stopping_) {
       return;

@@ -17,6 +17,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -36,6 +37,9 @@ struct ChangeFeedOptions {
   // restart). Zero keeps everything.
   absl::Duration retention = absl::Hours(24 * 7);
   absl::Duration prune_interval = absl::Minutes(10);
+  // Measures the poll interval and its backoff, the prune schedule, the
+  // retention's cut-off and the propagation delay; null: Clock::Real().
+  Clock* clock = nullptr;
 };
 
 class ChangeFeed {
@@ -88,6 +92,7 @@ class ChangeFeed {
   RouteStore* store_;
   RouteTable* table_;
   const ChangeFeedOptions options_;
+  Clock& clock_;
 
   mutable absl::Mutex ring_mu_;
   std::deque<RouteChange> ring_ ABSL_GUARDED_BY(ring_mu_);

@@ -26,6 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "router/id_map.h"
+#include "router/route_counts.h"
 #include "tandem/router/v1/router.pb.h"
 
 namespace tandem::router {
@@ -37,15 +38,6 @@ using ::tandem::router::v1::Route;
 using ::tandem::router::v1::RouteChange;
 using ::tandem::router::v1::RouteState;
 using ::tandem::router::v1::RouteUpdate;
-
-// Counts of routes by system and state, and of keys.
-struct RouteCounts {
-  int64_t source_stable = 0;
-  int64_t source_migrating = 0;
-  int64_t target_stable = 0;
-  int64_t target_migrating = 0;
-  int64_t keys = 0;
-};
 
 // The part of a route a dispatcher needs on its request path. Cheap to
 // copy: no allocation, unlike Route.

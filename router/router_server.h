@@ -7,11 +7,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/auth.h"
-#include "common/grpc_server.h"
-#include "common/metrics.h"
 #include "common/mysql_pool.h"
-#include "common/worker_pool.h"
+#include "common/server_frame.h"
 #include "router/change_feed.h"
 #include "router/import_source.h"
 #include "router/lease_reaper.h"
@@ -35,6 +32,10 @@ struct RouterServerOptions {
   ChangeFeedOptions feed;
   LeaseReaperOptions leases;
   int worker_threads = 8;
+  // Measures everything the replica waits for, expires or measures (the
+  // feed's polls and pruning, the lease reaper's passes); null:
+  // Clock::Real(). Leases themselves are measured by the database's clock.
+  Clock* clock = nullptr;
 };
 
 class RouterServer {
@@ -52,26 +53,23 @@ class RouterServer {
   // the rest for up to `grace`, then stops the feed. Idempotent.
   void Shutdown(absl::Duration grace);
 
-  int port() const { return grpc_->port(); }
-  int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
+  int port() const { return frame_->port(); }
+  int metrics_port() const { return frame_->metrics_port(); }
   RouteTable& table() { return table_; }
   ChangeFeed& feed() { return *feed_; }
-  prometheus::Registry& registry() { return *registry_; }
+  prometheus::Registry& registry() { return frame_->registry(); }
 
  private:
   RouterServer() = default;
 
-  std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<MetricsExposer> metrics_;
-  std::unique_ptr<TokenAuthenticator> auth_;
+  // First: its registry outlives everything that registered metrics in it.
+  std::unique_ptr<ServerFrame> frame_;
   std::unique_ptr<MysqlPool> pool_;
   std::unique_ptr<MysqlRouteStore> store_;
   RouteTable table_;
   std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<LeaseReaper> reaper_;
-  std::unique_ptr<WorkerPool> workers_;
   std::unique_ptr<RouterServiceImpl> service_;
-  std::unique_ptr<GrpcServer> grpc_;
   bool shut_down_ = false;
 };
 

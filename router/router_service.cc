@@ -10,6 +10,7 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/offload.h"
+#include "common/server_stream.h"
 #include "common/status_macros.h"
 #include "router/transitions.h"
 
@@ -119,81 +120,44 @@ absl::Status ValidateKey(const Key& key) {
   return absl::OkStatus();
 }
 
-// One Watch stream: a snapshot when needed, then every change in order.
-// Writes one message at a time; the feed's notifications and write
-// completions both call Pump(), which sends the next message if any.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchResponse> {
+// One Watch stream: a snapshot when needed, then every change in order,
+// one message at a time (common/server_stream.h); the feed's notifications
+// and write completions both call Pump(), which asks NextMessage.
+class WatchReactor final : public ServerStream<v1::WatchResponse> {
  public:
-  WatchReactor(RouterServiceImpl* service, int64_t from_revision)
-      : service_(service) {
+  WatchReactor(StreamSet<v1::WatchResponse>* set, RouterServiceImpl* service,
+               int64_t from_revision)
+      : ServerStream(set), service_(service) {
     std::vector<RouteChange> probe;
-    if (from_revision <= 0 ||
-        !service_->feed_->ChangesAfter(from_revision, 0, &probe) ||
-        from_revision > service_->table_->revision()) {
-      StartSnapshot();
-    } else {
-      cursor_ = from_revision;
+    {
+      absl::MutexLock lock(&mu_);
+      if (from_revision <= 0 ||
+          !service_->feed_->ChangesAfter(from_revision, 0, &probe) ||
+          from_revision > service_->table_->revision()) {
+        StartSnapshot();
+      } else {
+        cursor_ = from_revision;
+      }
     }
     subscription_ = service_->feed_->Subscribe([this] { Pump(); });
     Pump();
   }
 
-  // Ends the stream with `status` as soon as no write is in flight.
-  void Close(grpc::Status status) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (closing_) return;
-      closing_ = true;
-      close_status_ = std::move(status);
-    }
-    Pump();
-  }
-
-  void OnWriteDone(bool ok) override {
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok && !closing_) {
-        closing_ = true;
-        close_status_ =
-            grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-      }
-    }
-    Pump();
-  }
-
-  void OnCancel() override {
-    Close(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-  }
-
-  void OnDone() override {
+ private:
+  void OnStreamDone() override {
     TANDEM_LOG(Debug, "watch_done");
     service_->feed_->Unsubscribe(subscription_);
-    service_->WatcherDone(this);
-    delete this;
   }
 
- private:
-  void StartSnapshot() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  void StartSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     snapshot_shard_ = 0;
     snapshot_first_ = true;
     snapshot_revision_ = service_->table_->revision();
   }
 
-  void Pump() {
-    absl::MutexLock lock(&mu_);
-    if (writing_ || finished_) {
-      return;
-    }
-    if (closing_) {
-      finished_ = true;
-      TANDEM_LOG(Debug, "watch_finish")
-          .With("code", static_cast<int>(close_status_.error_code()));
-      Finish(close_status_);
-      return;
-    }
+  bool NextMessage(v1::WatchResponse* response) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     RouteTable* table = service_->table_;
-    response_.Clear();
     if (snapshot_shard_ < 0) {
       std::vector<RouteChange> changes;
       if (!service_->feed_->ChangesAfter(cursor_, kChangesPerMessage,
@@ -201,17 +165,15 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchResponse> {
         // Fell behind what the feed remembers: start over from a snapshot.
         StartSnapshot();
       } else if (changes.empty()) {
-        return;  // Idle until the feed has more.
+        return false;  // Idle until the feed has more.
       } else {
         for (RouteChange& change : changes) {
-          *response_.add_changes() = std::move(change);
+          *response->add_changes() = std::move(change);
         }
-        cursor_ = response_.changes().rbegin()->revision();
-        response_.set_revision(cursor_);
-        response_.set_default_system(table->default_system());
-        writing_ = true;
-        StartWrite(&response_);
-        return;
+        cursor_ = response->changes().rbegin()->revision();
+        response->set_revision(cursor_);
+        response->set_default_system(table->default_system());
+        return true;
       }
     }
     std::vector<RouteUpdate> items;
@@ -219,34 +181,27 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchResponse> {
            items.size() < kSnapshotItemsPerMessage) {
       table->SnapshotShard(snapshot_shard_++, &items);
     }
-    response_.set_reset(snapshot_first_);
+    response->set_reset(snapshot_first_);
     snapshot_first_ = false;
     for (RouteUpdate& item : items) {
-      *response_.add_snapshot() = std::move(item);
+      *response->add_snapshot() = std::move(item);
     }
     if (snapshot_shard_ >= RouteTable::kShards) {
-      response_.set_snapshot_done(true);
+      response->set_snapshot_done(true);
       cursor_ = snapshot_revision_;
       snapshot_shard_ = -1;
     }
-    response_.set_revision(snapshot_revision_);
-    response_.set_default_system(table->default_system());
-    writing_ = true;
-    StartWrite(&response_);
+    response->set_revision(snapshot_revision_);
+    response->set_default_system(table->default_system());
+    return true;
   }
 
-  RouterServiceImpl* service_;
+  RouterServiceImpl* const service_;
   int subscription_ = -1;
-  absl::Mutex mu_;
-  v1::WatchResponse response_ ABSL_GUARDED_BY(mu_);
   int64_t cursor_ ABSL_GUARDED_BY(mu_) = 0;
   int snapshot_shard_ ABSL_GUARDED_BY(mu_) = -1;
   bool snapshot_first_ ABSL_GUARDED_BY(mu_) = false;
   int64_t snapshot_revision_ ABSL_GUARDED_BY(mu_) = 0;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status close_status_ ABSL_GUARDED_BY(mu_);
 };
 
 RouterServiceImpl::RouterServiceImpl(RouteTable* table, ChangeFeed* feed,
@@ -290,31 +245,7 @@ RouterServiceImpl::RouterServiceImpl(RouteTable* table, ChangeFeed* feed,
 
 RouterServiceImpl::~RouterServiceImpl() { CloseWatchers(); }
 
-void RouterServiceImpl::CloseWatchers() {
-  std::vector<WatchReactor*> watchers;
-  {
-    absl::MutexLock lock(&watchers_mu_);
-    closing_ = true;
-    for (auto& [watcher, unused] : watchers_) {
-      watchers.push_back(watcher);
-    }
-  }
-  // A watcher is deleted only after WatcherDone, which needs watchers_mu_;
-  // Close() merely schedules Finish, so calling it here is safe as long as
-  // the watcher is still registered, which OnDone will settle.
-  absl::MutexLock lock(&watchers_mu_);
-  for (WatchReactor* watcher : watchers) {
-    if (watchers_.contains(watcher)) {
-      watcher->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                  "router replica shutting down"));
-    }
-  }
-}
-
-void RouterServiceImpl::WatcherDone(WatchReactor* watcher) {
-  absl::MutexLock lock(&watchers_mu_);
-  watchers_.erase(watcher);
-}
+void RouterServiceImpl::CloseWatchers() { watchers_.CloseAll(); }
 
 grpc::ServerUnaryReactor* RouterServiceImpl::Offload(
     grpc::CallbackServerContext* context, Role role,
@@ -619,23 +550,9 @@ grpc::ServerWriteReactor<v1::WatchResponse>* RouterServiceImpl::Watch(
   if (status.ok() && request->from_revision() < 0) {
     status = absl::InvalidArgumentError("from_revision must not be negative");
   }
-  {
-    absl::MutexLock lock(&watchers_mu_);
-    if (status.ok() && closing_) {
-      status = absl::UnavailableError("router replica shutting down");
-    }
-    if (status.ok()) {
-      auto* watcher = new WatchReactor(this, request->from_revision());
-      watchers_.emplace(watcher, true);
-      return watcher;
-    }
-  }
-  class Refused final : public grpc::ServerWriteReactor<v1::WatchResponse> {
-   public:
-    explicit Refused(grpc::Status status) { Finish(status); }
-    void OnDone() override { delete this; }
-  };
-  return new Refused(ToGrpcStatus(status));
+  return watchers_.Open(status, [&](StreamSet<v1::WatchResponse>* set) {
+    return new WatchReactor(set, this, request->from_revision());
+  });
 }
 
 grpc::ServerUnaryReactor* RouterServiceImpl::GetStats(

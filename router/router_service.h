@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/auth.h"
+#include "common/server_stream.h"
 #include "common/worker_pool.h"
 #include "prometheus/counter.h"
 #include "prometheus/histogram.h"
@@ -100,7 +101,6 @@ class RouterServiceImpl final
   void ResolveInto(const Key& key, ::tandem::router::v1::LookupResponse* out);
   // Records the time since `start` in tandem_router_lookup_seconds.
   void ObserveLookup(std::chrono::steady_clock::time_point start);
-  void WatcherDone(WatchReactor* watcher);
 
   RouteTable* table_;
   ChangeFeed* feed_;
@@ -109,9 +109,8 @@ class RouterServiceImpl final
   WorkerPool* workers_;
   const std::map<std::string, ImportQuery> imports_;
 
-  absl::Mutex watchers_mu_;
-  std::map<WatchReactor*, bool> watchers_ ABSL_GUARDED_BY(watchers_mu_);
-  bool closing_ ABSL_GUARDED_BY(watchers_mu_) = false;
+  StreamSet<::tandem::router::v1::WatchResponse> watchers_{
+      "router replica shutting down"};
 
   prometheus::Counter* lookup_hit_ = nullptr;
   prometheus::Counter* lookup_miss_ = nullptr;

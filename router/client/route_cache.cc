@@ -1,11 +1,9 @@
 #include "router/client/route_cache.h"
 
-#include <grpcpp/create_channel.h>
-
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/auth.h"
 #include "common/log.h"
 
@@ -20,35 +18,27 @@ constexpr absl::Duration kRetireGrace = absl::Seconds(30);
 }  // namespace
 
 RouteCache::RouteCache(RouteCacheOptions options)
-    : options_(std::move(options)), owned_(std::make_unique<RouteTable>()) {
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()),
+      owned_(std::make_unique<RouteTable>()) {
   current_.store(owned_.get());
   absl::MutexLock lock(&mu_);
-  disconnected_since_ = absl::Now();
+  disconnected_since_ = clock_.Now();
 }
 
 std::unique_ptr<RouteCache> RouteCache::Start(RouteCacheOptions options,
                                               prometheus::Registry* registry) {
   std::unique_ptr<RouteCache> cache(new RouteCache(std::move(options)));
-  grpc::ChannelArguments args;
-  // Find a dead router connection within seconds, even when idle.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
-  args.SetInt(
-      GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-      static_cast<int>(absl::ToInt64Milliseconds(cache->options_.min_backoff)));
-  args.SetInt(
-      GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-      static_cast<int>(absl::ToInt64Milliseconds(cache->options_.max_backoff)));
-  cache->channel_ = grpc::CreateCustomChannel(
-      cache->options_.target,
-      cache->options_.credentials ? cache->options_.credentials
-                                  : grpc::InsecureChannelCredentials(),
-      args);
+  const RouteCacheOptions& o = cache->options_;
+  cache->channel_ =
+      CreateFollowerChannel({.target = o.target,
+                             .credentials = o.credentials,
+                             .min_backoff = o.min_backoff,
+                             .max_backoff = o.max_backoff,
+                             .max_receive_message_bytes = 64 << 20});
   cache->stub_ = v1::RouterService::NewStub(cache->channel_);
   if (registry != nullptr) {
-    const std::string& p = cache->options_.metrics_prefix;
+    const std::string& p = o.metrics_prefix;
     auto gauge = [&](const std::string& name, const std::string& help) {
       return &prometheus::BuildGauge()
                   .Name(absl::StrCat(p, "_route_cache_", name))
@@ -72,7 +62,18 @@ std::unique_ptr<RouteCache> RouteCache::Start(RouteCacheOptions options,
              .Register(*registry)
              .Add({});
   }
-  cache->thread_ = std::thread([c = cache.get()] { c->Loop(); });
+  cache->follower_ = std::make_unique<StreamFollower>(
+      StreamFollowerOptions{.name = "route_watch",
+                            .target = o.target,
+                            .token = o.token,
+                            .min_backoff = o.min_backoff,
+                            .max_backoff = o.max_backoff,
+                            .clock = &cache->clock_,
+                            .reconnects_counter = cache->reconnects_counter_},
+      [c = cache.get()](grpc::ClientContext& context) {
+        return c->FollowOnce(context);
+      });
+  cache->follower_->Start();
   return cache;
 }
 
@@ -80,13 +81,8 @@ RouteCache::~RouteCache() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    if (context_ != nullptr) {
-      context_->TryCancel();
-    }
   }
-  if (thread_.joinable()) {
-    thread_.join();
-  }
+  follower_->Stop();
   RouteTable* table = current_.load();
   if (owned_ == nullptr || table != owned_.get()) {
     delete table;
@@ -118,7 +114,7 @@ absl::Duration RouteCache::Staleness() const {
     return absl::ZeroDuration();
   }
   absl::MutexLock lock(&mu_);
-  return absl::Now() - disconnected_since_;
+  return clock_.Now() - disconnected_since_;
 }
 
 bool RouteCache::WaitForSync(absl::Duration timeout) const {
@@ -163,14 +159,78 @@ void RouteCache::UpdateMetrics() {
     return;
   }
   RouteCounts counts = Counts();
-  routes_gauge_->Set(counts.source_stable + counts.source_migrating +
-                     counts.target_stable + counts.target_migrating);
+  routes_gauge_->Set(static_cast<double>(counts.total()));
   connected_gauge_->Set(connected_.load() ? 1 : 0);
   revision_gauge_->Set(static_cast<double>(current()->revision()));
   if (connected_.load()) {
     last_sync_gauge_->Set(
-        absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+        absl::ToDoubleSeconds(clock_.Now() - absl::UnixEpoch()));
   }
+}
+
+void RouteCache::SwapIn(std::unique_ptr<RouteTable> staging) {
+  RouteTable* old = current_.exchange(staging.release());
+  absl::Time now = clock_.Now();
+  std::unique_ptr<RouteTable> old_owned =
+      old == owned_.get() ? std::move(owned_)
+                          : std::unique_ptr<RouteTable>(old);
+  retired_.emplace_back(now, std::move(old_owned));
+  std::erase_if(retired_,
+                [now](const auto& r) { return now - r.first > kRetireGrace; });
+}
+
+bool RouteCache::ApplyMessage(const v1::WatchResponse& response,
+                              std::unique_ptr<RouteTable>& staging,
+                              RouteTable*& building) {
+  bool in_sync = false;
+  if (response.reset()) {
+    if (synced_.load()) {
+      staging = std::make_unique<RouteTable>();
+      building = staging.get();
+    } else {
+      building = current();
+      building->Clear();
+    }
+  }
+  if (building != nullptr) {
+    for (const RouteUpdate& item : response.snapshot()) {
+      building->ApplySnapshotItem(item);
+    }
+    if (response.snapshot_done()) {
+      building->SetRevision(response.revision());
+      building->SetDefaultSystem(response.default_system());
+      if (staging != nullptr) SwapIn(std::move(staging));
+      building = nullptr;
+      snapshots_.fetch_add(1);
+      // Everything a woken WaitForSync caller may read is set before the
+      // flag it waits on.
+      synced_.store(true);
+      connected_.store(true);
+      in_sync = true;
+      {
+        absl::MutexLock lock(&mu_);
+        revision_ = response.revision();
+        synced_flag_ = true;
+      }
+      Notify(nullptr);
+    }
+  }
+  if (response.snapshot_size() == 0 && !response.reset()) {
+    for (const RouteChange& change : response.changes()) {
+      current()->Apply(change);
+    }
+    // A resumed stream starts straight with changes.
+    connected_.store(true);
+    in_sync = true;
+    // Listeners run before the revision is published, so a caller of
+    // WaitForRevision finds them done.
+    for (const RouteChange& change : response.changes()) {
+      Notify(&change);
+    }
+    absl::MutexLock lock(&mu_);
+    revision_ = std::max(revision_, response.revision());
+  }
+  return in_sync;
 }
 
 bool RouteCache::RouterCaughtUp(int64_t revision) {
@@ -183,26 +243,22 @@ bool RouteCache::RouterCaughtUp(int64_t revision) {
          stats.revision() <= revision;
 }
 
-bool RouteCache::FollowOnce() {
-  grpc::ClientContext context;
-  AttachBearerToken(context, options_.token);
+StreamOutcome RouteCache::FollowOnce(grpc::ClientContext& context) {
+  v1::WatchRequest request;
   int64_t from;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_) return false;
-    context_ = &context;
     from = synced_flag_ ? revision_ : 0;
   }
-  v1::WatchRequest request;
   request.set_from_revision(from);
   std::unique_ptr<grpc::ClientReader<v1::WatchResponse>> reader =
       stub_->Watch(&context, request);
-  bool was_in_sync = false;
+  StreamOutcome outcome;
   if (from > 0 && RouterCaughtUp(from)) {
     // Resumed with nothing missing: the stream carries nothing until the
     // next change, but the cache is in sync now.
     connected_.store(true);
-    was_in_sync = true;
+    outcome.delivered = true;
     UpdateMetrics();
   }
   v1::WatchResponse response;
@@ -211,108 +267,18 @@ bool RouteCache::FollowOnce() {
   std::unique_ptr<RouteTable> staging;
   RouteTable* building = nullptr;
   while (reader->Read(&response)) {
-    if (response.reset()) {
-      if (synced_.load()) {
-        staging = std::make_unique<RouteTable>();
-        building = staging.get();
-      } else {
-        building = current();
-        building->Clear();
-      }
-    }
-    if (building != nullptr) {
-      for (const RouteUpdate& item : response.snapshot()) {
-        building->ApplySnapshotItem(item);
-      }
-      if (response.snapshot_done()) {
-        building->SetRevision(response.revision());
-        building->SetDefaultSystem(response.default_system());
-        if (staging != nullptr) {
-          RouteTable* old = current_.exchange(staging.release());
-          absl::Time now = absl::Now();
-          std::unique_ptr<RouteTable> old_owned =
-              old == owned_.get() ? std::move(owned_)
-                                  : std::unique_ptr<RouteTable>(old);
-          retired_.emplace_back(now, std::move(old_owned));
-          std::erase_if(retired_, [now](const auto& r) {
-            return now - r.first > kRetireGrace;
-          });
-        }
-        building = nullptr;
-        snapshots_.fetch_add(1);
-        // Everything a woken WaitForSync caller may read is set before the
-        // flag it waits on.
-        synced_.store(true);
-        connected_.store(true);
-        was_in_sync = true;
-        {
-          absl::MutexLock lock(&mu_);
-          revision_ = response.revision();
-          synced_flag_ = true;
-        }
-        Notify(nullptr);
-      }
-    }
-    if (response.snapshot_size() == 0 && !response.reset()) {
-      for (const RouteChange& change : response.changes()) {
-        current()->Apply(change);
-      }
-      if (!was_in_sync) {
-        // A resumed stream starts straight with changes.
-        connected_.store(true);
-        was_in_sync = true;
-      }
-      // Listeners run before the revision is published, so a caller of
-      // WaitForRevision finds them done.
-      for (const RouteChange& change : response.changes()) {
-        Notify(&change);
-      }
-      {
-        absl::MutexLock lock(&mu_);
-        revision_ = std::max(revision_, response.revision());
-      }
-    }
+    if (ApplyMessage(response, staging, building)) outcome.delivered = true;
     UpdateMetrics();
   }
-  grpc::Status status = reader->Finish();
-  bool stopping;
+  outcome.status = reader->Finish();
   {
     absl::MutexLock lock(&mu_);
-    context_ = nullptr;
-    stopping = stopping_;
     if (connected_.exchange(false)) {
-      disconnected_since_ = absl::Now();
+      disconnected_since_ = clock_.Now();
     }
   }
   UpdateMetrics();
-  if (!stopping) {
-    TANDEM_LOG(Warning, "route_watch_broken")
-        .With("target", options_.target)
-        .With("code", static_cast<int>(status.error_code()))
-        .With("error", status.error_message())
-        .With("revision", revision());
-  }
-  return was_in_sync;
-}
-
-void RouteCache::Loop() {
-  absl::Duration backoff = options_.min_backoff;
-  bool first = true;
-  while (true) {
-    if (!first) {
-      reconnects_.fetch_add(1);
-      if (reconnects_counter_ != nullptr) reconnects_counter_->Increment();
-    }
-    first = false;
-    bool was_in_sync = FollowOnce();
-    backoff = was_in_sync ? options_.min_backoff
-                          : std::min(backoff * 2, options_.max_backoff);
-    absl::MutexLock lock(&mu_);
-    auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
-    if (mu_.AwaitWithTimeout(absl::Condition(&stop), backoff)) {
-      return;
-    }
-  }
+  return outcome;
 }
 
 }  // namespace tandem::router

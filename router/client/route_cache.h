@@ -2,9 +2,10 @@
 // the router's Watch stream, for dispatchers that must not make a network
 // call per request (the portal-proxy, the migrator, a SIP dispatcher).
 //
-// It reconnects with exponential backoff and resumes from the last revision
-// it applied; while the router is unreachable it keeps serving what it has
-// (fail-static) and reports how stale that is.
+// It follows the stream with common/stream_follower.h (reconnecting with
+// exponential backoff) and resumes from the last revision it applied; while the
+// router is unreachable it keeps serving what it has (fail-static) and reports
+// how stale that is.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -23,6 +24,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/stream_follower.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
@@ -43,6 +46,9 @@ struct RouteCacheOptions {
   // Prefix of the cache's metric names, e.g. "tandem_proxy" gives
   // tandem_proxy_route_cache_staleness_seconds.
   std::string metrics_prefix = "tandem_router_client";
+  // Measures staleness, the backoff and the retirement of replaced tables;
+  // null: Clock::Real().
+  Clock* clock = nullptr;
 };
 
 class RouteCache {
@@ -80,7 +86,7 @@ class RouteCache {
   // sync (or since Start, if it never was).
   absl::Duration Staleness() const;
   // How many times the stream was opened after the first time.
-  int64_t reconnects() const { return reconnects_.load(); }
+  int64_t reconnects() const { return follower_->reconnects(); }
   // How many complete snapshots were received.
   int64_t snapshots() const { return snapshots_.load(); }
 
@@ -97,10 +103,15 @@ class RouteCache {
 
  private:
   explicit RouteCache(RouteCacheOptions options);
-  void Loop();
-  // Runs one Watch stream until it breaks; returns true if it was in sync
-  // at some point.
-  bool FollowOnce();
+  // Runs one Watch stream on `context` until it breaks; delivered if it was
+  // in sync at some point.
+  StreamOutcome FollowOnce(grpc::ClientContext& context);
+  // Applies one message of the stream; `staging` and `building` carry a
+  // snapshot across messages. Returns whether the stream is now in sync.
+  bool ApplyMessage(const ::tandem::router::v1::WatchResponse& response,
+                    std::unique_ptr<RouteTable>& staging,
+                    RouteTable*& building);
+  void SwapIn(std::unique_ptr<RouteTable> staging);
   // Whether the router is at `revision` or behind it (GetStats): a stream
   // resumed from `revision` then misses nothing although it carries
   // nothing until the next change.
@@ -111,6 +122,7 @@ class RouteCache {
   }
 
   const RouteCacheOptions options_;
+  Clock& clock_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<::tandem::router::v1::RouterService::Stub> stub_;
 
@@ -123,12 +135,10 @@ class RouteCache {
 
   std::atomic<bool> synced_{false};
   std::atomic<bool> connected_{false};
-  std::atomic<int64_t> reconnects_{0};
   std::atomic<int64_t> snapshots_{0};
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::Time disconnected_since_ ABSL_GUARDED_BY(mu_);
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   bool synced_flag_ ABSL_GUARDED_BY(mu_) = false;
@@ -145,7 +155,8 @@ class RouteCache {
   prometheus::Gauge* revision_gauge_ = nullptr;
   prometheus::Gauge* last_sync_gauge_ = nullptr;
   prometheus::Counter* reconnects_counter_ = nullptr;
-  std::thread thread_;
+  // Last: stopped (by its destructor) before anything it uses goes away.
+  std::unique_ptr<StreamFollower> follower_;
 };
 
 }  // namespace tandem::router

@@ -9,6 +9,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "catalog/catalog.h"
+#include "common/clock.h"
 #include "tests/catalog/fake_catalog_store.h"
 #include "tests/testing/eventually.h"
 
@@ -278,6 +279,31 @@ TEST_F(CatalogLogicTest,
   EXPECT_TRUE(Eventually([&] {
     return b->GetFreeze().freeze().state() == v1::FREEZE_STATE_FROZEN;
   }));
+}
+
+TEST_F(CatalogLogicTest, AReplicaPollsTheSharedStateByItsClock) {
+  const absl::Time start = absl::FromUnixSeconds(2'000'000'000);
+  SimulatedClock clock(start);  // outlives `b`, which waits on it
+  auto a = Replica();
+  CatalogOptions options;
+  options.poll_interval = absl::Minutes(1);
+  options.clock = &clock;
+  auto b = Catalog::Create(
+      &store_, &source_, &target_, [this] { return Counts(); }, nullptr,
+      options);
+  ASSERT_TRUE(b.ok()) << b.status();
+  // B's poller waits a minute by the clock, which moves only when told to.
+  ASSERT_TRUE(Eventually(
+      [&] { return clock.EarliestWaiter() == start + absl::Minutes(1); }));
+  ASSERT_TRUE(Freeze(*a, v1::FREEZE_STATE_FROZEN).ok());
+  EXPECT_EQ((*b)->GetFreeze().freeze().state(), v1::FREEZE_STATE_OPEN);
+  clock.Advance(absl::Minutes(1));
+  EXPECT_TRUE(Eventually([&] {
+    return (*b)->GetFreeze().freeze().state() == v1::FREEZE_STATE_FROZEN;
+  }));
+  // And the next poll is a minute later again.
+  EXPECT_TRUE(Eventually(
+      [&] { return clock.EarliestWaiter() == start + absl::Minutes(2); }));
 }
 
 TEST_F(CatalogLogicTest, AMappingSetOnOneReplicaFreezesItsTargetAtAnother) {

@@ -15,6 +15,7 @@
 #include "cli/output.h"
 #include "cli/router_commands.h"
 #include "cli/router_input.h"
+#include "yaml-cpp/yaml.h"
 
 namespace tandem::cli {
 namespace {
@@ -293,6 +294,41 @@ TEST(OutputTest, YamlQuotesOnlyWhatYamlWouldMisread) {
   EXPECT_EQ(YamlString("a: b"), "\"a: b\"");
   EXPECT_EQ(YamlString("- x"), "\"- x\"");
   EXPECT_EQ(YamlString("say \"hi\"\n"), "\"say \\\"hi\\\"\\n\"");
+}
+
+// What ToYaml writes, read back by a YAML parser, is what was printed: a
+// string stays that string (quoted wherever a plain scalar would resolve to
+// a number, a boolean or null), whatever characters it holds.
+TEST(OutputTest, YamlReadsBackAsTheSameStrings) {
+  const std::vector<std::string> values = {
+      "alice",      "David Ørsted", "123",
+      "yes",        "null",         "~",
+      "0x1f",       "1e3",          ".inf",
+      "a: b",       "x #y",         "- x",
+      "",           " lead",        "trail ",
+      "tab\there",  "line\nbreak",  std::string("nul\x01", 4),
+      "say \"hi\"", "back\\slash",  "ünïcödé: ✓"};
+  google::protobuf::Struct s;
+  for (size_t i = 0; i < values.size(); ++i) {
+    (*s.mutable_fields())[absl::StrCat("k", i)].set_string_value(values[i]);
+  }
+  (*s.mutable_fields())["number"].set_number_value(0.1);
+  (*s.mutable_fields())["yes"].set_bool_value(true);
+  const YAML::Node doc = YAML::Load(ToYaml(s));
+  ASSERT_TRUE(doc.IsMap());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const YAML::Node node = doc[absl::StrCat("k", i)];
+    ASSERT_TRUE(node.IsScalar()) << values[i];
+    EXPECT_EQ(node.as<std::string>(), values[i]);
+    // "!" is a quoted scalar: a string under every YAML schema; "?" a
+    // plain one, left plain only where it reads as a string.
+    const bool plain = values[i] == "alice" || values[i] == "David Ørsted" ||
+                       values[i] == "say \"hi\"" || values[i] == "back\\slash";
+    EXPECT_EQ(node.Tag(), plain ? "?" : "!") << values[i];
+  }
+  EXPECT_EQ(doc["number"].as<double>(), 0.1);
+  EXPECT_EQ(doc["number"].Tag(), "?");
+  EXPECT_TRUE(doc["yes"].as<bool>());
 }
 
 }  // namespace

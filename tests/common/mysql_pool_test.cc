@@ -14,7 +14,9 @@
 #include <iterator>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/schema_migrations.h"
 #include "tests/testing/mariadb_server.h"
@@ -210,6 +212,48 @@ TEST_F(MysqlPoolTest, ServerLossIsUnavailableThenThePoolRecovers) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_TRUE((*pool)->healthy());
+}
+
+TEST_F(MysqlPoolTest, ReconnectBackoffRunsOnTheInjectedClock) {
+  SimulatedClock clock;
+  MysqlOptions options = Options();
+  options.pool_size = 1;
+  options.health_interval = absl::Hours(1);  // no health check meanwhile
+  options.clock = &clock;
+  auto pool = MysqlPool::Create(options);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto ping = [&] {
+    return (*pool)->Run("ping", [](sql::Connection& conn) {
+      std::unique_ptr<sql::Statement> s(conn.createStatement());
+      std::unique_ptr<sql::ResultSet> r(s->executeQuery("SELECT 1"));
+      return absl::OkStatus();
+    });
+  };
+  auto waiting = [](const absl::Status& status) {
+    return status.code() == absl::StatusCode::kUnavailable &&
+           absl::StrContains(status.message(), "(retrying)");
+  };
+  ASSERT_TRUE(ping().ok());
+  db_->Kill();
+  // The idle connection breaks and is dropped; connecting again fails.
+  EXPECT_EQ(ping().code(), absl::StatusCode::kUnavailable);
+  absl::Status failed = ping();
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(waiting(failed)) << failed;
+  // Until the clock has moved 100 ms, no call connects.
+  EXPECT_TRUE(waiting(ping()));
+  clock.Advance(absl::Milliseconds(99));
+  EXPECT_TRUE(waiting(ping()));
+  clock.Advance(absl::Milliseconds(1));
+  failed = ping();  // connects, fails: the pause doubles to 200 ms
+  EXPECT_FALSE(waiting(failed)) << failed;
+  ASSERT_TRUE(db_->Restart().ok());
+  clock.Advance(absl::Milliseconds(199));
+  // The server is back, but the pool keeps its pause by its clock.
+  EXPECT_TRUE(waiting(ping()));
+  clock.Advance(absl::Milliseconds(1));
+  absl::Status back = ping();
+  EXPECT_TRUE(back.ok()) << back;
 }
 
 TEST_F(MysqlPoolTest, HealthChecksLeaveTheConnectionUsable) {

@@ -5,11 +5,13 @@
 // every wait is on a condition with a deadline.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "portal-proxy/catalog_client.h"
 #include "portal-proxy/freeze_policy.h"
 #include "portal-proxy/proxy_server.h"
@@ -58,8 +60,9 @@ class ProxyCatalogTest : public ::testing::Test {
     client_.reset();
   }
 
-  void StartClient() {
+  void StartClient(Clock* clock = nullptr) {
     CatalogClientOptions options;
+    options.clock = clock;
     options.target = catalog_->address();
     options.token = testing::kCatalogToken;
     options.min_backoff = absl::Milliseconds(20);
@@ -147,6 +150,33 @@ TEST_F(ProxyCatalogTest, DisconnectFailsClosedUntilTheStreamIsBack) {
   ASSERT_TRUE(Eventually(
       [&] { return client().Status().staleness > absl::ZeroDuration(); }));
   EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_freeze_feed_connected"), 0);
+}
+
+TEST_F(ProxyCatalogTest, BackoffAndStalenessRunOnTheInjectedClock) {
+  // No catalog: every stream fails at once, and the client waits its
+  // backoff (doubling from 20 ms, at most 200 ms) on the simulated clock,
+  // which moves only when told to.
+  catalog_->Stop();
+  const absl::Time start = absl::FromUnixSeconds(1'000'000);
+  SimulatedClock clock(start);
+  StartClient(&clock);
+  absl::Time expected = start;
+  absl::Duration backoff = absl::Milliseconds(20);
+  for (int reconnects = 0; reconnects < 5; ++reconnects) {
+    backoff = std::min(backoff * 2, absl::Milliseconds(200));
+    expected += backoff;
+    ASSERT_TRUE(Eventually([&] { return clock.EarliestWaiter() == expected; }))
+        << "waiting for " << expected << " after " << reconnects;
+    // Between two streams: the next one is not opened before the clock
+    // reaches the backoff's end.
+    EXPECT_EQ(client_->reconnects(), reconnects);
+    EXPECT_FALSE(client_->Status().connected);
+    EXPECT_EQ(client_->Status().staleness, clock.Now() - start);
+    EXPECT_EQ(freeze_.EffectiveState(), catalog::FREEZE_STATE_FROZEN);
+    clock.SetTime(expected);
+  }
+  EXPECT_EQ(backoff, absl::Milliseconds(200));
+  client_.reset();  // Before the clock it waits on.
 }
 
 TEST_F(ProxyCatalogTest, FrozenChangeRefusedByCatalogGets423WithItsReason) {

@@ -878,22 +878,20 @@ TEST_F(ProxyIntegrationTest, AnExportedAnswerThatCannotBeSentAgainIs503) {
     o.max_replay_body_bytes = 1000;
   });
   source_->MarkExported(7);
-  // The route never moves: past the hold timeout, 503.
+  // The route never moves: the source, which the route still names, is
+  // asked again after growing pauses inside the hold; past the hold
+  // timeout, 503.
   HttpClient client(proxy_->port());
   HttpResponse r = client.Send("POST", "/api/customers/7/topup",
                                {{"Accept", "application/json"}}, "{}");
   EXPECT_EQ(r.status, 503);
+  const int held_answers = source_->exported_answers();
+  EXPECT_GE(held_answers, 2);
   EXPECT_EQ(r.header("retry-after"), "3");
   EXPECT_EQ(r.header("x-billing-customer-exported"), "");
   EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_exported_replays_total",
                          {{"outcome", "timeout"}}),
             1);
-  // The route names the source that answered "exported": within the hold
-  // the request went there again after growing pauses, each counted.
-  const int64_t answered = source_->exported_answers();
-  EXPECT_EQ(answered, 1 + static_cast<int64_t>(CounterValue(
-                              *registry_, "tandem_proxy_exported_replays_total",
-                              {{"outcome", "resent"}})));
   // A body too large to keep cannot be sent again: 503 at once.
   r = client.Send("POST", "/api/customers/7/upload", {},
                   std::string(5000, 'x'));
@@ -901,7 +899,8 @@ TEST_F(ProxyIntegrationTest, AnExportedAnswerThatCannotBeSentAgainIs503) {
   EXPECT_EQ(CounterValue(*registry_, "tandem_proxy_exported_replays_total",
                          {{"outcome", "not_replayable"}}),
             1);
-  EXPECT_EQ(source_->exported_answers(), answered + 1);
+  // Sent once, not again.
+  EXPECT_EQ(source_->exported_answers(), held_answers + 1);
   EXPECT_EQ(target_->requests(), 0);
 }
 

@@ -5,7 +5,9 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "portal-proxy/forwarding.h"
 #include "portal-proxy/freeze_stage.h"
 #include "portal-proxy/hold_stage.h"
@@ -205,6 +207,32 @@ TEST_F(StageTest, IdentifyPlacesAsksForALoginBodyAndRefuses) {
   EXPECT_EQ(x.reply.status, 401);
   EXPECT_EQ(x.reply.extra_headers,
             "Set-Cookie: tandem_session=; Path=/; Max-Age=0\r\n");
+}
+
+TEST_F(StageTest, IdentifyExpiresARoutingCookieByItsClock) {
+  // The cookie lives an hour by the stage's clock, which moves only when
+  // told to.
+  SimulatedClock clock(absl::FromUnixSeconds(2'000'000'000));
+  IdentifyStage identify(&resolver_, clock);
+  const std::string request =
+      absl::StrCat("GET /home HTTP/1.1\r\nHost: a\r\nCookie: ",
+                   ResolverOptions().cookie_name, "=",
+                   cookie_.Sign(8, SYSTEM_TARGET, 80, clock.Now()), "\r\n\r\n");
+  Exchange x = Request(request);
+  ASSERT_EQ(identify.Run(x), StageResult::kContinue);
+  EXPECT_EQ(x.record.customer_id, 8);
+  EXPECT_EQ(x.record.by, ResolvedBy::kCookie);
+
+  clock.Advance(absl::Minutes(59));
+  x = Request(request);
+  ASSERT_EQ(identify.Run(x), StageResult::kContinue);
+  EXPECT_EQ(x.record.customer_id, 8);
+
+  clock.Advance(absl::Minutes(2));  // past the hour: the cookie places no one
+  x = Request(request);
+  identify.Run(x);
+  EXPECT_EQ(x.record.customer_id, 0);
+  EXPECT_NE(x.record.by, ResolvedBy::kCookie);
 }
 
 TEST_F(StageTest, HoldWaitsWhileMigratingAndAnswers503PastTheTimeout) {

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "router/client/route_cache.h"
 #include "router/mysql_route_store.h"
 #include "tests/router/router_fixture.h"
@@ -287,6 +288,43 @@ TEST_F(RouterWatchTest, PruningKeepsTheNewestChanges) {
                           database());
   ASSERT_TRUE(left.ok());
   EXPECT_EQ((*left)[0], "7\t4");
+}
+
+TEST_F(RouterWatchTest, TheFeedPrunesByItsClockNotTheWallClock) {
+  // Time is the replica's clock's: two simulated hours pass in an instant,
+  // and nothing is pruned before they do.
+  SimulatedClock clock(absl::Now());
+  RouterServerOptions options;
+  options.db.url = db()->url();
+  options.db.user = db()->user();
+  options.db.password = db()->password();
+  options.db.database = database();
+  options.tokens = kTokensFile;
+  options.worker_threads = 2;
+  options.feed.retention = absl::Hours(1);
+  options.feed.prune_interval = absl::Minutes(10);
+  options.feed.remembered_changes = 2;
+  options.clock = &clock;
+  auto started = RouterServer::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<RouterServer> server = *std::move(started);
+  auto stub = Stub(server->port());
+  ImportCustomers(*stub, 1, 10);  // Ten changes, stamped now.
+  auto logged = [&] {
+    auto rows = db()->Query("SELECT COUNT(*) FROM route_changes", database());
+    return rows.ok() ? (*rows)[0] : rows.status().ToString();
+  };
+  EXPECT_EQ(logged(), "10");
+  clock.Advance(absl::Minutes(30));  // A prune pass, but nothing is old yet.
+  server->feed().Wake();
+  ASSERT_TRUE(Eventually([&] {
+    return !clock.EarliestWaiter().has_value() ||
+           *clock.EarliestWaiter() > clock.Now();
+  }));
+  EXPECT_EQ(logged(), "10");
+  clock.Advance(absl::Hours(2));
+  // Past the retention: all but the two remembered changes go.
+  ASSERT_TRUE(Eventually([&] { return logged() == "2"; })) << logged();
 }
 
 TEST_F(RouterWatchTest, ShutdownEndsWatchStreamsWithUnavailable) {
