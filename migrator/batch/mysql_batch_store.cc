@@ -702,13 +702,20 @@ absl::Status MysqlBatchStore::Reconcile() {
         "1 AND 5)"));
     cancelled->setInt64(1, now);
     cancelled->executeUpdate();
-    // RUNNING or PAUSING -> COMPLETED: every item finished.
+    // RUNNING or PAUSING -> COMPLETED: every item finished. The UPDATE
+    // reads the batch row as last committed but the subqueries from the
+    // statement's snapshot: a batch committed (with its items, in one
+    // transaction) after the snapshot would look empty, hence finished, so
+    // its items must be seen too (a batch without any completes after a
+    // minute).
     Stmt completed(conn.prepareStatement(
         "UPDATE migrator_batches b SET state = 7, version = version + 1, "
         "finished_at_ms = ? WHERE state IN (2, 3) AND NOT EXISTS (SELECT 1 "
         "FROM migrator_items i WHERE i.batch_id = b.batch_id AND i.state NOT "
-        "IN (7, 8, 9, 10))"));
+        "IN (7, 8, 9, 10)) AND (EXISTS (SELECT 1 FROM migrator_items i WHERE "
+        "i.batch_id = b.batch_id) OR b.created_at_ms < ?)"));
     completed->setInt64(1, now);
+    completed->setInt64(2, now - 60000);
     completed->executeUpdate();
     // RUNNING -> PAUSING after too many failures since the last start.
     std::unique_ptr<sql::Statement> s(conn.createStatement());
