@@ -2,9 +2,9 @@
 
 #include <cstdio>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 
 namespace tandem::testbed {
 
@@ -15,306 +15,127 @@ const JsonValue* JsonValue::Find(absl::string_view name) const {
   return nullptr;
 }
 
+// Builds a JsonValue from nlohmann-json's SAX events. SAX rather than
+// nlohmann::json itself because the number events carry the number's source
+// text, so money such as 10.50 stays exactly as written.
 class JsonParser {
  public:
-  explicit JsonParser(absl::string_view text) : text_(text) {}
+  using Json = nlohmann::json;
+  static constexpr size_t kMaxDepth = 64;
 
-  absl::StatusOr<JsonValue> ParseDocument() {
-    JsonValue value;
-    if (!ParseValue(value, 0)) return Error();
-    SkipSpace();
-    if (pos_ != text_.size()) {
-      error_ = "trailing characters";
-      return Error();
+  bool null() { return Put(JsonValue()); }
+  bool boolean(bool value) {
+    JsonValue v;
+    v.type_ = JsonValue::Type::kBool;
+    v.bool_ = value;
+    return Put(std::move(v));
+  }
+  bool number_integer(Json::number_integer_t value) {
+    return Number(absl::StrCat(value));
+  }
+  bool number_unsigned(Json::number_unsigned_t value) {
+    return Number(absl::StrCat(value));
+  }
+  bool number_float(Json::number_float_t, const Json::string_t& text) {
+    return Number(text);
+  }
+  bool string(Json::string_t& value) {
+    JsonValue v;
+    v.type_ = JsonValue::Type::kString;
+    v.text_ = std::move(value);
+    return Put(std::move(v));
+  }
+  bool binary(Json::binary_t&) { return Fail("binary value"); }
+  bool start_object(size_t) {
+    JsonValue v;
+    v.type_ = JsonValue::Type::kObject;
+    return Open(std::move(v));
+  }
+  bool key(Json::string_t& name) {
+    if (!names_.back().insert(name).second) {
+      return Fail(absl::StrCat("duplicate member name \"", name, "\""));
     }
-    return value;
+    key_ = std::move(name);
+    return true;
+  }
+  bool end_object() { return Close(); }
+  bool start_array(size_t) {
+    JsonValue v;
+    v.type_ = JsonValue::Type::kArray;
+    return Open(std::move(v));
+  }
+  bool end_array() { return Close(); }
+  bool parse_error(size_t position, const std::string&,
+                   const nlohmann::detail::exception& e) {
+    error_ = absl::StrCat("malformed JSON at byte ", position, ": ", e.what());
+    return false;
+  }
+
+  absl::StatusOr<JsonValue> Parse(absl::string_view text) {
+    const bool ok = Json::sax_parse(text.begin(), text.end(), this);
+    if (!ok || !done_) {
+      return absl::InvalidArgumentError(
+          error_.empty() ? std::string("malformed JSON") : error_);
+    }
+    return std::move(root_);
   }
 
  private:
-  absl::Status Error() const {
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed JSON at byte ", pos_, ": ", error_));
+  bool Fail(absl::string_view why) {
+    error_ = absl::StrCat("malformed JSON: ", why);
+    return false;
   }
-
-  void SkipSpace() {
-    while (pos_ < text_.size() &&
-           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
-            text_[pos_] == '\r')) {
-      ++pos_;
-    }
+  bool Number(std::string text) {
+    JsonValue v;
+    v.type_ = JsonValue::Type::kNumber;
+    v.text_ = std::move(text);
+    return Put(std::move(v));
   }
-
-  bool Literal(absl::string_view word) {
-    if (text_.substr(pos_, word.size()) != word) {
-      error_ = "unexpected token";
-      return false;
+  // Places `v` in the open container (or as the document), returning where.
+  JsonValue* Place(JsonValue v) {
+    if (open_.empty()) {
+      root_ = std::move(v);
+      done_ = true;
+      return &root_;
     }
-    pos_ += word.size();
+    JsonValue& parent = *open_.back();
+    if (parent.type_ == JsonValue::Type::kObject) {
+      parent.members_.emplace_back(std::move(key_), std::move(v));
+      return &parent.members_.back().second;
+    }
+    parent.elements_.push_back(std::move(v));
+    return &parent.elements_.back();
+  }
+  bool Put(JsonValue v) {
+    Place(std::move(v));
+    return true;
+  }
+  // A container's children are all placed before its next sibling, so the
+  // pointers on open_ stay valid while they are there.
+  bool Open(JsonValue v) {
+    if (open_.size() >= kMaxDepth) return Fail("nesting too deep");
+    open_.push_back(Place(std::move(v)));
+    names_.emplace_back();
+    done_ = false;
+    return true;
+  }
+  bool Close() {
+    open_.pop_back();
+    names_.pop_back();
+    done_ = open_.empty();
     return true;
   }
 
-  bool ParseValue(JsonValue& out, int depth) {
-    if (depth > 64) {
-      error_ = "nesting too deep";
-      return false;
-    }
-    SkipSpace();
-    if (pos_ >= text_.size()) {
-      error_ = "unexpected end";
-      return false;
-    }
-    char c = text_[pos_];
-    switch (c) {
-      case 'n':
-        out.type_ = JsonValue::Type::kNull;
-        return Literal("null");
-      case 't':
-        out.type_ = JsonValue::Type::kBool;
-        out.bool_ = true;
-        return Literal("true");
-      case 'f':
-        out.type_ = JsonValue::Type::kBool;
-        out.bool_ = false;
-        return Literal("false");
-      case '"':
-        out.type_ = JsonValue::Type::kString;
-        return ParseString(out.text_);
-      case '[':
-        return ParseArray(out, depth);
-      case '{':
-        return ParseObject(out, depth);
-      default:
-        if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber(out);
-        error_ = "unexpected character";
-        return false;
-    }
-  }
-
-  bool ParseNumber(JsonValue& out) {
-    size_t start = pos_;
-    auto digits = [&] {
-      size_t s = pos_;
-      while (pos_ < text_.size() && absl::ascii_isdigit(text_[pos_])) ++pos_;
-      return pos_ > s;
-    };
-    if (text_[pos_] == '-') ++pos_;
-    if (pos_ < text_.size() && text_[pos_] == '0') {
-      ++pos_;
-    } else if (!digits()) {
-      error_ = "bad number";
-      return false;
-    }
-    if (pos_ < text_.size() && text_[pos_] == '.') {
-      ++pos_;
-      if (!digits()) {
-        error_ = "bad number";
-        return false;
-      }
-    }
-    if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
-      ++pos_;
-      if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) {
-        ++pos_;
-      }
-      if (!digits()) {
-        error_ = "bad number";
-        return false;
-      }
-    }
-    out.type_ = JsonValue::Type::kNumber;
-    out.text_ = std::string(text_.substr(start, pos_ - start));
-    return true;
-  }
-
-  static void AppendUtf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  bool Hex4(uint32_t& value) {
-    if (pos_ + 4 > text_.size()) {
-      error_ = "bad escape";
-      return false;
-    }
-    value = 0;
-    for (int i = 0; i < 4; ++i) {
-      char c = text_[pos_++];
-      value <<= 4;
-      if (c >= '0' && c <= '9') {
-        value |= c - '0';
-      } else if (c >= 'a' && c <= 'f') {
-        value |= c - 'a' + 10;
-      } else if (c >= 'A' && c <= 'F') {
-        value |= c - 'A' + 10;
-      } else {
-        error_ = "bad escape";
-        return false;
-      }
-    }
-    return true;
-  }
-
-  bool ParseString(std::string& out) {
-    ++pos_;  // opening quote
-    while (true) {
-      if (pos_ >= text_.size()) {
-        error_ = "unterminated string";
-        return false;
-      }
-      char c = text_[pos_++];
-      if (c == '"') return true;
-      if (static_cast<unsigned char>(c) < 0x20) {
-        error_ = "control character in string";
-        return false;
-      }
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      if (pos_ >= text_.size()) {
-        error_ = "unterminated string";
-        return false;
-      }
-      char e = text_[pos_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out.push_back(e);
-          break;
-        case 'b':
-          out.push_back('\b');
-          break;
-        case 'f':
-          out.push_back('\f');
-          break;
-        case 'n':
-          out.push_back('\n');
-          break;
-        case 'r':
-          out.push_back('\r');
-          break;
-        case 't':
-          out.push_back('\t');
-          break;
-        case 'u': {
-          uint32_t cp;
-          if (!Hex4(cp)) return false;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t low;
-            if (text_.substr(pos_, 2) != "\\u") {
-              error_ = "lone surrogate";
-              return false;
-            }
-            pos_ += 2;
-            if (!Hex4(low) || low < 0xDC00 || low > 0xDFFF) {
-              error_ = "lone surrogate";
-              return false;
-            }
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            error_ = "lone surrogate";
-            return false;
-          }
-          AppendUtf8(out, cp);
-          break;
-        }
-        default:
-          error_ = "bad escape";
-          return false;
-      }
-    }
-  }
-
-  bool ParseArray(JsonValue& out, int depth) {
-    out.type_ = JsonValue::Type::kArray;
-    ++pos_;
-    SkipSpace();
-    if (pos_ < text_.size() && text_[pos_] == ']') {
-      ++pos_;
-      return true;
-    }
-    while (true) {
-      JsonValue element;
-      if (!ParseValue(element, depth + 1)) return false;
-      out.elements_.push_back(std::move(element));
-      SkipSpace();
-      if (pos_ < text_.size() && text_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (pos_ < text_.size() && text_[pos_] == ']') {
-        ++pos_;
-        return true;
-      }
-      error_ = "expected ',' or ']'";
-      return false;
-    }
-  }
-
-  bool ParseObject(JsonValue& out, int depth) {
-    out.type_ = JsonValue::Type::kObject;
-    ++pos_;
-    SkipSpace();
-    if (pos_ < text_.size() && text_[pos_] == '}') {
-      ++pos_;
-      return true;
-    }
-    while (true) {
-      SkipSpace();
-      if (pos_ >= text_.size() || text_[pos_] != '"') {
-        error_ = "expected member name";
-        return false;
-      }
-      std::string key;
-      if (!ParseString(key)) return false;
-      if (out.Find(key) != nullptr) {
-        error_ = "duplicate member name";
-        return false;
-      }
-      SkipSpace();
-      if (pos_ >= text_.size() || text_[pos_] != ':') {
-        error_ = "expected ':'";
-        return false;
-      }
-      ++pos_;
-      JsonValue value;
-      if (!ParseValue(value, depth + 1)) return false;
-      out.members_.emplace_back(std::move(key), std::move(value));
-      SkipSpace();
-      if (pos_ < text_.size() && text_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (pos_ < text_.size() && text_[pos_] == '}') {
-        ++pos_;
-        return true;
-      }
-      error_ = "expected ',' or '}'";
-      return false;
-    }
-  }
-
-  absl::string_view text_;
-  size_t pos_ = 0;
+  JsonValue root_;
+  bool done_ = false;
+  std::vector<JsonValue*> open_;
+  std::vector<absl::flat_hash_set<std::string>> names_;
+  std::string key_;
   std::string error_;
 };
 
 absl::StatusOr<JsonValue> JsonValue::Parse(absl::string_view text) {
-  return JsonParser(text).ParseDocument();
+  return JsonParser().Parse(text);
 }
 
 void AppendJsonString(std::string& out, absl::string_view value) {

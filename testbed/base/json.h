@@ -1,10 +1,7 @@
-// A small JSON reader and writer for the testbed's HTTP APIs.
-//
-// The reader keeps numbers as their source text so that money amounts such
-// as 10.50 reach the caller exactly; the writer emits compact JSON with
-// every string escaped. Debian 12's archive has nlohmann-json, but the
-// suite's bootstrap does not install it and these ~300 lines are all the
-// testbed needs.
+// JSON for the testbed's HTTP APIs: a document tree read by nlohmann-json
+// (its SAX interface, so that numbers keep their source text and money
+// amounts such as 10.50 reach the caller exactly), and a compact writer that
+// appends straight to a string with every string escaped.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,9 @@
 #include "testbed/base/model.h"
 
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testbed/base/crypto.h"
 #include "testbed/base/json.h"
@@ -91,6 +95,33 @@ TEST(JsonTest, RejectsMalformed) {
                           "\"\\x\"", "01", "{} x", "\"\x01\""}) {
     EXPECT_FALSE(JsonValue::Parse(bad).ok()) << bad;
   }
+}
+
+TEST(JsonTest, KeepsEveryNumberAsWrittenAndBoundsTheNesting) {
+  absl::StatusOr<JsonValue> v = JsonValue::Parse(
+      R"([10.50, -3, 1e2, 18446744073709551615, 123456789012345678901234])");
+  ASSERT_TRUE(v.ok()) << v.status();
+  std::vector<std::string> texts;
+  for (const JsonValue& e : v->elements()) texts.push_back(e.text());
+  EXPECT_THAT(texts,
+              testing::ElementsAre("10.50", "-3", "1e2", "18446744073709551615",
+                                   "123456789012345678901234"));
+  const std::string deepest = std::string(64, '[') + std::string(64, ']');
+  EXPECT_TRUE(JsonValue::Parse(deepest).ok());
+  const std::string too_deep = std::string(65, '[') + std::string(65, ']');
+  absl::StatusOr<JsonValue> refused = JsonValue::Parse(too_deep);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), testing::HasSubstr("too deep"));
+  absl::StatusOr<JsonValue> twice =
+      JsonValue::Parse(R"({"a":1,"b":{"a":2},"a":3})");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_THAT(twice.status().message(),
+              testing::HasSubstr("duplicate member name \"a\""));
+  // Member order is the document's.
+  absl::StatusOr<JsonValue> ordered = JsonValue::Parse(R"({"z":1,"a":2})");
+  ASSERT_TRUE(ordered.ok());
+  EXPECT_EQ(ordered->members()[0].first, "z");
 }
 
 TEST(JsonTest, WriterEscapesAndSeparates) {

@@ -158,7 +158,17 @@ class SimExportedTest : public ::testing::Test {
                        "1";
               },
               absl::Seconds(30)))
-              << "the request never waited on the customer's row";
+              << "the request never waited on the customer's row: "
+              << Scalar(v,
+                        "SELECT GROUP_CONCAT(CONCAT(trx_state, ' ', "
+                        "IFNULL(trx_query, '-')) SEPARATOR ' | ') FROM "
+                        "information_schema.INNODB_TRX")
+              << " || "
+              << Scalar(v,
+                        "SELECT GROUP_CONCAT(CONCAT(command, ' ', time, ' ', "
+                        "IFNULL(state, '-'), ' ', IFNULL(info, '-')) "
+                        "SEPARATOR ' | ') FROM information_schema.PROCESSLIST "
+                        "WHERE command <> 'Sleep'");
           std::unique_ptr<sql::PreparedStatement> mark(conn.prepareStatement(
               v1 ? "UPDATE customers SET status = 'exported' "
                    "WHERE i_customer = ?"
