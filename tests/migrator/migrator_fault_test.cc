@@ -420,17 +420,8 @@ TEST_F(MigratorFaultTest,
   v1::MoveCustomerResponse moved = Move(*stub, c);
   ASSERT_EQ(moved.item().state(), v1::ITEM_STATE_TAIL);
   // The tail window ends before a rollback may start.
-  ASSERT_TRUE(::tandem::testing::Eventually(
-      [&] {
-        v1::GetBatchRequest request;
-        request.set_batch_id(moved.batch().batch_id());
-        v1::GetBatchResponse response;
-        return stub->GetBatch(MigratorEnv::Ctx(kViewerToken).get(), request,
-                              &response)
-                   .ok() &&
-               response.batch().state() == v1::BATCH_STATE_COMPLETED;
-      },
-      absl::Seconds(30)));
+  ASSERT_TRUE(AwaitBatchState(*stub, moved.batch().batch_id(),
+                              v1::BATCH_STATE_COMPLETED, absl::Seconds(30)));
   // Natively on the target, amounts in micro-units v1 cannot hold: a call
   // of 1.234567 and two charges of 0.000004 (v1 rounds each to 0.00000, and
   // their balance of -0.000008 to -0.00001).

@@ -277,6 +277,21 @@ bool Batches::Await(int64_t batch_id,
       timeout);
 }
 
+bool AwaitBatchState(v1::MigratorService::Stub& stub, int64_t batch_id,
+                     v1::BatchState state, absl::Duration timeout) {
+  return ::tandem::testing::Eventually(
+      [&] {
+        v1::GetBatchRequest request;
+        request.set_batch_id(batch_id);
+        v1::GetBatchResponse response;
+        return stub.GetBatch(MigratorEnv::Ctx(kViewerToken).get(), request,
+                             &response)
+                   .ok() &&
+               response.batch().state() == state;
+      },
+      timeout);
+}
+
 bool Batches::AwaitFinished(int64_t batch_id, absl::Duration timeout) {
   return Await(
       batch_id,

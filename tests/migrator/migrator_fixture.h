@@ -121,4 +121,10 @@ class Batches {
   std::unique_ptr<v1::MigratorService::Stub> stub_;
 };
 
+// Waits (up to `timeout`) until batch `batch_id`, read through `stub` with
+// the viewer token, is in `state`; true when it was.
+bool AwaitBatchState(v1::MigratorService::Stub& stub, int64_t batch_id,
+                     v1::BatchState state,
+                     absl::Duration timeout = absl::Seconds(60));
+
 }  // namespace tandem::migrator::testing

@@ -128,17 +128,7 @@ class MigratorMoveTest : public ::testing::Test {
 
   // Waits until the batch's item has finished (its tail window ended).
   void AwaitDone(v1::MigratorService::Stub& stub, int64_t batch_id) {
-    EXPECT_TRUE(::tandem::testing::Eventually(
-        [&] {
-          v1::GetBatchRequest request;
-          request.set_batch_id(batch_id);
-          v1::GetBatchResponse response;
-          return stub.GetBatch(MigratorEnv::Ctx(kViewerToken).get(), request,
-                               &response)
-                     .ok() &&
-                 response.batch().state() == v1::BATCH_STATE_COMPLETED;
-        },
-        absl::Seconds(60)));
+    EXPECT_TRUE(AwaitBatchState(stub, batch_id, v1::BATCH_STATE_COMPLETED));
   }
 
   v1::VerifyCustomerResponse Verify(v1::MigratorService::Stub& stub,

@@ -37,20 +37,6 @@ std::unique_ptr<testbed::SimServer> StartSim(const MigratorEnv& env,
   return sim.ok() ? *std::move(sim) : nullptr;
 }
 
-bool AwaitCompleted(v1::MigratorService::Stub& stub, int64_t batch_id) {
-  return ::tandem::testing::Eventually(
-      [&] {
-        v1::GetBatchRequest request;
-        request.set_batch_id(batch_id);
-        v1::GetBatchResponse response;
-        return stub.GetBatch(MigratorEnv::Ctx(kViewerToken).get(), request,
-                             &response)
-                   .ok() &&
-               response.batch().state() == v1::BATCH_STATE_COMPLETED;
-      },
-      absl::Seconds(90));
-}
-
 TEST(MigratorPortalTest,
      PortalVisitsThroughTheProxyAllSucceedWhileCustomersMoveAndOneComesBack) {
   auto env = MigratorEnv::Start(SmallPopulation(30, 150, 1500));
@@ -122,7 +108,8 @@ TEST(MigratorPortalTest,
     batches.push_back(response.batch().batch_id());
   }
   // The first one comes back once its tail is over, still under traffic.
-  ASSERT_TRUE(AwaitCompleted(*stub, batches[0]));
+  ASSERT_TRUE(AwaitBatchState(*stub, batches[0], v1::BATCH_STATE_COMPLETED,
+                              absl::Seconds(90)));
   v1::RollbackCustomerRequest back;
   back.set_customer_id(moving[0]);
   back.set_wait(true);
@@ -150,7 +137,9 @@ TEST(MigratorPortalTest,
   EXPECT_EQ((*env)->Route(moving[0]).system(), SYSTEM_SOURCE);
   for (size_t i = 1; i < moving.size(); ++i) {
     EXPECT_EQ((*env)->Route(moving[i]).system(), SYSTEM_TARGET);
-    ASSERT_TRUE(AwaitCompleted(*stub, batches[i])) << moving[i];
+    ASSERT_TRUE(AwaitBatchState(*stub, batches[i], v1::BATCH_STATE_COMPLETED,
+                                absl::Seconds(90)))
+        << moving[i];
     v1::VerifyCustomerRequest request;
     request.set_customer_id(moving[i]);
     v1::VerifyCustomerResponse verified;

@@ -82,17 +82,8 @@ TEST(MigratorTrafficTest,
 
   // Every move finished, its tail window over.
   for (int64_t b : batches) {
-    EXPECT_TRUE(::tandem::testing::Eventually(
-        [&] {
-          v1::GetBatchRequest request;
-          request.set_batch_id(b);
-          v1::GetBatchResponse response;
-          return stub->GetBatch(MigratorEnv::Ctx(kViewerToken).get(), request,
-                                &response)
-                     .ok() &&
-                 response.batch().state() == v1::BATCH_STATE_COMPLETED;
-        },
-        absl::Seconds(90)))
+    EXPECT_TRUE(
+        AwaitBatchState(*stub, b, v1::BATCH_STATE_COMPLETED, absl::Seconds(90)))
         << "batch " << b;
   }
   int64_t carried = 0;
