@@ -24,18 +24,9 @@ using ::tandem::common::v1::SYSTEM_TARGET;
 class MigratorBatchTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    EnvOptions o;
-    o.datagen.customers = 60;
-    o.datagen.accounts = 300;
-    o.datagen.xdrs = 3000;
-    o.datagen.large_customers = 0;
-    o.datagen.huge_accounts = 0;
-    absl::StatusOr<std::unique_ptr<MigratorEnv>> env = MigratorEnv::Start(o);
-    if (!env.ok()) {
-      *setup_error_ = env.status().ToString();
-      return;
-    }
-    env_ = env->release();
+    env_ = MigratorEnv::StartForSuite(SmallPopulation(60, 300, 3000),
+                                      setup_error_);
+    if (env_ == nullptr) return;
     auto migrator = env_->StartMigrator();
     if (!migrator.ok()) {
       *setup_error_ = migrator.status().ToString();

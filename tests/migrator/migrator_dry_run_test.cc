@@ -21,18 +21,9 @@ namespace cv1 = ::tandem::catalog::v1;
 class MigratorDryRunTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    EnvOptions o;
-    o.datagen.customers = 50;
-    o.datagen.accounts = 250;
-    o.datagen.xdrs = 2500;
-    o.datagen.large_customers = 0;
-    o.datagen.huge_accounts = 0;
-    absl::StatusOr<std::unique_ptr<MigratorEnv>> env = MigratorEnv::Start(o);
-    if (!env.ok()) {
-      *setup_error_ = env.status().ToString();
-      return;
-    }
-    env_ = env->release();
+    env_ = MigratorEnv::StartForSuite(SmallPopulation(50, 250, 2500),
+                                      setup_error_);
+    if (env_ == nullptr) return;
   }
   static void TearDownTestSuite() { delete env_; }
   void SetUp() override { ASSERT_NE(env_, nullptr) << *setup_error_; }

@@ -78,18 +78,9 @@ class Load {
 class MigratorThrottleTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    EnvOptions o;
-    o.datagen.customers = 40;
-    o.datagen.accounts = 400;
-    o.datagen.xdrs = 16000;
-    o.datagen.large_customers = 0;
-    o.datagen.huge_accounts = 0;
-    absl::StatusOr<std::unique_ptr<MigratorEnv>> env = MigratorEnv::Start(o);
-    if (!env.ok()) {
-      *setup_error_ = env.status().ToString();
-      return;
-    }
-    env_ = env->release();
+    env_ = MigratorEnv::StartForSuite(SmallPopulation(40, 400, 16000),
+                                      setup_error_);
+    if (env_ == nullptr) return;
     auto migrator = env_->StartMigrator();
     if (!migrator.ok()) {
       *setup_error_ = migrator.status().ToString();
