@@ -1,5 +1,6 @@
 #include "migrator/batch/batch_rows.h"
 
+#include <cppconn/exception.h>
 #include <cppconn/prepared_statement.h>
 #include <cppconn/statement.h>
 #include <mysql_connection.h>
@@ -8,6 +9,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace tandem::migrator {
 namespace {
@@ -168,6 +170,82 @@ v1::BatchItem ItemFromColumns(sql::ResultSet& rs) {
   item.set_worker(rs.getString("worker"));
   item.set_held_at_gate(rs.getInt("held") != 0);
   return item;
+}
+
+absl::StatusOr<std::optional<int64_t>> BatchOfRequest(
+    sql::Connection& conn, const std::string& request_id) {
+  if (request_id.empty()) return std::nullopt;
+  Stmt find(conn.prepareStatement(
+      "SELECT batch_id FROM migrator_batches WHERE request_id = ?"));
+  find->setString(1, request_id);
+  Rows rs(find->executeQuery());
+  if (!rs->next()) return std::nullopt;
+  return rs->getInt64(1);
+}
+
+absl::StatusOr<v1::Batch> InsertBatchRow(
+    sql::Connection& conn, const NewBatch& b, int64_t now, int parallelism,
+    const std::string& placeholder,
+    const std::function<std::string(int64_t batch_id)>& default_name,
+    std::vector<std::unique_ptr<std::istringstream>>& keep) {
+  v1::Batch batch;
+  batch.set_name(b.name);
+  batch.set_description(b.description);
+  *batch.mutable_selector() = b.selector;
+  batch.set_mode(b.mode);
+  batch.set_direction(b.direction == Direction::kMove
+                          ? ::tandem::common::v1::DIRECTION_MOVE
+                          : ::tandem::common::v1::DIRECTION_ROLLBACK);
+  *batch.mutable_options() = b.options;
+  batch.set_mapping_digest(b.mapping_digest);
+  batch.mutable_created()->set_actor(b.actor);
+  batch.mutable_created()->set_reason(b.reason);
+  batch.mutable_created()->set_at_unix_ms(now);
+  *batch.mutable_updated() = batch.created();
+  std::string options;
+  b.options.SerializeToString(&options);
+  Stmt insert(conn.prepareStatement(
+      "INSERT INTO migrator_batches (name, request_id, state, mode, "
+      "direction, version, options, detail, created_at_ms, "
+      "started_at_ms, parallelism) VALUES (?, ?, ?, ?, ?, 1, ?, '', ?, ?, ?)"));
+  insert->setString(1, b.name.empty() ? placeholder : b.name);
+  if (b.request_id.empty()) {
+    insert->setNull(2, 0);
+  } else {
+    insert->setString(2, b.request_id);
+  }
+  insert->setInt(3,
+                 b.start ? v1::BATCH_STATE_RUNNING : v1::BATCH_STATE_CREATED);
+  insert->setInt(4, b.mode);
+  insert->setInt(5, batch.direction());
+  SetBlob(*insert, 6, options, keep);
+  insert->setInt64(7, now);
+  insert->setInt64(8, b.start ? now : 0);
+  insert->setInt(9, parallelism);
+  try {
+    insert->executeUpdate();
+  } catch (const sql::SQLException& e) {
+    if (e.getErrorCode() == 1062) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("a batch named \"", b.name, "\" exists already"));
+    }
+    throw;
+  }
+  std::unique_ptr<sql::Statement> s(conn.createStatement());
+  Rows id(s->executeQuery("SELECT LAST_INSERT_ID()"));
+  id->next();
+  const int64_t batch_id = id->getInt64(1);
+  if (b.name.empty()) batch.set_name(default_name(batch_id));
+  batch.set_batch_id(batch_id);
+  std::string detail;
+  batch.SerializeToString(&detail);
+  Stmt update(conn.prepareStatement(
+      "UPDATE migrator_batches SET name = ?, detail = ? WHERE batch_id = ?"));
+  update->setString(1, batch.name());
+  SetBlob(*update, 2, detail, keep);
+  update->setInt64(3, batch_id);
+  update->executeUpdate();
+  return batch;
 }
 
 }  // namespace tandem::migrator

@@ -144,79 +144,27 @@ absl::StatusOr<v1::Batch> MysqlMoveStore::CreateBatch(const NewBatch& b) {
   TANDEM_RETURN_IF_ERROR(pool_->Transaction(
       "create batch", [&](sql::Connection& conn) -> absl::Status {
         std::vector<std::unique_ptr<std::istringstream>> keep;
-        if (!b.request_id.empty()) {
-          Stmt find(conn.prepareStatement(
-              "SELECT batch_id FROM migrator_batches WHERE request_id = ?"));
-          find->setString(1, b.request_id);
-          Rows rs(find->executeQuery());
-          if (rs->next()) {
-            TANDEM_ASSIGN_OR_RETURN(result, ReadBatch(conn, rs->getInt64(1)));
-            return absl::OkStatus();
-          }
+        TANDEM_ASSIGN_OR_RETURN(std::optional<int64_t> retried,
+                                BatchOfRequest(conn, b.request_id));
+        if (retried.has_value()) {
+          TANDEM_ASSIGN_OR_RETURN(result, ReadBatch(conn, *retried));
+          return absl::OkStatus();
         }
         const int64_t now = DbNow(conn);
-        v1::Batch batch;
-        batch.set_name(b.name);
-        batch.set_description(b.description);
-        *batch.mutable_selector() = b.selector;
-        batch.set_mode(b.mode);
-        batch.set_direction(b.direction == Direction::kMove
-                                ? ::tandem::common::v1::DIRECTION_MOVE
-                                : ::tandem::common::v1::DIRECTION_ROLLBACK);
-        *batch.mutable_options() = b.options;
-        batch.set_mapping_digest(b.mapping_digest);
-        batch.mutable_created()->set_actor(b.actor);
-        batch.mutable_created()->set_reason(b.reason);
-        batch.mutable_created()->set_at_unix_ms(now);
-        *batch.mutable_updated() = batch.created();
-        const v1::BatchState state =
-            b.start ? v1::BATCH_STATE_RUNNING : v1::BATCH_STATE_CREATED;
-        Stmt insert(conn.prepareStatement(
-            "INSERT INTO migrator_batches (name, request_id, state, mode, "
-            "direction, version, options, detail, created_at_ms, "
-            "started_at_ms, parallelism) VALUES (?, ?, ?, ?, ?, 1, ?, '', ?, "
-            "?, ?)"));
-        // A unique placeholder until the id is known.
-        insert->setString(
-            1, b.name.empty()
-                   ? absl::StrCat("pending-", now, "-",
-                                  b.customers.empty() ? 0 : b.customers[0])
-                   : b.name);
-        if (b.request_id.empty()) {
-          insert->setNull(2, 0);
-        } else {
-          insert->setString(2, b.request_id);
-        }
-        insert->setInt(3, state);
-        insert->setInt(4, b.mode);
-        insert->setInt(5, batch.direction());
-        std::string options;
-        b.options.SerializeToString(&options);
-        SetBlob(*insert, 6, options, keep);
-        insert->setInt64(7, now);
-        insert->setInt64(8, b.start ? now : 0);
-        insert->setInt(
-            9, b.options.parallelism() > 0 ? b.options.parallelism() : 4);
-        insert->executeUpdate();
-        std::unique_ptr<sql::Statement> s(conn.createStatement());
-        Rows id(s->executeQuery("SELECT LAST_INSERT_ID()"));
-        id->next();
-        const int64_t batch_id = id->getInt64(1);
-        if (b.name.empty()) {
-          batch.set_name(absl::StrCat(
-              b.direction == Direction::kMove ? "move-" : "rollback-",
-              b.customers.empty() ? 0 : b.customers[0], "-", batch_id));
-        }
-        batch.set_batch_id(batch_id);
-        std::string detail;
-        batch.SerializeToString(&detail);
-        Stmt update(conn.prepareStatement(
-            "UPDATE migrator_batches SET name = ?, detail = ? "
-            "WHERE batch_id = ?"));
-        update->setString(1, batch.name());
-        SetBlob(*update, 2, detail, keep);
-        update->setInt64(3, batch_id);
-        update->executeUpdate();
+        const int64_t first = b.customers.empty() ? 0 : b.customers[0];
+        TANDEM_ASSIGN_OR_RETURN(
+            v1::Batch batch,
+            InsertBatchRow(
+                conn, b, now,
+                b.options.parallelism() > 0 ? b.options.parallelism() : 4,
+                absl::StrCat("pending-", now, "-", first),
+                [&](int64_t id) {
+                  return absl::StrCat(
+                      b.direction == Direction::kMove ? "move-" : "rollback-",
+                      first, "-", id);
+                },
+                keep));
+        const int64_t batch_id = batch.batch_id();
         for (int64_t customer : b.customers) {
           Stmt active(conn.prepareStatement(
               "INSERT INTO migrator_active_customers (customer_id, batch_id) "
