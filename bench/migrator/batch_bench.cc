@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench/migrator/charging_load.h"
 #include "testbed/traffic/charging.h"
 #include "testbed/traffic/route_view.h"
 #include "tests/migrator/migrator_fixture.h"
@@ -36,59 +37,6 @@ namespace {
 using testing::MigratorEnv;
 namespace v1 = ::tandem::migrator::v1;
 namespace cv1 = ::tandem::catalog::v1;
-
-double Percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-// Charging writes on customers that stay on the source, until stopped; the
-// latencies split by whether the batch runs.
-class Charging {
- public:
-  void Start(MigratorEnv& env, std::vector<int64_t> customers) {
-    thread_ = std::thread([this, &env, customers] {
-      testbed::ChargingOptions o;
-      o.rate = absl::GetFlag(FLAGS_charging_rate);
-      o.duration = absl::Seconds(1);
-      o.customers = customers;
-      o.connections = 2;
-      o.ledger_path = "/dev/null";
-      uint64_t seed = 1;
-      testbed::SourceOnlyRouteView routes;
-      testbed::ChargingTargets targets{&env.testbed().v1(), nullptr, &routes};
-      while (!stop_.load()) {
-        o.seed = seed++;
-        auto r = testbed::RunCharging(targets, o);
-        if (!r.ok()) continue;
-        absl::MutexLock lock(&mu_);
-        for (int64_t us : r->latencies_us) {
-          (during_batch_ ? during : before).push_back(us / 1000.0);
-        }
-        failed += r->Failures();
-      }
-    });
-  }
-  void SetDuringBatch(bool b) {
-    absl::MutexLock lock(&mu_);
-    during_batch_ = b;
-  }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
-  std::vector<double> before, during;
-  int64_t failed = 0;
-
- private:
-  absl::Mutex mu_;
-  bool during_batch_ = false;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 // Every customer-owned v1 table copied by INSERT ... SELECT into a scratch
 // database on the source server. Returns rows/s; `*rows` the rows copied.
@@ -187,21 +135,21 @@ int Main() {
   for (int64_t c = 1; c <= n; ++c) {
     (c <= moving ? batch_ids : others).push_back(c);
   }
-  Charging charging;
-  charging.Start(**env, others);
+  ChargingLoad charging;
+  charging.Start(**env, others, absl::GetFlag(FLAGS_charging_rate));
   const absl::Time until =
       absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_baseline_seconds));
   while (absl::Now() < until) {
     absl::SleepFor(absl::Milliseconds(100));  // the baseline's duration
   }
-  charging.SetDuringBatch(true);
+  charging.SetDuring(true);
   testing::Batches batches((*server)->port());
   v1::BatchOptions options;
   options.set_parallelism(parallelism);
   options.set_cutover_timeout_ms(30000);
   const v1::Batch batch = batches.Start("benchmark", batch_ids, options);
   const bool finished = batches.AwaitFinished(batch.batch_id(), absl::Hours(2));
-  charging.SetDuringBatch(false);
+  charging.SetDuring(false);
   charging.Stop();
   const v1::Batch done = batches.Get(batch.batch_id());
   const v1::BatchProgress& p = done.progress();
@@ -251,10 +199,10 @@ int Main() {
       static_cast<int>(p.cutover_ms_p50()),
       static_cast<int>(p.cutover_ms_p99()),
       static_cast<int>(p.cutover_ms_max()),
-      static_cast<int>(charging.before.size()),
-      Percentile(charging.before, 0.5), Percentile(charging.before, 0.99),
-      static_cast<int>(charging.during.size()),
-      Percentile(charging.during, 0.5), Percentile(charging.during, 0.99),
+      static_cast<int>(charging.before_ms.size()),
+      Percentile(charging.before_ms, 0.5), Percentile(charging.before_ms, 0.99),
+      static_cast<int>(charging.during_ms.size()),
+      Percentile(charging.during_ms, 0.5), Percentile(charging.during_ms, 0.99),
       static_cast<int>(charging.failed));
   std::ofstream(absl::GetFlag(FLAGS_report)) << report;
   std::fputs(report.c_str(), stdout);

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "bench/migrator/charging_load.h"
 #include "prometheus/collectable.h"
 #include "testbed/traffic/charging.h"
 #include "testbed/traffic/route_view.h"
@@ -38,13 +39,6 @@ namespace {
 
 using testing::MigratorEnv;
 namespace v1 = ::tandem::migrator::v1;
-
-double Percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
 
 // Customers with exactly `accounts` accounts (at most `n`), movable.
 std::vector<int64_t> WithAccounts(const MigratorEnv& env, int accounts,
@@ -98,42 +92,6 @@ class Bench {
  public:
   std::string report;
 
-  // Charging load on the customers not being moved, until stopped.
-  void StartCharging(MigratorEnv& env, const std::vector<int64_t>& others) {
-    stop_ = false;
-    charging_ = std::thread([this, &env, others] {
-      testbed::ChargingOptions o;
-      o.rate = absl::GetFlag(FLAGS_charging_rate);
-      o.duration = absl::Seconds(1);
-      o.customers = others;
-      o.connections = 2;
-      o.ledger_path = "/dev/null";
-      uint64_t seed = 1;
-      // The other customers stay on the source: no router needed.
-      testbed::SourceOnlyRouteView routes;
-      testbed::ChargingTargets targets{&env.testbed().v1(), nullptr, &routes};
-      while (!stop_.load()) {
-        o.seed = seed++;
-        auto r = testbed::RunCharging(targets, o);
-        if (!r.ok()) continue;
-        absl::MutexLock lock(&mu_);
-        for (int64_t us : r->latencies_us) {
-          (moving_ ? during_ : before_)
-              .push_back(static_cast<double>(us) / 1000);
-        }
-        failed_writes_ += r->Failures();
-      }
-    });
-  }
-  void StopCharging() {
-    stop_ = true;
-    if (charging_.joinable()) charging_.join();
-  }
-  void SetMoving(bool moving) {
-    absl::MutexLock lock(&mu_);
-    moving_ = moving;
-  }
-
   // Moves each customer (one at a time) and records the cutover.
   SizeResult MoveAll(MigratorServer& server, int accounts,
                      const std::vector<int64_t>& customers) {
@@ -172,14 +130,8 @@ class Bench {
         r.failed);
   }
 
-  std::vector<double> before_, during_;
-  int64_t failed_writes_ = 0;
-
- private:
-  absl::Mutex mu_;
-  bool moving_ = false;
-  std::atomic<bool> stop_{false};
-  std::thread charging_;
+  // On the customers not being moved; "during" while customers move.
+  ChargingLoad charging;
 };
 
 // The customer's rows copied by INSERT ... SELECT into a scratch database on
@@ -312,17 +264,17 @@ int Main() {
         others.push_back(c);
       }
     }
-    bench.StartCharging(**env, others);
+    bench.charging.Start(**env, others, absl::GetFlag(FLAGS_charging_rate));
     // The load without moves first, for the comparison.
     const absl::Time until =
         absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_baseline_seconds));
     while (absl::Now() < until) {
       absl::SleepFor(absl::Milliseconds(100));  // the baseline's duration
     }
-    bench.SetMoving(true);
+    bench.charging.SetDuring(true);
     for (int a : {1, 10, 100}) bench.Row(bench.MoveAll(**server, a, sizes[a]));
-    bench.SetMoving(false);
-    bench.StopCharging();
+    bench.charging.SetDuring(false);
+    bench.charging.Stop();
     (*server)->Shutdown(absl::Seconds(10));
   }
   if (absl::GetFlag(FLAGS_large)) {
@@ -355,8 +307,8 @@ int Main() {
       insert_select_rates.push_back(InsertSelect(**env, huge[0], &insert_rows));
       load_data_rate = LoadDataAcross(**env, huge[0], &load_rows);
     }
-    bench.StartCharging(**env, others);
-    bench.SetMoving(true);
+    bench.charging.Start(**env, others, absl::GetFlag(FLAGS_charging_rate));
+    bench.charging.SetDuring(true);
     bench.Row(bench.MoveAll(**server, 1000, large));
     if (!huge.empty()) {
       insert_select_rates.push_back(InsertSelect(**env, huge[0], &insert_rows));
@@ -384,8 +336,8 @@ int Main() {
             absl::StrAppendFormat(out, "%.0f", r);
           });
     }
-    bench.SetMoving(false);
-    bench.StopCharging();
+    bench.charging.SetDuring(false);
+    bench.charging.Stop();
     (*server)->Shutdown(absl::Seconds(10));
   }
   const double insert_select_seconds =
@@ -429,10 +381,13 @@ int Main() {
       "| no moves | %d | %.2f | %.2f |\n"
       "| while customers move | %d | %.2f | %.2f |\n\n"
       "Failed writes: %d.\n",
-      static_cast<int>(bench.before_.size()), Percentile(bench.before_, 0.5),
-      Percentile(bench.before_, 0.99), static_cast<int>(bench.during_.size()),
-      Percentile(bench.during_, 0.5), Percentile(bench.during_, 0.99),
-      static_cast<int>(bench.failed_writes_));
+      static_cast<int>(bench.charging.before_ms.size()),
+      Percentile(bench.charging.before_ms, 0.5),
+      Percentile(bench.charging.before_ms, 0.99),
+      static_cast<int>(bench.charging.during_ms.size()),
+      Percentile(bench.charging.during_ms, 0.5),
+      Percentile(bench.charging.during_ms, 0.99),
+      static_cast<int>(bench.charging.failed));
   std::ofstream(absl::GetFlag(FLAGS_report)) << bench.report;
   std::fputs(bench.report.c_str(), stdout);
   return 0;
