@@ -209,12 +209,10 @@ absl::StatusOr<std::optional<v1::Batch>> MysqlMoveStore::FindBatchByRequest(
   std::optional<v1::Batch> result;
   TANDEM_RETURN_IF_ERROR(pool_->Run(
       "find batch by request", [&](sql::Connection& conn) -> absl::Status {
-        Stmt find(conn.prepareStatement(
-            "SELECT batch_id FROM migrator_batches WHERE request_id = ?"));
-        find->setString(1, request_id);
-        Rows rs(find->executeQuery());
-        if (!rs->next()) return absl::OkStatus();
-        TANDEM_ASSIGN_OR_RETURN(result, ReadBatch(conn, rs->getInt64(1)));
+        TANDEM_ASSIGN_OR_RETURN(std::optional<int64_t> id,
+                                BatchOfRequest(conn, request_id));
+        if (!id.has_value()) return absl::OkStatus();
+        TANDEM_ASSIGN_OR_RETURN(result, ReadBatch(conn, *id));
         return absl::OkStatus();
       }));
   return result;
