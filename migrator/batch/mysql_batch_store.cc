@@ -1,8 +1,3 @@
-// Over 800 lines on purpose: the SQL of every batch operation (creation,
-// actions, the gate, pages, reconciliation, heartbeats) is kept in this one
-// file so that a change to the batch tables is made and reviewed in one
-// place. (MysqlMoveStore::CreateBatch still writes the batch row for a
-// one-customer move; the two should become one.)
 #include "migrator/batch/mysql_batch_store.h"
 
 #include <cppconn/exception.h>
