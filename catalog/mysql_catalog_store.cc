@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "catalog/mysql_results.h"
+#include "common/request_log.h"
 #include "common/status_macros.h"
 
 namespace tandem::catalog {
@@ -28,6 +29,12 @@ void BindBlob(sql::PreparedStatement& stmt, int index, const std::string& bytes,
               std::vector<std::unique_ptr<std::istringstream>>& keep) {
   keep.push_back(std::make_unique<std::istringstream>(bytes));
   stmt.setBlob(index, keep.back().get());
+}
+
+// The catalog's idempotency records (common/request_log.h).
+const RequestLog& CatalogRequests() {
+  static const RequestLog* log = new RequestLog("catalog_requests");
+  return *log;
 }
 
 const char* LockClause(RowLock lock) {
@@ -151,40 +158,17 @@ class MysqlCatalogTxn final : public CatalogTxn {
   absl::StatusOr<bool> FindRequest(
       const std::string& request_id, const std::string& method,
       google::protobuf::Message* response) override {
-    if (request_id.empty()) return false;
     return Guard([&]() -> absl::StatusOr<bool> {
-      Stmt select(conn_.prepareStatement(
-          "SELECT method, response FROM catalog_requests WHERE request_id = "
-          "? FOR UPDATE"));
-      select->setString(1, request_id);
-      Rows rows(select->executeQuery());
-      if (!rows->next()) return false;
-      if (rows->getString("method") != method) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("request_id ", request_id, " was used for ",
-                         std::string(rows->getString("method"))));
-      }
-      if (!response->ParseFromString(rows->getString("response"))) {
-        return absl::InternalError("unreadable recorded response");
-      }
-      return true;
+      return CatalogRequests().Find(conn_, request_id, method, response);
     });
   }
 
   absl::Status SaveRequest(const std::string& request_id,
                            const std::string& method,
                            const google::protobuf::Message& response) override {
-    if (request_id.empty()) return absl::OkStatus();
     return Guard([&]() -> absl::Status {
-      std::vector<std::unique_ptr<std::istringstream>> keep;
-      Stmt insert(conn_.prepareStatement(
-          "INSERT INTO catalog_requests (request_id, method, response, "
-          "created_at_ms) VALUES (?, ?, ?, ?)"));
-      insert->setString(1, request_id);
-      insert->setString(2, method);
-      BindBlob(*insert, 3, response.SerializeAsString(), keep);
-      insert->setInt64(4, absl::ToUnixMillis(absl::Now()));
-      insert->executeUpdate();
+      CatalogRequests().Save(conn_, request_id, method, response, kAnyVersion,
+                             absl::ToUnixMillis(absl::Now()));
       return absl::OkStatus();
     });
   }
@@ -535,6 +519,10 @@ const std::vector<SchemaMigration>& CatalogSchemaMigrations() {
            " created_at_ms BIGINT NOT NULL,"
            " KEY k_created (created_at_ms)) ENGINE=InnoDB",
        }},
+      {2,
+       "request records in the shape every service shares (RequestLog)",
+       {"ALTER TABLE catalog_requests ADD COLUMN IF NOT EXISTS "
+        "resource_version BIGINT NOT NULL DEFAULT -1 AFTER response"}},
   };
   return *migrations;
 }

@@ -7,13 +7,6 @@
 
 namespace tandem::catalog {
 
-absl::Status ValidateRequestId(const std::string& request_id) {
-  if (request_id.size() > 64) {
-    return absl::InvalidArgumentError("request_id must be at most 64 bytes");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateSystem(::tandem::common::v1::System system) {
   if (system != kSource && system != kTarget) {
     return absl::InvalidArgumentError(

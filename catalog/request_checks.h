@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "catalog/catalog_store.h"
+#include "common/request_log.h"  // ValidateRequestId
 #include "google/protobuf/message.h"
 #include "tandem/common/v1/types.pb.h"
 
@@ -22,9 +23,6 @@ inline constexpr int kDefaultPageSize = 100;
 inline constexpr int kMaxPageSize = 1000;
 // The actor of what the catalog does by itself (the automatic lift).
 inline constexpr char kSelfActor[] = "tandem-catalog";
-
-// INVALID_ARGUMENT for a request id over 64 bytes.
-absl::Status ValidateRequestId(const std::string& request_id);
 
 // INVALID_ARGUMENT unless `system` is SOURCE or TARGET.
 absl::Status ValidateSystem(::tandem::common::v1::System system);

@@ -99,15 +99,13 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> MysqlPool::Create(
 
 MysqlPool::~MysqlPool() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
-  health_cv_.notify_all();
   if (health_thread_.joinable()) {
     health_thread_.join();
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   idle_.clear();
 }
 
@@ -159,56 +157,57 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
 }
 
 absl::StatusOr<MysqlPool::Lease> MysqlPool::Acquire() {
-  absl::Time deadline = absl::Now() + options_.acquire_timeout;
-  Clock& clock = options_.clock != nullptr ? *options_.clock : Clock::Real();
-  std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
+  Clock& clock = this->clock();
+  const absl::Time deadline = clock.Now() + options_.acquire_timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    auto free_or_openable = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !idle_.empty() || open_ < options_.pool_size;
+    };
+    if (!clock.AwaitWithDeadline(mu_, absl::Condition(&free_or_openable),
+                                 deadline)) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "all ", options_.pool_size, " connections of pool ", options_.name,
+          " busy for ", absl::FormatDuration(options_.acquire_timeout)));
+    }
     if (!idle_.empty()) {
       std::unique_ptr<sql::Connection> conn = std::move(idle_.back());
       idle_.pop_back();
       return Lease(this, std::move(conn));
     }
-    if (open_ < options_.pool_size) {
-      absl::Time now = clock.Now();
-      if (now < next_connect_) {
-        return absl::UnavailableError(
-            absl::StrCat("database ", options_.name,
-                         " unavailable (retrying): ", last_error_));
-      }
-      ++open_;
-      lock.unlock();
-      absl::StatusOr<std::unique_ptr<sql::Connection>> conn = Connect();
-      lock.lock();
-      if (!conn.ok()) {
-        --open_;
-        last_error_ = std::string(conn.status().message());
-        next_connect_ = clock.Now() + backoff_;
-        backoff_ = std::min(backoff_ * 2, absl::Seconds(5));
-        lock.unlock();
-        CountError(conn.status());
-        SetHealthy(false);
-        cv_.notify_one();
-        return conn.status();
-      }
+    if (clock.Now() < next_connect_) {
+      return absl::UnavailableError(
+          absl::StrCat("database ", options_.name,
+                       " unavailable (retrying): ", last_error_));
+    }
+    ++open_;
+  }
+  // Connecting may take the connect timeout: not under the lock.
+  absl::StatusOr<std::unique_ptr<sql::Connection>> conn = Connect();
+  {
+    absl::MutexLock lock(&mu_);
+    if (conn.ok()) {
       backoff_ = absl::Milliseconds(100);
       next_connect_ = absl::InfinitePast();
-      lock.unlock();
-      SetHealthy(true);
-      return Lease(this, *std::move(conn));
-    }
-    if (cv_.wait_until(lock, absl::ToChronoTime(deadline)) ==
-            std::cv_status::timeout &&
-        idle_.empty() && open_ >= options_.pool_size) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "all ", options_.pool_size, " connections of pool ", options_.name,
-          " busy for ", absl::FormatDuration(options_.acquire_timeout)));
+    } else {
+      --open_;
+      last_error_ = std::string(conn.status().message());
+      next_connect_ = clock.Now() + backoff_;
+      backoff_ = std::min(backoff_ * 2, absl::Seconds(5));
     }
   }
+  if (!conn.ok()) {
+    CountError(conn.status());
+    SetHealthy(false);
+    return conn.status();
+  }
+  SetHealthy(true);
+  return Lease(this, *std::move(conn));
 }
 
 void MysqlPool::Return(std::unique_ptr<sql::Connection> conn, bool discard) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (discard || stopping_) {
       --open_;
     } else {
@@ -217,7 +216,6 @@ void MysqlPool::Return(std::unique_ptr<sql::Connection> conn, bool discard) {
   }
   // Closing a broken connection may block; do it outside the lock.
   conn.reset();
-  cv_.notify_one();
 }
 
 absl::Status MysqlPool::Run(
@@ -280,7 +278,7 @@ absl::Status MysqlPool::Transaction(
 }
 
 void MysqlPool::SetHealthListener(std::function<void(bool)> listener) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   listener_ = std::move(listener);
 }
 
@@ -297,7 +295,7 @@ void MysqlPool::SetHealthy(bool healthy) {
       .With("url", options_.url);
   std::function<void(bool)> listener;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     listener = listener_;
   }
   if (listener) {
@@ -316,15 +314,18 @@ void MysqlPool::CountError(const absl::Status& status) {
 }
 
 void MysqlPool::HealthLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    health_cv_.wait_for(lock,
-                        absl::ToChronoMilliseconds(options_.health_interval),
-                        [this] { return stopping_; });
-    if (stopping_) {
-      break;
+  Clock& clock = this->clock();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_;
+      };
+      if (clock.AwaitWithDeadline(mu_, absl::Condition(&stopping),
+                                  clock.Now() + options_.health_interval)) {
+        return;
+      }
     }
-    lock.unlock();
     absl::Status status = Run("health check", [](sql::Connection& conn) {
       std::unique_ptr<sql::Statement> stmt(conn.createStatement());
       // executeQuery, not execute: an unread result leaves the connection
@@ -337,7 +338,6 @@ void MysqlPool::HealthLoop() {
       SetHealthy(status.ok());
     }
     health_checks_.fetch_add(1);
-    lock.lock();
   }
 }
 

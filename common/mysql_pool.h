@@ -8,18 +8,18 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "prometheus/counter.h"
@@ -49,9 +49,9 @@ struct MysqlOptions {
   absl::Duration health_interval = absl::Seconds(1);
   // Label value for the pool's metrics, e.g. "control" or "source".
   std::string name = "control";
-  // Measures the pause before connecting again after a failed connect
-  // (100 ms, doubling to 5 s); null: Clock::Real(). The acquire timeout and
-  // the health interval are waited for on the real clock.
+  // What the pool waits on: the acquire timeout, the pause before
+  // connecting again after a failed connect (100 ms, doubling to 5 s) and
+  // the health interval; null: Clock::Real().
   Clock* clock = nullptr;
 };
 
@@ -134,19 +134,23 @@ class MysqlPool {
   void CountError(const absl::Status& status);
   void HealthLoop();
 
+  // The clock the acquire timeout, the reconnect backoff and the health
+  // interval run on.
+  Clock& clock() const {
+    return options_.clock != nullptr ? *options_.clock : Clock::Real();
+  }
+
   const MysqlOptions options_;
-  std::mutex mu_;
-  std::condition_variable cv_;         // a connection was returned
-  std::condition_variable health_cv_;  // stopping_ was set
-  std::vector<std::unique_ptr<sql::Connection>> idle_;
-  int open_ = 0;  // idle + borrowed + being opened
-  absl::Time next_connect_ = absl::InfinitePast();
-  absl::Duration backoff_ = absl::Milliseconds(100);
-  std::string last_error_;
-  bool stopping_ = false;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<sql::Connection>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + borrowed + being opened
+  absl::Time next_connect_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration backoff_ ABSL_GUARDED_BY(mu_) = absl::Milliseconds(100);
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> healthy_{false};
   std::atomic<int64_t> health_checks_{0};
-  std::function<void(bool)> listener_;
+  std::function<void(bool)> listener_ ABSL_GUARDED_BY(mu_);
   std::thread health_thread_;
   prometheus::Gauge* up_gauge_ = nullptr;
   prometheus::Family<prometheus::Counter>* errors_ = nullptr;

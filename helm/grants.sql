@@ -22,6 +22,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.rou
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.route_keys TO 'tandem_router'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.route_changes TO 'tandem_router'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.router_settings TO 'tandem_router'@'%';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON tandem_control.router_requests TO 'tandem_router'@'%';
 
 -- tandem-router's import sources (router.importConfig), when used: a
 -- read-only user of its own on the source, SELECT on what its queries read.

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/offload.h"
+#include "common/request_log.h"
 #include "common/status_macros.h"
 #include "migrator/batch/batch_options.h"
 #include "migrator/move/item_states.h"
@@ -62,9 +63,10 @@ absl::Status MigratorServiceImpl::StartOne(
         "a dry run rehearses moves, not rollbacks (DRY_RUN with ROLLBACK)");
   }
   TANDEM_RETURN_IF_ERROR(ValidateBatchOptions(options));
-  if (request_id.size() > 64 || name.size() > 128 || reason.size() > 1024) {
+  TANDEM_RETURN_IF_ERROR(ValidateRequestId(request_id));
+  if (name.size() > 128 || reason.size() > 1024) {
     return absl::InvalidArgumentError(
-        "request_id is at most 64 bytes, name 128 and reason 1,024");
+        "name is at most 128 bytes and reason 1,024");
   }
   if (HasErrors(deps_.mapping_issues)) {
     return absl::FailedPreconditionError(
@@ -144,7 +146,8 @@ absl::Status MigratorServiceImpl::StartOne(
         std::chrono::system_clock::now() >= context->deadline()) {
       break;
     }
-    absl::SleepFor(absl::Milliseconds(50));  // polling the control database
+    // Polling the control database.
+    deps_.clock->SleepUntil(deps_.clock->Now() + absl::Milliseconds(50));
     TANDEM_ASSIGN_OR_RETURN(
         record, deps_.store->GetItem(batch->batch_id(), customer_id));
   }

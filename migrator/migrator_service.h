@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/auth.h"
+#include "common/clock.h"
 #include "common/worker_pool.h"
 #include "migrator/batch/batch_store.h"
 #include "migrator/batch/batch_watch.h"
@@ -42,6 +43,9 @@ struct ServiceDeps {
   const TokenAuthenticator* auth = nullptr;
   WorkerPool* workers = nullptr;
   prometheus::Registry* registry = nullptr;
+  // What a MoveCustomer that waits for its outcome polls the control
+  // database by.
+  Clock* clock = &Clock::Real();
 };
 
 class MigratorServiceImpl final

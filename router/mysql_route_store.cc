@@ -7,129 +7,59 @@
 
 #include <memory>
 #include <optional>
-#include <sstream>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/request_log.h"
 #include "common/status_macros.h"
+#include "router/mysql_route_rows.h"
 #include "router/transitions.h"
 
 namespace tandem::router {
 namespace {
 
+using route_rows::AllocateRevisions;
+using route_rows::InsertChanges;
+using route_rows::kDbNowMs;
+using route_rows::kRouteColumns;
+using route_rows::NewChange;
+using route_rows::NowMs;
+using route_rows::Placeholders;
+using route_rows::RouteFromRow;
+
 using ::tandem::common::v1::System;
 namespace v1 = ::tandem::router::v1;
 using ::tandem::router::v1::GetDefaultSystemResponse;
 using ::tandem::router::v1::GetRouteResponse;
-using ::tandem::router::v1::ImportedCustomer;
-using ::tandem::router::v1::ImportRoutesResponse;
 using ::tandem::router::v1::SetRouteRequest;
 
 using Stmt = std::unique_ptr<sql::PreparedStatement>;
 using Rows = std::unique_ptr<sql::ResultSet>;
 
-constexpr int kImportChunk = 500;
-
-int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
-
-std::string Placeholders(size_t n, absl::string_view one = "?") {
-  std::string out;
-  out.reserve(n * (one.size() + 1));
-  for (size_t i = 0; i < n; ++i) {
-    if (i > 0) out.push_back(',');
-    out.append(one.data(), one.size());
-  }
-  return out;
+// The router's idempotency records (common/request_log.h): SetRoute's
+// responses, each with the route version it left, so a retry is answered
+// from the record only while the route is still at that version.
+const RequestLog& RouterRequests() {
+  static const RequestLog* log = new RequestLog("router_requests");
+  return *log;
 }
-
-// Takes `count` revisions; returns the last one. The counter row stays
-// locked until the transaction ends, which orders commits by revision.
-int64_t AllocateRevisions(sql::Connection& conn, int64_t count) {
-  Stmt bump(conn.prepareStatement(
-      "UPDATE router_revision SET revision = LAST_INSERT_ID(revision + ?) "
-      "WHERE id = 1"));
-  bump->setInt64(1, count);
-  bump->executeUpdate();
-  std::unique_ptr<sql::Statement> stmt(conn.createStatement());
-  Rows rows(stmt->executeQuery("SELECT LAST_INSERT_ID()"));
-  rows->next();
-  return rows->getInt64(1);
-}
-
-void InsertChanges(sql::Connection& conn,
-                   const std::vector<RouteChange>& changes) {
-  for (size_t start = 0; start < changes.size(); start += kImportChunk) {
-    size_t n = std::min<size_t>(kImportChunk, changes.size() - start);
-    Stmt insert(conn.prepareStatement(absl::StrCat(
-        "INSERT INTO route_changes (revision, customer_id, created_at_ms, "
-        "body) VALUES ",
-        Placeholders(n, "(?,?,?,?)"))));
-    std::vector<std::string> bodies(n);
-    std::vector<std::unique_ptr<std::istringstream>> streams;
-    for (size_t i = 0; i < n; ++i) {
-      const RouteChange& change = changes[start + i];
-      change.SerializeToString(&bodies[i]);
-      int p = static_cast<int>(i) * 4;
-      insert->setInt64(p + 1, change.revision());
-      insert->setInt64(p + 2, change.has_route_update()
-                                  ? change.route_update().route().customer_id()
-                                  : 0);
-      insert->setInt64(p + 3, change.stamp().at_unix_ms());
-      streams.push_back(std::make_unique<std::istringstream>(bodies[i]));
-      insert->setBlob(p + 4, streams.back().get());
-    }
-    insert->executeUpdate();
-  }
-}
-
-Route RouteFromRow(sql::ResultSet& rows) {
-  Route route;
-  route.set_customer_id(rows.getInt64("customer_id"));
-  route.set_system(static_cast<System>(rows.getInt("system")));
-  route.set_state(static_cast<RouteState>(rows.getInt("state")));
-  route.set_version(rows.getInt64("version"));
-  route.set_updated_at_unix_ms(rows.getInt64("updated_at_ms"));
-  route.set_updated_by(rows.getString("updated_by"));
-  route.set_lease_expires_unix_ms(rows.getInt64("lease_deadline_ms"));
-  return route;
-}
-
-constexpr char kRouteColumns[] =
-    "customer_id, system, state, version, updated_at_ms, updated_by, "
-    "lease_deadline_ms";
-
-// The control database's clock, in Unix milliseconds. Leases are measured
-// by it so that router replicas with skewed clocks agree on when one ends.
-constexpr char kDbNowMs[] = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)";
-
-RouteChange NewChange(const Actor& actor, int64_t revision, int64_t now_ms) {
-  RouteChange change;
-  change.set_revision(revision);
-  change.mutable_stamp()->set_actor(actor.name);
-  change.mutable_stamp()->set_reason(actor.reason);
-  change.mutable_stamp()->set_at_unix_ms(now_ms);
-  return change;
-}
+constexpr char kSetRouteMethod[] = "SetRoute";
+// How many request records one pruning statement deletes at most.
+constexpr int kPruneBatch = 5000;
 
 // Reads and locks the route of `customer_id`; sets `*db_now_ms` to the
 // database's clock when given.
 absl::StatusOr<Route> LockRoute(sql::Connection& conn, int64_t customer_id,
-                                std::string* last_request_id = nullptr,
                                 int64_t* db_now_ms = nullptr) {
   Stmt select(conn.prepareStatement(absl::StrCat(
-      "SELECT ", kRouteColumns, ", last_request_id, ", kDbNowMs,
+      "SELECT ", kRouteColumns, ", ", kDbNowMs,
       " AS db_now_ms FROM routes WHERE customer_id = ? FOR UPDATE")));
   select->setInt64(1, customer_id);
   Rows rows(select->executeQuery());
   if (!rows->next()) {
     return absl::NotFoundError(
         absl::StrCat("customer ", customer_id, " has no route"));
-  }
-  if (last_request_id != nullptr) {
-    *last_request_id = rows->getString("last_request_id");
   }
   if (db_now_ms != nullptr) {
     *db_now_ms = rows->getInt64("db_now_ms");
@@ -188,6 +118,12 @@ const std::vector<SchemaMigration>& RouterSchemaMigrations() {
         "NOT NULL DEFAULT 0",
         "ALTER TABLE routes ADD KEY IF NOT EXISTS routes_by_lease "
         "(state, lease_deadline_ms)"}},
+      // routes.last_request_id is no longer read or written; it stays until
+      // no replica older than this migration can be running (dropping it
+      // now would break their SetRoute during a rolling upgrade).
+      {3,
+       "request records in the shape every service shares (RequestLog)",
+       {RouterRequests().CreateTableStatement()}},
   };
   return *migrations;
 }
@@ -294,18 +230,22 @@ absl::StatusOr<RouteChange> MysqlRouteStore::SetRoute(
   RouteChange result;
   TANDEM_RETURN_IF_ERROR(pool_->Transaction(
       "set route", [&](sql::Connection& conn) -> absl::Status {
-        std::string last_request_id;
         int64_t db_now = 0;
         TANDEM_ASSIGN_OR_RETURN(
-            Route current,
-            LockRoute(conn, request.customer_id(), &last_request_id, &db_now));
-        if (!request.request_id().empty() &&
-            request.request_id() == last_request_id &&
-            current.system() == request.system() &&
-            current.state() == request.state()) {
-          // A retry of a change that was committed: answer as then.
-          result = NewChange(actor, 0, NowMs());
-          *result.mutable_route_update()->mutable_route() = current;
+            Route current, LockRoute(conn, request.customer_id(), &db_now));
+        RouteChange recorded;
+        int64_t recorded_version = kAnyVersion;
+        TANDEM_ASSIGN_OR_RETURN(
+            bool retried,
+            RouterRequests().Find(conn, request.request_id(), kSetRouteMethod,
+                                  &recorded, &recorded_version));
+        if (retried && recorded_version == current.version() &&
+            recorded.route_update().route().customer_id() ==
+                request.customer_id()) {
+          // A retry of a change that is still the route's latest: answer as
+          // then. Revision 0 says that nothing was changed now.
+          result = std::move(recorded);
+          result.set_revision(0);
           return absl::OkStatus();
         }
         if (current.version() != request.expected_version()) {
@@ -337,9 +277,11 @@ absl::StatusOr<RouteChange> MysqlRouteStore::SetRoute(
                 ? db_now + request.lease_ms()
                 : 0;
         TANDEM_ASSIGN_OR_RETURN(
-            result,
-            WriteRouteChange(conn, current, request.system(), request.state(),
-                             lease_deadline, actor, request.request_id()));
+            result, WriteRouteChange(conn, current, request.system(),
+                                     request.state(), lease_deadline, actor));
+        RouterRequests().Save(conn, request.request_id(), kSetRouteMethod,
+                              result, result.revision(),
+                              result.stamp().at_unix_ms());
         return absl::OkStatus();
       }));
   return result;
@@ -347,22 +289,20 @@ absl::StatusOr<RouteChange> MysqlRouteStore::SetRoute(
 
 absl::StatusOr<RouteChange> MysqlRouteStore::WriteRouteChange(
     sql::Connection& conn, const Route& current, System system,
-    RouteState state, int64_t lease_deadline_ms, const Actor& actor,
-    const std::string& request_id) {
+    RouteState state, int64_t lease_deadline_ms, const Actor& actor) {
   int64_t now = NowMs();
   int64_t revision = AllocateRevisions(conn, 1);
   Stmt update(conn.prepareStatement(
       "UPDATE routes SET system = ?, state = ?, version = ?, "
-      "updated_at_ms = ?, updated_by = ?, last_request_id = ?, "
-      "lease_deadline_ms = ? WHERE customer_id = ?"));
+      "updated_at_ms = ?, updated_by = ?, lease_deadline_ms = ? "
+      "WHERE customer_id = ?"));
   update->setInt(1, system);
   update->setInt(2, state);
   update->setInt64(3, revision);
   update->setInt64(4, now);
   update->setString(5, actor.name);
-  update->setString(6, request_id);
-  update->setInt64(7, lease_deadline_ms);
-  update->setInt64(8, current.customer_id());
+  update->setInt64(6, lease_deadline_ms);
+  update->setInt64(7, current.customer_id());
   update->executeUpdate();
   RouteChange result = NewChange(actor, revision, now);
   Route* route = result.mutable_route_update()->mutable_route();
@@ -399,8 +339,8 @@ absl::StatusOr<std::vector<RouteChange>> MysqlRouteStore::ExpireLeases(
         "expire lease", [&](sql::Connection& conn) -> absl::Status {
           change.reset();
           int64_t db_now = 0;
-          TANDEM_ASSIGN_OR_RETURN(
-              Route current, LockRoute(conn, customer_id, nullptr, &db_now));
+          TANDEM_ASSIGN_OR_RETURN(Route current,
+                                  LockRoute(conn, customer_id, &db_now));
           // Renewed, flipped or aborted since it was found: nothing to do.
           if (current.state() != v1::ROUTE_STATE_MIGRATING ||
               current.lease_expires_unix_ms() == 0 ||
@@ -408,10 +348,8 @@ absl::StatusOr<std::vector<RouteChange>> MysqlRouteStore::ExpireLeases(
             return absl::OkStatus();
           }
           TANDEM_ASSIGN_OR_RETURN(
-              change,
-              WriteRouteChange(
-                  conn, current, current.system(), v1::ROUTE_STATE_STABLE, 0,
-                  actor, absl::StrCat("lease-expired-", current.version())));
+              change, WriteRouteChange(conn, current, current.system(),
+                                       v1::ROUTE_STATE_STABLE, 0, actor));
           return absl::OkStatus();
         }));
     if (change.has_value()) changes.push_back(*std::move(change));
@@ -497,168 +435,6 @@ absl::StatusOr<RouteChange> MysqlRouteStore::DeleteKeys(
         return absl::OkStatus();
       }));
   return result;
-}
-
-absl::Status MysqlRouteStore::Import(
-    System system, const std::vector<ImportedCustomer>& customers,
-    const Actor& actor, ImportRoutesResponse* response) {
-  for (size_t start = 0; start < customers.size(); start += kImportChunk) {
-    size_t n = std::min<size_t>(kImportChunk, customers.size() - start);
-    int64_t created = 0;
-    int64_t keys_added = 0;
-    int64_t last_revision = 0;
-    std::vector<std::string> conflicts;
-    TANDEM_RETURN_IF_ERROR(pool_->Transaction(
-        "import routes", [&](sql::Connection& conn) -> absl::Status {
-          created = 0;
-          keys_added = 0;
-          last_revision = 0;
-          conflicts.clear();
-          // Which customers of the chunk have routes already.
-          absl::flat_hash_map<int64_t, Route> existing;
-          {
-            Stmt select(conn.prepareStatement(absl::StrCat(
-                "SELECT ", kRouteColumns, " FROM routes WHERE customer_id IN (",
-                Placeholders(n), ") FOR UPDATE")));
-            for (size_t i = 0; i < n; ++i) {
-              select->setInt64(static_cast<int>(i) + 1,
-                               customers[start + i].customer_id());
-            }
-            Rows rows(select->executeQuery());
-            while (rows->next()) {
-              Route route = RouteFromRow(*rows);
-              existing.emplace(route.customer_id(), route);
-            }
-          }
-          // Who owns the chunk's keys already.
-          std::vector<const Key*> all_keys;
-          absl::flat_hash_map<std::pair<int, std::string>, int64_t> owners;
-          for (size_t i = 0; i < n; ++i) {
-            for (const Key& key : customers[start + i].keys()) {
-              all_keys.push_back(&key);
-            }
-          }
-          for (size_t k = 0; k < all_keys.size(); k += kImportChunk) {
-            size_t m = std::min<size_t>(kImportChunk, all_keys.size() - k);
-            Stmt select(conn.prepareStatement(absl::StrCat(
-                "SELECT kind, value, customer_id FROM route_keys WHERE "
-                "(kind, value) IN (",
-                Placeholders(m, "(?,?)"), ") FOR UPDATE")));
-            for (size_t j = 0; j < m; ++j) {
-              select->setInt(static_cast<int>(j) * 2 + 1,
-                             all_keys[k + j]->kind());
-              select->setString(static_cast<int>(j) * 2 + 2,
-                                all_keys[k + j]->value());
-            }
-            Rows rows(select->executeQuery());
-            while (rows->next()) {
-              owners[{rows->getInt(1), rows->getString(2)}] = rows->getInt64(3);
-            }
-          }
-          int64_t now = NowMs();
-          std::vector<RouteChange> changes;
-          std::vector<Route> new_routes;
-          std::vector<std::pair<int64_t, const Key*>> new_keys;
-          for (size_t i = 0; i < n; ++i) {
-            const ImportedCustomer& customer = customers[start + i];
-            RouteChange change = NewChange(actor, 0, now);
-            Route* route = change.mutable_route_update()->mutable_route();
-            auto it = existing.find(customer.customer_id());
-            bool is_new = it == existing.end();
-            if (is_new) {
-              route->set_customer_id(customer.customer_id());
-              route->set_system(system);
-              route->set_state(::tandem::router::v1::ROUTE_STATE_STABLE);
-              route->set_updated_at_unix_ms(now);
-              route->set_updated_by(actor.name);
-            } else {
-              *route = it->second;
-            }
-            for (const Key& key : customer.keys()) {
-              auto [owner, unowned] = owners.try_emplace(
-                  {key.kind(), key.value()}, customer.customer_id());
-              if (!unowned) {
-                if (owner->second != customer.customer_id()) {
-                  conflicts.push_back(
-                      absl::StrCat(KeyKind_Name(key.kind()), " `", key.value(),
-                                   "` of customer ", customer.customer_id(),
-                                   " belongs to customer ", owner->second));
-                }
-                continue;
-              }
-              new_keys.emplace_back(customer.customer_id(), &key);
-              *change.mutable_route_update()->add_keys_added() = key;
-            }
-            if (is_new || change.route_update().keys_added_size() > 0) {
-              changes.push_back(std::move(change));
-            }
-          }
-          if (changes.empty()) {
-            return absl::OkStatus();
-          }
-          int64_t last = AllocateRevisions(conn, changes.size());
-          int64_t revision = last - static_cast<int64_t>(changes.size());
-          for (RouteChange& change : changes) {
-            change.set_revision(++revision);
-            Route* route = change.mutable_route_update()->mutable_route();
-            if (route->version() == 0) {
-              route->set_version(revision);
-            }
-          }
-          // Routes created get their creation revision as version.
-          for (const RouteChange& change : changes) {
-            const Route& route = change.route_update().route();
-            if (route.version() == change.revision()) {
-              new_routes.push_back(route);
-            }
-          }
-          if (!new_routes.empty()) {
-            Stmt insert(conn.prepareStatement(absl::StrCat(
-                "INSERT INTO routes (customer_id, system, state, version, "
-                "updated_at_ms, updated_by) VALUES ",
-                Placeholders(new_routes.size(), "(?,?,?,?,?,?)"))));
-            for (size_t i = 0; i < new_routes.size(); ++i) {
-              int p = static_cast<int>(i) * 6;
-              insert->setInt64(p + 1, new_routes[i].customer_id());
-              insert->setInt(p + 2, new_routes[i].system());
-              insert->setInt(p + 3, new_routes[i].state());
-              insert->setInt64(p + 4, new_routes[i].version());
-              insert->setInt64(p + 5, now);
-              insert->setString(p + 6, actor.name);
-            }
-            insert->executeUpdate();
-          }
-          for (size_t k = 0; k < new_keys.size(); k += kImportChunk) {
-            size_t m = std::min<size_t>(kImportChunk, new_keys.size() - k);
-            Stmt insert(conn.prepareStatement(absl::StrCat(
-                "INSERT INTO route_keys (kind, value, customer_id) VALUES ",
-                Placeholders(m, "(?,?,?)"))));
-            for (size_t j = 0; j < m; ++j) {
-              int p = static_cast<int>(j) * 3;
-              insert->setInt(p + 1, new_keys[k + j].second->kind());
-              insert->setString(p + 2, new_keys[k + j].second->value());
-              insert->setInt64(p + 3, new_keys[k + j].first);
-            }
-            insert->executeUpdate();
-          }
-          InsertChanges(conn, changes);
-          last_revision = last;
-          created = static_cast<int64_t>(new_routes.size());
-          keys_added = static_cast<int64_t>(new_keys.size());
-          return absl::OkStatus();
-        }));
-    response->set_customers_seen(response->customers_seen() + n);
-    response->set_revision(std::max(response->revision(), last_revision));
-    response->set_routes_created(response->routes_created() + created);
-    response->set_keys_added(response->keys_added() + keys_added);
-    response->set_key_conflicts(response->key_conflicts() + conflicts.size());
-    for (const std::string& conflict : conflicts) {
-      if (response->conflict_samples_size() < 100) {
-        response->add_conflict_samples(conflict);
-      }
-    }
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Route>> MysqlRouteStore::ListRoutes(
@@ -772,8 +548,19 @@ absl::StatusOr<int64_t> MysqlRouteStore::PruneChanges(
         }));
     total += deleted;
     if (deleted < 5000) {
-      return total;
+      break;
     }
+  }
+  // A retry older than the change feed's retention is a new request.
+  while (true) {
+    int64_t deleted = 0;
+    TANDEM_RETURN_IF_ERROR(
+        pool_->Run("prune request records", [&](sql::Connection& conn) {
+          deleted =
+              RouterRequests().Prune(conn, created_before_ms, kPruneBatch);
+          return absl::OkStatus();
+        }));
+    if (deleted < kPruneBatch) return total;
   }
 }
 

@@ -64,8 +64,7 @@ class MysqlRouteStore final : public RouteStore {
   static absl::StatusOr<RouteChange> WriteRouteChange(
       sql::Connection& conn, const Route& current,
       ::tandem::common::v1::System system, RouteState state,
-      int64_t lease_deadline_ms, const Actor& actor,
-      const std::string& request_id);
+      int64_t lease_deadline_ms, const Actor& actor);
   MysqlPool* pool_;
 };
 

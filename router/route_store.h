@@ -38,8 +38,10 @@ class RouteStore {
                                                                 int limit) = 0;
 
   // Compare-and-set of one route (see SetRouteRequest for the rules).
-  // Returns the committed change, or for a retried request that was already
-  // applied, a change holding the route as it is (with revision 0).
+  // Returns the committed change, or for a retry of a request whose change
+  // is still the route's latest, the change as first answered with revision
+  // 0 (nothing changed now). A retry whose change something else has
+  // overtaken since is a new request: it meets the compare-and-set.
   virtual absl::StatusOr<RouteChange> SetRoute(
       const ::tandem::router::v1::SetRouteRequest& request,
       const Actor& actor) = 0;
@@ -75,7 +77,8 @@ class RouteStore {
       ::tandem::common::v1::System system, const Actor& actor) = 0;
 
   // Deletes logged changes created before `created_before_ms` whose revision
-  // is at most `revision_at_most`, in small batches; returns how many.
+  // is at most `revision_at_most`, in small batches, and the request records
+  // made before `created_before_ms`; returns how many changes it deleted.
   virtual absl::StatusOr<int64_t> PruneChanges(int64_t created_before_ms,
                                                int64_t revision_at_most) = 0;
 

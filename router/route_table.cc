@@ -1,7 +1,6 @@
 #include "router/route_table.h"
 
 #include <cstring>
-#include <mutex>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/numbers.h"
@@ -183,7 +182,7 @@ std::optional<int64_t> RouteTable::ResolveKey(KeyKind kind,
     return std::nullopt;
   }
   const KeyShard& shard = key_shards_[KeyShardOf(key)];
-  std::shared_lock lock(shard.mu);
+  absl::ReaderMutexLock lock(&shard.mu);
   const uint32_t offset = shard.index.Find(shard.arena, key);
   if (offset == KeyIndex::kNotFound) {
     return std::nullopt;
@@ -249,7 +248,7 @@ void RouteTable::CountRoute(Packed packed, int delta) {
 void RouteTable::PutRoute(const Route& route, bool only_if_newer) {
   Packed packed = Pack(route.version(), route.system(), route.state());
   RouteShard& shard = route_shards_[RouteShardOf(route.customer_id())];
-  std::lock_guard lock(shard.writer_mu);
+  absl::MutexLock lock(&shard.writer_mu);
   if (only_if_newer) {
     std::optional<Packed> current = shard.routes.Find(route.customer_id());
     if (current.has_value() && (*current >> 4) >= (packed >> 4)) {
@@ -267,7 +266,7 @@ void RouteTable::PutKey(const Key& key, int64_t customer_id) {
   std::string buffer;
   const HashedKey hashed = HashKey(EncodeKey(key.kind(), key.value(), &buffer));
   KeyShard& shard = key_shards_[KeyShardOf(hashed)];
-  std::unique_lock lock(shard.mu);
+  absl::MutexLock lock(&shard.mu);
   const uint32_t found = shard.index.Find(shard.arena, hashed);
   if (found != KeyIndex::kNotFound) {
     shard.SetCustomer(found, customer_id);
@@ -288,7 +287,7 @@ void RouteTable::RemoveKey(const Key& key, int64_t customer_id) {
   std::string buffer;
   const HashedKey hashed = HashKey(EncodeKey(key.kind(), key.value(), &buffer));
   KeyShard& shard = key_shards_[KeyShardOf(hashed)];
-  std::unique_lock lock(shard.mu);
+  absl::MutexLock lock(&shard.mu);
   const uint32_t found = shard.index.Find(shard.arena, hashed);
   if (found == KeyIndex::kNotFound || shard.CustomerOf(found) != customer_id) {
     return;
@@ -329,11 +328,11 @@ void RouteTable::ApplySnapshotItem(const RouteUpdate& update) {
 
 void RouteTable::Clear() {
   for (RouteShard& shard : route_shards_) {
-    std::lock_guard lock(shard.writer_mu);
+    absl::MutexLock lock(&shard.writer_mu);
     shard.routes.Clear();
   }
   for (KeyShard& shard : key_shards_) {
-    std::unique_lock lock(shard.mu);
+    absl::MutexLock lock(&shard.mu);
     shard.index.Clear();
     shard.arena = {};
   }
@@ -355,7 +354,7 @@ void RouteTable::SnapshotShard(int shard_index,
   std::vector<std::pair<int64_t, Packed>> routes;
   {
     const RouteShard& shard = route_shards_[shard_index];
-    std::lock_guard lock(shard.writer_mu);
+    absl::MutexLock lock(&shard.writer_mu);
     shard.routes.CopyTo(&routes);
   }
   for (const auto& [customer, packed] : routes) {
@@ -367,7 +366,7 @@ void RouteTable::SnapshotShard(int shard_index,
     route->set_version(info.version);
   }
   const KeyShard& shard = key_shards_[shard_index];
-  std::shared_lock lock(shard.mu);
+  absl::ReaderMutexLock lock(&shard.mu);
   absl::flat_hash_map<int64_t, size_t> by_customer;
   shard.index.ForEach([&](uint32_t offset) {
     int64_t customer = shard.CustomerOf(offset);

@@ -17,14 +17,13 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "router/id_map.h"
 #include "router/route_counts.h"
 #include "tandem/router/v1/router.pb.h"
@@ -112,7 +111,7 @@ class RouteTable {
   // Readers use `routes` without any lock (see IdMap); `writer_mu` only
   // keeps a snapshot copy from overlapping the writer.
   struct alignas(64) RouteShard {
-    mutable std::mutex writer_mu;
+    mutable absl::Mutex writer_mu;
     IdMap routes;
   };
 
@@ -180,7 +179,7 @@ class RouteTable {
     absl::string_view Bytes(uint32_t offset) const;
     int64_t CustomerOf(uint32_t offset) const;
     void SetCustomer(uint32_t offset, int64_t customer_id);
-    mutable std::shared_mutex mu;
+    mutable absl::Mutex mu;
     std::string arena;
     KeyIndex index;
   };

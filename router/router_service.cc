@@ -10,6 +10,7 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/offload.h"
+#include "common/request_log.h"
 #include "common/server_stream.h"
 #include "common/status_macros.h"
 #include "router/transitions.h"
@@ -25,7 +26,6 @@ constexpr int kDefaultPageSize = 1000;
 constexpr int kMaxPageSize = 10000;
 constexpr int kMaxBatchKeys = 10000;
 constexpr int kMaxImportCustomers = 100000;
-constexpr size_t kMaxRequestId = 64;
 constexpr size_t kMaxReason = 1024;
 constexpr size_t kSnapshotItemsPerMessage = 2000;
 constexpr size_t kChangesPerMessage = 1000;
@@ -51,9 +51,7 @@ absl::StatusOr<int64_t> DecodePageToken(const std::string& token) {
 
 absl::Status ValidateRequestText(const std::string& request_id,
                                  const std::string& reason) {
-  if (request_id.size() > kMaxRequestId) {
-    return absl::InvalidArgumentError("request_id is longer than 64 bytes");
-  }
+  TANDEM_RETURN_IF_ERROR(ValidateRequestId(request_id));
   if (reason.size() > kMaxReason) {
     return absl::InvalidArgumentError("reason is longer than 1024 bytes");
   }
@@ -413,7 +411,9 @@ grpc::ServerUnaryReactor* RouterServiceImpl::SetRoute(
         TANDEM_ASSIGN_OR_RETURN(
             RouteChange change,
             store_->SetRoute(*request, Actor{who.name, request->reason()}));
-        AwaitApplied(change.revision());
+        // A replayed answer (revision 0) names the version it is about,
+        // which this replica's table may not have applied yet.
+        AwaitApplied(change.route_update().route().version());
         *response->mutable_route() = change.route_update().route();
         if (change.revision() > 0) {
           TANDEM_LOG(Info, "route_changed")

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/request_log.h"
 #include "common/status_macros.h"
 #include "migrator/batch/batch_options.h"
 #include "migrator/batch/report.h"
@@ -51,9 +52,7 @@ absl::StatusOr<int> PageSize(int page_size) {
 
 absl::Status CheckText(const std::string& request_id,
                        const std::string& reason) {
-  if (request_id.size() > 64) {
-    return absl::InvalidArgumentError("request_id is at most 64 bytes");
-  }
+  TANDEM_RETURN_IF_ERROR(ValidateRequestId(request_id));
   if (reason.size() > 1024) {
     return absl::InvalidArgumentError("reason is at most 1,024 bytes");
   }

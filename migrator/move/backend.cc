@@ -81,14 +81,14 @@ void Backend::Stop(absl::Duration grace) {
   }
   if (loop_.joinable()) loop_.join();
   // Let items in flight finish their current run.
-  const absl::Time deadline = absl::Now() + grace;
+  const absl::Time deadline = clock_.Now() + grace;
   std::map<std::pair<int64_t, int64_t>, std::thread> threads;
   {
     absl::MutexLock lock(&mu_);
     auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       return advancing_.empty();
     };
-    mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
+    clock_.AwaitWithDeadline(mu_, absl::Condition(&done), deadline);
     threads.swap(threads_);
   }
   for (auto& [key, t] : threads) {

@@ -54,11 +54,9 @@ BulkWriter::BulkWriter(MysqlPool& pool, int threads, int batch_rows)
 
 BulkWriter::~BulkWriter() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     closing_ = true;
   }
-  not_empty_.notify_all();
-  not_full_.notify_all();
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -72,23 +70,24 @@ BulkWriter::Table* BulkWriter::AddTable(std::string table,
 }
 
 void BulkWriter::Submit(Job job) {
-  std::unique_lock<std::mutex> lock(mu_);
-  not_full_.wait(lock, [&] { return queue_.size() < kMaxQueuedJobs; });
+  absl::MutexLock lock(&mu_);
+  auto not_full = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return queue_.size() < kMaxQueuedJobs;
+  };
+  mu_.Await(absl::Condition(&not_full));
   if (!error_.ok()) return;  // drop: the load has failed
   queue_.push_back(std::move(job));
-  not_empty_.notify_one();
 }
 
 absl::Status BulkWriter::Finish() {
   for (auto& t : tables_) t->Flush();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     closing_ = true;
   }
-  not_empty_.notify_all();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return error_;
 }
 
@@ -98,12 +97,14 @@ void BulkWriter::WriterLoop() {
   while (true) {
     Job job;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      not_empty_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return closing_ || !queue_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
       if (queue_.empty()) return;
       job = std::move(queue_.front());
       queue_.pop_front();
-      not_full_.notify_one();
       if (!lease.ok() && error_.ok()) error_ = lease.status();
       if (!error_.ok()) continue;  // drain
     }
@@ -141,7 +142,7 @@ void BulkWriter::WriterLoop() {
       status = MysqlErrorToStatus(e, "bulk insert");
     }
     if (!status.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (error_.ok()) error_ = status;
     }
   }

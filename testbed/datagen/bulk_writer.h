@@ -4,16 +4,16 @@
 // while the caller keeps generating.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "common/mysql_pool.h"
 
 namespace tandem::testbed {
@@ -89,12 +89,10 @@ class BulkWriter {
   MysqlPool& pool_;
   const int batch_rows_;
   std::vector<std::unique_ptr<Table>> tables_;
-  std::mutex mu_;
-  std::condition_variable not_empty_;
-  std::condition_variable not_full_;
-  std::deque<Job> queue_;
-  bool closing_ = false;
-  absl::Status error_;
+  absl::Mutex mu_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
 };
 

@@ -1,4 +1,5 @@
-// The MySQL pool and schema migrations against a real, throwaway MariaDB.
+// The MySQL pool, schema migrations and the request log against a real,
+// throwaway MariaDB.
 #include "common/mysql_pool.h"
 
 #include <cppconn/prepared_statement.h>
@@ -9,16 +10,21 @@
 #include <mysql_connection.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/request_log.h"
 #include "common/schema_migrations.h"
+#include "google/protobuf/wrappers.pb.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/mariadb_server.h"
 
 namespace tandem {
@@ -256,6 +262,43 @@ TEST_F(MysqlPoolTest, ReconnectBackoffRunsOnTheInjectedClock) {
   EXPECT_TRUE(back.ok()) << back;
 }
 
+TEST_F(MysqlPoolTest, AcquireTimeoutAndHealthChecksRunOnTheInjectedClock) {
+  SimulatedClock clock;
+  const absl::Time start = clock.Now();
+  MysqlOptions options = Options();
+  options.pool_size = 1;
+  options.acquire_timeout = absl::Seconds(2);
+  options.health_interval = absl::Seconds(10);
+  options.clock = &clock;
+  auto pool = MysqlPool::Create(options);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  absl::StatusOr<MysqlPool::Lease> held = (*pool)->Acquire();
+  ASSERT_TRUE(held.ok()) << held.status();
+  std::atomic<bool> done{false};
+  absl::Status waited;
+  std::thread waiter([&] {
+    waited = (*pool)->Acquire().status();
+    done = true;
+  });
+  // The second caller waits for the held connection until the pool's clock
+  // says the acquire timeout has passed, however long that takes for real.
+  ASSERT_TRUE(::tandem::testing::Eventually(
+      [&] { return clock.EarliestWaiter() == start + absl::Seconds(2); }));
+  clock.Advance(absl::Milliseconds(1999));
+  EXPECT_FALSE(done.load());
+  clock.Advance(absl::Milliseconds(1));
+  ASSERT_TRUE(::tandem::testing::Eventually([&] { return done.load(); }));
+  waiter.join();
+  EXPECT_EQ(waited.code(), absl::StatusCode::kResourceExhausted) << waited;
+  // No health check before the clock reaches the interval, one when it does.
+  EXPECT_EQ((*pool)->health_checks(), 0);
+  { MysqlPool::Lease returned = *std::move(held); }
+  clock.Advance(absl::Seconds(8));
+  ASSERT_TRUE(::tandem::testing::Eventually(
+      [&] { return (*pool)->health_checks() == 1; }));
+  EXPECT_TRUE((*pool)->healthy());
+}
+
 TEST_F(MysqlPoolTest, HealthChecksLeaveTheConnectionUsable) {
   MysqlOptions options = Options();
   options.pool_size = 1;  // The health check and the caller share it.
@@ -292,6 +335,72 @@ TEST_F(MysqlPoolTest, MigrationsApplyOnceAndRefuseDowngrades) {
   std::vector<SchemaMigration> v1 = {v2[0]};
   EXPECT_EQ(ApplySchemaMigrations(**pool, "demo", v1).code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(MysqlPoolTest, RequestLogReplaysRefusesAnotherMethodReplacesAndPrunes) {
+  auto pool = MysqlPool::Create(Options());
+  ASSERT_TRUE(pool.ok());
+  const RequestLog log("pooltest_requests");
+  ASSERT_TRUE((*pool)
+                  ->Run("create",
+                        [&](sql::Connection& conn) {
+                          std::unique_ptr<sql::Statement> s(
+                              conn.createStatement());
+                          s->execute(log.CreateTableStatement());
+                          // Safe to run again, as a migration must be.
+                          s->execute(log.CreateTableStatement());
+                          return absl::OkStatus();
+                        })
+                  .ok());
+  google::protobuf::StringValue first;
+  first.set_value("first answer");
+  google::protobuf::StringValue found;
+  int64_t version = 0;
+  absl::Status status =
+      (*pool)->Transaction("record", [&](sql::Connection& conn) {
+        // Nothing recorded yet, and an empty id is never recorded.
+        EXPECT_FALSE(*log.Find(conn, "r-1", "Set", &found));
+        log.Save(conn, "", "Set", first, 7, 1000);
+        EXPECT_FALSE(*log.Find(conn, "", "Set", &found));
+        log.Save(conn, "r-1", "Set", first, 7, 1000);
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(status.ok()) << status;
+  status = (*pool)->Transaction("replay", [&](sql::Connection& conn) {
+    absl::StatusOr<bool> again = log.Find(conn, "r-1", "Set", &found, &version);
+    EXPECT_TRUE(again.ok() && *again);
+    EXPECT_EQ(found.value(), "first answer");
+    EXPECT_EQ(version, 7);
+    // The same id for another method is the caller's mistake.
+    absl::StatusOr<bool> other = log.Find(conn, "r-1", "Delete", &found);
+    EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StrContains(other.status().message(), "Set"));
+    // A record no longer current is replaced by the request's new answer.
+    google::protobuf::StringValue second;
+    second.set_value("second answer");
+    log.Save(conn, "r-1", "Set", second, 9, 2000);
+    log.Save(conn, "r-2", "Set", second, kAnyVersion, 3000);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(status.ok()) << status;
+  status = (*pool)->Transaction("prune", [&](sql::Connection& conn) {
+    absl::StatusOr<bool> replaced =
+        log.Find(conn, "r-1", "Set", &found, &version);
+    EXPECT_TRUE(replaced.ok() && *replaced);
+    EXPECT_EQ(found.value(), "second answer");
+    EXPECT_EQ(version, 9);
+    // Records made before 2500 go; the one made at 3000 stays.
+    EXPECT_EQ(log.Prune(conn, 2500, 100), 1);
+    EXPECT_FALSE(*log.Find(conn, "r-1", "Set", &found));
+    EXPECT_TRUE(*log.Find(conn, "r-2", "Set", &found, &version));
+    EXPECT_EQ(version, kAnyVersion);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(ValidateRequestId(std::string(64, 'x')).code(),
+            absl::StatusCode::kOk);
+  EXPECT_EQ(ValidateRequestId(std::string(65, 'x')).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -29,8 +29,10 @@ class RouterLeaseTest : public RouterTest {
   grpc::Status Set(v1::RouterService::Stub& stub, int64_t customer,
                    int64_t version, ::tandem::common::v1::System system,
                    v1::RouteState state, int64_t lease_ms,
-                   v1::Route* out = nullptr) {
+                   v1::Route* out = nullptr,
+                   const std::string& request_id = "") {
     v1::SetRouteRequest request;
+    request.set_request_id(request_id);
     request.set_customer_id(customer);
     request.set_expected_version(version);
     request.set_system(system);
@@ -66,8 +68,9 @@ TEST_F(RouterLeaseTest, ALeaseThatRunsOutAbortsTheMoveAndWatchersSeeIt) {
   ASSERT_TRUE(cache->WaitForSync(absl::Seconds(10)));
 
   v1::Route migrating;
-  ASSERT_TRUE(Set(*stub, 1, Get(*stub, 1).version(), SYSTEM_SOURCE,
-                  ROUTE_STATE_MIGRATING, 300, &migrating)
+  const int64_t stable_version = Get(*stub, 1).version();
+  ASSERT_TRUE(Set(*stub, 1, stable_version, SYSTEM_SOURCE,
+                  ROUTE_STATE_MIGRATING, 300, &migrating, "move-1")
                   .ok());
   EXPECT_EQ(migrating.state(), ROUTE_STATE_MIGRATING);
   EXPECT_GT(migrating.lease_expires_unix_ms(), migrating.updated_at_unix_ms());
@@ -88,6 +91,14 @@ TEST_F(RouterLeaseTest, ALeaseThatRunsOutAbortsTheMoveAndWatchersSeeIt) {
     return route.has_value() && route->state() == ROUTE_STATE_STABLE;
   }));
 
+  // The mover retries its start (the answer was lost): the recorded "lease
+  // granted" is no longer true, so it is not replayed; the retry meets the
+  // compare-and-set like a new request.
+  grpc::Status retried = Set(*stub, 1, stable_version, SYSTEM_SOURCE,
+                             ROUTE_STATE_MIGRATING, 300, nullptr, "move-1");
+  EXPECT_EQ(retried.error_code(), grpc::StatusCode::ABORTED)
+      << retried.error_message();
+  EXPECT_EQ(Get(*stub, 1).version(), reverted.version());
   // The mover comes back too late: its flip fails its compare-and-set.
   grpc::Status late =
       Set(*stub, 1, migrating.version(), SYSTEM_TARGET, ROUTE_STATE_STABLE, 0);

@@ -176,6 +176,18 @@ TEST_F(RouterServiceTest, RetryWithTheSameRequestIdIsIdempotent) {
                 nullptr, "req-6-b")
                 .error_code(),
             grpc::StatusCode::ABORTED);
+  // Once another change has overtaken it, the first request's answer is no
+  // longer replayed: its retry is a stale compare-and-set.
+  ASSERT_TRUE(Set(6, first.version(), SYSTEM_SOURCE, ROUTE_STATE_STABLE,
+                  nullptr, "req-6-c")
+                  .ok());
+  const int64_t aborted_at = Revision();
+  EXPECT_EQ(Set(6, before.version(), SYSTEM_SOURCE, ROUTE_STATE_MIGRATING,
+                nullptr, "req-6-a")
+                .error_code(),
+            grpc::StatusCode::ABORTED);
+  EXPECT_EQ(GetRoute(6).state(), ROUTE_STATE_STABLE);
+  EXPECT_EQ(Revision(), aborted_at);
 }
 
 TEST_F(RouterServiceTest, CompareAndSetRaceHasExactlyOneWinner) {
