@@ -7,6 +7,7 @@
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
+#include "common/service_main.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:7003", "gRPC address to serve on.");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9103",
@@ -53,54 +54,26 @@ int main(int argc, char** argv) {
       "planning. Every flag can also be set as TANDEM_<FLAG_NAME>.");
   tandem::InitLogging("catalog",
                       tandem::ParseLogLevel(absl::GetFlag(FLAGS_log_level)));
-  auto fail = [](absl::string_view what, const absl::Status& status) {
-    TANDEM_LOG(Error, "startup_failed")
-        .With("step", what)
-        .With("error", status.ToString());
-    return EXIT_FAILURE;
-  };
-
+  using tandem::StartupFailed;
   tandem::catalog::CatalogServerOptions options;
   options.grpc_address = absl::GetFlag(FLAGS_listen);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
-  struct Db {
-    tandem::MysqlOptions* options;
-    std::string url, user, password_file, name, flag;
-  };
-  for (const Db& db : {
-           Db{&options.control_db, absl::GetFlag(FLAGS_db_url),
-              absl::GetFlag(FLAGS_db_user),
-              absl::GetFlag(FLAGS_db_password_file),
-              absl::GetFlag(FLAGS_db_name), "db_password_file"},
-           Db{&options.source_db, absl::GetFlag(FLAGS_source_db_url),
-              absl::GetFlag(FLAGS_source_db_user),
-              absl::GetFlag(FLAGS_source_db_password_file),
-              absl::GetFlag(FLAGS_source_db_name), "source_db_password_file"},
-           Db{&options.target_db, absl::GetFlag(FLAGS_target_db_url),
-              absl::GetFlag(FLAGS_target_db_user),
-              absl::GetFlag(FLAGS_target_db_password_file),
-              absl::GetFlag(FLAGS_target_db_name), "target_db_password_file"},
-       }) {
-    db.options->url = db.url;
-    db.options->user = db.user;
-    db.options->database = db.name;
-    absl::StatusOr<std::string> password =
-        tandem::ReadSecretFile(db.password_file);
-    if (!password.ok()) return fail(db.flag, password.status());
-    db.options->password = *password;
+  for (auto [prefix, db] : {std::pair{"", &options.control_db},
+                            std::pair{"source_", &options.source_db},
+                            std::pair{"target_", &options.target_db}}) {
+    absl::Status applied = tandem::ApplyDbFlags(prefix, *db);
+    if (!applied.ok()) return StartupFailed("flags", applied);
   }
   absl::StatusOr<std::string> tokens =
-      tandem::ReadFile(absl::GetFlag(FLAGS_auth_tokens_file));
-  if (!tokens.ok()) return fail("auth_tokens_file", tokens.status());
+      tandem::ReadFileFlag("auth_tokens_file", tandem::FileKind::kPlain);
+  if (!tokens.ok()) return StartupFailed("flags", tokens.status());
   options.tokens = *tokens;
   options.router_address = absl::GetFlag(FLAGS_router);
   absl::StatusOr<std::string> router_token =
-      tandem::ReadSecretFile(absl::GetFlag(FLAGS_router_token_file));
-  if (!router_token.ok()) {
-    return fail("router_token_file", router_token.status());
-  }
+      tandem::ReadFileFlag("router_token_file", tandem::FileKind::kSecret);
+  if (!router_token.ok()) return StartupFailed("flags", router_token.status());
   options.router_token = *router_token;
   options.router_poll_interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_router_poll_ms));
@@ -109,12 +82,9 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<tandem::catalog::CatalogServer>> server =
       tandem::catalog::CatalogServer::Start(std::move(options));
-  if (!server.ok()) return fail("start", server.status());
+  if (!server.ok()) return StartupFailed("start", server.status());
 
-  std::string signal = tandem::WaitForTerminationSignal();
-  TANDEM_LOG(Info, "shutting_down").With("signal", signal);
-  (*server)->Shutdown(
-      absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
-  TANDEM_LOG(Info, "stopped");
-  return EXIT_SUCCESS;
+  return tandem::ServeUntilTerminated(
+      absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)),
+      [&](absl::Duration grace) { (*server)->Shutdown(grace); });
 }

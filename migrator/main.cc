@@ -10,6 +10,8 @@
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
+#include "common/service_main.h"
+#include "common/status_macros.h"
 #include "migrator/migrator_server.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:7005", "gRPC address to serve on.");
@@ -68,6 +70,77 @@ ABSL_FLAG(int, shutdown_grace_ms, 15000,
           "How long customers in flight may take to finish after SIGTERM.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
+namespace {
+
+// This replica's name in item claims: the flag, or host-pid.
+std::string ReplicaName() {
+  std::string replica = absl::GetFlag(FLAGS_replica_name);
+  if (!replica.empty()) return replica;
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+// Crash tests: TANDEM_MIGRATOR_CRASH_AT names mover points ("before_flip",
+// "after_flip", ...; comma-separated) where the process dies at once, as if
+// killed there. Never set in production; unset, no fault hook.
+tandem::migrator::FaultHook CrashPointsFromEnvironment() {
+  const char* crash = std::getenv("TANDEM_MIGRATOR_CRASH_AT");
+  if (crash == nullptr || *crash == '\0') return nullptr;
+  std::vector<std::string> points = absl::StrSplit(crash, ',');
+  return [points](const std::string& point, int64_t customer) {
+    for (const std::string& p : points) {
+      if (p == point) {
+        TANDEM_LOG(Warning, "crash_point")
+            .With("point", point)
+            .With("customer_id", customer);
+        _exit(137);
+      }
+    }
+    return absl::OkStatus();
+  };
+}
+
+// The server's options from the flags; the error names the flag at fault.
+absl::StatusOr<tandem::migrator::MigratorServerOptions> OptionsFromFlags() {
+  tandem::migrator::MigratorServerOptions o;
+  o.grpc_address = absl::GetFlag(FLAGS_listen);
+  o.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
+  o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  o.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  for (auto [prefix, db] :
+       {std::pair{"", &o.control_db}, std::pair{"source_", &o.source_db},
+        std::pair{"target_", &o.target_db}}) {
+    TANDEM_RETURN_IF_ERROR(tandem::ApplyDbFlags(prefix, *db));
+  }
+  o.bookkeeping_db = absl::GetFlag(FLAGS_bookkeeping_db);
+  o.mapping_file = absl::GetFlag(FLAGS_mapping_file);
+  using tandem::FileKind;
+  using tandem::ReadFileFlag;
+  TANDEM_ASSIGN_OR_RETURN(o.tokens,
+                          ReadFileFlag("auth_tokens_file", FileKind::kPlain));
+  o.router_address = absl::GetFlag(FLAGS_router);
+  o.catalog_address = absl::GetFlag(FLAGS_catalog);
+  TANDEM_ASSIGN_OR_RETURN(o.router_token,
+                          ReadFileFlag("router_token_file", FileKind::kSecret));
+  TANDEM_ASSIGN_OR_RETURN(
+      o.catalog_token, ReadFileFlag("catalog_token_file", FileKind::kSecret));
+  o.backend.worker = ReplicaName();
+  o.backend.parallelism = absl::GetFlag(FLAGS_parallelism);
+  o.backend.item_lease = absl::Milliseconds(absl::GetFlag(FLAGS_item_lease_ms));
+  o.backend.sentinel_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_late_write_check_interval_s));
+  o.mover.fault = CrashPointsFromEnvironment();
+  o.mover.cutover_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_cutover_timeout_ms));
+  o.mover.tail_window = absl::Seconds(absl::GetFlag(FLAGS_tail_window_s));
+  o.mover.tail_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_tail_interval_ms));
+  return o;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   tandem::BlockTerminationSignals();
   tandem::ParseFlagsWithEnv(
@@ -76,102 +149,13 @@ int main(int argc, char** argv) {
       "flag can also be set as TANDEM_<FLAG_NAME>.");
   tandem::InitLogging("migrator",
                       tandem::ParseLogLevel(absl::GetFlag(FLAGS_log_level)));
-  auto fail = [](absl::string_view what, const absl::Status& status) {
-    TANDEM_LOG(Error, "startup_failed")
-        .With("step", what)
-        .With("error", status.ToString());
-    return EXIT_FAILURE;
-  };
-  tandem::migrator::MigratorServerOptions o;
-  o.grpc_address = absl::GetFlag(FLAGS_listen);
-  o.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
-  o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
-  o.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
-  struct Db {
-    tandem::MysqlOptions* options;
-    std::string url, user, password_file, name, flag;
-  };
-  for (const Db& db :
-       {Db{&o.control_db, absl::GetFlag(FLAGS_db_url),
-           absl::GetFlag(FLAGS_db_user), absl::GetFlag(FLAGS_db_password_file),
-           absl::GetFlag(FLAGS_db_name), "db_password_file"},
-        Db{&o.source_db, absl::GetFlag(FLAGS_source_db_url),
-           absl::GetFlag(FLAGS_source_db_user),
-           absl::GetFlag(FLAGS_source_db_password_file),
-           absl::GetFlag(FLAGS_source_db_name), "source_db_password_file"},
-        Db{&o.target_db, absl::GetFlag(FLAGS_target_db_url),
-           absl::GetFlag(FLAGS_target_db_user),
-           absl::GetFlag(FLAGS_target_db_password_file),
-           absl::GetFlag(FLAGS_target_db_name), "target_db_password_file"}}) {
-    db.options->url = db.url;
-    db.options->user = db.user;
-    db.options->database = db.name;
-    absl::StatusOr<std::string> password =
-        tandem::ReadSecretFile(db.password_file);
-    if (!password.ok()) return fail(db.flag, password.status());
-    db.options->password = *password;
-  }
-  o.bookkeeping_db = absl::GetFlag(FLAGS_bookkeeping_db);
-  o.mapping_file = absl::GetFlag(FLAGS_mapping_file);
-  absl::StatusOr<std::string> tokens =
-      tandem::ReadFile(absl::GetFlag(FLAGS_auth_tokens_file));
-  if (!tokens.ok()) return fail("auth_tokens_file", tokens.status());
-  o.tokens = *tokens;
-  o.router_address = absl::GetFlag(FLAGS_router);
-  o.catalog_address = absl::GetFlag(FLAGS_catalog);
-  absl::StatusOr<std::string> router_token =
-      tandem::ReadSecretFile(absl::GetFlag(FLAGS_router_token_file));
-  if (!router_token.ok())
-    return fail("router_token_file", router_token.status());
-  o.router_token = *router_token;
-  absl::StatusOr<std::string> catalog_token =
-      tandem::ReadSecretFile(absl::GetFlag(FLAGS_catalog_token_file));
-  if (!catalog_token.ok()) {
-    return fail("catalog_token_file", catalog_token.status());
-  }
-  o.catalog_token = *catalog_token;
-  std::string replica = absl::GetFlag(FLAGS_replica_name);
-  if (replica.empty()) {
-    char host[256] = {0};
-    gethostname(host, sizeof(host) - 1);
-    replica = std::string(host) + "-" + std::to_string(getpid());
-  }
-  o.backend.worker = replica;
-  o.backend.parallelism = absl::GetFlag(FLAGS_parallelism);
-  o.backend.item_lease = absl::Milliseconds(absl::GetFlag(FLAGS_item_lease_ms));
-  o.backend.sentinel_interval =
-      absl::Seconds(absl::GetFlag(FLAGS_late_write_check_interval_s));
-  // Crash tests: TANDEM_MIGRATOR_CRASH_AT names mover points ("before_flip",
-  // "after_flip", ...; comma-separated) where the process dies at once, as
-  // if killed there. Never set in production.
-  if (const char* crash = std::getenv("TANDEM_MIGRATOR_CRASH_AT");
-      crash != nullptr && *crash != '\0') {
-    std::vector<std::string> points = absl::StrSplit(crash, ',');
-    o.mover.fault = [points](const std::string& point, int64_t customer) {
-      for (const std::string& p : points) {
-        if (p == point) {
-          TANDEM_LOG(Warning, "crash_point")
-              .With("point", point)
-              .With("customer_id", customer);
-          _exit(137);
-        }
-      }
-      return absl::OkStatus();
-    };
-  }
-  o.mover.cutover_timeout =
-      absl::Milliseconds(absl::GetFlag(FLAGS_cutover_timeout_ms));
-  o.mover.tail_window = absl::Seconds(absl::GetFlag(FLAGS_tail_window_s));
-  o.mover.tail_interval =
-      absl::Milliseconds(absl::GetFlag(FLAGS_tail_interval_ms));
-
+  absl::StatusOr<tandem::migrator::MigratorServerOptions> options =
+      OptionsFromFlags();
+  if (!options.ok()) return tandem::StartupFailed("flags", options.status());
   absl::StatusOr<std::unique_ptr<tandem::migrator::MigratorServer>> server =
-      tandem::migrator::MigratorServer::Start(std::move(o));
-  if (!server.ok()) return fail("start", server.status());
-  std::string signal = tandem::WaitForTerminationSignal();
-  TANDEM_LOG(Info, "shutting_down").With("signal", signal);
-  (*server)->Shutdown(
-      absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
-  TANDEM_LOG(Info, "stopped");
-  return EXIT_SUCCESS;
+      tandem::migrator::MigratorServer::Start(*std::move(options));
+  if (!server.ok()) return tandem::StartupFailed("start", server.status());
+  return tandem::ServeUntilTerminated(
+      absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)),
+      [&](absl::Duration grace) { (*server)->Shutdown(grace); });
 }

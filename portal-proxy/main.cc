@@ -10,6 +10,7 @@
 #include "common/grpc_server.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/service_main.h"
 #include "common/status_macros.h"
 #include "portal-proxy/proxy_server.h"
 
@@ -166,13 +167,6 @@ absl::StatusOr<tandem::proxy::ProxyServerOptions> ServerOptions() {
   return o;
 }
 
-int Fail(const std::string& what, const absl::Status& status) {
-  TANDEM_LOG(Error, "startup_failed")
-      .With("what", what)
-      .With("error", status.ToString());
-  return 1;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -182,17 +176,17 @@ int main(int argc, char** argv) {
   tandem::InitLogging("portal-proxy",
                       tandem::ParseLogLevel(absl::GetFlag(FLAGS_log_level)));
   auto options = ServerOptions();
-  if (!options.ok()) return Fail("flags", options.status());
+  if (!options.ok()) return tandem::StartupFailed("flags", options.status());
   auto registry = std::make_shared<prometheus::Registry>();
   auto exposer = tandem::MetricsExposer::Start(
       absl::GetFlag(FLAGS_metrics_listen), registry);
-  if (!exposer.ok()) return Fail("metrics_listen", exposer.status());
+  if (!exposer.ok())
+    return tandem::StartupFailed("metrics_listen", exposer.status());
   tandem::proxy::ProxyServerDeps deps;
   deps.registry = registry;
   auto server = tandem::proxy::ProxyServer::Start(*std::move(options), deps);
-  if (!server.ok()) return Fail("proxy", server.status());
-  const std::string signal = tandem::WaitForTerminationSignal();
-  TANDEM_LOG(Info, "shutting_down").With("signal", signal);
-  (*server)->Shutdown(Ms(absl::GetFlag(FLAGS_shutdown_grace_ms)));
-  return 0;
+  if (!server.ok()) return tandem::StartupFailed("proxy", server.status());
+  return tandem::ServeUntilTerminated(
+      Ms(absl::GetFlag(FLAGS_shutdown_grace_ms)),
+      [&](absl::Duration grace) { (*server)->Shutdown(grace); });
 }

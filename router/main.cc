@@ -5,6 +5,7 @@
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
+#include "common/service_main.h"
 #include "router/router_server.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:7001", "gRPC address to serve on.");
@@ -48,9 +49,6 @@ int main(int argc, char** argv) {
   options.metrics_address = absl::GetFlag(FLAGS_metrics_listen);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
-  options.db.url = absl::GetFlag(FLAGS_db_url);
-  options.db.user = absl::GetFlag(FLAGS_db_user);
-  options.db.database = absl::GetFlag(FLAGS_db_name);
   options.db.pool_size = absl::GetFlag(FLAGS_db_pool_size);
   options.feed.retention =
       absl::Hours(absl::GetFlag(FLAGS_change_retention_hours));
@@ -59,35 +57,26 @@ int main(int argc, char** argv) {
   options.leases.interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_lease_check_interval_ms));
 
-  auto fail = [](absl::string_view what, const absl::Status& status) {
-    TANDEM_LOG(Error, "startup_failed")
-        .With("step", what)
-        .With("error", status.ToString());
-    return EXIT_FAILURE;
-  };
-  absl::StatusOr<std::string> password =
-      tandem::ReadSecretFile(absl::GetFlag(FLAGS_db_password_file));
-  if (!password.ok()) return fail("db_password_file", password.status());
-  options.db.password = *password;
+  using tandem::FileKind;
+  using tandem::ReadFileFlag;
+  using tandem::StartupFailed;
+  absl::Status db = tandem::ApplyDbFlags("", options.db);
+  if (!db.ok()) return StartupFailed("flags", db);
   absl::StatusOr<std::string> tokens =
-      tandem::ReadFile(absl::GetFlag(FLAGS_auth_tokens_file));
-  if (!tokens.ok()) return fail("auth_tokens_file", tokens.status());
+      ReadFileFlag("auth_tokens_file", FileKind::kPlain);
+  if (!tokens.ok()) return StartupFailed("flags", tokens.status());
   options.tokens = *tokens;
   if (!absl::GetFlag(FLAGS_import_config_file).empty()) {
     absl::StatusOr<std::string> config =
-        tandem::ReadFile(absl::GetFlag(FLAGS_import_config_file));
-    if (!config.ok()) return fail("import_config_file", config.status());
+        ReadFileFlag("import_config_file", FileKind::kPlain);
+    if (!config.ok()) return StartupFailed("flags", config.status());
     options.import_config = *config;
   }
 
   absl::StatusOr<std::unique_ptr<tandem::router::RouterServer>> server =
       tandem::router::RouterServer::Start(std::move(options));
-  if (!server.ok()) return fail("start", server.status());
-
-  std::string signal = tandem::WaitForTerminationSignal();
-  TANDEM_LOG(Info, "shutting_down").With("signal", signal);
-  (*server)->Shutdown(
-      absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
-  TANDEM_LOG(Info, "stopped");
-  return EXIT_SUCCESS;
+  if (!server.ok()) return StartupFailed("start", server.status());
+  return tandem::ServeUntilTerminated(
+      absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)),
+      [&](absl::Duration grace) { (*server)->Shutdown(grace); });
 }
