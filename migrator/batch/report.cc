@@ -149,13 +149,12 @@ v1::BatchReport BuildReport(const v1::Batch& batch,
   return r;
 }
 
-std::string ReportMarkdown(const v1::BatchReport& r) {
+namespace {
+
+// The table at the top: mode, direction, state, who created it, when.
+void AppendSummary(const v1::BatchReport& r, bool dry, bool rollback,
+                   std::string& md) {
   const v1::Batch& b = r.batch();
-  const v1::BatchProgress& p = b.progress();
-  const bool dry = b.mode() == v1::BATCH_MODE_DRY_RUN;
-  const bool rollback =
-      b.direction() == ::tandem::common::v1::DIRECTION_ROLLBACK;
-  std::string md;
   absl::StrAppend(&md, "# Batch ", b.batch_id(), ": ", b.name(), "\n\n");
   if (!b.description().empty()) absl::StrAppend(&md, b.description(), "\n\n");
   absl::StrAppend(
@@ -175,6 +174,11 @@ std::string ReportMarkdown(const v1::BatchReport& r) {
       "| finished | ", Time(b.finished_at_unix_ms()), " |\n", "| elapsed | ",
       Duration(r.elapsed_ms()), " |\n", "| mapping | `",
       b.mapping_digest().substr(0, 12), "` |\n\n");
+}
+
+// Customers by state.
+void AppendOutcome(const v1::BatchProgress& p, bool dry, bool rollback,
+                   std::string& md) {
   absl::StrAppend(&md, "## Outcome\n\n", "| customers | count |\n|---|---:|\n",
                   "| total | ", p.items_total(), " |\n", "| ",
                   dry ? "would move" : (rollback ? "rolled back" : "moved"),
@@ -188,57 +192,58 @@ std::string ReportMarkdown(const v1::BatchReport& r) {
                     p.items_rolled_back(), " |\n");
   }
   absl::StrAppend(&md, "\n");
-  auto counts =
-      [&](const char* title,
-          const google::protobuf::RepeatedPtrField<v1::ReportCount>& list) {
-        if (list.empty()) return;
-        absl::StrAppend(&md, "### ", title,
-                        "\n\n| | customers |\n|---|---:|\n");
-        for (const v1::ReportCount& c : list) {
-          absl::StrAppend(&md, "| ", c.name(), " | ", c.count(), " |\n");
-        }
-        absl::StrAppend(&md, "\n");
-      };
-  counts("By failure kind", r.by_failure_kind());
-  counts("By plan outcome (a customer counts once per outcome)",
-         r.by_plan_outcome());
-  auto customers =
-      [&](const char* title,
-          const google::protobuf::RepeatedPtrField<v1::ReportCustomer>& list,
-          bool kind) {
-        if (list.empty()) return;
-        absl::StrAppend(&md, "## ", title, "\n\n| customer | ",
-                        kind ? "kind | why" : "warning", " |\n|---:|",
-                        kind ? "---|---" : "---", "|\n");
-        for (const v1::ReportCustomer& c : list) {
-          absl::StrAppend(&md, "| ", c.customer_id(), " | ");
-          if (kind) {
-            absl::StrAppend(
-                &md, Strip(v1::FailureKind_Name(c.kind()), "FAILURE_KIND_"),
-                " | ");
-          }
-          absl::StrAppend(&md, Cell(c.message()), " |\n");
-        }
-        absl::StrAppend(&md, "\n");
-      };
-  customers(dry ? "Customers that would fail, and why" : "Failed customers",
-            r.failed(), true);
-  customers("Skipped customers", r.skipped(), true);
-  customers(dry ? "Warnings (the customers would move)" : "Warnings",
-            r.warnings(), false);
-  if (!r.key_conflicts().empty()) {
-    absl::StrAppend(&md,
-                    "## Key conflicts on the other system\n\n| customer | "
-                    "table.key | value | held by customer |\n|---:|---|---|---:"
-                    "|\n");
-    for (int i = 0; i < r.key_conflicts_size(); ++i) {
-      const v1::KeyConflict& k = r.key_conflicts(i);
-      absl::StrAppend(&md, "| ", r.key_conflict_customers(i), " | ", k.table(),
-                      ".", k.key(), " | ", Cell(k.value()), " | ",
-                      k.held_by_customer_id(), " |\n");
-    }
-    absl::StrAppend(&md, "\n");
+}
+
+void AppendCounts(
+    const char* title,
+    const google::protobuf::RepeatedPtrField<v1::ReportCount>& list,
+    std::string& md) {
+  if (list.empty()) return;
+  absl::StrAppend(&md, "### ", title, "\n\n| | customers |\n|---|---:|\n");
+  for (const v1::ReportCount& c : list) {
+    absl::StrAppend(&md, "| ", c.name(), " | ", c.count(), " |\n");
   }
+  absl::StrAppend(&md, "\n");
+}
+
+// Customers with a failure kind and its reason, or with a warning.
+void AppendCustomers(
+    const char* title,
+    const google::protobuf::RepeatedPtrField<v1::ReportCustomer>& list,
+    bool kind, std::string& md) {
+  if (list.empty()) return;
+  absl::StrAppend(&md, "## ", title, "\n\n| customer | ",
+                  kind ? "kind | why" : "warning", " |\n|---:|",
+                  kind ? "---|---" : "---", "|\n");
+  for (const v1::ReportCustomer& c : list) {
+    absl::StrAppend(&md, "| ", c.customer_id(), " | ");
+    if (kind) {
+      absl::StrAppend(
+          &md, Strip(v1::FailureKind_Name(c.kind()), "FAILURE_KIND_"), " | ");
+    }
+    absl::StrAppend(&md, Cell(c.message()), " |\n");
+  }
+  absl::StrAppend(&md, "\n");
+}
+
+void AppendKeyConflicts(const v1::BatchReport& r, std::string& md) {
+  if (r.key_conflicts().empty()) return;
+  absl::StrAppend(&md,
+                  "## Key conflicts on the other system\n\n| customer | "
+                  "table.key | value | held by customer |\n|---:|---|---|---:"
+                  "|\n");
+  for (int i = 0; i < r.key_conflicts_size(); ++i) {
+    const v1::KeyConflict& k = r.key_conflicts(i);
+    absl::StrAppend(&md, "| ", r.key_conflict_customers(i), " | ", k.table(),
+                    ".", k.key(), " | ", Cell(k.value()), " | ",
+                    k.held_by_customer_id(), " |\n");
+  }
+  absl::StrAppend(&md, "\n");
+}
+
+// Rows by table, rates, cutover percentiles, late writes, throttle.
+void AppendRowsAndTimings(const v1::BatchReport& r, bool dry, std::string& md) {
+  const v1::BatchProgress& p = r.batch().progress();
   absl::StrAppend(&md, "## Rows and timings\n\n| | |\n|---|---:|\n", "| rows ",
                   dry ? "the moves would write" : "written", " | ",
                   r.rows_total(), " |\n");
@@ -262,6 +267,29 @@ std::string ReportMarkdown(const v1::BatchReport& r) {
     absl::StrAppend(&md, "\nThrottled at the last sample: ",
                     Cell(p.throttle().reason()), "\n");
   }
+}
+
+}  // namespace
+
+std::string ReportMarkdown(const v1::BatchReport& r) {
+  const v1::Batch& b = r.batch();
+  const bool dry = b.mode() == v1::BATCH_MODE_DRY_RUN;
+  const bool rollback =
+      b.direction() == ::tandem::common::v1::DIRECTION_ROLLBACK;
+  std::string md;
+  AppendSummary(r, dry, rollback, md);
+  AppendOutcome(b.progress(), dry, rollback, md);
+  AppendCounts("By failure kind", r.by_failure_kind(), md);
+  AppendCounts("By plan outcome (a customer counts once per outcome)",
+               r.by_plan_outcome(), md);
+  AppendCustomers(
+      dry ? "Customers that would fail, and why" : "Failed customers",
+      r.failed(), true, md);
+  AppendCustomers("Skipped customers", r.skipped(), true, md);
+  AppendCustomers(dry ? "Warnings (the customers would move)" : "Warnings",
+                  r.warnings(), false, md);
+  AppendKeyConflicts(r, md);
+  AppendRowsAndTimings(r, dry, md);
   if (r.truncated()) {
     absl::StrAppend(&md,
                     "\nSome lists were cut; `tandemctl batch items` lists "

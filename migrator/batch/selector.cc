@@ -198,34 +198,27 @@ absl::StatusOr<std::optional<Ids>> ReadCriteria(const SelectorDeps& deps,
 
 }  // namespace
 
-absl::Status ValidateSelector(const v1::BatchSelector& s) {
-  const bool criteria = s.product_ids_size() > 0 ||
-                        s.payment_systems_size() > 0 ||
-                        s.customer_ids_size() > 0 || s.from_batch_id() != 0 ||
-                        s.from_batch_states_size() > 0 ||
-                        s.min_accounts() != 0 || s.max_accounts() != 0;
-  if (!criteria && !s.all_customers()) {
-    return absl::InvalidArgumentError(
-        "selector: choose customers by product_ids, payment_systems, "
-        "customer_ids, from_batch_id, min_accounts/max_accounts, or "
-        "all_customers");
+namespace {
+
+// At most `max` ids, each positive.
+absl::Status CheckIds(const char* field, const char* what,
+                      const google::protobuf::RepeatedField<int64_t>& ids,
+                      int max) {
+  if (ids.size() > max) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "selector.", field, ": at most ", max, ", not ", ids.size()));
   }
-  if (s.all_customers() && criteria) {
-    return absl::InvalidArgumentError(
-        "selector: all_customers takes no other criterion (only limit)");
-  }
-  if (s.product_ids_size() > kMaxSelectorProducts) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("selector.product_ids: at most ", kMaxSelectorProducts,
-                     ", not ", s.product_ids_size()));
-  }
-  for (int i = 0; i < s.product_ids_size(); ++i) {
-    if (s.product_ids(i) <= 0) {
+  for (int i = 0; i < ids.size(); ++i) {
+    if (ids.Get(i) <= 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("selector.product_ids[", i, "] = ", s.product_ids(i),
-                       ": product ids are positive"));
+          absl::StrCat("selector.", field, "[", i, "] = ", ids.Get(i), ": ",
+                       what, " ids are positive"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPaymentSystems(const v1::BatchSelector& s) {
   if (s.payment_systems_size() > kMaxSelectorPaymentSystems) {
     return absl::InvalidArgumentError(absl::StrCat(
         "selector.payment_systems: at most ", kMaxSelectorPaymentSystems,
@@ -238,18 +231,11 @@ absl::Status ValidateSelector(const v1::BatchSelector& s) {
                        "]: a payment system name is 1-64 bytes"));
     }
   }
-  if (s.customer_ids_size() > kMaxSelectorCustomers) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("selector.customer_ids: at most ", kMaxSelectorCustomers,
-                     ", not ", s.customer_ids_size()));
-  }
-  for (int i = 0; i < s.customer_ids_size(); ++i) {
-    if (s.customer_ids(i) <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("selector.customer_ids[", i, "] = ", s.customer_ids(i),
-                       ": customer ids are positive"));
-    }
-  }
+  return absl::OkStatus();
+}
+
+// from_batch_id and from_batch_states come together.
+absl::Status CheckFromBatch(const v1::BatchSelector& s) {
   if (s.from_batch_id() < 0) {
     return absl::InvalidArgumentError(
         "selector.from_batch_id: batch ids are positive");
@@ -273,6 +259,10 @@ absl::Status ValidateSelector(const v1::BatchSelector& s) {
                        "]: not an item state (", state, ")"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckAccountsAndLimit(const v1::BatchSelector& s) {
   if (s.min_accounts() < 0 || s.max_accounts() < 0) {
     return absl::InvalidArgumentError(
         "selector: min_accounts and max_accounts are not negative");
@@ -286,6 +276,33 @@ absl::Status ValidateSelector(const v1::BatchSelector& s) {
     return absl::InvalidArgumentError("selector.limit is not negative");
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateSelector(const v1::BatchSelector& s) {
+  const bool criteria = s.product_ids_size() > 0 ||
+                        s.payment_systems_size() > 0 ||
+                        s.customer_ids_size() > 0 || s.from_batch_id() != 0 ||
+                        s.from_batch_states_size() > 0 ||
+                        s.min_accounts() != 0 || s.max_accounts() != 0;
+  if (!criteria && !s.all_customers()) {
+    return absl::InvalidArgumentError(
+        "selector: choose customers by product_ids, payment_systems, "
+        "customer_ids, from_batch_id, min_accounts/max_accounts, or "
+        "all_customers");
+  }
+  if (s.all_customers() && criteria) {
+    return absl::InvalidArgumentError(
+        "selector: all_customers takes no other criterion (only limit)");
+  }
+  TANDEM_RETURN_IF_ERROR(CheckIds("product_ids", "product", s.product_ids(),
+                                  kMaxSelectorProducts));
+  TANDEM_RETURN_IF_ERROR(CheckPaymentSystems(s));
+  TANDEM_RETURN_IF_ERROR(CheckIds("customer_ids", "customer", s.customer_ids(),
+                                  kMaxSelectorCustomers));
+  TANDEM_RETURN_IF_ERROR(CheckFromBatch(s));
+  return CheckAccountsAndLimit(s);
 }
 
 absl::StatusOr<Selection> ResolveSelector(const SelectorDeps& deps,

@@ -332,6 +332,220 @@ absl::StatusOr<Mapping> Mapping::Load(const std::string& path) {
   return mapping;
 }
 
+// Parse's steps, one per section of the file; each fills its part of the
+// mapping or says precisely what is wrong, at which line.
+class MappingParser {
+ public:
+  MappingParser(Reader& r, Mapping& m) : r_(r), m_(m) {}
+
+  absl::Status Header(const YAML::Node& root) {
+    TANDEM_RETURN_IF_ERROR(r_.AllowedKeys(
+        root, {"version", "schemas", "native_id_start", "conversions", "enums",
+               "customer", "catalog", "selectors", "balances", "adjustment",
+               "checks", "directions"}));
+    TANDEM_ASSIGN_OR_RETURN(m_.version_, r_.Str(root, "version"));
+    const YAML::Node schemas = root["schemas"];
+    if (!schemas) return r_.Error(root, "`schemas` is required");
+    TANDEM_RETURN_IF_ERROR(r_.AllowedKeys(schemas, {"source", "target"}));
+    TANDEM_ASSIGN_OR_RETURN(m_.schema_names_[0], r_.Str(schemas, "source"));
+    TANDEM_ASSIGN_OR_RETURN(m_.schema_names_[1], r_.Str(schemas, "target"));
+    if (m_.schema_names_[0] == m_.schema_names_[1]) {
+      return r_.Error(schemas, "source and target need different names");
+    }
+    TANDEM_ASSIGN_OR_RETURN(std::string native,
+                            r_.Str(root, "native_id_start"));
+    if (!absl::SimpleAtoi(native, &m_.native_id_start_) ||
+        m_.native_id_start_ <= 0) {
+      return r_.Error(root["native_id_start"], "must be a positive integer");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Conversions(const YAML::Node& conversions) {
+    if (!conversions) return absl::OkStatus();
+    for (const auto& item : conversions) {
+      ScaleConversion c;
+      c.name = item.first.as<std::string>();
+      TANDEM_RETURN_IF_ERROR(r_.AllowedKeys(item.second, {"scale"}));
+      TANDEM_ASSIGN_OR_RETURN(std::string scale, r_.Str(item.second, "scale"));
+      if (!absl::SimpleAtoi(scale, &c.scale) || c.scale <= 0) {
+        return r_.Error(item.second, "scale must be a positive integer");
+      }
+      int64_t power = c.scale;
+      while (power % 10 == 0) power /= 10;
+      if (power != 1) {
+        return r_.Error(item.second, "scale must be a power of ten");
+      }
+      m_.conversions_[c.name] = c;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Enums(const YAML::Node& enums) {
+    if (!enums) return absl::OkStatus();
+    for (const auto& item : enums) {
+      EnumConversion e;
+      e.name = item.first.as<std::string>();
+      if (!item.second.IsMap() || item.second.size() == 0) {
+        return r_.Error(item.second, "an enum is a non-empty map");
+      }
+      for (const auto& value : item.second) {
+        std::string from = value.first.as<std::string>();
+        std::string to = value.second.as<std::string>();
+        if (!e.backward.emplace(to, from).second) {
+          return r_.Error(value.second,
+                          absl::StrCat("enum ", e.name, " maps two values to ",
+                                       to, ": it cannot go back"));
+        }
+        e.forward[from] = to;
+      }
+      m_.enums_[e.name] = e;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Customer(const YAML::Node& customer) {
+    YAML::Node sides[2];
+    TANDEM_RETURN_IF_ERROR(PerSide(r_, customer, m_.schema_names_, sides));
+    for (int s = 0; s < 2; ++s) {
+      TANDEM_RETURN_IF_ERROR(
+          r_.AllowedKeys(sides[s], {"table", "key", "status", "exported"}));
+      CustomerSpec& c = m_.customer_[s];
+      TANDEM_ASSIGN_OR_RETURN(c.table, r_.Str(sides[s], "table"));
+      TANDEM_ASSIGN_OR_RETURN(c.key, r_.Str(sides[s], "key"));
+      TANDEM_ASSIGN_OR_RETURN(c.status, r_.Str(sides[s], "status"));
+      TANDEM_ASSIGN_OR_RETURN(c.exported, r_.Str(sides[s], "exported"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Catalog(const YAML::Node& catalog) {
+    YAML::Node sides[2];
+    TANDEM_RETURN_IF_ERROR(PerSide(r_, catalog, m_.schema_names_, sides));
+    for (int s = 0; s < 2; ++s) {
+      for (auto [key, out] :
+           {std::pair<const char*, CatalogTable*>{"products",
+                                                  &m_.catalog_[s].products},
+            {"resource_types", &m_.catalog_[s].resource_types}}) {
+        const YAML::Node t = sides[s][key];
+        if (!t) return r_.Error(sides[s], absl::StrCat("`", key, "` needed"));
+        TANDEM_ASSIGN_OR_RETURN(out->table, r_.Str(t, "table"));
+        TANDEM_ASSIGN_OR_RETURN(out->id, r_.Str(t, "id"));
+        TANDEM_ASSIGN_OR_RETURN(out->code, r_.Str(t, "code"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Selectors(const YAML::Node& selectors) {
+    if (!selectors) return absl::OkStatus();
+    YAML::Node sides[2];
+    TANDEM_RETURN_IF_ERROR(PerSide(r_, selectors, m_.schema_names_, sides));
+    for (int s = 0; s < 2; ++s) {
+      TANDEM_ASSIGN_OR_RETURN(m_.selectors_[s], ParseSelectors(r_, sides[s]));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Balances(const YAML::Node& balances) {
+    if (!balances) return absl::OkStatus();
+    for (const YAML::Node& b : balances) {
+      BalanceSpec spec;
+      TANDEM_ASSIGN_OR_RETURN(spec.name, r_.Str(b, "name"));
+      TANDEM_ASSIGN_OR_RETURN(spec.convert, r_.Str(b, "convert"));
+      TANDEM_RETURN_IF_ERROR(KnownConversion(b, spec.convert));
+      YAML::Node sides[2];
+      TANDEM_RETURN_IF_ERROR(PerSide(r_, b, m_.schema_names_, sides));
+      for (int s = 0; s < 2; ++s) {
+        TANDEM_ASSIGN_OR_RETURN(spec.v[s], ParseBalanceSide(r_, sides[s]));
+      }
+      m_.balances_.push_back(std::move(spec));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Adjustment(const YAML::Node& adjustment) {
+    YAML::Node sides[2];
+    TANDEM_RETURN_IF_ERROR(PerSide(r_, adjustment, m_.schema_names_, sides));
+    for (int s = 0; s < 2; ++s) {
+      TANDEM_ASSIGN_OR_RETURN(m_.adjustment_[s].table,
+                              r_.Str(sides[s], "table"));
+      const YAML::Node columns = sides[s]["columns"];
+      if (!columns || !columns.IsMap()) {
+        return r_.Error(sides[s], "`columns` is required (a map)");
+      }
+      for (const auto& item : columns) {
+        m_.adjustment_[s].columns[item.first.as<std::string>()] =
+            item.second.as<std::string>();
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Checks(const YAML::Node& checks) {
+    if (!checks) return absl::OkStatus();
+    for (const YAML::Node& c : checks) {
+      TotalsCheck check;
+      TANDEM_ASSIGN_OR_RETURN(check.name, r_.Str(c, "name"));
+      TANDEM_ASSIGN_OR_RETURN(check.convert, r_.OptStr(c, "convert"));
+      if (!check.convert.empty()) {
+        TANDEM_RETURN_IF_ERROR(KnownConversion(c, check.convert));
+      }
+      YAML::Node sides[2];
+      TANDEM_RETURN_IF_ERROR(PerSide(r_, c, m_.schema_names_, sides));
+      for (int s = 0; s < 2; ++s) {
+        TANDEM_ASSIGN_OR_RETURN(check.v[s], ParseTotalsSide(r_, sides[s]));
+      }
+      m_.checks_.push_back(std::move(check));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Directions(const YAML::Node& root) {
+    const YAML::Node directions = root["directions"];
+    if (!directions) return r_.Error(root, "`directions` is required");
+    TANDEM_RETURN_IF_ERROR(r_.AllowedKeys(directions, {"move", "rollback"}));
+    for (Direction d : {Direction::kMove, Direction::kRollback}) {
+      const YAML::Node list = directions[DirectionName(d)];
+      if (!list || !list.IsSequence() || list.size() == 0) {
+        return r_.Error(directions, absl::StrCat("`", DirectionName(d),
+                                                 "` is required (a list)"));
+      }
+      std::vector<TableMapping>& out =
+          d == Direction::kMove ? m_.move_ : m_.rollback_;
+      for (const YAML::Node& entry : list) {
+        TANDEM_ASSIGN_OR_RETURN(TableMapping t, ParseTable(r_, entry));
+        TANDEM_RETURN_IF_ERROR(KnownColumnConversions(t));
+        out.push_back(std::move(t));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status KnownConversion(const YAML::Node& at, const std::string& name) {
+    if (m_.conversions_.count(name)) return absl::OkStatus();
+    return r_.Error(at, absl::StrCat("unknown conversion ", name));
+  }
+
+  absl::Status KnownColumnConversions(const TableMapping& t) {
+    for (const ColumnSpec& c : t.columns) {
+      if (!c.convert.empty() && !m_.conversions_.count(c.convert)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            c.location.ToString(), ": unknown conversion `", c.convert, "`"));
+      }
+      if (!c.enum_name.empty() && !m_.enums_.count(c.enum_name)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            c.location.ToString(), ": unknown enum `", c.enum_name, "`"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  Reader& r_;
+  Mapping& m_;
+};
+
 absl::StatusOr<Mapping> Mapping::Parse(const std::string& text,
                                        const std::string& file_name) {
   Reader r(file_name);
@@ -345,166 +559,18 @@ absl::StatusOr<Mapping> Mapping::Parse(const std::string& text,
   Mapping m;
   m.path_ = file_name;
   m.digest_ = Sha256Hex(text);
+  MappingParser p(r, m);
   try {
-    TANDEM_RETURN_IF_ERROR(r.AllowedKeys(
-        root, {"version", "schemas", "native_id_start", "conversions", "enums",
-               "customer", "catalog", "selectors", "balances", "adjustment",
-               "checks", "directions"}));
-    TANDEM_ASSIGN_OR_RETURN(m.version_, r.Str(root, "version"));
-    const YAML::Node schemas = root["schemas"];
-    if (!schemas) return r.Error(root, "`schemas` is required");
-    TANDEM_RETURN_IF_ERROR(r.AllowedKeys(schemas, {"source", "target"}));
-    TANDEM_ASSIGN_OR_RETURN(m.schema_names_[0], r.Str(schemas, "source"));
-    TANDEM_ASSIGN_OR_RETURN(m.schema_names_[1], r.Str(schemas, "target"));
-    if (m.schema_names_[0] == m.schema_names_[1]) {
-      return r.Error(schemas, "source and target need different names");
-    }
-    TANDEM_ASSIGN_OR_RETURN(std::string native, r.Str(root, "native_id_start"));
-    if (!absl::SimpleAtoi(native, &m.native_id_start_) ||
-        m.native_id_start_ <= 0) {
-      return r.Error(root["native_id_start"], "must be a positive integer");
-    }
-    if (const YAML::Node conversions = root["conversions"]) {
-      for (const auto& item : conversions) {
-        ScaleConversion c;
-        c.name = item.first.as<std::string>();
-        TANDEM_RETURN_IF_ERROR(r.AllowedKeys(item.second, {"scale"}));
-        TANDEM_ASSIGN_OR_RETURN(std::string scale, r.Str(item.second, "scale"));
-        if (!absl::SimpleAtoi(scale, &c.scale) || c.scale <= 0) {
-          return r.Error(item.second, "scale must be a positive integer");
-        }
-        int64_t power = c.scale;
-        while (power % 10 == 0) power /= 10;
-        if (power != 1) {
-          return r.Error(item.second, "scale must be a power of ten");
-        }
-        m.conversions_[c.name] = c;
-      }
-    }
-    if (const YAML::Node enums = root["enums"]) {
-      for (const auto& item : enums) {
-        EnumConversion e;
-        e.name = item.first.as<std::string>();
-        if (!item.second.IsMap() || item.second.size() == 0) {
-          return r.Error(item.second, "an enum is a non-empty map");
-        }
-        for (const auto& value : item.second) {
-          std::string from = value.first.as<std::string>();
-          std::string to = value.second.as<std::string>();
-          if (!e.backward.emplace(to, from).second) {
-            return r.Error(value.second,
-                           absl::StrCat("enum ", e.name,
-                                        " maps two values "
-                                        "to ",
-                                        to, ": it cannot go back"));
-          }
-          e.forward[from] = to;
-        }
-        m.enums_[e.name] = e;
-      }
-    }
-    YAML::Node sides[2];
-    TANDEM_RETURN_IF_ERROR(
-        PerSide(r, root["customer"], m.schema_names_, sides));
-    for (int s = 0; s < 2; ++s) {
-      TANDEM_RETURN_IF_ERROR(
-          r.AllowedKeys(sides[s], {"table", "key", "status", "exported"}));
-      TANDEM_ASSIGN_OR_RETURN(m.customer_[s].table, r.Str(sides[s], "table"));
-      TANDEM_ASSIGN_OR_RETURN(m.customer_[s].key, r.Str(sides[s], "key"));
-      TANDEM_ASSIGN_OR_RETURN(m.customer_[s].status, r.Str(sides[s], "status"));
-      TANDEM_ASSIGN_OR_RETURN(m.customer_[s].exported,
-                              r.Str(sides[s], "exported"));
-    }
-    TANDEM_RETURN_IF_ERROR(PerSide(r, root["catalog"], m.schema_names_, sides));
-    for (int s = 0; s < 2; ++s) {
-      for (auto [key, out] :
-           {std::pair<const char*, CatalogTable*>{"products",
-                                                  &m.catalog_[s].products},
-            {"resource_types", &m.catalog_[s].resource_types}}) {
-        const YAML::Node t = sides[s][key];
-        if (!t) return r.Error(sides[s], absl::StrCat("`", key, "` needed"));
-        TANDEM_ASSIGN_OR_RETURN(out->table, r.Str(t, "table"));
-        TANDEM_ASSIGN_OR_RETURN(out->id, r.Str(t, "id"));
-        TANDEM_ASSIGN_OR_RETURN(out->code, r.Str(t, "code"));
-      }
-    }
-    if (root["selectors"]) {
-      TANDEM_RETURN_IF_ERROR(
-          PerSide(r, root["selectors"], m.schema_names_, sides));
-      for (int s = 0; s < 2; ++s) {
-        TANDEM_ASSIGN_OR_RETURN(m.selectors_[s], ParseSelectors(r, sides[s]));
-      }
-    }
-    if (const YAML::Node balances = root["balances"]) {
-      for (const YAML::Node& b : balances) {
-        BalanceSpec spec;
-        TANDEM_ASSIGN_OR_RETURN(spec.name, r.Str(b, "name"));
-        TANDEM_ASSIGN_OR_RETURN(spec.convert, r.Str(b, "convert"));
-        if (!m.conversions_.count(spec.convert)) {
-          return r.Error(b, absl::StrCat("unknown conversion ", spec.convert));
-        }
-        TANDEM_RETURN_IF_ERROR(PerSide(r, b, m.schema_names_, sides));
-        for (int s = 0; s < 2; ++s) {
-          TANDEM_ASSIGN_OR_RETURN(spec.v[s], ParseBalanceSide(r, sides[s]));
-        }
-        m.balances_.push_back(std::move(spec));
-      }
-    }
-    TANDEM_RETURN_IF_ERROR(
-        PerSide(r, root["adjustment"], m.schema_names_, sides));
-    for (int s = 0; s < 2; ++s) {
-      TANDEM_ASSIGN_OR_RETURN(m.adjustment_[s].table, r.Str(sides[s], "table"));
-      const YAML::Node columns = sides[s]["columns"];
-      if (!columns || !columns.IsMap()) {
-        return r.Error(sides[s], "`columns` is required (a map)");
-      }
-      for (const auto& item : columns) {
-        m.adjustment_[s].columns[item.first.as<std::string>()] =
-            item.second.as<std::string>();
-      }
-    }
-    if (const YAML::Node checks = root["checks"]) {
-      for (const YAML::Node& c : checks) {
-        TotalsCheck check;
-        TANDEM_ASSIGN_OR_RETURN(check.name, r.Str(c, "name"));
-        TANDEM_ASSIGN_OR_RETURN(check.convert, r.OptStr(c, "convert"));
-        if (!check.convert.empty() && !m.conversions_.count(check.convert)) {
-          return r.Error(c, absl::StrCat("unknown conversion ", check.convert));
-        }
-        TANDEM_RETURN_IF_ERROR(PerSide(r, c, m.schema_names_, sides));
-        for (int s = 0; s < 2; ++s) {
-          TANDEM_ASSIGN_OR_RETURN(check.v[s], ParseTotalsSide(r, sides[s]));
-        }
-        m.checks_.push_back(std::move(check));
-      }
-    }
-    const YAML::Node directions = root["directions"];
-    if (!directions) return r.Error(root, "`directions` is required");
-    TANDEM_RETURN_IF_ERROR(r.AllowedKeys(directions, {"move", "rollback"}));
-    for (Direction d : {Direction::kMove, Direction::kRollback}) {
-      const YAML::Node list = directions[DirectionName(d)];
-      if (!list || !list.IsSequence() || list.size() == 0) {
-        return r.Error(directions, absl::StrCat("`", DirectionName(d),
-                                                "` is required (a list)"));
-      }
-      std::vector<TableMapping>& out =
-          d == Direction::kMove ? m.move_ : m.rollback_;
-      for (const YAML::Node& entry : list) {
-        TANDEM_ASSIGN_OR_RETURN(TableMapping t, ParseTable(r, entry));
-        for (const ColumnSpec& c : t.columns) {
-          if (!c.convert.empty() && !m.conversions_.count(c.convert)) {
-            return absl::InvalidArgumentError(
-                absl::StrCat(c.location.ToString(), ": unknown conversion `",
-                             c.convert, "`"));
-          }
-          if (!c.enum_name.empty() && !m.enums_.count(c.enum_name)) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                c.location.ToString(), ": unknown enum `", c.enum_name, "`"));
-          }
-        }
-        out.push_back(std::move(t));
-      }
-    }
+    TANDEM_RETURN_IF_ERROR(p.Header(root));
+    TANDEM_RETURN_IF_ERROR(p.Conversions(root["conversions"]));
+    TANDEM_RETURN_IF_ERROR(p.Enums(root["enums"]));
+    TANDEM_RETURN_IF_ERROR(p.Customer(root["customer"]));
+    TANDEM_RETURN_IF_ERROR(p.Catalog(root["catalog"]));
+    TANDEM_RETURN_IF_ERROR(p.Selectors(root["selectors"]));
+    TANDEM_RETURN_IF_ERROR(p.Balances(root["balances"]));
+    TANDEM_RETURN_IF_ERROR(p.Adjustment(root["adjustment"]));
+    TANDEM_RETURN_IF_ERROR(p.Checks(root["checks"]));
+    TANDEM_RETURN_IF_ERROR(p.Directions(root));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(file_name, ":", e.mark.line + 1, ": malformed: ", e.msg));

@@ -237,6 +237,9 @@ class Mapping {
   std::vector<std::string> TablesOf(SchemaSide side) const;
 
  private:
+  // Parse's steps, one per section of the file (mapping.cc).
+  friend class MappingParser;
+
   std::string version_;
   std::string schema_names_[2];
   std::string digest_;

@@ -130,92 +130,119 @@ class Checker {
     std::map<std::string, std::set<std::string>> filled;
     std::map<std::string, Location> first_entry;
     for (const TableMapping& t : m_.tables(d)) {
-      const TableInfo* from = Table(read, t.from, t.location);
-      const TableInfo* to = Table(write, t.to, t.location);
       first_entry.emplace(t.to, t.location);
-      CheckOwner(read, from, t.owner, t.location);
-      std::set<std::string>& cols = filled[t.to];
-      for (const auto& [column, value] : t.defaults) {
-        Column(write, to, column, t.location);
-        cols.insert(column);
+      CheckEntry(t, read, write, filled[t.to]);
+    }
+    CheckEveryColumnFilled(d, write, filled, first_entry);
+  }
+
+  // One entry of a direction: its tables, owner, columns and keys; adds the
+  // target columns it fills to `cols`.
+  void CheckEntry(const TableMapping& t, SchemaSide read, SchemaSide write,
+                  std::set<std::string>& cols) {
+    const TableInfo* from = Table(read, t.from, t.location);
+    const TableInfo* to = Table(write, t.to, t.location);
+    CheckOwner(read, from, t.owner, t.location);
+    for (const auto& [column, value] : t.defaults) {
+      Column(write, to, column, t.location);
+      cols.insert(column);
+    }
+    CheckJson(t, read, from, write, to, cols);
+    for (const ColumnSpec& c : t.columns) {
+      const ColumnInfo* target = Column(write, to, c.target, c.location);
+      const ColumnInfo* source =
+          c.from.empty() ? nullptr : Column(read, from, c.from, c.location);
+      if (!c.subscription_column.empty()) {
+        Column(read, from, c.subscription_column, c.location);
       }
-      if (t.split_json) {
-        const ColumnInfo* json =
-            Column(read, from, t.split_json->from, t.location);
-        if (json != nullptr && !json->IsString()) {
-          Error(t.location, t.from, t.split_json->from,
-                "split_json needs a JSON (text) column");
-        }
-        Column(write, to, t.split_json->name, t.location);
-        Column(write, to, t.split_json->value, t.location);
-        cols.insert(t.split_json->name);
-        cols.insert(t.split_json->value);
+      CheckValueTypes(c, source, target, t.to);
+      cols.insert(c.target);
+    }
+    CheckKeys(t, from, to);
+    if (m_.OwnerOf(write, t.to) == nullptr) {
+      Error(t.location, t.to, "",
+            absl::StrCat("no entry of the other direction reads ", t.to,
+                         ", so a customer's rows there cannot be found"));
+    }
+  }
+
+  // split_json (a JSON column into rows) and collect_json (rows into one).
+  void CheckJson(const TableMapping& t, SchemaSide read, const TableInfo* from,
+                 SchemaSide write, const TableInfo* to,
+                 std::set<std::string>& cols) {
+    if (t.split_json) {
+      const ColumnInfo* json =
+          Column(read, from, t.split_json->from, t.location);
+      if (json != nullptr && !json->IsString()) {
+        Error(t.location, t.from, t.split_json->from,
+              "split_json needs a JSON (text) column");
       }
-      if (t.collect_json) {
-        Column(read, from, t.collect_json->name, t.location);
-        Column(read, from, t.collect_json->value, t.location);
-        const ColumnInfo* into =
-            Column(write, to, t.collect_json->into, t.location);
-        if (into != nullptr && !into->IsString()) {
-          Error(t.location, t.to, t.collect_json->into,
-                "collect_json needs a JSON (text) column");
-        }
-        cols.insert(t.collect_json->into);
+      Column(write, to, t.split_json->name, t.location);
+      Column(write, to, t.split_json->value, t.location);
+      cols.insert(t.split_json->name);
+      cols.insert(t.split_json->value);
+    }
+    if (t.collect_json) {
+      Column(read, from, t.collect_json->name, t.location);
+      Column(read, from, t.collect_json->value, t.location);
+      const ColumnInfo* into =
+          Column(write, to, t.collect_json->into, t.location);
+      if (into != nullptr && !into->IsString()) {
+        Error(t.location, t.to, t.collect_json->into,
+              "collect_json needs a JSON (text) column");
       }
-      for (const ColumnSpec& c : t.columns) {
-        const ColumnInfo* target = Column(write, to, c.target, c.location);
-        const ColumnInfo* source =
-            c.from.empty() ? nullptr : Column(read, from, c.from, c.location);
-        if (!c.subscription_column.empty()) {
-          Column(read, from, c.subscription_column, c.location);
-        }
-        CheckValueTypes(c, source, target, t.to);
-        cols.insert(c.target);
-      }
-      if (to != nullptr) {
-        if (to->primary_key.empty()) {
-          Error(
-              t.location, t.to, "",
+      cols.insert(t.collect_json->into);
+    }
+  }
+
+  // Both tables need primary keys, and the entry must fill the target's.
+  void CheckKeys(const TableMapping& t, const TableInfo* from,
+                 const TableInfo* to) {
+    if (to != nullptr) {
+      if (to->primary_key.empty()) {
+        Error(t.location, t.to, "",
               absl::StrCat("table ", t.to,
                            " has no primary key: its rows cannot be matched"));
-        }
-        for (const std::string& key : to->primary_key) {
-          bool provided = false;
-          for (const ColumnSpec& c : t.columns) provided |= c.target == key;
-          if (t.split_json) provided |= t.split_json->name == key;
-          if (!provided) {
-            Error(t.location, t.to, key,
-                  absl::StrCat("the entry from ", t.from,
-                               " does not fill key column ", t.to, ".", key));
-          }
-        }
       }
-      if (from != nullptr && from->primary_key.empty()) {
-        Error(t.location, t.from, "",
-              absl::StrCat("table ", t.from,
-                           " has no primary key: changes cannot be tracked"));
-      }
-      if (m_.OwnerOf(write, t.to) == nullptr) {
-        Error(t.location, t.to, "",
-              absl::StrCat("no entry of the other direction reads ", t.to,
-                           ", so a customer's rows there cannot be found"));
+      for (const std::string& key : to->primary_key) {
+        bool provided = false;
+        for (const ColumnSpec& c : t.columns) provided |= c.target == key;
+        if (t.split_json) provided |= t.split_json->name == key;
+        if (!provided) {
+          Error(t.location, t.to, key,
+                absl::StrCat("the entry from ", t.from,
+                             " does not fill key column ", t.to, ".", key));
+        }
       }
     }
-    // Every column of a written table is accounted for.
+    if (from != nullptr && from->primary_key.empty()) {
+      Error(t.location, t.from, "",
+            absl::StrCat("table ", t.from,
+                         " has no primary key: changes cannot be tracked"));
+    }
+  }
+
+  // Every column of a written table is accounted for: filled by an entry,
+  // or nullable / defaulted / auto-increment (a warning when filled by none).
+  void CheckEveryColumnFilled(
+      Direction d, SchemaSide write,
+      const std::map<std::string, std::set<std::string>>& filled,
+      const std::map<std::string, Location>& first_entry) {
     for (const auto& [table, cols] : filled) {
       const TableInfo* to = schemas_[write]->Find(table);
       if (to == nullptr) continue;
+      const Location& at = first_entry.at(table);
       for (const ColumnInfo& c : to->columns) {
         if (cols.count(c.name) || c.nullable || c.has_default ||
             c.auto_increment) {
           if (!cols.count(c.name) && !c.auto_increment) {
-            Warn(first_entry[table], table, c.name,
+            Warn(at, table, c.name,
                  absl::StrCat(DirectionName(d), ": ", table, ".", c.name,
                               " is filled by no entry and takes its default"));
           }
           continue;
         }
-        Error(first_entry[table], table, c.name,
+        Error(at, table, c.name,
               absl::StrCat(DirectionName(d), ": ", table, ".", c.name,
                            " (NOT NULL, no default) is filled by no entry"));
       }
