@@ -23,7 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "catalog/billing_values.h"
-#include "catalog/mysql_results.h"
+#include "common/mysql_results.h"
 #include "common/status_macros.h"
 
 namespace tandem::catalog {

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "catalog/mysql_results.h"
+#include "common/mysql_results.h"
 #include "common/request_log.h"
 #include "common/status_macros.h"
 

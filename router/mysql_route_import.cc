@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/mysql_results.h"
 #include "common/status_macros.h"
 #include "router/mysql_route_rows.h"
 #include "router/mysql_route_store.h"
@@ -219,13 +220,13 @@ absl::Status MysqlRouteStore::Import(
   for (size_t start = 0; start < all.size(); start += kChunk) {
     const Chunk chunk =
         all.subspan(start, std::min<size_t>(kChunk, all.size() - start));
-    ChunkResult result;
-    TANDEM_RETURN_IF_ERROR(pool_->Transaction(
-        "import routes", [&](sql::Connection& conn) -> absl::Status {
-          // A retried transaction starts again from nothing.
-          result = ImportChunk(conn, chunk, system, actor);
-          return absl::OkStatus();
-        }));
+    TANDEM_ASSIGN_OR_RETURN(
+        const ChunkResult result,
+        TransactReturning(
+            *pool_, "import routes",
+            [&](sql::Connection& conn) -> absl::StatusOr<ChunkResult> {
+              return ImportChunk(conn, chunk, system, actor);
+            }));
     response->set_customers_seen(response->customers_seen() + chunk.size());
     response->set_revision(
         std::max(response->revision(), result.last_revision));

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/mysql_results.h"
 #include "common/request_log.h"
 #include "common/status_macros.h"
 #include "router/mysql_route_rows.h"
@@ -334,24 +335,25 @@ absl::StatusOr<std::vector<RouteChange>> MysqlRouteStore::ExpireLeases(
       }));
   std::vector<RouteChange> changes;
   for (int64_t customer_id : expired) {
-    std::optional<RouteChange> change;
-    TANDEM_RETURN_IF_ERROR(pool_->Transaction(
-        "expire lease", [&](sql::Connection& conn) -> absl::Status {
-          change.reset();
-          int64_t db_now = 0;
-          TANDEM_ASSIGN_OR_RETURN(Route current,
-                                  LockRoute(conn, customer_id, &db_now));
-          // Renewed, flipped or aborted since it was found: nothing to do.
-          if (current.state() != v1::ROUTE_STATE_MIGRATING ||
-              current.lease_expires_unix_ms() == 0 ||
-              db_now < current.lease_expires_unix_ms()) {
-            return absl::OkStatus();
-          }
-          TANDEM_ASSIGN_OR_RETURN(
-              change, WriteRouteChange(conn, current, current.system(),
-                                       v1::ROUTE_STATE_STABLE, 0, actor));
-          return absl::OkStatus();
-        }));
+    TANDEM_ASSIGN_OR_RETURN(
+        std::optional<RouteChange> change,
+        TransactReturning(
+            *pool_, "expire lease",
+            [&](sql::Connection& conn)
+                -> absl::StatusOr<std::optional<RouteChange>> {
+              int64_t db_now = 0;
+              TANDEM_ASSIGN_OR_RETURN(Route current,
+                                      LockRoute(conn, customer_id, &db_now));
+              // Renewed, flipped or aborted since it was found: nothing to
+              // do.
+              if (current.state() != v1::ROUTE_STATE_MIGRATING ||
+                  current.lease_expires_unix_ms() == 0 ||
+                  db_now < current.lease_expires_unix_ms()) {
+                return std::nullopt;
+              }
+              return WriteRouteChange(conn, current, current.system(),
+                                      v1::ROUTE_STATE_STABLE, 0, actor);
+            }));
     if (change.has_value()) changes.push_back(*std::move(change));
   }
   return changes;

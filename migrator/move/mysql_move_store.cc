@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/mysql_results.h"
 #include "common/status_macros.h"
 #include "migrator/batch/batch_rows.h"
 #include "migrator/move/item_states.h"
@@ -269,10 +270,10 @@ absl::StatusOr<std::optional<ItemRecord>> MysqlMoveStore::LatestItem(
 
 absl::StatusOr<std::vector<ItemRecord>> MysqlMoveStore::ClaimItems(
     const std::string& worker, int64_t lease_ms, const ClaimLimits& limits) {
-  std::vector<ItemRecord> claimed;
-  TANDEM_RETURN_IF_ERROR(pool_->Transaction(
-      "claim items", [&](sql::Connection& conn) -> absl::Status {
-        claimed.clear();
+  return TransactReturning(
+      *pool_, "claim items",
+      [&](sql::Connection& conn) -> absl::StatusOr<std::vector<ItemRecord>> {
+        std::vector<ItemRecord> claimed;
         const int64_t now = DbNow(conn);
         // (batch, customer) of the items taken; only item rows are locked
         // (SKIP LOCKED), never batch rows.
@@ -354,9 +355,8 @@ absl::StatusOr<std::vector<ItemRecord>> MysqlMoveStore::ClaimItems(
           r.item.set_worker(worker);
           ++r.epoch;
         }
-        return absl::OkStatus();
-      }));
-  return claimed;
+        return claimed;
+      });
 }
 
 absl::Status MysqlMoveStore::RenewLease(const ItemRecord& r, int64_t lease_ms) {

@@ -18,7 +18,7 @@ namespace sql {
 class Connection;
 }  // namespace sql
 
-namespace tandem::catalog {
+namespace tandem {
 
 // Runs `fn` once on a pooled connection; database exceptions become
 // statuses.
@@ -52,4 +52,4 @@ auto TransactReturning(MysqlPool& pool, absl::string_view what, Fn&& fn)
   return *std::move(result);
 }
 
-}  // namespace tandem::catalog
+}  // namespace tandem
