@@ -610,11 +610,9 @@ std::vector<FlagSpec> ActionFlags() {
           {"expected_version", "N", "The batch version you read (0: any)."}};
 }
 
-}  // namespace
-
-void AddBatchCommands(CommandSet& commands) {
-  commands.AddGroup({"batch"},
-                    "Batches of customers the migrator moves (or rehearses).");
+// batch create, dry-run, retry and rollback: the commands that make a
+// batch.
+void AddBatchCreateCommands(CommandSet& commands) {
   commands.Add(
       CommandSpec({"batch", "create"}, "Create a batch.")
           .Args("<name>", 1, 1)
@@ -650,6 +648,11 @@ void AddBatchCommands(CommandSet& commands) {
                    .Args("<batch_id>", 1, 1)
                    .Flags(from)
                    .Run(BatchRollback));
+}
+
+// batch start, pause, resume, cancel and release: the commands that
+// steer one.
+void AddBatchActionCommands(CommandSet& commands) {
   const struct {
     const char* verb;
     const char* summary;
@@ -678,6 +681,10 @@ void AddBatchCommands(CommandSet& commands) {
                            ReasonFlag(),
                            RequestIdFlag()})
                    .Run(BatchRelease));
+}
+
+// batch get, list, items, watch and report: the commands that read.
+void AddBatchViewCommands(CommandSet& commands) {
   commands.Add(CommandSpec({"batch", "get"}, "Show a batch and its progress.")
                    .Args("<batch_id>", 1, 1)
                    .Run(BatchGet));
@@ -708,6 +715,16 @@ void AddBatchCommands(CommandSet& commands) {
                             "Customers listed per section (default 1,000)."}})
                    .DefaultTimeout(absl::Seconds(30))
                    .Run(BatchReport));
+}
+
+}  // namespace
+
+void AddBatchCommands(CommandSet& commands) {
+  commands.AddGroup({"batch"},
+                    "Batches of customers the migrator moves (or rehearses).");
+  AddBatchCreateCommands(commands);
+  AddBatchActionCommands(commands);
+  AddBatchViewCommands(commands);
 }
 
 }  // namespace tandem::cli

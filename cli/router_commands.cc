@@ -1,65 +1,26 @@
 #include "cli/router_commands.h"
 
-#include <google/protobuf/struct.pb.h>
 #include <grpcpp/client_context.h>
-#include <grpcpp/support/sync_stream.h>
 
-#include <algorithm>
 #include <cstdint>
-#include <memory>
-#include <random>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/command_helpers.h"
+#include "cli/router_helpers.h"
 #include "cli/router_input.h"
-#include "common/config.h"
 #include "common/status_macros.h"
 #include "tandem/router/v1/router.grpc.pb.h"
 
 namespace tandem::cli {
+namespace router_internal {
 namespace {
 
-namespace v1 = ::tandem::router::v1;
 using ::tandem::common::v1::System;
-using Stub = v1::RouterService::StubInterface;
-
-// Customers per ImportRoutes call: well under the router's limit of 100,000
-// and gRPC's default 4 MB message size.
-constexpr int kImportChunk = 10000;
-
-// --- Calls
-
-// Runs one unary call `fn(stub, context)` against the router.
-template <typename Fn>
-absl::Status CallRouter(CommandContext& ctx, Fn&& fn) {
-  return CallService<v1::RouterService>(ctx, ctx.globals().router,
-                                        std::forward<Fn>(fn));
-}
-
-// A usage error for a malformed positional argument.
-absl::Status BadArgument(const absl::Status& status) {
-  return UsageError(status.message());
-}
 
 // --- Formatting
-
-std::string RouteName(System system, v1::RouteState state) {
-  return absl::StrCat(SystemName(system), "/", RouteStateName(state));
-}
-
-std::string JoinKeys(const google::protobuf::RepeatedPtrField<v1::Key>& keys,
-                     absl::string_view sign = "") {
-  std::vector<std::string> parts;
-  for (const v1::Key& key : keys) {
-    parts.push_back(absl::StrCat(sign, FormatKey(key)));
-  }
-  return parts.empty() ? "-" : absl::StrJoin(parts, ",");
-}
 
 std::vector<std::string> RouteHeaders() {
   return {"CUSTOMER_ID", "SYSTEM",     "STATE",
@@ -90,10 +51,6 @@ Table SetRouteRequestTable(const v1::SetRouteRequest& request) {
                 request.request_id(),
                 request.reason().empty() ? "-" : request.reason()});
   return table;
-}
-
-void SayDryRun(CommandContext& ctx, absl::string_view method) {
-  cli::SayDryRun(ctx, "RouterService", method);
 }
 
 absl::StatusOr<int64_t> CustomerIdArg(const CommandContext& ctx, size_t i) {
@@ -297,252 +254,6 @@ absl::Status RouteConvenience(CommandContext& ctx) {
                       absl::StrCat("tandemctl route ", verb));
 }
 
-// --- route import
-
-absl::Status RouteImport(CommandContext& ctx) {
-  bool has_file = ctx.flags().Has("file");
-  bool has_query = ctx.flags().Has("query");
-  if (has_file == has_query) {
-    return UsageError("route import needs exactly one of --file or --query");
-  }
-  System system = ::tandem::common::v1::SYSTEM_SOURCE;
-  if (ctx.flags().Has("system")) {
-    absl::StatusOr<System> parsed = ParseSystem(ctx.flags().Get("system"));
-    if (!parsed.ok()) {
-      return BadArgument(parsed.status());
-    }
-    system = *parsed;
-  }
-  bool dry_run = ctx.flags().GetBool("dry_run");
-  std::string request_id = RequestId(ctx);
-
-  v1::ImportRoutesRequest base;
-  base.set_system(system);
-  base.set_reason(ctx.flags().Get("reason"));
-
-  std::vector<v1::ImportRoutesRequest> requests;
-  if (has_query) {
-    base.set_configured_query(ctx.flags().Get("query"));
-    base.set_request_id(request_id);
-    if (base.configured_query().empty()) {
-      return UsageError("--query needs the name of a configured query");
-    }
-    if (dry_run) {
-      Table table({"QUERY", "SYSTEM", "REQUEST_ID", "REASON"});
-      table.AddRow({base.configured_query(), SystemName(system), request_id,
-                    base.reason().empty() ? "-" : base.reason()});
-      ctx.printer().Print(base, table);
-      SayDryRun(ctx, "ImportRoutes");
-      return absl::OkStatus();
-    }
-    requests.push_back(base);
-  } else {
-    std::string path = ctx.flags().Get("file");
-    TANDEM_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
-    absl::StatusOr<CustomersFile> file = ParseCustomersCsv(contents);
-    if (!file.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": ", file.status().message()));
-    }
-    if (file->customers.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": no customers in the file"));
-    }
-    if (dry_run) {
-      google::protobuf::Struct summary;
-      auto& fields = *summary.mutable_fields();
-      fields["file"].set_string_value(path);
-      fields["customers"].set_number_value(
-          static_cast<double>(file->customers.size()));
-      fields["keys"].set_number_value(static_cast<double>(file->keys));
-      fields["system"].set_string_value(
-          std::string(::tandem::common::v1::System_Name(system)));
-      Table table({"FILE", "CUSTOMERS", "KEYS", "SYSTEM"});
-      table.AddRow({path, absl::StrCat(file->customers.size()),
-                    absl::StrCat(file->keys), SystemName(system)});
-      ctx.printer().Print(summary, table);
-      ctx.err() << "dry run: " << path
-                << " is valid; nothing was sent to the router\n";
-      return absl::OkStatus();
-    }
-    size_t chunks = (file->customers.size() + kImportChunk - 1) / kImportChunk;
-    for (size_t i = 0; i < chunks; ++i) {
-      v1::ImportRoutesRequest& request = requests.emplace_back(base);
-      request.set_request_id(chunks == 1 ? request_id
-                                         : absl::StrCat(request_id, "-", i));
-      size_t end =
-          std::min(file->customers.size(), (i + 1) * size_t{kImportChunk});
-      for (size_t j = i * kImportChunk; j < end; ++j) {
-        *request.mutable_customers()->add_customers() =
-            std::move(file->customers[j]);
-      }
-    }
-  }
-
-  v1::ImportRoutesResponse total;
-  int64_t sent = 0;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    v1::ImportRoutesResponse response;
-    TANDEM_RETURN_IF_ERROR(
-        CallRouter(ctx, [&](Stub& stub, grpc::ClientContext* call) {
-          return stub.ImportRoutes(call, requests[i], &response);
-        }));
-    total.set_customers_seen(total.customers_seen() +
-                             response.customers_seen());
-    total.set_routes_created(total.routes_created() +
-                             response.routes_created());
-    total.set_keys_added(total.keys_added() + response.keys_added());
-    total.set_key_conflicts(total.key_conflicts() + response.key_conflicts());
-    for (const std::string& sample : response.conflict_samples()) {
-      if (total.conflict_samples_size() < 100) {
-        total.add_conflict_samples(sample);
-      }
-    }
-    total.set_revision(std::max(total.revision(), response.revision()));
-    sent += requests[i].customers().customers_size();
-    if (ctx.globals().interactive && requests.size() > 1) {
-      ctx.err() << "\rimported " << sent << " customers (call " << i + 1
-                << " of " << requests.size() << ")" << std::flush;
-    }
-  }
-  if (ctx.globals().interactive && requests.size() > 1) {
-    ctx.err() << "\n";
-  }
-  Table table({"CUSTOMERS_SEEN", "ROUTES_CREATED", "KEYS_ADDED",
-               "KEY_CONFLICTS", "REVISION"});
-  table.AddRow(
-      {absl::StrCat(total.customers_seen()),
-       absl::StrCat(total.routes_created()), absl::StrCat(total.keys_added()),
-       absl::StrCat(total.key_conflicts()), absl::StrCat(total.revision())});
-  ctx.printer().Print(total, table);
-  for (const std::string& sample : total.conflict_samples()) {
-    ctx.err() << "key conflict: " << sample << "\n";
-  }
-  if (total.key_conflicts() > total.conflict_samples_size()) {
-    ctx.err() << "... and "
-              << total.key_conflicts() - total.conflict_samples_size()
-              << " more key conflicts\n";
-  }
-  return absl::OkStatus();
-}
-
-// --- route watch
-
-// Fixed widths, since a stream cannot be measured before it is printed; the
-// three-space gaps match Table's.
-constexpr char kWatchLineFormat[] =
-    "%-10s   %-20s   %-12s   %-11s   %-18s   %-7s   %s";
-
-std::string WatchLine(const v1::RouteChange& change) {
-  std::string revision = absl::StrCat(change.revision());
-  std::string at = FormatUnixMillis(change.stamp().at_unix_ms());
-  std::string actor =
-      change.stamp().actor().empty() ? "-" : change.stamp().actor();
-  if (change.has_route_update()) {
-    const v1::RouteUpdate& update = change.route_update();
-    std::vector<std::string> keys;
-    if (!update.keys_added().empty()) {
-      keys.push_back(JoinKeys(update.keys_added(), "+"));
-    }
-    if (!update.keys_removed().empty()) {
-      keys.push_back(JoinKeys(update.keys_removed(), "-"));
-    }
-    return absl::StrFormat(
-        kWatchLineFormat, revision, at, actor,
-        absl::StrCat(update.route().customer_id()),
-        RouteName(update.route().system(), update.route().state()),
-        absl::StrCat(update.route().version()),
-        keys.empty() ? "-" : absl::StrJoin(keys, " "));
-  }
-  return absl::StrFormat(
-      kWatchLineFormat, revision, at, actor, "-",
-      absl::StrCat("default=", SystemName(change.default_system())), "-", "-");
-}
-
-absl::Status RouteWatch(CommandContext& ctx) {
-  TANDEM_ASSIGN_OR_RETURN(int64_t from, ctx.flags().GetInt64("from", -1));
-  TANDEM_ASSIGN_OR_RETURN(int64_t count, ctx.flags().GetInt64("count", 0));
-  if (ctx.flags().Has("from") && from < 0) {
-    return UsageError("--from must not be negative");
-  }
-  if (count < 0) {
-    return UsageError("--count must not be negative");
-  }
-  if (from < 0) {
-    v1::GetStatsResponse stats;
-    TANDEM_RETURN_IF_ERROR(CallRouter(ctx, [&](Stub& stub,
-                                               grpc::ClientContext* call) {
-      if (!ctx.globals().timeout.has_value()) {
-        call->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-      }
-      return stub.GetStats(call, v1::GetStatsRequest(), &stats);
-    }));
-    from = stats.revision();
-  }
-  TANDEM_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
-                          ctx.Channel(ctx.globals().router));
-  std::unique_ptr<Stub> stub = v1::RouterService::NewStub(channel);
-  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<grpc::ClientContext> call,
-                          ctx.NewCall());
-  v1::WatchRequest request;
-  request.set_from_revision(from);
-  std::unique_ptr<grpc::ClientReaderInterface<v1::WatchResponse>> reader =
-      stub->Watch(call.get(), request);
-  ctx.err() << "watching changes after revision " << from
-            << (count > 0 ? absl::StrCat(" (stopping after ", count, ")")
-                          : std::string(" (Ctrl-C to stop)"))
-            << "\n";
-  if (ctx.printer().format() == OutputFormat::kTable) {
-    ctx.out() << absl::StrFormat(kWatchLineFormat, "REVISION", "AT", "ACTOR",
-                                 "CUSTOMER_ID", "ROUTE", "VERSION", "KEYS")
-              << "\n"
-              << std::flush;
-  }
-  int64_t printed = 0;
-  bool done = false;
-  v1::WatchResponse response;
-  while (!done && reader->Read(&response)) {
-    if (response.reset()) {
-      ctx.err() << (from == 0
-                        ? std::string("--from 0 starts with a snapshot of "
-                                      "every route")
-                        : absl::StrCat("the router no longer remembers "
-                                       "revision ",
-                                       from,
-                                       " (or it is in the future), so "
-                                       "it sends a snapshot first"))
-                << "; the snapshot is not printed (use `route list`)\n";
-    }
-    if (response.snapshot_done()) {
-      ctx.err() << "snapshot complete as of revision " << response.revision()
-                << "; changes follow\n";
-    }
-    for (const v1::RouteChange& change : response.changes()) {
-      ctx.printer().PrintStreamItem(change, WatchLine(change));
-      if (count > 0 && ++printed >= count) {
-        done = true;
-        break;
-      }
-    }
-  }
-  if (done) {
-    call->TryCancel();
-    reader->Finish().IgnoreError();
-    return absl::OkStatus();
-  }
-  grpc::Status status = reader->Finish();
-  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
-      ctx.globals().timeout.has_value()) {
-    return absl::OkStatus();  // --timeout bounds a watch on purpose.
-  }
-  if (status.ok()) {
-    return absl::UnavailableError(
-        "the router ended the stream (shutting down?); run the watch again "
-        "with --from to resume");
-  }
-  return ctx.CallError(status, ctx.globals().router);
-}
-
 // --- keys
 
 absl::StatusOr<std::vector<v1::Key>> KeyArgs(const CommandContext& ctx) {
@@ -689,48 +400,11 @@ absl::Status RouterDefaultSet(CommandContext& ctx) {
   return absl::OkStatus();
 }
 
-}  // namespace
+// --- registration, one group of commands each; AddRouterCommands calls
+// them in the order help lists them.
 
-absl::StatusOr<std::pair<System, v1::RouteState>> ConvenienceTarget(
-    absl::string_view verb, const v1::Route& current) {
-  if (verb == "start-move") {
-    return std::make_pair(::tandem::common::v1::SYSTEM_SOURCE,
-                          v1::ROUTE_STATE_MIGRATING);
-  }
-  if (verb == "start-rollback") {
-    return std::make_pair(::tandem::common::v1::SYSTEM_TARGET,
-                          v1::ROUTE_STATE_MIGRATING);
-  }
-  if (verb != "flip" && verb != "abort") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown route verb `", verb, "`"));
-  }
-  if (current.state() != v1::ROUTE_STATE_MIGRATING) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "customer ", current.customer_id(), " is ",
-        RouteName(current.system(), current.state()),
-        ", not MIGRATING: there is no move or rollback to ", verb));
-  }
-  if (verb == "abort") {
-    return std::make_pair(current.system(), v1::ROUTE_STATE_STABLE);
-  }
-  System other = current.system() == ::tandem::common::v1::SYSTEM_SOURCE
-                     ? ::tandem::common::v1::SYSTEM_TARGET
-                     : ::tandem::common::v1::SYSTEM_SOURCE;
-  return std::make_pair(other, v1::ROUTE_STATE_STABLE);
-}
-
-void AddRouterCommands(CommandSet& commands) {
-  commands.AddGroup({"route"},
-                    "Routes: which system serves each customer, and moves "
-                    "between them.");
-  commands.AddGroup({"keys"},
-                    "The keys (login, account id, API token) that resolve to "
-                    "a customer.");
-  commands.AddGroup({"router"}, "The router itself: counts, default system.");
-  commands.AddGroup({"router", "default"},
-                    "The system that customers unknown to the router go to.");
-
+// route lookup, get and list.
+void AddRouteReadCommands(CommandSet& commands) {
   commands.Add(
       CommandSpec({"route", "lookup"}, "Resolve a key to the customer's route.")
           .Args("<kind> <value>", 2, 2)
@@ -752,6 +426,10 @@ void AddRouterCommands(CommandSet& commands) {
                   {"page_token", "TOKEN", "Continue after a previous page."},
                   {"all", "", "Follow every page to the end."}})
           .Run(RouteList));
+}
+
+// route set and its convenience verbs.
+void AddRouteSetCommands(CommandSet& commands) {
   commands.Add(
       CommandSpec({"route", "set"},
                   "Compare-and-set one route (the low-level verb).")
@@ -800,40 +478,10 @@ void AddRouterCommands(CommandSet& commands) {
             .Flags({ReasonFlag(), RequestIdFlag(), DryRunFlag()})
             .Run(RouteConvenience));
   }
-  commands.Add(
-      CommandSpec({"route", "import"},
-                  "Create routes for customers that have none.")
-          .Description(
-              "--file reads lines of `customer_id,kind:value,kind:value...` "
-              "(kind: login, account_id, api_token; `#` starts a comment; a "
-              "`customer_id,...` header line is skipped) and sends them in "
-              "calls of 10,000 customers. --query runs an import query "
-              "configured on the router. Existing routes keep their system "
-              "and state, so importing twice changes nothing. With "
-              "--dry-run, --file is only read and checked. Default "
-              "--timeout: 10m.")
-          .Flags(
-              {{"file", "PATH", "A customers CSV file."},
-               {"query", "NAME", "An import query configured on the router."},
-               {"system", "source|target",
-                "Where new routes point (default source)."},
-               ReasonFlag(),
-               RequestIdFlag(),
-               DryRunFlag()})
-          .DefaultTimeout(absl::Minutes(10))
-          .Run(RouteImport));
-  commands.Add(
-      CommandSpec({"route", "watch"}, "Print every route change as it happens.")
-          .Description(
-              "One line per change (a JSON object per line with -o json, a "
-              "YAML document each with -o yaml) until interrupted, --count "
-              "changes were printed, or --timeout passed (which ends the "
-              "watch normally). Starts after the current revision unless "
-              "--from.")
-          .Flags({{"from", "REVISION", "Print changes after this revision."},
-                  {"count", "N", "Stop after N changes."}})
-          .DefaultTimeout(absl::InfiniteDuration())
-          .Run(RouteWatch));
+}
+
+// keys put and delete.
+void AddKeysCommands(CommandSet& commands) {
   commands.Add(
       CommandSpec({"keys", "put"}, "Add keys to a customer that has a route.")
           .Args("<customer_id> <kind:value>...", 2, -1)
@@ -846,6 +494,10 @@ void AddRouterCommands(CommandSet& commands) {
                    .Description("Keys the customer does not own are ignored.")
                    .Flags({RequestIdFlag(), DryRunFlag()})
                    .Run(KeysDelete));
+}
+
+// router stats and router default get|set.
+void AddRouterServiceCommands(CommandSet& commands) {
   commands.Add(CommandSpec({"router", "stats"},
                            "Count routes by system and state, and keys.")
                    .Run(RouterStats));
@@ -860,6 +512,61 @@ void AddRouterCommands(CommandSet& commands) {
                       .Required(),
                   RequestIdFlag(), DryRunFlag()})
           .Run(RouterDefaultSet));
+}
+
+}  // namespace
+}  // namespace router_internal
+
+namespace v1 = ::tandem::router::v1;
+using router_internal::RouteName;
+using ::tandem::common::v1::System;
+
+absl::StatusOr<std::pair<System, v1::RouteState>> ConvenienceTarget(
+    absl::string_view verb, const v1::Route& current) {
+  if (verb == "start-move") {
+    return std::make_pair(::tandem::common::v1::SYSTEM_SOURCE,
+                          v1::ROUTE_STATE_MIGRATING);
+  }
+  if (verb == "start-rollback") {
+    return std::make_pair(::tandem::common::v1::SYSTEM_TARGET,
+                          v1::ROUTE_STATE_MIGRATING);
+  }
+  if (verb != "flip" && verb != "abort") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown route verb `", verb, "`"));
+  }
+  if (current.state() != v1::ROUTE_STATE_MIGRATING) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "customer ", current.customer_id(), " is ",
+        RouteName(current.system(), current.state()),
+        ", not MIGRATING: there is no move or rollback to ", verb));
+  }
+  if (verb == "abort") {
+    return std::make_pair(current.system(), v1::ROUTE_STATE_STABLE);
+  }
+  System other = current.system() == ::tandem::common::v1::SYSTEM_SOURCE
+                     ? ::tandem::common::v1::SYSTEM_TARGET
+                     : ::tandem::common::v1::SYSTEM_SOURCE;
+  return std::make_pair(other, v1::ROUTE_STATE_STABLE);
+}
+
+void AddRouterCommands(CommandSet& commands) {
+  commands.AddGroup({"route"},
+                    "Routes: which system serves each customer, and moves "
+                    "between them.");
+  commands.AddGroup({"keys"},
+                    "The keys (login, account id, API token) that resolve to "
+                    "a customer.");
+  commands.AddGroup({"router"}, "The router itself: counts, default system.");
+  commands.AddGroup({"router", "default"},
+                    "The system that customers unknown to the router go to.");
+
+  router_internal::AddRouteReadCommands(commands);
+  router_internal::AddRouteSetCommands(commands);
+  router_internal::AddRouteImportCommand(commands);
+  router_internal::AddRouteWatchCommand(commands);
+  router_internal::AddKeysCommands(commands);
+  router_internal::AddRouterServiceCommands(commands);
 }
 
 }  // namespace tandem::cli

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -99,8 +100,9 @@ bool PrepareCatalog(MigratorEnv& env) {
   return true;
 }
 
-int Main() {
-  const int64_t n = absl::GetFlag(FLAGS_customers);
+// The population: `n` customers of ten accounts each, with the catalog
+// ready to move them. Null (and a message on stderr) when it cannot start.
+std::unique_ptr<MigratorEnv> Populate(int64_t n) {
   testing::EnvOptions o;
   o.datagen.customers = n;
   o.datagen.accounts = 10 * n;
@@ -112,57 +114,46 @@ int Main() {
   auto env = MigratorEnv::Start(o);
   if (!env.ok()) {
     std::fprintf(stderr, "population: %s\n", env.status().ToString().c_str());
-    return 1;
+    return nullptr;
   }
   if (!PrepareCatalog(**env)) {
     std::fprintf(stderr, "catalog preparation failed\n");
-    return 1;
+    return nullptr;
   }
   std::fprintf(stderr, "population ready in %.0f s\n",
                absl::ToDoubleSeconds(absl::Now() - setup));
-  const int parallelism = absl::GetFlag(FLAGS_parallelism);
-  auto server = (*env)->StartMigrator([&](MigratorServerOptions& m) {
-    m.mover.tail_window = absl::Seconds(2);
-    m.metrics_address = "";
-    m.backend.parallelism = parallelism;
-  });
-  if (!server.ok()) return 1;
+  return *std::move(env);
+}
+
+// What the report says about one run.
+struct Run {
+  int64_t n = 0;
+  int parallelism = 0;
+  std::vector<int64_t> batch_ids;
+  std::vector<int64_t> others;
+  bool finished = false;
+  v1::Batch done;
+  v1::BatchProgress p;
+  // From the start to the last flip, and the rows written per second of it.
+  double seconds = 0;
+  double rows_per_second = 0;
   int64_t insert_rows = 0;
-  const double insert_rate = InsertSelect(**env, &insert_rows);
-  // 90 % move, 10 % are charged throughout.
-  const int64_t moving = n * 9 / 10;
-  std::vector<int64_t> batch_ids, others;
-  for (int64_t c = 1; c <= n; ++c) {
-    (c <= moving ? batch_ids : others).push_back(c);
-  }
-  ChargingLoad charging;
-  charging.Start(**env, others, absl::GetFlag(FLAGS_charging_rate));
-  const absl::Time until =
-      absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_baseline_seconds));
-  while (absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(100));  // the baseline's duration
-  }
-  charging.SetDuring(true);
-  testing::Batches batches((*server)->port());
-  v1::BatchOptions options;
-  options.set_parallelism(parallelism);
-  options.set_cutover_timeout_ms(30000);
-  const v1::Batch batch = batches.Start("benchmark", batch_ids, options);
-  const bool finished = batches.AwaitFinished(batch.batch_id(), absl::Hours(2));
-  charging.SetDuring(false);
-  charging.Stop();
-  const v1::Batch done = batches.Get(batch.batch_id());
-  const v1::BatchProgress& p = done.progress();
-  // From the start to the last flip (the tails' windows are not copying).
+  double insert_rate = 0;
+};
+
+// Seconds from the batch's start to its last flip (the tails' windows are
+// not copying).
+double SecondsToLastFlip(testing::Batches& batches, const v1::Batch& done) {
   int64_t last_flip = 0;
-  for (const v1::BatchItem& i : batches.Items(batch.batch_id())) {
+  for (const v1::BatchItem& i : batches.Items(done.batch_id())) {
     last_flip = std::max(last_flip, i.flipped_at_unix_ms());
   }
-  const double seconds =
-      static_cast<double>(last_flip - done.started_at_unix_ms()) / 1000.0;
-  const double rows_per_second =
-      seconds > 0 ? static_cast<double>(p.rows_copied()) / seconds : 0;
-  std::string report = absl::StrFormat(
+  return static_cast<double>(last_flip - done.started_at_unix_ms()) / 1000.0;
+}
+
+// The report of `r`, with the charging writes' latency.
+std::string Report(const Run& r, const ChargingLoad& charging) {
+  return absl::StrFormat(
       "# Batch benchmark\n\n"
       "`bench/run batch` (CUSTOMERS=%d): %d customers, %d accounts, %d xDRs "
       "on the source; source, target and control on three MariaDB servers "
@@ -186,28 +177,71 @@ int Main() {
       "%d, %.2f ms, %.2f ms |\n"
       "| the same during the batch | %d, %.2f ms, %.2f ms |\n"
       "| failed charging writes | %d |\n",
-      static_cast<int>(n), static_cast<int>(n), static_cast<int>(10 * n),
-      static_cast<int>(100 * n), parallelism,
-      absl::GetFlag(FLAGS_charging_rate), static_cast<int>(others.size()),
-      static_cast<int>(batch_ids.size()), finished ? "yes" : "NO",
-      v1::BatchState_Name(done.state()), static_cast<int>(p.items_done()),
-      static_cast<int>(p.items_failed()), static_cast<int>(p.items_skipped()),
-      seconds, seconds > 0 ? static_cast<double>(p.items_done()) / seconds : 0,
-      static_cast<int>(p.rows_copied()), rows_per_second,
-      static_cast<int>(insert_rows), insert_rate,
-      insert_rate > 0 ? rows_per_second / insert_rate : 0.0,
-      static_cast<int>(p.cutover_ms_p50()),
-      static_cast<int>(p.cutover_ms_p99()),
-      static_cast<int>(p.cutover_ms_max()),
+      static_cast<int>(r.n), static_cast<int>(r.n), static_cast<int>(10 * r.n),
+      static_cast<int>(100 * r.n), r.parallelism,
+      absl::GetFlag(FLAGS_charging_rate), static_cast<int>(r.others.size()),
+      static_cast<int>(r.batch_ids.size()), r.finished ? "yes" : "NO",
+      v1::BatchState_Name(r.done.state()), static_cast<int>(r.p.items_done()),
+      static_cast<int>(r.p.items_failed()),
+      static_cast<int>(r.p.items_skipped()), r.seconds,
+      r.seconds > 0 ? static_cast<double>(r.p.items_done()) / r.seconds : 0,
+      static_cast<int>(r.p.rows_copied()), r.rows_per_second,
+      static_cast<int>(r.insert_rows), r.insert_rate,
+      r.insert_rate > 0 ? r.rows_per_second / r.insert_rate : 0.0,
+      static_cast<int>(r.p.cutover_ms_p50()),
+      static_cast<int>(r.p.cutover_ms_p99()),
+      static_cast<int>(r.p.cutover_ms_max()),
       static_cast<int>(charging.before_ms.size()),
       Percentile(charging.before_ms, 0.5), Percentile(charging.before_ms, 0.99),
       static_cast<int>(charging.during_ms.size()),
       Percentile(charging.during_ms, 0.5), Percentile(charging.during_ms, 0.99),
       static_cast<int>(charging.failed));
+}
+
+int Main() {
+  Run r;
+  r.n = absl::GetFlag(FLAGS_customers);
+  std::unique_ptr<MigratorEnv> env = Populate(r.n);
+  if (env == nullptr) return 1;
+  r.parallelism = absl::GetFlag(FLAGS_parallelism);
+  auto server = env->StartMigrator([&](MigratorServerOptions& m) {
+    m.mover.tail_window = absl::Seconds(2);
+    m.metrics_address = "";
+    m.backend.parallelism = r.parallelism;
+  });
+  if (!server.ok()) return 1;
+  r.insert_rate = InsertSelect(*env, &r.insert_rows);
+  // 90 % move, 10 % are charged throughout.
+  const int64_t moving = r.n * 9 / 10;
+  for (int64_t c = 1; c <= r.n; ++c) {
+    (c <= moving ? r.batch_ids : r.others).push_back(c);
+  }
+  ChargingLoad charging;
+  charging.Start(*env, r.others, absl::GetFlag(FLAGS_charging_rate));
+  const absl::Time until =
+      absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_baseline_seconds));
+  while (absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(100));  // the baseline's duration
+  }
+  charging.SetDuring(true);
+  testing::Batches batches((*server)->port());
+  v1::BatchOptions options;
+  options.set_parallelism(r.parallelism);
+  options.set_cutover_timeout_ms(30000);
+  const v1::Batch batch = batches.Start("benchmark", r.batch_ids, options);
+  r.finished = batches.AwaitFinished(batch.batch_id(), absl::Hours(2));
+  charging.SetDuring(false);
+  charging.Stop();
+  r.done = batches.Get(batch.batch_id());
+  r.p = r.done.progress();
+  r.seconds = SecondsToLastFlip(batches, r.done);
+  r.rows_per_second =
+      r.seconds > 0 ? static_cast<double>(r.p.rows_copied()) / r.seconds : 0;
+  std::string report = Report(r, charging);
   std::ofstream(absl::GetFlag(FLAGS_report)) << report;
   std::fputs(report.c_str(), stdout);
   (*server)->Shutdown(absl::Seconds(10));
-  return finished && p.items_failed() == 0 ? 0 : 1;
+  return r.finished && r.p.items_failed() == 0 ? 0 : 1;
 }
 
 }  // namespace

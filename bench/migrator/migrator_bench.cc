@@ -219,9 +219,9 @@ absl::StatusOr<std::unique_ptr<MigratorEnv>> Population(int large_accounts,
   return MigratorEnv::Start(o);
 }
 
-int Main() {
-  Bench bench;
-  absl::StrAppend(&bench.report,
+// The header of the report and of its cutover table.
+void AppendHeader(std::string& report) {
+  absl::StrAppend(&report,
                   "# Migrator benchmark\n\n"
                   "Three MariaDB servers on this machine (source v1, target "
                   "v2, control), the real router and catalog, one migrator "
@@ -234,118 +234,143 @@ int Main() {
                   "| accounts | customers | rows copied (p50) | held p50 ms | "
                   "held p99 ms | held max ms | failed |\n"
                   "| --- | --- | --- | --- | --- | --- | --- |\n");
-  const int per_size = absl::GetFlag(FLAGS_per_size);
-  double precopy_rate = 0, insert_select_rate = 0, load_data_rate = 0;
+}
+
+// The figures of copying the 5,000-account customer, each way.
+struct CopyComparison {
+  double precopy_rate = 0;
+  double insert_select_rate = 0;
+  double load_data_rate = 0;
   std::map<std::string, double> precopy_phases;
-  int64_t precopy_rows = 0, insert_rows = 0, load_rows = 0;
+  int64_t precopy_rows = 0;
+  int64_t insert_rows = 0;
+  int64_t load_rows = 0;
   std::string insert_select_samples;
-  if (absl::GetFlag(FLAGS_small)) {
-    // Small customers: 1 and 10 accounts, and 100 (the population's large
-    // ones).
-    auto env = Population(100, per_size + 5, 0);
-    if (!env.ok()) {
-      std::fprintf(stderr, "population: %s\n", env.status().ToString().c_str());
-      return 1;
-    }
-    auto server = (*env)->StartMigrator([](MigratorServerOptions& o) {
-      o.mover.tail_window = absl::Seconds(2);
-      o.metrics_address = "";
-    });
-    if (!server.ok()) return 1;
-    std::map<int, std::vector<int64_t>> sizes;
-    std::vector<int64_t> moving;
-    for (int a : {1, 10, 100}) {
-      sizes[a] = WithAccounts(**env, a, static_cast<size_t>(per_size));
-      moving.insert(moving.end(), sizes[a].begin(), sizes[a].end());
-    }
-    std::vector<int64_t> others;
-    for (int64_t c = 1; c <= 1000; ++c) {
-      if (std::find(moving.begin(), moving.end(), c) == moving.end()) {
-        others.push_back(c);
-      }
-    }
-    bench.charging.Start(**env, others, absl::GetFlag(FLAGS_charging_rate));
-    // The load without moves first, for the comparison.
-    const absl::Time until =
-        absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_baseline_seconds));
-    while (absl::Now() < until) {
-      absl::SleepFor(absl::Milliseconds(100));  // the baseline's duration
-    }
-    bench.charging.SetDuring(true);
-    for (int a : {1, 10, 100}) bench.Row(bench.MoveAll(**server, a, sizes[a]));
-    bench.charging.SetDuring(false);
-    bench.charging.Stop();
-    (*server)->Shutdown(absl::Seconds(10));
+};
+
+// Moves customers of 1, 10 and 100 accounts under the charging load, after
+// the load ran alone for --baseline_seconds. False when the population or
+// the migrator did not start.
+bool RunSmall(Bench& bench, int per_size) {
+  // Small customers: 1 and 10 accounts, and 100 (the population's large
+  // ones).
+  auto env = Population(100, per_size + 5, 0);
+  if (!env.ok()) {
+    std::fprintf(stderr, "population: %s\n", env.status().ToString().c_str());
+    return false;
   }
-  if (absl::GetFlag(FLAGS_large)) {
-    // Large customers: 1,000 accounts, and one of 5,000.
-    auto env = Population(1000, 3, 5000);
-    if (!env.ok()) {
-      std::fprintf(stderr, "population: %s\n", env.status().ToString().c_str());
-      return 1;
-    }
-    auto server = (*env)->StartMigrator([](MigratorServerOptions& o) {
-      o.mover.tail_window = absl::Seconds(2);
-      o.mover.cutover_timeout = absl::Seconds(60);
-    });
-    if (!server.ok()) return 1;
-    std::vector<int64_t> large = WithAccounts(**env, 1000, 3);
-    std::vector<int64_t> huge = WithAccounts(**env, 5000, 1);
-    std::vector<int64_t> others;
-    for (int64_t c = 1; c <= 1000; ++c) {
-      if (std::find(large.begin(), large.end(), c) == large.end() &&
-          std::find(huge.begin(), huge.end(), c) == huge.end()) {
-        others.push_back(c);
-      }
-    }
-    // INSERT ... SELECT is timed three times (before the charging load,
-    // under it just before the 5,000-account move, and under it just
-    // after) and its median taken: one sample on a shared machine varies
-    // threefold, and the pre-copy it is compared with runs under the load.
-    std::vector<double> insert_select_rates;
-    if (!huge.empty()) {
-      insert_select_rates.push_back(InsertSelect(**env, huge[0], &insert_rows));
-      load_data_rate = LoadDataAcross(**env, huge[0], &load_rows);
-    }
-    bench.charging.Start(**env, others, absl::GetFlag(FLAGS_charging_rate));
-    bench.charging.SetDuring(true);
-    bench.Row(bench.MoveAll(**server, 1000, large));
-    if (!huge.empty()) {
-      insert_select_rates.push_back(InsertSelect(**env, huge[0], &insert_rows));
-    }
-    std::map<std::string, double> before;
-    for (const char* phase : kPreCopyPhases) {
-      before[phase] = PhaseSum(**server, phase);
-    }
-    SizeResult h = bench.MoveAll(**server, 5000, huge);
-    for (const char* phase : kPreCopyPhases) {
-      precopy_phases[phase] = PhaseSum(**server, phase) - before[phase];
-    }
-    const double precopy_seconds = precopy_phases["pre_copy"];
-    if (!h.rows.empty() && precopy_seconds > 0) {
-      precopy_rows = static_cast<int64_t>(h.rows[0]);
-      precopy_rate = h.rows[0] / precopy_seconds;
-    }
-    bench.Row(h);
-    if (!huge.empty()) {
-      insert_select_rates.push_back(InsertSelect(**env, huge[0], &insert_rows));
-      std::sort(insert_select_rates.begin(), insert_select_rates.end());
-      insert_select_rate = insert_select_rates[insert_select_rates.size() / 2];
-      insert_select_samples = absl::StrJoin(
-          insert_select_rates, ", ", [](std::string* out, double r) {
-            absl::StrAppendFormat(out, "%.0f", r);
-          });
-    }
-    bench.charging.SetDuring(false);
-    bench.charging.Stop();
-    (*server)->Shutdown(absl::Seconds(10));
+  auto server = (*env)->StartMigrator([](MigratorServerOptions& o) {
+    o.mover.tail_window = absl::Seconds(2);
+    o.metrics_address = "";
+  });
+  if (!server.ok()) return false;
+  std::map<int, std::vector<int64_t>> sizes;
+  std::vector<int64_t> moving;
+  for (int a : {1, 10, 100}) {
+    sizes[a] = WithAccounts(**env, a, static_cast<size_t>(per_size));
+    moving.insert(moving.end(), sizes[a].begin(), sizes[a].end());
   }
+  std::vector<int64_t> others;
+  for (int64_t c = 1; c <= 1000; ++c) {
+    if (std::find(moving.begin(), moving.end(), c) == moving.end()) {
+      others.push_back(c);
+    }
+  }
+  bench.charging.Start(**env, others, absl::GetFlag(FLAGS_charging_rate));
+  // The load without moves first, for the comparison.
+  const absl::Time until =
+      absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_baseline_seconds));
+  while (absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(100));  // the baseline's duration
+  }
+  bench.charging.SetDuring(true);
+  for (int a : {1, 10, 100}) bench.Row(bench.MoveAll(**server, a, sizes[a]));
+  bench.charging.SetDuring(false);
+  bench.charging.Stop();
+  (*server)->Shutdown(absl::Seconds(10));
+  return true;
+}
+
+// Moves customers of 1,000 accounts and one of 5,000 under the charging
+// load, and times the other ways of copying the 5,000-account customer into
+// `copy`. False when the population or the migrator did not start.
+bool RunLarge(Bench& bench, CopyComparison& copy) {
+  // Large customers: 1,000 accounts, and one of 5,000.
+  auto env = Population(1000, 3, 5000);
+  if (!env.ok()) {
+    std::fprintf(stderr, "population: %s\n", env.status().ToString().c_str());
+    return false;
+  }
+  auto server = (*env)->StartMigrator([](MigratorServerOptions& o) {
+    o.mover.tail_window = absl::Seconds(2);
+    o.mover.cutover_timeout = absl::Seconds(60);
+  });
+  if (!server.ok()) return false;
+  std::vector<int64_t> large = WithAccounts(**env, 1000, 3);
+  std::vector<int64_t> huge = WithAccounts(**env, 5000, 1);
+  std::vector<int64_t> others;
+  for (int64_t c = 1; c <= 1000; ++c) {
+    if (std::find(large.begin(), large.end(), c) == large.end() &&
+        std::find(huge.begin(), huge.end(), c) == huge.end()) {
+      others.push_back(c);
+    }
+  }
+  // INSERT ... SELECT is timed three times (before the charging load,
+  // under it just before the 5,000-account move, and under it just
+  // after) and its median taken: one sample on a shared machine varies
+  // threefold, and the pre-copy it is compared with runs under the load.
+  std::vector<double> insert_select_rates;
+  if (!huge.empty()) {
+    insert_select_rates.push_back(
+        InsertSelect(**env, huge[0], &copy.insert_rows));
+    copy.load_data_rate = LoadDataAcross(**env, huge[0], &copy.load_rows);
+  }
+  bench.charging.Start(**env, others, absl::GetFlag(FLAGS_charging_rate));
+  bench.charging.SetDuring(true);
+  bench.Row(bench.MoveAll(**server, 1000, large));
+  if (!huge.empty()) {
+    insert_select_rates.push_back(
+        InsertSelect(**env, huge[0], &copy.insert_rows));
+  }
+  std::map<std::string, double> before;
+  for (const char* phase : kPreCopyPhases) {
+    before[phase] = PhaseSum(**server, phase);
+  }
+  SizeResult h = bench.MoveAll(**server, 5000, huge);
+  for (const char* phase : kPreCopyPhases) {
+    copy.precopy_phases[phase] = PhaseSum(**server, phase) - before[phase];
+  }
+  const double precopy_seconds = copy.precopy_phases["pre_copy"];
+  if (!h.rows.empty() && precopy_seconds > 0) {
+    copy.precopy_rows = static_cast<int64_t>(h.rows[0]);
+    copy.precopy_rate = h.rows[0] / precopy_seconds;
+  }
+  bench.Row(h);
+  if (!huge.empty()) {
+    insert_select_rates.push_back(
+        InsertSelect(**env, huge[0], &copy.insert_rows));
+    std::sort(insert_select_rates.begin(), insert_select_rates.end());
+    copy.insert_select_rate =
+        insert_select_rates[insert_select_rates.size() / 2];
+    copy.insert_select_samples = absl::StrJoin(
+        insert_select_rates, ", ", [](std::string* out, double r) {
+          absl::StrAppendFormat(out, "%.0f", r);
+        });
+  }
+  bench.charging.SetDuring(false);
+  bench.charging.Stop();
+  (*server)->Shutdown(absl::Seconds(10));
+  return true;
+}
+
+// The table of the ways of copying the 5,000-account customer.
+void AppendCopyReport(std::string& report, CopyComparison& copy) {
   const double insert_select_seconds =
-      insert_select_rate > 0
-          ? static_cast<double>(insert_rows) / insert_select_rate
+      copy.insert_select_rate > 0
+          ? static_cast<double>(copy.insert_rows) / copy.insert_select_rate
           : 0.0;
   absl::StrAppendFormat(
-      &bench.report,
+      &report,
       "\n## Copying the 5,000-account customer\n\n"
       "| how | rows | rows/s | seconds |\n| --- | --- | --- | --- |\n"
       "| the migrator's pre-copy (read a snapshot on the source server, "
@@ -361,33 +386,56 @@ int Main() {
       "of the times to copy it is the stricter figure: %.2f.\n\n"
       "The pre-copy's parts (seconds): read %.2f, convert %.2f, write %.2f, "
       "catch up %.2f, hash and save the tail's baseline %.2f.\n",
-      static_cast<int>(precopy_rows), precopy_rate, precopy_phases["pre_copy"],
-      insert_select_samples, static_cast<int>(insert_rows), insert_select_rate,
-      insert_select_seconds, static_cast<int>(load_rows), load_data_rate,
-      load_data_rate > 0 ? static_cast<double>(load_rows) / load_data_rate
-                         : 0.0,
-      insert_select_rate > 0 ? precopy_rate / insert_select_rate : 0.0,
-      precopy_phases["pre_copy"] > 0
-          ? insert_select_seconds / precopy_phases["pre_copy"]
+      static_cast<int>(copy.precopy_rows), copy.precopy_rate,
+      copy.precopy_phases["pre_copy"], copy.insert_select_samples,
+      static_cast<int>(copy.insert_rows), copy.insert_select_rate,
+      insert_select_seconds, static_cast<int>(copy.load_rows),
+      copy.load_data_rate,
+      copy.load_data_rate > 0
+          ? static_cast<double>(copy.load_rows) / copy.load_data_rate
           : 0.0,
-      precopy_phases["pre_copy_read"], precopy_phases["pre_copy_convert"],
-      precopy_phases["pre_copy_write"], precopy_phases["pre_copy_catch_up"],
-      precopy_phases["pre_copy_hash"]);
+      copy.insert_select_rate > 0 ? copy.precopy_rate / copy.insert_select_rate
+                                  : 0.0,
+      copy.precopy_phases["pre_copy"] > 0
+          ? insert_select_seconds / copy.precopy_phases["pre_copy"]
+          : 0.0,
+      copy.precopy_phases["pre_copy_read"],
+      copy.precopy_phases["pre_copy_convert"],
+      copy.precopy_phases["pre_copy_write"],
+      copy.precopy_phases["pre_copy_catch_up"],
+      copy.precopy_phases["pre_copy_hash"]);
+}
+
+// The charging writes' latency without and with moves.
+void AppendChargingReport(std::string& report, const ChargingLoad& charging) {
   absl::StrAppendFormat(
-      &bench.report,
+      &report,
       "\n## The capture's cost to other customers' writes\n\n"
       "| charging writes (other customers) | writes | p50 ms | p99 ms |\n"
       "| --- | --- | --- | --- |\n"
       "| no moves | %d | %.2f | %.2f |\n"
       "| while customers move | %d | %.2f | %.2f |\n\n"
       "Failed writes: %d.\n",
-      static_cast<int>(bench.charging.before_ms.size()),
-      Percentile(bench.charging.before_ms, 0.5),
-      Percentile(bench.charging.before_ms, 0.99),
-      static_cast<int>(bench.charging.during_ms.size()),
-      Percentile(bench.charging.during_ms, 0.5),
-      Percentile(bench.charging.during_ms, 0.99),
-      static_cast<int>(bench.charging.failed));
+      static_cast<int>(charging.before_ms.size()),
+      Percentile(charging.before_ms, 0.5), Percentile(charging.before_ms, 0.99),
+      static_cast<int>(charging.during_ms.size()),
+      Percentile(charging.during_ms, 0.5), Percentile(charging.during_ms, 0.99),
+      static_cast<int>(charging.failed));
+}
+
+int Main() {
+  Bench bench;
+  AppendHeader(bench.report);
+  const int per_size = absl::GetFlag(FLAGS_per_size);
+  CopyComparison copy;
+  if (absl::GetFlag(FLAGS_small) && !RunSmall(bench, per_size)) {
+    return 1;
+  }
+  if (absl::GetFlag(FLAGS_large) && !RunLarge(bench, copy)) {
+    return 1;
+  }
+  AppendCopyReport(bench.report, copy);
+  AppendChargingReport(bench.report, bench.charging);
   std::ofstream(absl::GetFlag(FLAGS_report)) << bench.report;
   std::fputs(bench.report.c_str(), stdout);
   return 0;

@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -395,72 +396,38 @@ double CacheLookups(const tandem::router::RouteCache& cache, int routes,
   return total.load() / elapsed;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  tandem::InitLogging("router_bench", tandem::LogLevel::kWarning);
-  int routes = absl::GetFlag(FLAGS_routes);
-  std::cerr << "router_bench: starting MariaDB\n";
-  auto db = tandem::testing::MariaDbServer::Start();
-  if (!db.ok()) Die(db.status().ToString());
-  if (!(*db)->CreateDatabase("control").ok()) Die("create database");
-  std::string tokens_file = absl::StrCat((*db)->dir(), "/tokens");
-  std::ofstream(tokens_file) << "bench operator " << kToken << "\n";
-
-  std::cerr << "router_bench: loading " << routes << " routes\n";
-  auto load_start = Clock::now();
-  LoadRoutes(**db, routes);
-  double load_seconds =
-      std::chrono::duration<double>(Clock::now() - load_start).count();
-
-  std::cerr << "router_bench: starting two replicas\n";
-  double ready_a = 0;
-  double ready_b = 0;
-  auto a = StartRouter(**db, tokens_file, &ready_a);
-  auto b = StartRouter(**db, tokens_file, &ready_b);
-  int64_t rss_a = RssBytes(a->pid);
-
-  std::cerr << "router_bench: unary Lookup\n";
-  Throughput unary = UnaryLookups(a->port, routes);
-  std::cerr << "router_bench: unary Lookup with h2load\n";
-  Throughput h2 = H2loadLookups(a->port, (*db)->dir());
-  std::cerr << "router_bench: BatchLookup\n";
-  double batch_keys = BatchLookupKeys(a->port, routes);
-  int64_t rss_a_after = RssBytes(a->pid);
-
-  std::cerr << "router_bench: client cache snapshot\n";
-  tandem::router::RouteCacheOptions cache_options;
-  cache_options.target = absl::StrCat("127.0.0.1:", b->port);
-  cache_options.token = kToken;
-  auto snapshot_start = Clock::now();
-  auto cache = tandem::router::RouteCache::Start(cache_options);
-  if (!cache->WaitForSync(absl::Minutes(5))) Die("cache never synced");
-  double snapshot_seconds =
-      std::chrono::duration<double>(Clock::now() - snapshot_start).count();
-  int64_t rss_self = tandem::ResidentMemoryBytes();
-  double cache_by_id_1 = CacheLookups(*cache, routes, 1, false);
-  double cache_by_id_2 = CacheLookups(*cache, routes, 2, false);
-  double cache_by_login_2 = CacheLookups(*cache, routes, 2, true);
-
-  std::cerr << "router_bench: propagation A -> B\n";
+// Waits for replica B's cache to report each change made through replica
+// A. The state is shared with the cache's listener, which may outlive the
+// measurement.
+struct PropagationProbe {
   std::mutex mu;
   std::condition_variable cv;
   int64_t awaited = -1;
   Clock::time_point seen_at;
-  cache->AddListener([&](const tandem::router::RouteChange* change) {
-    if (change == nullptr) return;
-    std::lock_guard<std::mutex> lock(mu);
-    if (change->revision() == awaited ||
-        (awaited < 0 && change->has_route_update())) {
-      seen_at = Clock::now();
-    }
-    cv.notify_all();
-  });
-  auto stub_a = v1::RouterService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", a->port), grpc::InsecureChannelCredentials()));
+};
+
+// How long a route change made on replica A (at `port_a`) takes to reach the
+// watchers of `cache` (which follows replica B), per sample: from the call
+// and from A's answer.
+struct Propagation {
   std::vector<double> from_call;
   std::vector<double> from_commit;
+};
+
+Propagation MeasurePropagation(tandem::router::RouteCache& cache, int port_a) {
+  auto probe = std::make_shared<PropagationProbe>();
+  cache.AddListener([probe](const tandem::router::RouteChange* change) {
+    if (change == nullptr) return;
+    std::lock_guard<std::mutex> lock(probe->mu);
+    if (change->revision() == probe->awaited ||
+        (probe->awaited < 0 && change->has_route_update())) {
+      probe->seen_at = Clock::now();
+    }
+    probe->cv.notify_all();
+  });
+  auto stub_a = v1::RouterService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port_a), grpc::InsecureChannelCredentials()));
+  Propagation result;
   int64_t version = 42;
   bool migrating = false;
   for (int i = 0; i < absl::GetFlag(FLAGS_propagation_samples); ++i) {
@@ -474,9 +441,9 @@ int main(int argc, char** argv) {
     grpc::ClientContext context;
     tandem::AttachBearerToken(context, kToken);
     {
-      std::lock_guard<std::mutex> lock(mu);
-      seen_at = Clock::time_point();
-      awaited = -2;
+      std::lock_guard<std::mutex> lock(probe->mu);
+      probe->seen_at = Clock::time_point();
+      probe->awaited = -2;
     }
     auto call_start = Clock::now();
     grpc::Status status = stub_a->SetRoute(&context, request, &response);
@@ -484,26 +451,51 @@ int main(int argc, char** argv) {
     auto answered = Clock::now();
     version = response.route().version();
     migrating = !migrating;
-    std::unique_lock<std::mutex> lock(mu);
-    awaited = version;
-    if (!cv.wait_for(lock, std::chrono::seconds(5), [&] {
-          return cache->revision() >= version && seen_at != Clock::time_point();
+    std::unique_lock<std::mutex> lock(probe->mu);
+    probe->awaited = version;
+    if (!probe->cv.wait_for(lock, std::chrono::seconds(5), [&] {
+          return cache.revision() >= version &&
+                 probe->seen_at != Clock::time_point();
         })) {
       Die("change did not reach replica B's watchers");
     }
-    from_call.push_back(
-        std::chrono::duration<double, std::milli>(seen_at - call_start)
+    result.from_call.push_back(
+        std::chrono::duration<double, std::milli>(probe->seen_at - call_start)
             .count());
     // The commit happens before A answers; time after the answer is the
     // lower bound of what replica B adds.
-    from_commit.push_back(std::max(
+    result.from_commit.push_back(std::max(
         0.0,
-        std::chrono::duration<double, std::milli>(seen_at - answered).count()));
+        std::chrono::duration<double, std::milli>(probe->seen_at - answered)
+            .count()));
   }
+  return result;
+}
 
+// Everything the report shows.
+struct Results {
+  int routes = 0;
+  double load_seconds = 0;
+  double ready_a = 0;
+  double ready_b = 0;
+  int64_t rss_a = 0;
+  int64_t rss_a_after = 0;
+  Throughput unary;
+  Throughput h2;
+  double batch_keys = 0;
+  double snapshot_seconds = 0;
+  int64_t rss_self = 0;
+  double cache_by_id_1 = 0;
+  double cache_by_id_2 = 0;
+  double cache_by_login_2 = 0;
+  std::vector<double> from_call;
+  std::vector<double> from_commit;
+};
+
+std::string Report(const Results& r) {
   auto mb = [](int64_t b) { return absl::StrFormat("%.1f MB", b / 1e6); };
-  std::string report = absl::StrCat(
-      "# Router benchmark\n\n", "Command: `bench/run router` (", routes,
+  return absl::StrCat(
+      "# Router benchmark\n\n", "Command: `bench/run router` (", r.routes,
       " routes, 2 keys each; "
       "2 replicas on one MariaDB; client and servers share this machine's ",
       std::thread::hardware_concurrency(), " cores).\n\n",
@@ -511,49 +503,105 @@ int main(int argc, char** argv) {
       absl::StrFormat("| unary `Lookup` throughput (%d in flight, %d channels) "
                       "| %.0f lookups/s | >= 30,000 |\n",
                       absl::GetFlag(FLAGS_concurrency),
-                      absl::GetFlag(FLAGS_channels), unary.per_second),
+                      absl::GetFlag(FLAGS_channels), r.unary.per_second),
       absl::StrFormat("| unary `Lookup` latency p50 / p99 | %.2f ms / %.2f ms "
                       "| |\n",
-                      unary.p50_ms, unary.p99_ms),
+                      r.unary.p50_ms, r.unary.p99_ms),
       absl::StrFormat(
           "| unary `Lookup` throughput, h2load client (4 connections "
           "x 32 streams, one key) | %.0f lookups/s (mean latency "
           "%.2f ms) | >= 30,000 |\n",
-          h2.per_second, h2.p50_ms),
+          r.h2.per_second, r.h2.p50_ms),
       absl::StrFormat("| `BatchLookup` (1,000 keys per call, 4 callers) | "
                       "%.0f keys/s | |\n",
-                      batch_keys),
+                      r.batch_keys),
       absl::StrFormat("| client cache, by customer id, 1 thread | %.0f "
                       "lookups/s | |\n",
-                      cache_by_id_1),
+                      r.cache_by_id_1),
       absl::StrFormat("| client cache, by customer id, 2 threads | %.0f "
                       "lookups/s | >= 10,000,000 |\n",
-                      cache_by_id_2),
+                      r.cache_by_id_2),
       absl::StrFormat("| client cache, by login, 2 threads | %.0f lookups/s "
                       "| |\n",
-                      cache_by_login_2),
+                      r.cache_by_login_2),
       absl::StrFormat("| `Watch` propagation A -> B, from `SetRoute` call to "
                       "B's watcher, p50 / p99 | %.2f ms / %.2f ms | p99 <= "
                       "100 ms |\n",
-                      Percentile(from_call, 0.5), Percentile(from_call, 0.99)),
+                      Percentile(r.from_call, 0.5),
+                      Percentile(r.from_call, 0.99)),
       absl::StrFormat("| ... of which after A answered, p50 / p99 | %.2f ms / "
                       "%.2f ms | |\n",
-                      Percentile(from_commit, 0.5),
-                      Percentile(from_commit, 0.99)),
-      "| router resident memory after load | ", mb(rss_a), " | <= 200 MB |\n",
-      "| router resident memory after the lookup phases | ", mb(rss_a_after),
+                      Percentile(r.from_commit, 0.5),
+                      Percentile(r.from_commit, 0.99)),
+      "| router resident memory after load | ", mb(r.rss_a), " | <= 200 MB |\n",
+      "| router resident memory after the lookup phases | ", mb(r.rss_a_after),
       " | |\n",
       absl::StrFormat("| router start-up with %d routes (load + serve) | "
                       "%.1f s / %.1f s (replica A / B) | |\n",
-                      routes, ready_a, ready_b),
+                      r.routes, r.ready_a, r.ready_b),
       absl::StrFormat("| client cache full snapshot over `Watch` | %.1f s | "
                       "|\n",
-                      snapshot_seconds),
-      "| client (bench) process memory with the cache | ", mb(rss_self),
+                      r.snapshot_seconds),
+      "| client (bench) process memory with the cache | ", mb(r.rss_self),
       " | |\n",
       absl::StrFormat("| bulk load of routes into MariaDB (SQL, setup) | "
                       "%.1f s | |\n",
-                      load_seconds));
+                      r.load_seconds));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  tandem::InitLogging("router_bench", tandem::LogLevel::kWarning);
+  Results r;
+  r.routes = absl::GetFlag(FLAGS_routes);
+  std::cerr << "router_bench: starting MariaDB\n";
+  auto db = tandem::testing::MariaDbServer::Start();
+  if (!db.ok()) Die(db.status().ToString());
+  if (!(*db)->CreateDatabase("control").ok()) Die("create database");
+  std::string tokens_file = absl::StrCat((*db)->dir(), "/tokens");
+  std::ofstream(tokens_file) << "bench operator " << kToken << "\n";
+
+  std::cerr << "router_bench: loading " << r.routes << " routes\n";
+  auto load_start = Clock::now();
+  LoadRoutes(**db, r.routes);
+  r.load_seconds =
+      std::chrono::duration<double>(Clock::now() - load_start).count();
+
+  std::cerr << "router_bench: starting two replicas\n";
+  auto a = StartRouter(**db, tokens_file, &r.ready_a);
+  auto b = StartRouter(**db, tokens_file, &r.ready_b);
+  r.rss_a = RssBytes(a->pid);
+
+  std::cerr << "router_bench: unary Lookup\n";
+  r.unary = UnaryLookups(a->port, r.routes);
+  std::cerr << "router_bench: unary Lookup with h2load\n";
+  r.h2 = H2loadLookups(a->port, (*db)->dir());
+  std::cerr << "router_bench: BatchLookup\n";
+  r.batch_keys = BatchLookupKeys(a->port, r.routes);
+  r.rss_a_after = RssBytes(a->pid);
+
+  std::cerr << "router_bench: client cache snapshot\n";
+  tandem::router::RouteCacheOptions cache_options;
+  cache_options.target = absl::StrCat("127.0.0.1:", b->port);
+  cache_options.token = kToken;
+  auto snapshot_start = Clock::now();
+  auto cache = tandem::router::RouteCache::Start(cache_options);
+  if (!cache->WaitForSync(absl::Minutes(5))) Die("cache never synced");
+  r.snapshot_seconds =
+      std::chrono::duration<double>(Clock::now() - snapshot_start).count();
+  r.rss_self = tandem::ResidentMemoryBytes();
+  r.cache_by_id_1 = CacheLookups(*cache, r.routes, 1, false);
+  r.cache_by_id_2 = CacheLookups(*cache, r.routes, 2, false);
+  r.cache_by_login_2 = CacheLookups(*cache, r.routes, 2, true);
+
+  std::cerr << "router_bench: propagation A -> B\n";
+  Propagation propagation = MeasurePropagation(*cache, a->port);
+  r.from_call = std::move(propagation.from_call);
+  r.from_commit = std::move(propagation.from_commit);
+
+  std::string report = Report(r);
   std::ofstream(absl::GetFlag(FLAGS_report)) << report;
   std::cout << report;
   return 0;

@@ -20,7 +20,8 @@ std::vector<PaymentSystemDef> PaymentSystems() {
           {4, "Bank transfer"}};
 }
 
-// The v1 products; v2's are derived from them below.
+// The v1 products; v2's are derived from them below. Long because it is a
+// data table, one entry per product, which reads best in one piece.
 std::vector<ProductDef> V1Products() {
   std::vector<ProductDef> p = {
       {1,

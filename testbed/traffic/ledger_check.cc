@@ -198,6 +198,15 @@ class SystemCheck {
   absl::Status FetchNewRows(const std::vector<int64_t>& customers);
   void CheckRows(const std::vector<const std::pair<int, LedgerEntry>*>& es);
   absl::Status CheckBalances(const std::vector<int64_t>& customers);
+  // The columns CheckBalances sums the transactions of a balance with.
+  const char* BalanceSums() const;
+  // Checks each customer's own balance; `seen` gets every customer found.
+  absl::Status CheckCustomerBalances(const std::vector<int64_t>& customers,
+                                     std::set<int64_t>& seen);
+  // Checks each account balance of the customers.
+  absl::Status CheckAccountBalances(const std::vector<int64_t>& customers);
+  // Keeps `b`, and counts it as a problem when it does not add up.
+  void RecordBalance(const BalanceLine& b);
   absl::Status CheckSettings(
       const std::vector<const std::pair<int, LedgerEntry>*>& es);
   absl::Status CheckUsage(
@@ -358,33 +367,39 @@ void SystemCheck::CheckRows(
   }
 }
 
-absl::Status SystemCheck::CheckBalances(const std::vector<int64_t>& customers) {
-  std::set<int64_t> seen;
-  auto record = [&](BalanceLine b) {
-    if (!b.ok()) {
-      Problem(
-          &result_.wrong_balances,
-          absl::StrCat(
-              "customer ", b.customer_id,
-              b.account_id ? absl::StrCat(" account ", *b.account_id)
-                           : std::string(),
-              " on ", where(), ": balance ", MicrosToDecimal(b.balance_micros),
-              " but opening ", MicrosToDecimal(b.opening_micros), " + ",
-              b.transactions, " transactions ",
-              MicrosToDecimal(b.transactions_micros), " = ",
-              MicrosToDecimal(b.opening_micros + b.transactions_micros)));
-    }
-    result_.balances.push_back(b);
-  };
-  const char* sums =
-      v1_ ? "COALESCE(SUM(CASE WHEN t.tx_type = 'opening' THEN t.amount END), "
-            "0), COALESCE(SUM(CASE WHEN t.tx_type <> 'opening' THEN t.amount "
-            "END), 0), COUNT(CASE WHEN t.tx_type <> 'opening' THEN 1 END) "
-          : "COALESCE(SUM(CASE WHEN t.kind = 'opening' THEN t.amount_micros "
-            "END), 0), COALESCE(SUM(CASE WHEN t.kind <> 'opening' THEN "
-            "t.amount_micros END), 0), COUNT(CASE WHEN t.kind <> 'opening' "
-            "THEN 1 END) ";
-  TANDEM_RETURN_IF_ERROR(ForChunks(
+// v1 keeps the type of a transaction in tx_type and the amount in decimal
+// `amount`; v2 in kind and amount_micros.
+const char* SystemCheck::BalanceSums() const {
+  return v1_ ? "COALESCE(SUM(CASE WHEN t.tx_type = 'opening' THEN t.amount "
+               "END), 0), COALESCE(SUM(CASE WHEN t.tx_type <> 'opening' "
+               "THEN t.amount END), 0), COUNT(CASE WHEN t.tx_type <> "
+               "'opening' THEN 1 END) "
+             : "COALESCE(SUM(CASE WHEN t.kind = 'opening' THEN t.amount_micros "
+               "END), 0), COALESCE(SUM(CASE WHEN t.kind <> 'opening' THEN "
+               "t.amount_micros END), 0), COUNT(CASE WHEN t.kind <> 'opening' "
+               "THEN 1 END) ";
+}
+
+void SystemCheck::RecordBalance(const BalanceLine& b) {
+  if (!b.ok()) {
+    Problem(&result_.wrong_balances,
+            absl::StrCat(
+                "customer ", b.customer_id,
+                b.account_id ? absl::StrCat(" account ", *b.account_id)
+                             : std::string(),
+                " on ", where(), ": balance ",
+                MicrosToDecimal(b.balance_micros), " but opening ",
+                MicrosToDecimal(b.opening_micros), " + ", b.transactions,
+                " transactions ", MicrosToDecimal(b.transactions_micros), " = ",
+                MicrosToDecimal(b.opening_micros + b.transactions_micros)));
+  }
+  result_.balances.push_back(b);
+}
+
+absl::Status SystemCheck::CheckCustomerBalances(
+    const std::vector<int64_t>& customers, std::set<int64_t>& seen) {
+  const char* sums = BalanceSums();
+  return ForChunks(
       pool_,
       absl::StrCat(
           v1_ ? "SELECT c.i_customer, c.balance, "
@@ -407,15 +422,13 @@ absl::Status SystemCheck::CheckBalances(const std::vector<int64_t>& customers) {
         b.transactions_micros = Money(rs, 4, v1_);
         b.transactions = rs->getInt64(5);
         seen.insert(b.customer_id);
-        record(b);
-      }));
-  for (int64_t c : customers) {
-    if (!seen.count(c)) {
-      Problem(&result_.missing,
-              absl::StrCat("customer ", c, " is not on the ", where(),
-                           ", which the router says holds it"));
-    }
-  }
+        RecordBalance(b);
+      });
+}
+
+absl::Status SystemCheck::CheckAccountBalances(
+    const std::vector<int64_t>& customers) {
+  const char* sums = BalanceSums();
   return ForChunks(
       pool_,
       absl::StrCat(
@@ -440,8 +453,21 @@ absl::Status SystemCheck::CheckBalances(const std::vector<int64_t>& customers) {
         b.opening_micros = Money(rs, 4, v1_);
         b.transactions_micros = Money(rs, 5, v1_);
         b.transactions = rs->getInt64(6);
-        record(b);
+        RecordBalance(b);
       });
+}
+
+absl::Status SystemCheck::CheckBalances(const std::vector<int64_t>& customers) {
+  std::set<int64_t> seen;
+  TANDEM_RETURN_IF_ERROR(CheckCustomerBalances(customers, seen));
+  for (int64_t c : customers) {
+    if (!seen.count(c)) {
+      Problem(&result_.missing,
+              absl::StrCat("customer ", c, " is not on the ", where(),
+                           ", which the router says holds it"));
+    }
+  }
+  return CheckAccountBalances(customers);
 }
 
 absl::Status SystemCheck::CheckSettings(

@@ -145,7 +145,8 @@ absl::StatusOr<std::unique_ptr<tandem::MysqlPool>> Pool(
   return pool;
 }
 
-absl::StatusOr<TrafficReport> RunChargingMode() {
+// The charging options the flags give, checked.
+absl::StatusOr<ChargingOptions> ChargingOptionsFromFlags() {
   ChargingOptions o;
   o.rate = absl::GetFlag(FLAGS_rate);
   o.duration = absl::Seconds(absl::GetFlag(FLAGS_duration_seconds));
@@ -169,22 +170,76 @@ absl::StatusOr<TrafficReport> RunChargingMode() {
   TANDEM_ASSIGN_OR_RETURN(o.focus_customers,
                           ParseIdList(absl::GetFlag(FLAGS_focus_customers)));
   TANDEM_RETURN_IF_ERROR(ValidateChargingOptions(o));
-  const std::string router = absl::GetFlag(FLAGS_router_address);
+  return o;
+}
+
+// The token of --router_token_file.
+absl::StatusOr<std::string> RouterToken() {
+  absl::StatusOr<std::string> token =
+      tandem::ReadSecretFile(absl::GetFlag(FLAGS_router_token_file));
+  if (!token.ok()) {
+    return absl::Status(
+        token.status().code(),
+        absl::StrCat("--router_token_file: ", token.status().message()));
+  }
+  return *token;
+}
+
+// The target database's pool, or null without --target_db_url. The target
+// takes the source's password file unless it has its own.
+absl::StatusOr<std::unique_ptr<tandem::MysqlPool>> TargetPool(int size) {
   const std::string target_url = absl::GetFlag(FLAGS_target_db_url);
-  if (!router.empty() && target_url.empty()) {
+  if (target_url.empty()) {
+    return std::unique_ptr<tandem::MysqlPool>();
+  }
+  std::string password_file = absl::GetFlag(FLAGS_target_db_password_file);
+  if (password_file.empty()) {
+    password_file = absl::GetFlag(FLAGS_source_db_password_file);
+  }
+  return Pool("target", target_url, absl::GetFlag(FLAGS_target_db_user),
+              password_file, absl::GetFlag(FLAGS_target_db), size);
+}
+
+// Where the traffic learns each customer's system: the router's routes
+// (through a synced cache), or every customer on the source without a
+// router. The view goes before the cache it listens to (member order).
+struct Routes {
+  std::unique_ptr<tandem::router::RouteCache> cache;
+  std::unique_ptr<RouteView> view;
+};
+
+absl::StatusOr<Routes> FollowRoutes(const std::string& router,
+                                    const std::string& router_token) {
+  Routes routes;
+  if (router.empty()) {
+    routes.view = std::make_unique<SourceOnlyRouteView>();
+    return routes;
+  }
+  tandem::router::RouteCacheOptions cache_options;
+  cache_options.target = router;
+  cache_options.token = router_token;
+  cache_options.metrics_prefix = "tandem_traffic";
+  routes.cache = tandem::router::RouteCache::Start(cache_options);
+  const int64_t sync_ms = absl::GetFlag(FLAGS_router_sync_timeout_ms);
+  if (!routes.cache->WaitForSync(absl::Milliseconds(sync_ms))) {
+    return absl::UnavailableError(
+        absl::StrCat("the router at ", router, " sent no routes within ",
+                     sync_ms, " ms (is it running? is the token valid?)"));
+  }
+  routes.view = std::make_unique<CacheRouteView>(routes.cache.get());
+  return routes;
+}
+
+absl::StatusOr<TrafficReport> RunChargingMode() {
+  TANDEM_ASSIGN_OR_RETURN(ChargingOptions o, ChargingOptionsFromFlags());
+  const std::string router = absl::GetFlag(FLAGS_router_address);
+  if (!router.empty() && absl::GetFlag(FLAGS_target_db_url).empty()) {
     return absl::InvalidArgumentError(
         "--router_address needs --target_db_url: routes may point there");
   }
   std::string router_token;
   if (!router.empty()) {
-    absl::StatusOr<std::string> token =
-        tandem::ReadSecretFile(absl::GetFlag(FLAGS_router_token_file));
-    if (!token.ok()) {
-      return absl::Status(
-          token.status().code(),
-          absl::StrCat("--router_token_file: ", token.status().message()));
-    }
-    router_token = *token;
+    TANDEM_ASSIGN_OR_RETURN(router_token, RouterToken());
   }
   const int size = std::max(1, o.connections) + 1;
   TANDEM_ASSIGN_OR_RETURN(auto source,
@@ -192,40 +247,15 @@ absl::StatusOr<TrafficReport> RunChargingMode() {
                                absl::GetFlag(FLAGS_source_db_user),
                                absl::GetFlag(FLAGS_source_db_password_file),
                                absl::GetFlag(FLAGS_source_db), size));
-  std::unique_ptr<tandem::MysqlPool> target;
-  if (!target_url.empty()) {
-    std::string password_file = absl::GetFlag(FLAGS_target_db_password_file);
-    if (password_file.empty()) {
-      password_file = absl::GetFlag(FLAGS_source_db_password_file);
-    }
-    TANDEM_ASSIGN_OR_RETURN(
-        target, Pool("target", target_url, absl::GetFlag(FLAGS_target_db_user),
-                     password_file, absl::GetFlag(FLAGS_target_db), size));
-  }
-  std::unique_ptr<tandem::router::RouteCache> cache;
-  std::unique_ptr<RouteView> routes;
-  if (router.empty()) {
-    routes = std::make_unique<SourceOnlyRouteView>();
-  } else {
-    tandem::router::RouteCacheOptions cache_options;
-    cache_options.target = router;
-    cache_options.token = router_token;
-    cache_options.metrics_prefix = "tandem_traffic";
-    cache = tandem::router::RouteCache::Start(cache_options);
-    const int64_t sync_ms = absl::GetFlag(FLAGS_router_sync_timeout_ms);
-    if (!cache->WaitForSync(absl::Milliseconds(sync_ms))) {
-      return absl::UnavailableError(
-          absl::StrCat("the router at ", router, " sent no routes within ",
-                       sync_ms, " ms (is it running? is the token valid?)"));
-    }
-    routes = std::make_unique<CacheRouteView>(cache.get());
-  }
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<tandem::MysqlPool> target,
+                          TargetPool(size));
+  TANDEM_ASSIGN_OR_RETURN(Routes routes, FollowRoutes(router, router_token));
   ChargingTargets targets;
   targets.source = source.get();
   targets.target = target.get();
-  targets.routes = routes.get();
+  targets.routes = routes.view.get();
   absl::StatusOr<TrafficReport> report = RunCharging(targets, o);
-  routes.reset();  // before the cache it listens to
+  routes.view.reset();  // before the cache it listens to
   return report;
 }
 
