@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -84,7 +85,8 @@ std::string ReplicaName() {
 // Crash tests: TANDEM_MIGRATOR_CRASH_AT names mover points ("before_flip",
 // "after_flip", ...; comma-separated) where the process dies at once, as if
 // killed there. Never set in production; unset, no fault hook.
-tandem::migrator::FaultHook CrashPointsFromEnvironment() {
+std::function<absl::Status(const std::string&, int64_t)>
+CrashPointsFromEnvironment() {
   const char* crash = std::getenv("TANDEM_MIGRATOR_CRASH_AT");
   if (crash == nullptr || *crash == '\0') return nullptr;
   std::vector<std::string> points = absl::StrSplit(crash, ',');
