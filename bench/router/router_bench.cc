@@ -17,11 +17,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <thread>
 
@@ -29,6 +27,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/auth.h"
 #include "common/log.h"
@@ -203,8 +202,8 @@ Throughput UnaryLookups(int port, int routes) {
   std::atomic<bool> stop{false};
   std::atomic<int64_t> done{0};
   std::atomic<int> in_flight{0};
-  std::mutex mu;
-  std::condition_variable cv;
+  // Taken by the last call to end, so that the wait below re-checks.
+  absl::Mutex mu;
   std::vector<std::vector<double>> latencies(concurrency);
 
   struct Call {
@@ -238,8 +237,7 @@ Throughput UnaryLookups(int port, int routes) {
           if (!stop.load()) {
             issue(slot, rng);
           } else if (in_flight.fetch_sub(1) == 1) {
-            std::lock_guard<std::mutex> lock(mu);
-            cv.notify_all();
+            absl::MutexLock lock(&mu);
           }
         });
   };
@@ -256,8 +254,9 @@ Throughput UnaryLookups(int port, int routes) {
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   stop.store(true);
   {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return in_flight.load() == 0; });
+    absl::MutexLock lock(&mu);
+    auto drained = [&] { return in_flight.load() == 0; };
+    mu.Await(absl::Condition(&drained));
   }
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
@@ -400,10 +399,9 @@ double CacheLookups(const tandem::router::RouteCache& cache, int routes,
 // A. The state is shared with the cache's listener, which may outlive the
 // measurement.
 struct PropagationProbe {
-  std::mutex mu;
-  std::condition_variable cv;
-  int64_t awaited = -1;
-  Clock::time_point seen_at;
+  absl::Mutex mu;
+  int64_t awaited ABSL_GUARDED_BY(mu) = -1;
+  Clock::time_point seen_at ABSL_GUARDED_BY(mu);
 };
 
 // How long a route change made on replica A (at `port_a`) takes to reach the
@@ -418,12 +416,11 @@ Propagation MeasurePropagation(tandem::router::RouteCache& cache, int port_a) {
   auto probe = std::make_shared<PropagationProbe>();
   cache.AddListener([probe](const tandem::router::RouteChange* change) {
     if (change == nullptr) return;
-    std::lock_guard<std::mutex> lock(probe->mu);
+    absl::MutexLock lock(&probe->mu);
     if (change->revision() == probe->awaited ||
         (probe->awaited < 0 && change->has_route_update())) {
       probe->seen_at = Clock::now();
     }
-    probe->cv.notify_all();
   });
   auto stub_a = v1::RouterService::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", port_a), grpc::InsecureChannelCredentials()));
@@ -441,7 +438,7 @@ Propagation MeasurePropagation(tandem::router::RouteCache& cache, int port_a) {
     grpc::ClientContext context;
     tandem::AttachBearerToken(context, kToken);
     {
-      std::lock_guard<std::mutex> lock(probe->mu);
+      absl::MutexLock lock(&probe->mu);
       probe->seen_at = Clock::time_point();
       probe->awaited = -2;
     }
@@ -451,12 +448,13 @@ Propagation MeasurePropagation(tandem::router::RouteCache& cache, int port_a) {
     auto answered = Clock::now();
     version = response.route().version();
     migrating = !migrating;
-    std::unique_lock<std::mutex> lock(probe->mu);
+    absl::MutexLock lock(&probe->mu);
     probe->awaited = version;
-    if (!probe->cv.wait_for(lock, std::chrono::seconds(5), [&] {
-          return cache.revision() >= version &&
-                 probe->seen_at != Clock::time_point();
-        })) {
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(probe->mu) {
+      return cache.revision() >= version &&
+             probe->seen_at != Clock::time_point();
+    };
+    if (!probe->mu.AwaitWithTimeout(absl::Condition(&seen), absl::Seconds(5))) {
       Die("change did not reach replica B's watchers");
     }
     result.from_call.push_back(
