@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "cli/app.h"
 #include "tandem/migrator/v1/migrator.grpc.pb.h"
 
@@ -39,7 +40,7 @@ class FakeMigrator final : public v1::MigratorService::Service {
   grpc::Status CreateBatch(grpc::ServerContext*,
                            const v1::CreateBatchRequest* request,
                            v1::CreateBatchResponse* response) override {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     created.push_back(*request);
     v1::Batch* b = response->mutable_batch();
     *b = batch;
@@ -88,7 +89,7 @@ class FakeMigrator final : public v1::MigratorService::Service {
   grpc::Status ListBatchItems(grpc::ServerContext*,
                               const v1::ListBatchItemsRequest* request,
                               v1::ListBatchItemsResponse* response) override {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     items_requests.push_back(*request);
     for (const v1::BatchItem& i : items) *response->add_items() = i;
     return grpc::Status::OK;
@@ -109,7 +110,7 @@ class FakeMigrator final : public v1::MigratorService::Service {
   }
 
   int calls() {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     return calls_ + static_cast<int>(created.size() + actions.size() +
                                      items_requests.size());
   }
@@ -119,7 +120,7 @@ class FakeMigrator final : public v1::MigratorService::Service {
   std::vector<v1::WatchBatchResponse> watch;
   v1::BatchReport report;
 
-  std::mutex mu;
+  absl::Mutex mu;
   std::vector<v1::CreateBatchRequest> created;
   // "pause 7 <reason> <expected_version>", ...
   std::vector<std::string> actions;
@@ -127,13 +128,13 @@ class FakeMigrator final : public v1::MigratorService::Service {
 
  private:
   void Count() {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     ++calls_;
   }
   template <typename Request, typename Response>
   grpc::Status Action(const std::string& verb, const Request& request,
                       Response* response) {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     actions.push_back(absl::StrCat(verb, " ", request.batch_id(), " ",
                                    request.reason(), " ",
                                    request.expected_version()));

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "cli/app.h"
 #include "tandem/catalog/v1/catalog.grpc.pb.h"
 
@@ -56,7 +57,7 @@ class FakeCatalog final : public v1::CatalogService::Service {
                          const v1::SetFreezeRequest* request,
                          v1::SetFreezeResponse* response) override {
     Record(context);
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     set_freeze.push_back(*request);
     response->mutable_transition()->set_from_state(freeze.state());
     response->mutable_transition()->set_to_state(request->state());
@@ -83,7 +84,7 @@ class FakeCatalog final : public v1::CatalogService::Service {
                            const v1::CheckChangeRequest* request,
                            v1::CheckChangeResponse* response) override {
     Record(context);
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     check_change.push_back(*request);
     response->set_allowed(false);
     response->set_refusal(v1::CHANGE_REFUSAL_CATALOG_FROZEN);
@@ -96,7 +97,7 @@ class FakeCatalog final : public v1::CatalogService::Service {
                                const v1::ProposeMappingsRequest* request,
                                v1::ProposeMappingsResponse* response) override {
     Record(context);
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     propose.push_back(*request);
     *response = proposals;
     return grpc::Status::OK;
@@ -106,7 +107,7 @@ class FakeCatalog final : public v1::CatalogService::Service {
                           const v1::SetMappingRequest* request,
                           v1::SetMappingResponse* response) override {
     Record(context);
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     set_mapping.push_back(*request);
     v1::Mapping* mapping = response->mutable_mapping();
     mapping->set_source_product_id(request->source_product_id());
@@ -138,7 +139,7 @@ class FakeCatalog final : public v1::CatalogService::Service {
                               const v1::UpdateSettingsRequest* request,
                               v1::UpdateSettingsResponse* response) override {
     Record(context);
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     update_settings.push_back(*request);
     v1::CatalogSettings* after = response->mutable_settings();
     after->set_allow_overuse_default(request->allow_overuse_default());
@@ -151,7 +152,7 @@ class FakeCatalog final : public v1::CatalogService::Service {
                             const v1::PlanCustomerRequest* request,
                             v1::PlanCustomerResponse* response) override {
     Record(context);
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     plan_customer.push_back(*request);
     if (request->customer_id() == 404) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -166,19 +167,19 @@ class FakeCatalog final : public v1::CatalogService::Service {
                              const v1::PlanCustomersRequest* request,
                              v1::PlanCustomersResponse* response) override {
     Record(context);
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     plan_customers.push_back(*request);
     *response = plans;
     return grpc::Status::OK;
   }
 
   int calls() {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     return calls_;
   }
 
   std::string authorization() {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     return authorization_;
   }
 
@@ -191,7 +192,7 @@ class FakeCatalog final : public v1::CatalogService::Service {
   v1::PlanCustomersResponse plans;
 
   // What the CLI sent; read after it is done.
-  std::mutex mu;
+  absl::Mutex mu;
   std::vector<v1::SetFreezeRequest> set_freeze;
   std::vector<v1::CheckChangeRequest> check_change;
   std::vector<v1::ProposeMappingsRequest> propose;
@@ -202,7 +203,7 @@ class FakeCatalog final : public v1::CatalogService::Service {
 
  private:
   void Record(grpc::ServerContext* context) {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     ++calls_;
     auto it = context->client_metadata().find("authorization");
     authorization_ = it == context->client_metadata().end()

@@ -9,11 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <fstream>
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/metrics.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/testing/net.h"
@@ -181,17 +180,15 @@ TEST(GrpcServerTest, LongCallsSurviveNewMethodsInTheMetrics) {
     grpc::ByteBuffer reply;
     grpc::Status status;
     bool done = false;
-    std::mutex mu;
-    std::condition_variable cv;
+    absl::Mutex mu;
     generic.UnaryCall(&context, absl::StrCat("/tandem.test.v1.Nothing/M", i),
                       grpc::StubOptions(), &empty, &reply, [&](grpc::Status s) {
-                        std::lock_guard<std::mutex> lock(mu);
+                        absl::MutexLock lock(&mu);
                         status = s;
                         done = true;
-                        cv.notify_all();
                       });
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return done; });
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(&done));
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   }
   watch_context.TryCancel();

@@ -86,7 +86,7 @@ RecordingBackend::~RecordingBackend() {
   acceptor_.join();
   ::close(listen_fd_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
   }
   for (std::thread& t : threads_) t.join();
@@ -97,17 +97,17 @@ std::string RecordingBackend::address() const {
 }
 
 std::vector<std::string> RecordingBackend::requests() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return requests_;
 }
 
 std::string RecordingBackend::received() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return received_;
 }
 
 void RecordingBackend::SetResponse(std::string raw) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   response_ = std::move(raw);
 }
 
@@ -118,7 +118,7 @@ void RecordingBackend::AcceptLoop() {
       if (stopping_.load()) return;
       continue;
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     open_fds_.push_back(fd);
     threads_.emplace_back([this, fd] { Serve(fd); });
   }
@@ -141,7 +141,7 @@ bool RecordingBackend::TakeRequests(std::string* pending, int fd) {
     }
     std::string response;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       requests_.push_back(pending->substr(0, end));
       response = response_;
     }
@@ -159,13 +159,13 @@ void RecordingBackend::Serve(int fd) {
     const ssize_t n = ::recv(fd, data, sizeof(data), 0);
     if (n <= 0) break;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       received_.append(data, static_cast<size_t>(n));
     }
     pending.append(data, static_cast<size_t>(n));
     if (!TakeRequests(&pending, fd)) break;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   open_fds_.erase(std::remove(open_fds_.begin(), open_fds_.end(), fd),
                   open_fds_.end());
   ::close(fd);

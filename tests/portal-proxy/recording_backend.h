@@ -7,12 +7,13 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace tandem::proxy::testing {
 
@@ -44,7 +45,7 @@ class RecordingBackend {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
-  mutable std::mutex mu_;
+  mutable absl::Mutex mu_;
   std::vector<std::string> requests_;
   std::string received_;
   std::string response_ =

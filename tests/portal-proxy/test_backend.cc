@@ -12,6 +12,9 @@
 #include <limits>
 #include <sstream>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
 namespace tandem::proxy::testing {
 
 namespace asio = boost::asio;
@@ -48,13 +51,12 @@ TestBackend::~TestBackend() {
   acceptor_.join();
   ::close(listen_fd_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     unstalled_ = true;
     for (int fd : open_fds_) {
       ::shutdown(fd, SHUT_RDWR);
     }
   }
-  cv_.notify_all();
   for (std::thread& t : threads_) {
     t.join();
   }
@@ -66,14 +68,13 @@ std::string TestBackend::address() const {
 
 void TestBackend::Unstall() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     unstalled_ = true;
   }
-  cv_.notify_all();
 }
 
 void TestBackend::MarkExported(int64_t customer_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   exported_.push_back(customer_id);
 }
 
@@ -87,7 +88,7 @@ void TestBackend::AcceptLoop() {
       continue;
     }
     connections_.fetch_add(1);
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_.load()) {
       ::close(fd);
       return;
@@ -184,14 +185,14 @@ void TestBackend::Serve(int fd) {
     }
     if (target.rfind("/stall", 0) == 0) {
       stalled_.fetch_add(1);
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return unstalled_; });
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(&unstalled_));
       stalled_.fetch_sub(1);
     }
     bool exported = false;
     if (request.method() != http::verb::get &&
         request.method() != http::verb::head) {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       std::string customer(request["X-Tandem-Customer-Id"]);
       for (int64_t id : exported_) {
         exported = exported || customer == std::to_string(id);
@@ -270,7 +271,7 @@ void TestBackend::Serve(int fd) {
   socket.shutdown(tcp::socket::shutdown_both, ec);
   // The descriptor is closed by `socket`; forget it so that the destructor
   // does not shut down a reused number.
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (size_t i = 0; i < open_fds_.size(); ++i) {
     if (open_fds_[i] == fd) {
       open_fds_.erase(open_fds_.begin() + i);

@@ -28,14 +28,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace tandem::proxy::testing {
 
@@ -72,11 +73,10 @@ class TestBackend {
   std::atomic<int64_t> requests_{0};
   std::atomic<int64_t> connections_{0};
   std::atomic<int64_t> exported_answers_{0};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool unstalled_ = false;
-  std::vector<int64_t> exported_;  // guarded by mu_
-  std::vector<int> open_fds_;
+  absl::Mutex mu_;
+  bool unstalled_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<int64_t> exported_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> open_fds_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
   std::thread acceptor_;
 };
