@@ -15,6 +15,7 @@
 #include "cli/migrator_commands.h"
 #include "cli/router_commands.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 
 namespace tandem::cli {
 namespace {
@@ -185,123 +186,127 @@ CommandSet AllCommands() {
   return commands;
 }
 
-absl::Status ParseInvocation(const CommandSet& commands,
-                             const std::vector<std::string>& args,
-                             const std::map<std::string, std::string>& env,
-                             Invocation* out) {
-  const std::vector<FlagSpec> globals = GlobalFlags();
-  FlagValues global_values;
-  bool flags_ended = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (flags_ended || arg.size() < 2 || arg.front() != '-') {
-      if (out->command != nullptr) {
-        out->args.push_back(arg);
-        continue;
-      }
-      if (out->path.empty() && !out->help && arg == "help") {
-        out->help = true;  // `tandemctl help route` is `route --help`.
-        continue;
-      }
-      std::vector<std::string> candidate = out->path;
-      candidate.push_back(arg);
-      if (const CommandSpec* command = commands.Find(candidate)) {
-        out->command = command;
-      } else if (!commands.IsGroup(candidate)) {
-        return UsageError(absl::StrCat("unknown command `",
-                                       absl::StrJoin(candidate, " "), "`"));
-      }
-      out->path = std::move(candidate);
-      continue;
-    }
-    if (arg == "--") {
-      flags_ended = true;
-      continue;
-    }
-    bool is_short = !absl::StartsWith(arg, "--");
-    absl::string_view body = absl::string_view(arg).substr(is_short ? 1 : 2);
-    std::pair<absl::string_view, absl::string_view> parts =
-        absl::StrSplit(body, absl::MaxSplits('=', 1));
-    bool has_value = absl::StrContains(body, '=');
-    std::string name = NormalizeFlagName(parts.first);
-    // A long name after one dash (-router) works too.
-    const FlagSpec* spec = FindFlag(globals, name, is_short);
-    if (spec == nullptr && is_short) {
-      spec = FindFlag(globals, name, false);
-    }
-    bool is_global = spec != nullptr;
-    if (spec == nullptr && out->command != nullptr) {
-      spec = FindFlag(out->command->flags, name, is_short);
-      if (spec == nullptr && is_short) {
-        spec = FindFlag(out->command->flags, name, false);
-      }
-    }
-    if (spec == nullptr) {
-      std::string where =
-          out->command != nullptr
-              ? absl::StrCat(" for `", absl::StrJoin(out->path, " "), "`")
-              : (out->path.empty()
-                     ? ""
-                     : " (a command's own flags go after its name)");
-      return UsageError(
-          absl::StrCat("unknown flag ", arg.substr(0, arg.find('=')), where));
-    }
-    std::string value;
-    if (spec->value_name.empty()) {
-      value = has_value ? absl::AsciiStrToLower(parts.second) : "true";
-      if (value != "true" && value != "false") {
-        return UsageError(
-            absl::StrCat("--", spec->name,
-                         " is a switch: give it alone, or as =true "
-                         "or =false"));
-      }
-    } else if (has_value) {
-      value = std::string(parts.second);
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return UsageError(absl::StrCat("--", spec->name, " needs a value (",
-                                     spec->value_name, ")"));
-    }
-    (is_global ? global_values : out->flags).Set(spec->name, std::move(value));
-  }
+namespace {
 
-  if (global_values.GetBool("help")) {
-    out->help = true;
-  }
-  if (out->help) {
+// A word that is not a flag: the next part of the command's path, or one of
+// the command's arguments once the command is known.
+absl::Status ParseWord(const CommandSet& commands, const std::string& arg,
+                       Invocation* out) {
+  if (out->command != nullptr) {
+    out->args.push_back(arg);
     return absl::OkStatus();
   }
-  if (out->command == nullptr) {
-    if (out->path.empty()) {
+  if (out->path.empty() && !out->help && arg == "help") {
+    out->help = true;  // `tandemctl help route` is `route --help`.
+    return absl::OkStatus();
+  }
+  std::vector<std::string> candidate = out->path;
+  candidate.push_back(arg);
+  if (const CommandSpec* command = commands.Find(candidate)) {
+    out->command = command;
+  } else if (!commands.IsGroup(candidate)) {
+    return UsageError(
+        absl::StrCat("unknown command `", absl::StrJoin(candidate, " "), "`"));
+  }
+  out->path = std::move(candidate);
+  return absl::OkStatus();
+}
+
+// The spec of flag `name` among `flags`; a long name after one dash
+// (-router) works too.
+const FlagSpec* FindFlagEitherWay(const std::vector<FlagSpec>& flags,
+                                  const std::string& name, bool is_short) {
+  const FlagSpec* spec = FindFlag(flags, name, is_short);
+  if (spec == nullptr && is_short) spec = FindFlag(flags, name, false);
+  return spec;
+}
+
+// The flag `args[*i]` (a global one, or the command's own once the command
+// is known), with its value from `=` or the next argument (advancing `*i`).
+absl::Status ParseFlag(const std::vector<FlagSpec>& globals,
+                       const std::vector<std::string>& args, size_t* i,
+                       FlagValues& global_values, Invocation* out) {
+  const std::string& arg = args[*i];
+  const bool is_short = !absl::StartsWith(arg, "--");
+  absl::string_view body = absl::string_view(arg).substr(is_short ? 1 : 2);
+  std::pair<absl::string_view, absl::string_view> parts =
+      absl::StrSplit(body, absl::MaxSplits('=', 1));
+  const bool has_value = absl::StrContains(body, '=');
+  const std::string name = NormalizeFlagName(parts.first);
+  const FlagSpec* spec = FindFlagEitherWay(globals, name, is_short);
+  const bool is_global = spec != nullptr;
+  if (spec == nullptr && out->command != nullptr) {
+    spec = FindFlagEitherWay(out->command->flags, name, is_short);
+  }
+  if (spec == nullptr) {
+    std::string where =
+        out->command != nullptr
+            ? absl::StrCat(" for `", absl::StrJoin(out->path, " "), "`")
+            : (out->path.empty()
+                   ? ""
+                   : " (a command's own flags go after its name)");
+    return UsageError(
+        absl::StrCat("unknown flag ", arg.substr(0, arg.find('=')), where));
+  }
+  std::string value;
+  if (spec->value_name.empty()) {
+    value = has_value ? absl::AsciiStrToLower(parts.second) : "true";
+    if (value != "true" && value != "false") {
+      return UsageError(absl::StrCat("--", spec->name,
+                                     " is a switch: give it alone, or as =true "
+                                     "or =false"));
+    }
+  } else if (has_value) {
+    value = std::string(parts.second);
+  } else if (*i + 1 < args.size()) {
+    value = args[++*i];
+  } else {
+    return UsageError(absl::StrCat("--", spec->name, " needs a value (",
+                                   spec->value_name, ")"));
+  }
+  (is_global ? global_values : out->flags).Set(spec->name, std::move(value));
+  return absl::OkStatus();
+}
+
+// A command was named, with the number of arguments it takes and its
+// required flags.
+absl::Status CheckCommand(const CommandSet& commands, const Invocation& in) {
+  if (in.command == nullptr) {
+    if (in.path.empty()) {
       return UsageError("no command given");
     }
     std::vector<std::string> verbs;
-    for (const CommandSpec* command : commands.Under(out->path)) {
-      verbs.push_back(command->path[out->path.size()]);
+    for (const CommandSpec* command : commands.Under(in.path)) {
+      verbs.push_back(command->path[in.path.size()]);
     }
     verbs.erase(std::unique(verbs.begin(), verbs.end()), verbs.end());
     return UsageError(
-        absl::StrCat("`", absl::StrJoin(out->path, " "),
+        absl::StrCat("`", absl::StrJoin(in.path, " "),
                      "` needs one of: ", absl::StrJoin(verbs, ", ")));
   }
-  const CommandSpec& command = *out->command;
-  int given = static_cast<int>(out->args.size());
+  const CommandSpec& command = *in.command;
+  const int given = static_cast<int>(in.args.size());
   if (given < command.min_args ||
       (command.max_args >= 0 && given > command.max_args)) {
     return UsageError(absl::StrCat(
         "`", absl::StrJoin(command.path, " "), "` takes ",
         command.args_usage.empty() ? "no arguments" : command.args_usage,
-        ", got ", given == 0 ? "none" : absl::StrJoin(out->args, " ")));
+        ", got ", given == 0 ? "none" : absl::StrJoin(in.args, " ")));
   }
-
   for (const FlagSpec& flag : command.flags) {
-    if (flag.required && !out->flags.Has(flag.name)) {
+    if (flag.required && !in.flags.Has(flag.name)) {
       return UsageError(absl::StrCat("`", absl::StrJoin(command.path, " "),
                                      "` needs --", flag.name));
     }
   }
+  return absl::OkStatus();
+}
 
+// The global options from their flags, or else from TANDEM_* variables.
+absl::Status ApplyGlobals(const std::vector<FlagSpec>& globals,
+                          FlagValues& global_values,
+                          const std::map<std::string, std::string>& env,
+                          GlobalOptions& options) {
   for (const FlagSpec& flag : globals) {
     if (flag.name == "help" || global_values.Has(flag.name)) {
       continue;
@@ -311,18 +316,13 @@ absl::Status ParseInvocation(const CommandSet& commands,
       global_values.Set(flag.name, it->second);
     }
   }
-  GlobalOptions& options = out->globals;
-  options.router = global_values.Get("router", options.router);
-  if (options.router.empty()) {
-    return UsageError("--router is empty");
-  }
-  options.catalog = global_values.Get("catalog", options.catalog);
-  if (options.catalog.empty()) {
-    return UsageError("--catalog is empty");
-  }
-  options.migrator = global_values.Get("migrator", options.migrator);
-  if (options.migrator.empty()) {
-    return UsageError("--migrator is empty");
+  for (auto [name, address] : {std::pair{"router", &options.router},
+                               std::pair{"catalog", &options.catalog},
+                               std::pair{"migrator", &options.migrator}}) {
+    *address = global_values.Get(name, *address);
+    if (address->empty()) {
+      return UsageError(absl::StrCat("--", name, " is empty"));
+    }
   }
   options.token_file = global_values.Get("token_file");
   options.tls_ca_file = global_values.Get("tls_ca_file");
@@ -346,6 +346,35 @@ absl::Status ParseInvocation(const CommandSet& commands,
     options.env_token = it->second;
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ParseInvocation(const CommandSet& commands,
+                             const std::vector<std::string>& args,
+                             const std::map<std::string, std::string>& env,
+                             Invocation* out) {
+  const std::vector<FlagSpec> globals = GlobalFlags();
+  FlagValues global_values;
+  bool flags_ended = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (flags_ended || arg.size() < 2 || arg.front() != '-') {
+      TANDEM_RETURN_IF_ERROR(ParseWord(commands, arg, out));
+    } else if (arg == "--") {
+      flags_ended = true;
+    } else {
+      TANDEM_RETURN_IF_ERROR(ParseFlag(globals, args, &i, global_values, out));
+    }
+  }
+  if (global_values.GetBool("help")) {
+    out->help = true;
+  }
+  if (out->help) {
+    return absl::OkStatus();
+  }
+  TANDEM_RETURN_IF_ERROR(CheckCommand(commands, *out));
+  return ApplyGlobals(globals, global_values, env, out->globals);
 }
 
 std::string HelpText(const CommandSet& commands,

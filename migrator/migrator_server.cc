@@ -22,48 +22,8 @@ absl::StatusOr<std::unique_ptr<MigratorServer>> MigratorServer::Start(
                           TokenAuthenticator::FromString(options.tokens));
   s->auth_->RegisterMetrics(*s->registry_, "migrator");
   TANDEM_ASSIGN_OR_RETURN(s->mapping_, Mapping::Load(options.mapping_file));
-  options.control_db.name = "control";
-  options.source_db.name = "source";
-  options.target_db.name = "target";
-  // Each worker holds up to copy_connections + 1 connections of a billing
-  // server at once (the parallel writes of its copy and its fence, or its
-  // snapshot read); the tail, the sentinel and the load probe one each.
-  // Fewer, and workers wait for connections until they fail.
-  const int needed = std::max(0, options.backend.parallelism) *
-                         (std::max(1, options.mover.copy_connections) + 1) +
-                     3;
-  options.source_db.pool_size = std::max(options.source_db.pool_size, needed);
-  options.target_db.pool_size = std::max(options.target_db.pool_size, needed);
-  // The control database: each worker's item updates and lease renewals,
-  // and the loop's claims, the governor and the RPCs.
-  options.control_db.pool_size =
-      std::max(options.control_db.pool_size,
-               std::max(0, options.backend.parallelism) + 4);
-  TANDEM_ASSIGN_OR_RETURN(
-      s->control_,
-      MysqlPool::Create(options.control_db, s->registry_.get(), "migrator"));
-  TANDEM_ASSIGN_OR_RETURN(
-      s->source_,
-      MysqlPool::Create(options.source_db, s->registry_.get(), "migrator"));
-  TANDEM_ASSIGN_OR_RETURN(
-      s->target_,
-      MysqlPool::Create(options.target_db, s->registry_.get(), "migrator"));
-  TANDEM_ASSIGN_OR_RETURN(
-      s->schemas_[kSourceSide],
-      LiveSchema::Read(*s->source_, options.source_db.database));
-  TANDEM_ASSIGN_OR_RETURN(
-      s->schemas_[kTargetSide],
-      LiveSchema::Read(*s->target_, options.target_db.database));
-  const LiveSchema* schemas[2] = {&s->schemas_[0], &s->schemas_[1]};
-  s->issues_ = CheckMapping(s->mapping_, schemas);
-  for (const SchemaIssue& issue : s->issues_) {
-    ::tandem::LogLine(issue.error ? LogLevel::kError : LogLevel::kWarning,
-                      "mapping_issue")
-        .With("location", issue.location)
-        .With("table", issue.table)
-        .With("column", issue.column)
-        .With("message", issue.message);
-  }
+  TANDEM_RETURN_IF_ERROR(s->OpenDatabases(options));
+  s->CheckMappingAgainstSchemas();
   s->dbs_[kSourceSide] = std::make_unique<BillingDb>(
       s->source_.get(), options.source_db.database, &s->schemas_[0],
       &s->mapping_, kSourceSide, options.bookkeeping_db);
@@ -83,78 +43,140 @@ absl::StatusOr<std::unique_ptr<MigratorServer>> MigratorServer::Start(
       options.router_override ? options.router_override : s->router_.get();
   PlanClient* catalog =
       options.catalog_override ? options.catalog_override : s->catalog_.get();
-  TANDEM_ASSIGN_OR_RETURN(s->store_, MysqlMoveStore::Create(s->control_.get()));
-  s->batches_ = std::make_unique<MysqlBatchStore>(s->control_.get());
-  s->batch_metrics_ = std::make_unique<BatchMetrics>(s->registry_.get());
-  s->probe_ = NewMysqlLoadProbe(s->dbs_[kSourceSide].get(), &s->mapping_);
+  TANDEM_RETURN_IF_ERROR(s->StartMoving(options, router, catalog));
+  TANDEM_RETURN_IF_ERROR(s->StartServing(options, router, catalog));
+  return s;
+}
+
+absl::Status MigratorServer::OpenDatabases(MigratorServerOptions& options) {
+  options.control_db.name = "control";
+  options.source_db.name = "source";
+  options.target_db.name = "target";
+  // Each worker holds up to copy_connections + 1 connections of a billing
+  // server at once (the parallel writes of its copy and its fence, or its
+  // snapshot read); the tail, the sentinel and the load probe one each.
+  // Fewer, and workers wait for connections until they fail.
+  const int needed = std::max(0, options.backend.parallelism) *
+                         (std::max(1, options.mover.copy_connections) + 1) +
+                     3;
+  options.source_db.pool_size = std::max(options.source_db.pool_size, needed);
+  options.target_db.pool_size = std::max(options.target_db.pool_size, needed);
+  // The control database: each worker's item updates and lease renewals,
+  // and the loop's claims, the governor and the RPCs.
+  options.control_db.pool_size =
+      std::max(options.control_db.pool_size,
+               std::max(0, options.backend.parallelism) + 4);
+  TANDEM_ASSIGN_OR_RETURN(
+      control_,
+      MysqlPool::Create(options.control_db, registry_.get(), "migrator"));
+  TANDEM_ASSIGN_OR_RETURN(
+      source_,
+      MysqlPool::Create(options.source_db, registry_.get(), "migrator"));
+  TANDEM_ASSIGN_OR_RETURN(
+      target_,
+      MysqlPool::Create(options.target_db, registry_.get(), "migrator"));
+  TANDEM_ASSIGN_OR_RETURN(
+      schemas_[kSourceSide],
+      LiveSchema::Read(*source_, options.source_db.database));
+  TANDEM_ASSIGN_OR_RETURN(
+      schemas_[kTargetSide],
+      LiveSchema::Read(*target_, options.target_db.database));
+  return absl::OkStatus();
+}
+
+void MigratorServer::CheckMappingAgainstSchemas() {
+  const LiveSchema* schemas[2] = {&schemas_[0], &schemas_[1]};
+  issues_ = CheckMapping(mapping_, schemas);
+  for (const SchemaIssue& issue : issues_) {
+    ::tandem::LogLine(issue.error ? LogLevel::kError : LogLevel::kWarning,
+                      "mapping_issue")
+        .With("location", issue.location)
+        .With("table", issue.table)
+        .With("column", issue.column)
+        .With("message", issue.message);
+  }
+}
+
+absl::Status MigratorServer::StartMoving(MigratorServerOptions& options,
+                                         RouteClient* router,
+                                         PlanClient* catalog) {
+  TANDEM_ASSIGN_OR_RETURN(store_, MysqlMoveStore::Create(control_.get()));
+  batches_ = std::make_unique<MysqlBatchStore>(control_.get());
+  batch_metrics_ = std::make_unique<BatchMetrics>(registry_.get());
+  probe_ = NewMysqlLoadProbe(dbs_[kSourceSide].get(), &mapping_);
   options.governor.worker = options.backend.worker;
-  s->governor_ =
-      std::make_unique<Governor>(s->batches_.get(), s->probe_.get(),
-                                 s->batch_metrics_.get(), options.governor);
-  s->watch_ = std::make_unique<BatchWatchHub>(s->batches_.get());
-  s->mover_metrics_ = std::make_unique<MoverMetrics>(s->registry_.get());
+  governor_ = std::make_unique<Governor>(
+      batches_.get(), probe_.get(), batch_metrics_.get(), options.governor);
+  watch_ = std::make_unique<BatchWatchHub>(batches_.get());
+  mover_metrics_ = std::make_unique<MoverMetrics>(registry_.get());
   MoverDeps deps;
-  deps.mapping = &s->mapping_;
-  deps.schemas[0] = &s->schemas_[0];
-  deps.schemas[1] = &s->schemas_[1];
-  deps.dbs[0] = s->dbs_[0].get();
-  deps.dbs[1] = s->dbs_[1].get();
+  deps.mapping = &mapping_;
+  deps.schemas[0] = &schemas_[0];
+  deps.schemas[1] = &schemas_[1];
+  deps.dbs[0] = dbs_[0].get();
+  deps.dbs[1] = dbs_[1].get();
   deps.router = router;
   deps.catalog = catalog;
-  deps.store = s->store_.get();
-  deps.control = s->governor_.get();
+  deps.store = store_.get();
+  deps.control = governor_.get();
   deps.clock = &Clock::Real();
-  deps.metrics = s->mover_metrics_.get();
-  s->mover_ = std::make_unique<Mover>(deps, options.mover);
+  deps.metrics = mover_metrics_.get();
+  mover_ = std::make_unique<Mover>(deps, options.mover);
   options.backend.tail_interval = options.mover.tail_interval;
-  BillingDb* const dbs[2] = {s->dbs_[0].get(), s->dbs_[1].get()};
-  s->backend_ = std::make_unique<Backend>(s->store_.get(), s->mover_.get(),
-                                          options.backend, Clock::Real(),
-                                          s->governor_.get(), dbs);
-  if (!HasErrors(s->issues_)) s->backend_->Start();
-  s->workers_ = std::make_unique<WorkerPool>(options.worker_threads);
+  BillingDb* const dbs[2] = {dbs_[0].get(), dbs_[1].get()};
+  backend_ =
+      std::make_unique<Backend>(store_.get(), mover_.get(), options.backend,
+                                Clock::Real(), governor_.get(), dbs);
+  // A mapping with errors moves nobody; the service says why.
+  if (!HasErrors(issues_)) backend_->Start();
+  return absl::OkStatus();
+}
+
+absl::Status MigratorServer::StartServing(const MigratorServerOptions& options,
+                                          RouteClient* router,
+                                          PlanClient* catalog) {
+  workers_ = std::make_unique<WorkerPool>(options.worker_threads);
   ServiceDeps service;
-  service.mapping = &s->mapping_;
-  service.mapping_issues = s->issues_;
+  service.mapping = &mapping_;
+  service.mapping_issues = issues_;
   service.mapping_loaded_at_ms = absl::ToUnixMillis(absl::Now());
-  service.store = s->store_.get();
-  service.batches = s->batches_.get();
-  service.selector.mapping = &s->mapping_;
-  service.selector.dbs[0] = s->dbs_[0].get();
-  service.selector.dbs[1] = s->dbs_[1].get();
+  service.store = store_.get();
+  service.batches = batches_.get();
+  service.selector.mapping = &mapping_;
+  service.selector.dbs[0] = dbs_[0].get();
+  service.selector.dbs[1] = dbs_[1].get();
   service.selector.router = router;
-  service.selector.store = s->batches_.get();
-  service.watch = s->watch_.get();
-  service.backend = s->backend_.get();
-  service.mover = s->mover_.get();
+  service.selector.store = batches_.get();
+  service.watch = watch_.get();
+  service.backend = backend_.get();
+  service.mover = mover_.get();
   service.router = router;
   service.catalog = catalog;
-  service.auth = s->auth_.get();
-  service.workers = s->workers_.get();
-  service.registry = s->registry_.get();
-  s->service_ = std::make_unique<MigratorServiceImpl>(std::move(service));
+  service.auth = auth_.get();
+  service.workers = workers_.get();
+  service.registry = registry_.get();
+  service_ = std::make_unique<MigratorServiceImpl>(std::move(service));
   GrpcServerOptions grpc_options;
   grpc_options.address = options.grpc_address;
   grpc_options.tls_cert_file = options.tls_cert_file;
   grpc_options.tls_key_file = options.tls_key_file;
-  grpc_options.registry = s->registry_;
+  grpc_options.registry = registry_;
   grpc_options.health_services = {kMigratorHealthService};
-  TANDEM_ASSIGN_OR_RETURN(s->grpc_,
-                          GrpcServer::Start(grpc_options, {s->service_.get()}));
-  const bool usable = !HasErrors(s->issues_);
-  s->grpc_->SetServing(kMigratorHealthService,
-                       usable && s->control_->healthy());
-  GrpcServer* grpc = s->grpc_.get();
-  s->control_->SetHealthListener([grpc, usable](bool healthy) {
+  TANDEM_ASSIGN_OR_RETURN(grpc_,
+                          GrpcServer::Start(grpc_options, {service_.get()}));
+  const bool usable = !HasErrors(issues_);
+  grpc_->SetServing(kMigratorHealthService, usable && control_->healthy());
+  GrpcServer* grpc = grpc_.get();
+  control_->SetHealthListener([grpc, usable](bool healthy) {
     grpc->SetServing(kMigratorHealthService, usable && healthy);
   });
   TANDEM_LOG(Info, "migrator_serving")
-      .With("port", s->grpc_->port())
-      .With("metrics_port", s->metrics_port())
-      .With("mapping", s->mapping_.path())
-      .With("mapping_digest", s->mapping_.digest())
+      .With("port", grpc_->port())
+      .With("metrics_port", metrics_port())
+      .With("mapping", mapping_.path())
+      .With("mapping_digest", mapping_.digest())
       .With("mapping_valid", usable);
-  return s;
+  return absl::OkStatus();
 }
 
 MigratorServer::~MigratorServer() { Shutdown(absl::Seconds(5)); }

@@ -84,6 +84,16 @@ class MigratorServer {
  private:
   MigratorServer() = default;
 
+  // Start's steps, in order: the three pools (sized for the workers) and
+  // both live schemas; the mapping checked against them; the stores, the
+  // governor, the mover and its back end; the gRPC service and server.
+  absl::Status OpenDatabases(MigratorServerOptions& options);
+  void CheckMappingAgainstSchemas();
+  absl::Status StartMoving(MigratorServerOptions& options, RouteClient* router,
+                           PlanClient* catalog);
+  absl::Status StartServing(const MigratorServerOptions& options,
+                            RouteClient* router, PlanClient* catalog);
+
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<MetricsExposer> metrics_;
   std::unique_ptr<TokenAuthenticator> auth_;

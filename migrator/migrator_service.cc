@@ -45,16 +45,17 @@ absl::Status MigratorServiceImpl::Refuse(absl::Status status) {
   return status;
 }
 
-absl::Status MigratorServiceImpl::StartOne(
-    grpc::CallbackServerContext* context, const Principal& who,
-    Direction direction, int64_t customer_id, v1::BatchMode mode,
-    const v1::BatchOptions& options, bool wait, const std::string& name,
-    const std::string& reason, const std::string& request_id, v1::Batch* batch,
-    v1::BatchItem* item) {
+namespace {
+
+// The request's own checks: nothing read yet.
+absl::Status CheckOneRequest(Direction direction, int64_t customer_id,
+                             v1::BatchMode mode,
+                             const v1::BatchOptions& options,
+                             const std::string& name, const std::string& reason,
+                             const std::string& request_id) {
   if (customer_id <= 0) {
     return absl::InvalidArgumentError("customer_id must be positive");
   }
-  if (mode == v1::BATCH_MODE_UNSPECIFIED) mode = v1::BATCH_MODE_LIVE;
   if (mode != v1::BATCH_MODE_DRY_RUN && mode != v1::BATCH_MODE_LIVE) {
     return absl::InvalidArgumentError("unknown mode");
   }
@@ -68,11 +69,14 @@ absl::Status MigratorServiceImpl::StartOne(
     return absl::InvalidArgumentError(
         "name is at most 128 bytes and reason 1,024");
   }
-  if (HasErrors(deps_.mapping_issues)) {
-    return absl::FailedPreconditionError(
-        "the schema mapping is invalid (GetMapping lists its errors)");
-  }
-  absl::StatusOr<cv1::FreezeState> freeze = deps_.catalog->GetFreeze();
+  return absl::OkStatus();
+}
+
+// Customers move only while the catalog is frozen, and go back only until
+// the freeze is lifted.
+absl::Status CheckFreezeAllows(PlanClient& catalog, Direction direction,
+                               v1::BatchMode mode) {
+  absl::StatusOr<cv1::FreezeState> freeze = catalog.GetFreeze();
   if (!freeze.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "the catalog cannot be reached: ", freeze.status().message()));
@@ -89,9 +93,12 @@ absl::Status MigratorServiceImpl::StartOne(
     return absl::FailedPreconditionError(
         "the freeze is lifted: customers no longer go back to the source");
   }
-  // A retry of a request already taken returns the same batch, whatever the
-  // route says now.
-  absl::StatusOr<rv1::Route> route = deps_.router->GetRoute(customer_id);
+  return absl::OkStatus();
+}
+
+// The customer's route, which must be STABLE on the side it leaves.
+absl::Status CheckRouteAllows(const absl::StatusOr<rv1::Route>& route,
+                              int64_t customer_id, Direction direction) {
   if (!route.ok()) {
     if (route.status().code() == absl::StatusCode::kNotFound) {
       return absl::NotFoundError(
@@ -103,6 +110,34 @@ absl::Status MigratorServiceImpl::StartOne(
   const auto origin = direction == Direction::kMove
                           ? ::tandem::common::v1::SYSTEM_SOURCE
                           : ::tandem::common::v1::SYSTEM_TARGET;
+  if (route->system() == origin && route->state() == rv1::ROUTE_STATE_STABLE) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "customer ", customer_id, " is not ",
+      direction == Direction::kMove ? "SOURCE" : "TARGET", "/STABLE (it is ",
+      route->system() == ::tandem::common::v1::SYSTEM_SOURCE ? "SOURCE"
+                                                             : "TARGET",
+      route->state() == rv1::ROUTE_STATE_STABLE ? "/STABLE" : "/MIGRATING",
+      ")"));
+}
+
+}  // namespace
+
+absl::Status MigratorServiceImpl::StartOne(
+    grpc::CallbackServerContext* context, const Principal& who,
+    Direction direction, int64_t customer_id, v1::BatchMode mode,
+    const v1::BatchOptions& options, bool wait, const std::string& name,
+    const std::string& reason, const std::string& request_id, v1::Batch* batch,
+    v1::BatchItem* item) {
+  if (mode == v1::BATCH_MODE_UNSPECIFIED) mode = v1::BATCH_MODE_LIVE;
+  TANDEM_RETURN_IF_ERROR(CheckOneRequest(direction, customer_id, mode, options,
+                                         name, reason, request_id));
+  if (HasErrors(deps_.mapping_issues)) {
+    return absl::FailedPreconditionError(
+        "the schema mapping is invalid (GetMapping lists its errors)");
+  }
+  TANDEM_RETURN_IF_ERROR(CheckFreezeAllows(*deps_.catalog, direction, mode));
   NewBatch b;
   b.name = name;
   b.description = reason;
@@ -115,24 +150,17 @@ absl::Status MigratorServiceImpl::StartOne(
   b.actor = who.name;
   b.reason = reason;
   b.request_id = request_id;
+  // A retry of a request already taken returns the same batch, whatever the
+  // route says now.
   bool retry = false;
   if (!request_id.empty()) {
     TANDEM_ASSIGN_OR_RETURN(std::optional<v1::Batch> earlier,
                             deps_.store->FindBatchByRequest(request_id));
     retry = earlier.has_value();
   }
-  if (!retry && (route->system() != origin ||
-                 route->state() != rv1::ROUTE_STATE_STABLE)) {
-    {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "customer ", customer_id, " is not ",
-          direction == Direction::kMove ? "SOURCE" : "TARGET",
-          "/STABLE (it is ",
-          route->system() == ::tandem::common::v1::SYSTEM_SOURCE ? "SOURCE"
-                                                                 : "TARGET",
-          route->state() == rv1::ROUTE_STATE_STABLE ? "/STABLE" : "/MIGRATING",
-          ")"));
-    }
+  absl::StatusOr<rv1::Route> route = deps_.router->GetRoute(customer_id);
+  if (!retry || !route.ok()) {
+    TANDEM_RETURN_IF_ERROR(CheckRouteAllows(route, customer_id, direction));
   }
   TANDEM_ASSIGN_OR_RETURN(*batch, deps_.store->CreateBatch(b));
   deps_.backend->Wake();

@@ -51,98 +51,113 @@ std::string Duration(int64_t ms) {
 
 }  // namespace
 
+namespace {
+
+// Adds `c` to `section` unless it holds `max` already (then the report says
+// it was cut).
+void AddCapped(google::protobuf::RepeatedPtrField<v1::ReportCustomer>* section,
+               v1::ReportCustomer c, int max, v1::BatchReport& r) {
+  if (section->size() < max) {
+    *section->Add() = std::move(c);
+  } else {
+    r.set_truncated(true);
+  }
+}
+
+// The counts by state, failure kind and plan outcome the report totals.
+struct ItemCounts {
+  std::map<std::string, int64_t> by_state, by_kind, by_outcome;
+  bool tails = false;
+  int64_t last_end = 0;
+  int64_t finished = 0;
+};
+
+// Adds one item to the report's sections and totals and to `counts`.
+void AddItem(const v1::BatchItem& item, int max_customers, v1::BatchReport& r,
+             ItemCounts& counts) {
+  ++counts.by_state[ItemStateName(item.state())];
+  counts.tails = counts.tails || item.state() == v1::ITEM_STATE_TAIL;
+  counts.last_end = std::max(counts.last_end, item.finished_at_unix_ms());
+  if (IsTerminal(item.state()) || item.state() == v1::ITEM_STATE_TAIL) {
+    ++counts.finished;
+  }
+  if (item.state() == v1::ITEM_STATE_FAILED ||
+      item.state() == v1::ITEM_STATE_SKIPPED) {
+    ++counts.by_kind[Strip(v1::FailureKind_Name(item.failure().kind()),
+                           "FAILURE_KIND_")];
+    v1::ReportCustomer c;
+    c.set_customer_id(item.customer_id());
+    c.set_state(item.state());
+    c.set_kind(item.failure().kind());
+    c.set_message(item.failure().message());
+    AddCapped(item.state() == v1::ITEM_STATE_FAILED ? r.mutable_failed()
+                                                    : r.mutable_skipped(),
+              std::move(c), max_customers, r);
+  }
+  std::set<int> outcomes;
+  for (const auto& sub : item.plan().subscriptions()) {
+    for (int o : sub.outcomes()) outcomes.insert(o);
+  }
+  for (int o : outcomes) {
+    ++counts.by_outcome[Strip(
+        cv1::PlanOutcome_Name(static_cast<cv1::PlanOutcome>(o)),
+        "PLAN_OUTCOME_")];
+  }
+  const bool moved = item.state() == v1::ITEM_STATE_DONE ||
+                     item.state() == v1::ITEM_STATE_TAIL ||
+                     item.state() == v1::ITEM_STATE_ROLLED_BACK;
+  for (const std::string& w :
+       moved ? item.warnings() : decltype(item.warnings()){}) {
+    v1::ReportCustomer c;
+    c.set_customer_id(item.customer_id());
+    c.set_state(item.state());
+    c.set_message(w);
+    AddCapped(r.mutable_warnings(), std::move(c), max_customers, r);
+  }
+  for (const v1::KeyConflict& k : item.dry_run().key_conflicts()) {
+    if (r.key_conflicts_size() < max_customers) {
+      *r.add_key_conflicts() = k;
+      r.add_key_conflict_customers(item.customer_id());
+    } else {
+      r.set_truncated(true);
+    }
+  }
+  for (const auto& [table, n] : item.dry_run().projected_rows()) {
+    (*r.mutable_rows_by_table())[table] += n;
+  }
+  r.set_rows_total(r.rows_total() + item.rows_copied());
+  r.set_late_writes_carried(r.late_writes_carried() +
+                            item.late_writes_carried());
+  r.set_late_writes_after_window(r.late_writes_after_window() +
+                                 item.late_writes_after_window());
+}
+
+}  // namespace
+
 v1::BatchReport BuildReport(const v1::Batch& batch,
                             const std::vector<v1::BatchItem>& items,
                             int max_customers, int64_t now_ms) {
   v1::BatchReport r;
   *r.mutable_batch() = batch;
   r.set_generated_at_unix_ms(now_ms);
-  const bool dry = batch.mode() == v1::BATCH_MODE_DRY_RUN;
-  bool tails = false;
-  std::map<std::string, int64_t> by_state, by_kind, by_outcome;
-  int64_t last_end = 0;
+  ItemCounts counts;
   for (const v1::BatchItem& item : items) {
-    ++by_state[ItemStateName(item.state())];
-    tails = tails || item.state() == v1::ITEM_STATE_TAIL;
-    last_end = std::max(last_end, item.finished_at_unix_ms());
-    if (item.state() == v1::ITEM_STATE_FAILED ||
-        item.state() == v1::ITEM_STATE_SKIPPED) {
-      ++by_kind[Strip(v1::FailureKind_Name(item.failure().kind()),
-                      "FAILURE_KIND_")];
-      auto* section = item.state() == v1::ITEM_STATE_FAILED
-                          ? r.mutable_failed()
-                          : r.mutable_skipped();
-      if (section->size() < max_customers) {
-        v1::ReportCustomer* c = section->Add();
-        c->set_customer_id(item.customer_id());
-        c->set_state(item.state());
-        c->set_kind(item.failure().kind());
-        c->set_message(item.failure().message());
-      } else {
-        r.set_truncated(true);
-      }
-    }
-    std::set<int> outcomes;
-    for (const auto& sub : item.plan().subscriptions()) {
-      for (int o : sub.outcomes()) outcomes.insert(o);
-    }
-    for (int o : outcomes) {
-      ++by_outcome[Strip(
-          cv1::PlanOutcome_Name(static_cast<cv1::PlanOutcome>(o)),
-          "PLAN_OUTCOME_")];
-    }
-    const bool moved = item.state() == v1::ITEM_STATE_DONE ||
-                       item.state() == v1::ITEM_STATE_TAIL ||
-                       item.state() == v1::ITEM_STATE_ROLLED_BACK;
-    if (moved) {
-      for (const std::string& w : item.warnings()) {
-        if (r.warnings_size() < max_customers) {
-          v1::ReportCustomer* c = r.add_warnings();
-          c->set_customer_id(item.customer_id());
-          c->set_state(item.state());
-          c->set_message(w);
-        } else {
-          r.set_truncated(true);
-        }
-      }
-    }
-    for (const v1::KeyConflict& k : item.dry_run().key_conflicts()) {
-      if (r.key_conflicts_size() < max_customers) {
-        *r.add_key_conflicts() = k;
-        r.add_key_conflict_customers(item.customer_id());
-      } else {
-        r.set_truncated(true);
-      }
-    }
-    for (const auto& [table, n] : item.dry_run().projected_rows()) {
-      (*r.mutable_rows_by_table())[table] += n;
-    }
-    r.set_rows_total(r.rows_total() + item.rows_copied());
-    r.set_late_writes_carried(r.late_writes_carried() +
-                              item.late_writes_carried());
-    r.set_late_writes_after_window(r.late_writes_after_window() +
-                                   item.late_writes_after_window());
+    AddItem(item, max_customers, r, counts);
   }
-  (void)dry;
-  Counts(by_state, r.mutable_by_state());
-  Counts(by_kind, r.mutable_by_failure_kind());
-  Counts(by_outcome, r.mutable_by_plan_outcome());
-  r.set_final(IsTerminalBatch(batch.state()) && !tails);
+  Counts(counts.by_state, r.mutable_by_state());
+  Counts(counts.by_kind, r.mutable_by_failure_kind());
+  Counts(counts.by_outcome, r.mutable_by_plan_outcome());
+  r.set_final(IsTerminalBatch(batch.state()) && !counts.tails);
   if (batch.started_at_unix_ms() > 0) {
-    const int64_t end = batch.finished_at_unix_ms() > 0
-                            ? std::max(batch.finished_at_unix_ms(), last_end)
-                            : now_ms;
+    const int64_t end =
+        batch.finished_at_unix_ms() > 0
+            ? std::max(batch.finished_at_unix_ms(), counts.last_end)
+            : now_ms;
     r.set_elapsed_ms(std::max<int64_t>(0, end - batch.started_at_unix_ms()));
   }
   if (r.elapsed_ms() > 0) {
     const double seconds = static_cast<double>(r.elapsed_ms()) / 1000.0;
-    int64_t finished = 0;
-    for (const v1::BatchItem& item : items) {
-      if (IsTerminal(item.state()) || item.state() == v1::ITEM_STATE_TAIL) {
-        ++finished;
-      }
-    }
-    r.set_customers_per_second(static_cast<double>(finished) / seconds);
+    r.set_customers_per_second(static_cast<double>(counts.finished) / seconds);
     r.set_rows_per_second(static_cast<double>(r.rows_total()) / seconds);
   }
   r.set_markdown(ReportMarkdown(r));

@@ -72,6 +72,133 @@ std::string Table(const BillingDb& db, const std::string& table) {
   return absl::StrCat(QuoteIdent(db.database()), ".", QuoteIdent(table));
 }
 
+// Each billing-data criterion of a selector, read on one side in one
+// connection: the customers it matches, or a precise error for a product or
+// payment system the side does not have.
+class CriteriaReader {
+ public:
+  CriteriaReader(const SelectorDeps& deps, SchemaSide side,
+                 sql::Connection& conn)
+      : side_(side),
+        spec_(deps.mapping->selectors(side)),
+        catalog_(deps.mapping->catalog(side)),
+        db_(*deps.dbs[side]),
+        conn_(conn),
+        system_(deps.mapping->schema_name(side)),
+        key_(QuoteIdent(deps.mapping->customer(side).key)),
+        customers_(Table(db_, deps.mapping->customer(side).table)) {}
+
+  absl::StatusOr<Ids> ByProducts(const v1::BatchSelector& s) {
+    std::vector<int64_t> wanted(s.product_ids().begin(), s.product_ids().end());
+    Ids known;
+    TANDEM_RETURN_IF_ERROR(CollectIn(
+        conn_,
+        absl::StrCat("SELECT ", QuoteIdent(catalog_.products.id), " FROM ",
+                     Table(db_, catalog_.products.table), " WHERE ",
+                     QuoteIdent(catalog_.products.id), " IN"),
+        wanted, &known));
+    std::vector<std::string> unknown;
+    for (int64_t p : wanted) {
+      if (!known.count(p)) unknown.push_back(absl::StrCat(p));
+    }
+    if (!unknown.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "selector.product_ids: no product ", absl::StrJoin(unknown, ", "),
+          " on ", system_, " (a batch that ",
+          side_ == kSourceSide ? "moves" : "rolls back", " customers names ",
+          system_, " products)"));
+    }
+    Ids users;
+    TANDEM_RETURN_IF_ERROR(CollectIn(
+        conn_,
+        absl::StrCat("SELECT DISTINCT ", QuoteIdent(spec_.products_customer),
+                     " FROM ", Table(db_, spec_.products_table), " WHERE ",
+                     QuoteIdent(spec_.products_product), " IN"),
+        wanted, &users));
+    return users;
+  }
+
+  absl::StatusOr<Ids> ByPaymentSystems(const v1::BatchSelector& s) {
+    std::vector<std::string> names(s.payment_systems().begin(),
+                                   s.payment_systems().end());
+    Ids ids;
+    std::vector<std::string> found;
+    TANDEM_RETURN_IF_ERROR(CollectIn(
+        conn_,
+        absl::StrCat("SELECT ", QuoteIdent(spec_.payment_names_id), ", ",
+                     QuoteIdent(spec_.payment_names_name), " FROM ",
+                     Table(db_, spec_.payment_names_table), " WHERE ",
+                     QuoteIdent(spec_.payment_names_name), " IN"),
+        names, &ids, &found));
+    std::vector<std::string> unknown;
+    for (const std::string& n : names) {
+      if (std::find(found.begin(), found.end(), n) == found.end()) {
+        unknown.push_back(absl::StrCat("\"", n, "\""));
+      }
+    }
+    if (!unknown.empty()) return UnknownPaymentSystems(unknown);
+    Ids users;
+    TANDEM_RETURN_IF_ERROR(
+        CollectIn(conn_,
+                  absl::StrCat("SELECT ", key_, " FROM ", customers_, " WHERE ",
+                               QuoteIdent(spec_.payment_column), " IN"),
+                  std::vector<int64_t>(ids.begin(), ids.end()), &users));
+    return users;
+  }
+
+  Ids ByAccountCount(const v1::BatchSelector& s) {
+    Stmt ps(conn_.prepareStatement(absl::StrCat(
+        "SELECT c.", key_, " FROM ", customers_, " c LEFT JOIN ",
+        Table(db_, spec_.accounts_table), " a ON a.",
+        QuoteIdent(spec_.accounts_customer), " = c.", key_, " GROUP BY c.",
+        key_, " HAVING COUNT(a.", QuoteIdent(spec_.accounts_customer),
+        ") >= ? AND (? = 0 OR COUNT(a.", QuoteIdent(spec_.accounts_customer),
+        ") <= ?)")));
+    ps->setInt(1, s.min_accounts());
+    ps->setInt(2, s.max_accounts());
+    ps->setInt(3, s.max_accounts());
+    return Collect(*ps);
+  }
+
+  Ids All() {
+    Stmt ps(conn_.prepareStatement(
+        absl::StrCat("SELECT ", key_, " FROM ", customers_)));
+    return Collect(*ps);
+  }
+
+ private:
+  static Ids Collect(sql::PreparedStatement& ps) {
+    Rows rs(ps.executeQuery());
+    Ids users;
+    while (rs->next()) users.insert(rs->getInt64(1));
+    return users;
+  }
+
+  // The error for payment systems the side does not have, naming those it
+  // has.
+  absl::Status UnknownPaymentSystems(const std::vector<std::string>& unknown) {
+    Stmt all(conn_.prepareStatement(
+        absl::StrCat("SELECT ", QuoteIdent(spec_.payment_names_name), " FROM ",
+                     Table(db_, spec_.payment_names_table), " ORDER BY 1")));
+    Rows rs(all->executeQuery());
+    std::vector<std::string> known;
+    while (rs->next()) known.push_back(rs->getString(1));
+    return absl::InvalidArgumentError(
+        absl::StrCat("selector.payment_systems: no payment system ",
+                     absl::StrJoin(unknown, ", "), " on ", system_,
+                     " (known: ", absl::StrJoin(known, ", "), ")"));
+  }
+
+  const SchemaSide side_;
+  const SelectorSpec& spec_;
+  const CatalogSpec& catalog_;
+  BillingDb& db_;
+  sql::Connection& conn_;
+  const std::string system_;
+  const std::string key_;
+  const std::string customers_;
+};
+
 // The customers of the side read matched by the billing-data criteria
 // (nullopt when none is used).
 absl::StatusOr<std::optional<Ids>> ReadCriteria(const SelectorDeps& deps,
@@ -82,115 +209,29 @@ absl::StatusOr<std::optional<Ids>> ReadCriteria(const SelectorDeps& deps,
                        s.payment_systems_size() > 0 || s.min_accounts() > 0 ||
                        s.max_accounts() > 0 || s.all_customers();
   if (!billing) return result;
-  const SelectorSpec& spec = deps.mapping->selectors(side);
-  const CustomerSpec& customer = deps.mapping->customer(side);
-  const CatalogSpec& catalog = deps.mapping->catalog(side);
-  BillingDb& db = *deps.dbs[side];
-  const std::string system = deps.mapping->schema_name(side);
-  if (!spec.present && !(s.all_customers() && s.product_ids_size() == 0 &&
-                         s.payment_systems_size() == 0 &&
-                         s.min_accounts() == 0 && s.max_accounts() == 0)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the schema mapping has no `selectors` for ", system,
-                     ": select customers by id"));
+  if (!deps.mapping->selectors(side).present &&
+      !(s.all_customers() && s.product_ids_size() == 0 &&
+        s.payment_systems_size() == 0 && s.min_accounts() == 0 &&
+        s.max_accounts() == 0)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the schema mapping has no `selectors` for ",
+        deps.mapping->schema_name(side), ": select customers by id"));
   }
-  TANDEM_RETURN_IF_ERROR(db.pool().Run(
+  TANDEM_RETURN_IF_ERROR(deps.dbs[side]->pool().Run(
       "resolve selector", [&](sql::Connection& conn) -> absl::Status {
-        const std::string key = QuoteIdent(customer.key);
-        const std::string customers = Table(db, customer.table);
+        CriteriaReader read(deps, side, conn);
         if (s.product_ids_size() > 0) {
-          std::vector<int64_t> wanted(s.product_ids().begin(),
-                                      s.product_ids().end());
-          Ids known;
-          TANDEM_RETURN_IF_ERROR(CollectIn(
-              conn,
-              absl::StrCat("SELECT ", QuoteIdent(catalog.products.id), " FROM ",
-                           Table(db, catalog.products.table), " WHERE ",
-                           QuoteIdent(catalog.products.id), " IN"),
-              wanted, &known));
-          std::vector<std::string> unknown;
-          for (int64_t p : wanted) {
-            if (!known.count(p)) unknown.push_back(absl::StrCat(p));
-          }
-          if (!unknown.empty()) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "selector.product_ids: no product ",
-                absl::StrJoin(unknown, ", "), " on ", system, " (a batch that ",
-                side == kSourceSide ? "moves" : "rolls back",
-                " customers names ", system, " products)"));
-          }
-          Ids users;
-          TANDEM_RETURN_IF_ERROR(CollectIn(
-              conn,
-              absl::StrCat("SELECT DISTINCT ",
-                           QuoteIdent(spec.products_customer), " FROM ",
-                           Table(db, spec.products_table), " WHERE ",
-                           QuoteIdent(spec.products_product), " IN"),
-              wanted, &users));
+          TANDEM_ASSIGN_OR_RETURN(Ids users, read.ByProducts(s));
           Intersect(result, std::move(users));
         }
         if (s.payment_systems_size() > 0) {
-          std::vector<std::string> names(s.payment_systems().begin(),
-                                         s.payment_systems().end());
-          Ids ids;
-          std::vector<std::string> found;
-          TANDEM_RETURN_IF_ERROR(CollectIn(
-              conn,
-              absl::StrCat("SELECT ", QuoteIdent(spec.payment_names_id), ", ",
-                           QuoteIdent(spec.payment_names_name), " FROM ",
-                           Table(db, spec.payment_names_table), " WHERE ",
-                           QuoteIdent(spec.payment_names_name), " IN"),
-              names, &ids, &found));
-          std::vector<std::string> unknown;
-          for (const std::string& n : names) {
-            if (std::find(found.begin(), found.end(), n) == found.end()) {
-              unknown.push_back(absl::StrCat("\"", n, "\""));
-            }
-          }
-          if (!unknown.empty()) {
-            Stmt all(conn.prepareStatement(absl::StrCat(
-                "SELECT ", QuoteIdent(spec.payment_names_name), " FROM ",
-                Table(db, spec.payment_names_table), " ORDER BY 1")));
-            Rows rs(all->executeQuery());
-            std::vector<std::string> known;
-            while (rs->next()) known.push_back(rs->getString(1));
-            return absl::InvalidArgumentError(
-                absl::StrCat("selector.payment_systems: no payment system ",
-                             absl::StrJoin(unknown, ", "), " on ", system,
-                             " (known: ", absl::StrJoin(known, ", "), ")"));
-          }
-          Ids users;
-          TANDEM_RETURN_IF_ERROR(CollectIn(
-              conn,
-              absl::StrCat("SELECT ", key, " FROM ", customers, " WHERE ",
-                           QuoteIdent(spec.payment_column), " IN"),
-              std::vector<int64_t>(ids.begin(), ids.end()), &users));
+          TANDEM_ASSIGN_OR_RETURN(Ids users, read.ByPaymentSystems(s));
           Intersect(result, std::move(users));
         }
         if (s.min_accounts() > 0 || s.max_accounts() > 0) {
-          Stmt ps(conn.prepareStatement(absl::StrCat(
-              "SELECT c.", key, " FROM ", customers, " c LEFT JOIN ",
-              Table(db, spec.accounts_table), " a ON a.",
-              QuoteIdent(spec.accounts_customer), " = c.", key, " GROUP BY c.",
-              key, " HAVING COUNT(a.", QuoteIdent(spec.accounts_customer),
-              ") >= ? AND (? = 0 OR COUNT(a.",
-              QuoteIdent(spec.accounts_customer), ") <= ?)")));
-          ps->setInt(1, s.min_accounts());
-          ps->setInt(2, s.max_accounts());
-          ps->setInt(3, s.max_accounts());
-          Rows rs(ps->executeQuery());
-          Ids users;
-          while (rs->next()) users.insert(rs->getInt64(1));
-          Intersect(result, std::move(users));
+          Intersect(result, read.ByAccountCount(s));
         }
-        if (s.all_customers()) {
-          Stmt ps(conn.prepareStatement(
-              absl::StrCat("SELECT ", key, " FROM ", customers)));
-          Rows rs(ps->executeQuery());
-          Ids users;
-          while (rs->next()) users.insert(rs->getInt64(1));
-          Intersect(result, std::move(users));
-        }
+        if (s.all_customers()) Intersect(result, read.All());
         return absl::OkStatus();
       }));
   return result;
