@@ -106,13 +106,14 @@ void AddItem(const v1::BatchItem& item, int max_customers, v1::BatchReport& r,
   const bool moved = item.state() == v1::ITEM_STATE_DONE ||
                      item.state() == v1::ITEM_STATE_TAIL ||
                      item.state() == v1::ITEM_STATE_ROLLED_BACK;
-  for (const std::string& w :
-       moved ? item.warnings() : decltype(item.warnings()){}) {
-    v1::ReportCustomer c;
-    c.set_customer_id(item.customer_id());
-    c.set_state(item.state());
-    c.set_message(w);
-    AddCapped(r.mutable_warnings(), std::move(c), max_customers, r);
+  if (moved) {
+    for (const std::string& w : item.warnings()) {
+      v1::ReportCustomer c;
+      c.set_customer_id(item.customer_id());
+      c.set_state(item.state());
+      c.set_message(w);
+      AddCapped(r.mutable_warnings(), std::move(c), max_customers, r);
+    }
   }
   for (const v1::KeyConflict& k : item.dry_run().key_conflicts()) {
     if (r.key_conflicts_size() < max_customers) {
