@@ -130,6 +130,54 @@ MigratorEnv::~MigratorEnv() {
   if (router_ != nullptr) router_->Shutdown(absl::Seconds(2));
 }
 
+Portal::~Portal() {
+  if (proxy != nullptr) proxy->Shutdown(absl::Seconds(2));
+}
+
+namespace {
+
+// A billing simulator over the testbed's database of that version.
+absl::StatusOr<std::unique_ptr<testbed::SimServer>> StartSim(
+    const testbed::Testbed& tb, bool target, int connections) {
+  testbed::SimOptions s;
+  s.version =
+      target ? testbed::SchemaVersion::kV2 : testbed::SchemaVersion::kV1;
+  s.db = testbed::PoolOptions(
+      target ? tb.target_server() : tb.source_server(),
+      target ? testbed::Testbed::kTargetDb : testbed::Testbed::kSourceDb,
+      connections);
+  s.http.address = "127.0.0.1";
+  return testbed::SimServer::Start(s);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Portal>> MigratorEnv::StartPortal(
+    absl::Duration hold_timeout, int sim_connections) const {
+  auto portal = std::make_unique<Portal>();
+  TANDEM_ASSIGN_OR_RETURN(portal->v1_sim,
+                          StartSim(*testbed_, false, sim_connections));
+  TANDEM_ASSIGN_OR_RETURN(portal->v2_sim,
+                          StartSim(*testbed_, true, sim_connections));
+  proxy::ProxyServerOptions options;
+  options.http.listen = "127.0.0.1:0";
+  options.http.source_backend =
+      absl::StrCat("127.0.0.1:", portal->v1_sim->port());
+  options.http.target_backend =
+      absl::StrCat("127.0.0.1:", portal->v2_sim->port());
+  options.http.resolver.login_paths = {"/api/login"};
+  options.http.hold_timeout = hold_timeout;
+  options.router = absl::StrCat("127.0.0.1:", router_->port());
+  options.router_token = kViewerToken;
+  options.catalog = absl::StrCat("127.0.0.1:", catalog_->port());
+  options.catalog_token = kViewerToken;
+  options.sync_timeout = absl::Seconds(10);
+  options.cookie_key = "migrator-portal-test-cookie-key";
+  options.admin_listen = "127.0.0.1:0";
+  TANDEM_ASSIGN_OR_RETURN(portal->proxy, proxy::ProxyServer::Start(options));
+  return portal;
+}
+
 MigratorServerOptions MigratorEnv::MigratorOptions() const {
   MigratorServerOptions o;
   o.control_db = testbed_->ControlDb("migrator");

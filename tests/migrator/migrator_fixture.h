@@ -1,7 +1,9 @@
 // Test fixture for the migrator: a three-server testbed (source v1, target
 // v2, control), a real router and catalog on it with the routes imported,
-// mappings accepted and the catalog frozen, and migrator replicas started
-// in-process behind real gRPC channels.
+// mappings accepted and the catalog frozen, migrator replicas started
+// in-process behind real gRPC channels, and the portal (the two billing
+// simulators behind the real portal-proxy) for tests and benchmarks that
+// send customers' visits through it.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -14,10 +16,12 @@
 
 #include "catalog/catalog_server.h"
 #include "migrator/migrator_server.h"
+#include "portal-proxy/proxy_server.h"
 #include "router/router_server.h"
 #include "tandem/catalog/v1/catalog.grpc.pb.h"
 #include "tandem/migrator/v1/migrator.grpc.pb.h"
 #include "tandem/router/v1/router.grpc.pb.h"
+#include "testbed/sim/sim_server.h"
 #include "tests/testbed/testbed_fixture.h"
 
 namespace tandem::migrator::testing {
@@ -38,6 +42,19 @@ struct EnvOptions {
 // `accounts` accounts and `xdrs` xDRs spread over them.
 EnvOptions SmallPopulation(int64_t customers, int64_t accounts, int64_t xdrs);
 
+// The portal as customers reach it: a billing simulator over each of the
+// testbed's databases, and the real portal-proxy in front of them, following
+// the environment's router (it holds a customer's requests while the route
+// is MIGRATING) and catalog.
+struct Portal {
+  std::unique_ptr<testbed::SimServer> v1_sim;
+  std::unique_ptr<testbed::SimServer> v2_sim;
+  std::unique_ptr<proxy::ProxyServer> proxy;
+  // Shuts the proxy down (held and in-flight requests get up to 2 s) before
+  // the simulators behind it stop.
+  ~Portal();
+};
+
 // Everything a migrator test runs against. Start() from the test's main
 // thread (the servers die with the thread that started them).
 class MigratorEnv {
@@ -55,6 +72,14 @@ class MigratorEnv {
       const std::function<void(MigratorServerOptions&)>& tune = nullptr) const;
   // The options StartMigrator uses (without `tune`).
   MigratorServerOptions MigratorOptions() const;
+
+  // Starts the portal: each simulator with `sim_connections` database
+  // connections, the proxy on a free loopback port holding a customer's
+  // requests for up to `hold_timeout` (longer than any batch's cutover
+  // timeout, so a cutover never turns into a 503), with an admin port.
+  absl::StatusOr<std::unique_ptr<Portal>> StartPortal(
+      absl::Duration hold_timeout = absl::Seconds(30),
+      int sim_connections = 4) const;
 
   testbed::Testbed& testbed() const { return *testbed_; }
   router::RouterServer& router() const { return *router_; }

@@ -10,8 +10,6 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "portal-proxy/proxy_server.h"
-#include "testbed/sim/sim_server.h"
 #include "testbed/traffic/portal_traffic.h"
 #include "tests/migrator/migrator_fixture.h"
 #include "tests/testing/eventually.h"
@@ -21,21 +19,6 @@ namespace {
 
 using ::tandem::common::v1::SYSTEM_SOURCE;
 using ::tandem::common::v1::SYSTEM_TARGET;
-
-// A billing simulator over the testbed's database of that version.
-std::unique_ptr<testbed::SimServer> StartSim(const MigratorEnv& env,
-                                             bool target) {
-  testbed::SimOptions s;
-  s.version =
-      target ? testbed::SchemaVersion::kV2 : testbed::SchemaVersion::kV1;
-  s.db = testbed::PoolOptions(
-      target ? env.testbed().target_server() : env.testbed().source_server(),
-      target ? testbed::Testbed::kTargetDb : testbed::Testbed::kSourceDb, 4);
-  s.http.address = "127.0.0.1";
-  auto sim = testbed::SimServer::Start(s);
-  EXPECT_TRUE(sim.ok()) << sim.status();
-  return sim.ok() ? *std::move(sim) : nullptr;
-}
 
 TEST(MigratorPortalTest,
      PortalVisitsThroughTheProxyAllSucceedWhileCustomersMoveAndOneComesBack) {
@@ -47,25 +30,8 @@ TEST(MigratorPortalTest,
   });
   ASSERT_TRUE(migrator.ok()) << migrator.status();
   auto stub = MigratorStub((*migrator)->port());
-  std::unique_ptr<testbed::SimServer> v1_sim = StartSim(**env, false);
-  std::unique_ptr<testbed::SimServer> v2_sim = StartSim(**env, true);
-  ASSERT_TRUE(v1_sim != nullptr && v2_sim != nullptr);
-
-  proxy::ProxyServerOptions options;
-  options.http.listen = "127.0.0.1:0";
-  options.http.source_backend = absl::StrCat("127.0.0.1:", v1_sim->port());
-  options.http.target_backend = absl::StrCat("127.0.0.1:", v2_sim->port());
-  options.http.resolver.login_paths = {"/api/login"};
-  options.http.hold_timeout = absl::Seconds(30);
-  options.router = absl::StrCat("127.0.0.1:", (*env)->router().port());
-  options.router_token = kViewerToken;
-  options.catalog = absl::StrCat("127.0.0.1:", (*env)->catalog().port());
-  options.catalog_token = kViewerToken;
-  options.sync_timeout = absl::Seconds(10);
-  options.cookie_key = "migrator-portal-test-cookie-key";
-  options.admin_listen = "127.0.0.1:0";
-  auto proxy = proxy::ProxyServer::Start(options);
-  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  auto portal = (*env)->StartPortal(absl::Seconds(30));
+  ASSERT_TRUE(portal.ok()) << portal.status();
 
   const std::vector<int64_t> moving = (*env)->MovableCustomers(4);
   ASSERT_EQ(moving.size(), 4u);
@@ -77,7 +43,7 @@ TEST(MigratorPortalTest,
   absl::Status traffic_status;
   std::thread visits([&] {
     testbed::PortalTrafficOptions o;
-    o.port = (*proxy)->port();
+    o.port = (*portal)->proxy->port();
     o.rate = 60;
     o.duration = absl::Seconds(1);
     o.connections = 3;
@@ -149,7 +115,6 @@ TEST(MigratorPortalTest,
     EXPECT_TRUE(verified.verification().equal())
         << moving[i] << ": " << verified.verification().DebugString();
   }
-  (*proxy)->Shutdown(absl::Seconds(2));
 }
 
 }  // namespace
