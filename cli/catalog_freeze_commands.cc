@@ -153,16 +153,8 @@ absl::Status FreezeWatch(CommandContext& ctx) {
       return absl::OkStatus();
     }
   }
-  grpc::Status status = reader->Finish();
-  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
-      ctx.globals().timeout.has_value()) {
-    return absl::OkStatus();  // --timeout bounds a watch on purpose.
-  }
-  if (status.ok()) {
-    return absl::UnavailableError(
-        "the catalog ended the stream (shutting down?); run the watch again");
-  }
-  return ctx.CallError(status, target);
+  return WatchEnded(ctx, reader->Finish(), target, "catalog",
+                    "run the watch again");
 }
 
 // --- check

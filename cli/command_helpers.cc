@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 
@@ -50,6 +51,20 @@ std::string FormatUnixMillis(int64_t ms) {
   if (ms <= 0) return "-";
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(ms),
                           absl::UTCTimeZone());
+}
+
+absl::Status WatchEnded(CommandContext& ctx, const grpc::Status& status,
+                        const std::string& target, absl::string_view service,
+                        absl::string_view resume) {
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+      ctx.globals().timeout.has_value()) {
+    return absl::OkStatus();  // --timeout bounds a watch on purpose.
+  }
+  if (status.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "the ", service, " ended the stream (shutting down?); ", resume));
+  }
+  return ctx.CallError(status, target);
 }
 
 }  // namespace tandem::cli

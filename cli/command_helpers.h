@@ -54,4 +54,12 @@ void SayDryRun(CommandContext& ctx, absl::string_view service,
 // RFC 3339 UTC seconds ("2026-11-23T14:09:58Z"), or "-" for 0 and below.
 std::string FormatUnixMillis(int64_t ms);
 
+// What a watch command returns once the server's stream has ended with
+// `status`: OK when --timeout bounded the watch on purpose, UNAVAILABLE
+// (saying `service` ended it, and how to go on: `resume`) when the server
+// ended it cleanly, and the call's error otherwise.
+absl::Status WatchEnded(CommandContext& ctx, const grpc::Status& status,
+                        const std::string& target, absl::string_view service,
+                        absl::string_view resume);
+
 }  // namespace tandem::cli

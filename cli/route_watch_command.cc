@@ -135,17 +135,8 @@ absl::Status RouteWatch(CommandContext& ctx) {
     reader->Finish().IgnoreError();
     return absl::OkStatus();
   }
-  grpc::Status status = reader->Finish();
-  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
-      ctx.globals().timeout.has_value()) {
-    return absl::OkStatus();  // --timeout bounds a watch on purpose.
-  }
-  if (status.ok()) {
-    return absl::UnavailableError(
-        "the router ended the stream (shutting down?); run the watch again "
-        "with --from to resume");
-  }
-  return ctx.CallError(status, ctx.globals().router);
+  return WatchEnded(ctx, reader->Finish(), ctx.globals().router, "router",
+                    "run the watch again with --from to resume");
 }
 
 }  // namespace
