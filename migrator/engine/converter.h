@@ -122,9 +122,10 @@ class Converter {
 
  private:
   struct Part;
+  // Converts one row (`source_key` is its key) by one entry into `parts`.
   absl::Status ConvertRow(Direction direction, const TableMapping& entry,
-                          const TableInfo& from, const Row& row,
-                          const CatalogLookups& lookups,
+                          const TableInfo& from, const std::string& source_key,
+                          const Row& row, const CatalogLookups& lookups,
                           std::vector<Part>* parts,
                           std::vector<Rounding>* roundings,
                           std::vector<std::string>* warnings) const;
@@ -134,8 +135,8 @@ class Converter {
       const std::string& source_key, const CatalogLookups& lookups,
       bool* dropped, std::string* drop_reason,
       std::vector<Rounding>* roundings) const;
-  absl::Status Assemble(const std::vector<Part>& parts,
-                        DesiredState* state) const;
+  // Joins `parts` (consumed) into the rows of `state`.
+  absl::Status Assemble(std::vector<Part> parts, DesiredState* state) const;
   // Defaults of the entries and the held status, for the rows of `table`
   // with keys in `keys` (all rows when null).
   void Finish(const std::string& table, const std::set<std::string>* keys,
@@ -146,8 +147,24 @@ class Converter {
   // transactions stays exactly what it was.
   absl::Status BookRoundingLeftovers(const CustomerRows& read,
                                      DesiredState* state) const;
-  bool ImageMatches(const TableInfo& table, const Row& row,
-                    const CustomerRows& read,
+  // BookRoundingLeftovers for one balance; `adj_info` is the adjustment
+  // table and `now` the adjustments' time.
+  absl::Status BookBalanceLeftovers(const CustomerRows& read,
+                                    const BalanceSpec& balance,
+                                    const TableInfo& adj_info,
+                                    const std::string& now,
+                                    DesiredState* state) const;
+  // The adjustment row booking `leftover` (units of the side written) on
+  // the holder `write_id` (its id on the side written) of `holder` (the
+  // balance's side written).
+  absl::StatusOr<DesiredRow> AdjustmentRow(const CustomerRows& read,
+                                           const BalanceSide& holder,
+                                           const std::string& write_id,
+                                           const std::string& leftover,
+                                           const std::string& now,
+                                           const TableInfo& adj_info) const;
+  bool ImageMatches(const TableInfo& table, const std::string& key,
+                    const Row& row, const CustomerRows& read,
                     std::set<std::pair<std::string, std::string>>* image) const;
 
   const Mapping& mapping_;
