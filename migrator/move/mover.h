@@ -174,6 +174,29 @@ class Mover {
       const ItemRecord& record);
   absl::Status Plan(ItemRecord& record);
   absl::Status PreCopy(ItemRecord& record, Session& session);
+  // The pre-copy's steps (mover_cutover.cc), in order. Each returns true to
+  // go on, false when the item stopped (failed, paused or cancelled, as
+  // `record` says), an error when that could not be stored.
+  // Reads the snapshot of the side read into the session, and what the
+  // side written holds into `written`.
+  absl::StatusOr<bool> ReadForCopy(ItemRecord& record, Session& session,
+                                   CustomerRows* written);
+  // Builds the converter and the desired state.
+  absl::StatusOr<bool> ConvertForCopy(ItemRecord& record, Session& session,
+                                      const CustomerRows& written);
+  // Writes the difference to `written` on parallel connections while
+  // hashing the rows, making the mirror and saving the tail's baseline.
+  absl::StatusOr<bool> WriteCopy(ItemRecord& record, Session& session,
+                                 const CustomerRows& written);
+  // Converts again once rows created on the side written have ids.
+  absl::StatusOr<bool> RedoPlaceholders(ItemRecord& record, Session& session);
+  // Catch-up rounds until one finds few enough changes.
+  absl::StatusOr<bool> CatchUpRounds(ItemRecord& record, Session& session,
+                                     int* rounds);
+  // Hashes what the catch-up converted and saves the baseline's changes.
+  absl::StatusOr<bool> FinishCopy(ItemRecord& record, Session& session);
+  // A step's answer after Fail: false, or the error storing it.
+  static absl::StatusOr<bool> Stopped(absl::Status failed);
   absl::Status Cutover(ItemRecord& record, std::unique_ptr<Session>& session);
   absl::Status CatchUp(Session& session, sql::Connection& read_conn,
                        sql::Connection* write_conn, int64_t* changed);

@@ -112,15 +112,18 @@ absl::Status ApplyInParallel(BillingDb& db, int64_t customer,
     chunks.push_back(changes);
   } else {
     for (const TableChanges& t : changes.tables) {
+      size_t replaced = 0;
       for (size_t start = 0; start < t.upserts.size(); start += kChunk) {
         TableChanges part;
         part.info = t.info;
         const size_t end = std::min(t.upserts.size(), start + kChunk);
         part.upserts.assign(t.upserts.begin() + start, t.upserts.begin() + end);
-        std::set<std::string> keys;
-        for (const auto& [key, row] : part.upserts) keys.insert(key);
-        for (const std::string& key : t.replaces) {
-          if (keys.count(key)) part.replaces.push_back(key);
+        // `replaces` follows the order of `upserts` (Diff): the chunk's
+        // are the next ones.
+        for (const auto& [key, row] : part.upserts) {
+          if (replaced < t.replaces.size() && t.replaces[replaced] == key) {
+            part.replaces.push_back(t.replaces[replaced++]);
+          }
         }
         if (start == 0) part.deletes = t.deletes;
         Changes c;
@@ -192,124 +195,24 @@ bool HasPlaceholders(const DesiredState& desired) {
 absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
   const int64_t customer = record.item.customer_id();
   const absl::Time start = deps_.clock->Now();
-  // A consistent snapshot of the customer on the side it is on.
-  {
-    TANDEM_ASSIGN_OR_RETURN(Txn snapshot, Txn::Begin(s.read_db->pool()));
-    absl::StatusOr<CustomerRows> read = s.read_db->ReadCustomer(
-        snapshot.conn(), customer, s.read_db->CustomerTables(true),
-        &s.read_hashes);
-    if (!read.ok()) {
-      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                  std::string(read.status().message()), false);
-    }
-    s.read = *std::move(read);
-    snapshot.Rollback();
-  }
-  const TableRows* customers = s.read.Find(
-      deps_.mapping->customer(Mapping::ReadSide(s.direction)).table);
-  if (customers == nullptr || customers->rows.empty()) {
-    return Fail(record, v1::FAILURE_KIND_CUSTOMER_NOT_FOUND,
-                absl::StrCat("customer ", customer, " has no rows on ",
-                             s.read_db->database()),
-                false);
-  }
-  absl::StatusOr<CustomerRows> written;
-  {
-    absl::StatusOr<MysqlPool::Lease> conn = s.write_db->pool().Acquire();
-    if (!conn.ok()) {
-      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                  std::string(conn.status().message()), false);
-    }
-    written = s.write_db->ReadCustomer(**conn, customer,
-                                       s.write_db->CustomerTables(false));
-  }
-  if (!written.ok()) {
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(written.status().message()), false);
-  }
+  CustomerRows written;
+  TANDEM_ASSIGN_OR_RETURN(bool go, ReadForCopy(record, s, &written));
+  if (!go) return absl::OkStatus();
   const absl::Time read_done = deps_.clock->Now();
-  BuildConverterFor(*deps_.mapping, deps_.schemas, s, *written,
-                    record.options.allow_rounding(), true);
-  absl::StatusOr<DesiredState> desired = s.converter->Convert(s.read, *written);
+  TANDEM_ASSIGN_OR_RETURN(go, ConvertForCopy(record, s, written));
+  if (!go) return absl::OkStatus();
   const absl::Time converted = deps_.clock->Now();
-  if (!desired.ok()) {
-    return Fail(record, v1::FAILURE_KIND_TRANSFORM_ERROR,
-                std::string(desired.status().message()), false);
-  }
-  s.desired = *std::move(desired);
-  for (const std::string& w : s.desired.warnings) {
-    if (record.item.warnings_size() < 100) record.item.add_warnings(w);
-  }
-  for (const Rounding& r : s.desired.roundings) {
-    if (record.item.warnings_size() < 100) {
-      record.item.add_warnings(absl::StrCat("rounded ", r.table, ".", r.column,
-                                            " ", r.exact, " to ", r.rounded));
-    }
-  }
-  Changes changes = Diff(s.desired, *written, s.write_order);
-  int64_t applied = 0;
-  absl::Status wrote;
-  {
-    // The write waits on the target server; the rows' hashes (the
-    // verifier's, needed after the catch-up) are computed meanwhile. The
-    // writers read only the rows' values, the hashing fills only their
-    // hash; a row the catch-up converts again is a new row with no hash.
-    // The writer writes under this worker's claim and batch: its fence and
-    // its pace (the context is per thread).
-    WorkerContext* context = CurrentWorkerContext();
-    std::thread writer([&] {
-      ScopedWorkerContext scope(context);
-      wrote = ApplyInParallel(*s.write_db, customer, changes,
-                              options_.copy_connections, &applied);
-    });
-    HashRows(s.desired);
-    writer.join();
-  }
-  if (!wrote.ok()) {
-    return Fail(record, KindOfWrite(wrote), std::string(wrote.message()), true);
-  }
-  for (const TableChanges& t : changes.tables) {
-    deps_.metrics->RowsWritten(
-        t.info->name,
-        static_cast<int64_t>(t.upserts.size() + t.deletes.size()));
-  }
-  s.rows_written += applied;
+  TANDEM_ASSIGN_OR_RETURN(go, WriteCopy(record, s, written));
+  if (!go) return absl::OkStatus();
   const absl::Time written_at = deps_.clock->Now();
   TANDEM_LOG(Info, "pre_copy_written")
       .With("customer_id", customer)
-      .With("rows", applied)
+      .With("rows", s.rows_written)
       .With("read_s", absl::ToDoubleSeconds(read_done - start))
       .With("convert_s", absl::ToDoubleSeconds(converted - read_done))
       .With("write_s", absl::ToDoubleSeconds(written_at - converted));
-  s.mirror = MirrorOf(s.desired);
-  // Rows created natively on the target that came back have ids now: the
-  // conversion is made again with them, against what the side holds.
-  if (s.desired.RowCount() > 0 && HasPlaceholders(s.desired)) {
-    absl::Status again = deps_.dbs[kSourceSide]->pool().Run(
-        "reload id map", [&](sql::Connection& conn) {
-          return deps_.dbs[kSourceSide]->LoadIdMap(conn, customer, &s.ids);
-        });
-    absl::StatusOr<CustomerRows> now;
-    if (again.ok()) {
-      absl::StatusOr<MysqlPool::Lease> conn = s.write_db->pool().Acquire();
-      again = conn.status();
-      if (conn.ok()) {
-        now = s.write_db->ReadCustomer(**conn, customer,
-                                       s.write_db->CustomerTables(false));
-        again = now.status();
-      }
-    }
-    if (again.ok()) {
-      absl::StatusOr<DesiredState> redone = s.converter->Convert(s.read, *now);
-      again = redone.status();
-      if (redone.ok()) s.desired = *std::move(redone);
-    }
-    if (!again.ok()) {
-      return Fail(record, KindOfWrite(again), std::string(again.message()),
-                  true);
-    }
-    s.mirror = MirrorOf(s.desired);
-  }
+  TANDEM_ASSIGN_OR_RETURN(go, RedoPlaceholders(record, s));
+  if (!go) return absl::OkStatus();
   if (absl::Status f = Fault("after_pre_copy", customer); !f.ok()) {
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                 std::string(f.message()), true);
@@ -318,51 +221,12 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
   // cutover.
   TANDEM_ASSIGN_OR_RETURN(bool stop, AwaitGate(record, s));
   if (stop) return absl::OkStatus();
-  // Catch up while the customer keeps being served.
-  int64_t changed = 0;
   int rounds = 0;
-  while (true) {
-    TANDEM_ASSIGN_OR_RETURN(bool halt, Interrupted(record));
-    if (halt) return absl::OkStatus();
-    absl::StatusOr<MysqlPool::Lease> conn = s.read_db->pool().Acquire();
-    if (!conn.ok()) {
-      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                  std::string(conn.status().message()), true);
-    }
-    if (absl::Status f = Fault("before_catch_up", customer); !f.ok()) {
-      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                  std::string(f.message()), true);
-    }
-    absl::Status caught = CatchUp(s, **conn, nullptr, &changed);
-    if (!caught.ok()) {
-      return Fail(record, KindOfWrite(caught), std::string(caught.message()),
-                  true);
-    }
-    ++rounds;
-    if (changed <= options_.converged_rows) break;
-    if (rounds >= options_.max_catch_up_rounds) {
-      return Fail(record, v1::FAILURE_KIND_NOT_CONVERGED,
-                  absl::StrCat("still ", changed, " rows changed after ",
-                               rounds, " catch-up rounds (the cutover allows ",
-                               options_.converged_rows, ")"),
-                  true);
-    }
-  }
+  TANDEM_ASSIGN_OR_RETURN(go, CatchUpRounds(record, s, &rounds));
+  if (!go) return absl::OkStatus();
   const absl::Time caught_up = deps_.clock->Now();
-  // The hashes of the rows the catch-up converted again, computed now
-  // rather than while the customer is held.
-  HashRows(s.desired);
-  // The tail's baseline, saved now so the cutover writes only what moves.
-  s.saved_marks = Baseline(*deps_.mapping, s.direction, s.read);
-  absl::Status marked = s.write_db->pool().Transaction(
-      "save baseline", [&](sql::Connection& conn) {
-        return s.write_db->SaveMarks(conn, customer, s.saved_marks, true);
-      });
-  if (!marked.ok()) {
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(marked.message()), true);
-  }
-  record.item.set_rows_copied(s.rows_written);
+  TANDEM_ASSIGN_OR_RETURN(go, FinishCopy(record, s));
+  if (!go) return absl::OkStatus();
   const absl::Time done = deps_.clock->Now();
   TANDEM_LOG(Info, "pre_copy_caught_up")
       .With("customer_id", customer)
@@ -376,6 +240,222 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
   deps_.metrics->Phase("pre_copy_hash", done - caught_up);
   deps_.metrics->Phase("pre_copy", done - start);
   return Store(record, v1::ITEM_STATE_CUTOVER);
+}
+
+absl::StatusOr<bool> Mover::Stopped(absl::Status failed) {
+  if (!failed.ok()) return failed;
+  return false;
+}
+
+absl::StatusOr<bool> Mover::ReadForCopy(ItemRecord& record, Session& s,
+                                        CustomerRows* written) {
+  const int64_t customer = record.item.customer_id();
+  // A consistent snapshot of the customer on the side it is on.
+  {
+    absl::StatusOr<Txn> snapshot = Txn::Begin(s.read_db->pool());
+    if (!snapshot.ok()) return snapshot.status();
+    absl::StatusOr<CustomerRows> read = s.read_db->ReadCustomer(
+        snapshot->conn(), customer, s.read_db->CustomerTables(true),
+        &s.read_hashes);
+    if (!read.ok()) {
+      return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                          std::string(read.status().message()), false));
+    }
+    s.read = *std::move(read);
+    snapshot->Rollback();
+  }
+  const TableRows* customers = s.read.Find(
+      deps_.mapping->customer(Mapping::ReadSide(s.direction)).table);
+  if (customers == nullptr || customers->rows.empty()) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_CUSTOMER_NOT_FOUND,
+                        absl::StrCat("customer ", customer, " has no rows on ",
+                                     s.read_db->database()),
+                        false));
+  }
+  absl::StatusOr<CustomerRows> found = absl::UnavailableError("");
+  {
+    absl::StatusOr<MysqlPool::Lease> conn = s.write_db->pool().Acquire();
+    found = conn.ok() ? s.write_db->ReadCustomer(
+                            **conn, customer, s.write_db->CustomerTables(false))
+                      : absl::StatusOr<CustomerRows>(conn.status());
+  }
+  if (!found.ok()) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(found.status().message()), false));
+  }
+  *written = *std::move(found);
+  return true;
+}
+
+absl::StatusOr<bool> Mover::ConvertForCopy(ItemRecord& record, Session& s,
+                                           const CustomerRows& written) {
+  BuildConverterFor(*deps_.mapping, deps_.schemas, s, written,
+                    record.options.allow_rounding(), true);
+  absl::StatusOr<DesiredState> desired = s.converter->Convert(s.read, written);
+  if (!desired.ok()) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_TRANSFORM_ERROR,
+                        std::string(desired.status().message()), false));
+  }
+  s.desired = *std::move(desired);
+  for (const std::string& w : s.desired.warnings) {
+    if (record.item.warnings_size() < 100) record.item.add_warnings(w);
+  }
+  for (const Rounding& r : s.desired.roundings) {
+    if (record.item.warnings_size() < 100) {
+      record.item.add_warnings(absl::StrCat("rounded ", r.table, ".", r.column,
+                                            " ", r.exact, " to ", r.rounded));
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<bool> Mover::WriteCopy(ItemRecord& record, Session& s,
+                                      const CustomerRows& written) {
+  const int64_t customer = record.item.customer_id();
+  Changes changes = Diff(s.desired, written, s.write_order);
+  int64_t applied = 0;
+  absl::Status wrote;
+  absl::Status marked;
+  {
+    // The write waits on the side written; meanwhile this thread computes
+    // the rows' hashes (the verifier's), the mirror (the catch-up's) and
+    // the tail's baseline, and saves the baseline: the writers read only
+    // the rows' values, which none of that changes. The writers write
+    // under this worker's claim and batch: its fence and its pace (the
+    // context is per thread).
+    WorkerContext* context = CurrentWorkerContext();
+    std::thread writer([&] {
+      ScopedWorkerContext scope(context);
+      wrote = ApplyInParallel(*s.write_db, customer, changes,
+                              options_.copy_connections, &applied);
+    });
+    HashRows(s.desired);
+    s.mirror = MirrorOf(s.desired);
+    s.saved_marks = Baseline(*deps_.mapping, s.direction, s.read);
+    marked = s.write_db->pool().Transaction(
+        "save baseline", [&](sql::Connection& conn) {
+          return s.write_db->SaveMarks(conn, customer, s.saved_marks, true);
+        });
+    writer.join();
+  }
+  if (!wrote.ok()) {
+    return Stopped(
+        Fail(record, KindOfWrite(wrote), std::string(wrote.message()), true));
+  }
+  if (!marked.ok()) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(marked.message()), true));
+  }
+  for (const TableChanges& t : changes.tables) {
+    deps_.metrics->RowsWritten(
+        t.info->name,
+        static_cast<int64_t>(t.upserts.size() + t.deletes.size()));
+  }
+  s.rows_written += applied;
+  return true;
+}
+
+absl::StatusOr<bool> Mover::RedoPlaceholders(ItemRecord& record, Session& s) {
+  // Rows created natively on the side written that came back have ids
+  // now: the conversion is made again with them, against what the side
+  // holds.
+  if (s.desired.RowCount() == 0 || !HasPlaceholders(s.desired)) return true;
+  const int64_t customer = record.item.customer_id();
+  absl::Status again = deps_.dbs[kSourceSide]->pool().Run(
+      "reload id map", [&](sql::Connection& conn) {
+        return deps_.dbs[kSourceSide]->LoadIdMap(conn, customer, &s.ids);
+      });
+  absl::StatusOr<CustomerRows> now;
+  if (again.ok()) {
+    absl::StatusOr<MysqlPool::Lease> conn = s.write_db->pool().Acquire();
+    again = conn.status();
+    if (conn.ok()) {
+      now = s.write_db->ReadCustomer(**conn, customer,
+                                     s.write_db->CustomerTables(false));
+      again = now.status();
+    }
+  }
+  if (again.ok()) {
+    absl::StatusOr<DesiredState> redone = s.converter->Convert(s.read, *now);
+    again = redone.status();
+    if (redone.ok()) s.desired = *std::move(redone);
+  }
+  if (!again.ok()) {
+    return Stopped(
+        Fail(record, KindOfWrite(again), std::string(again.message()), true));
+  }
+  s.mirror = MirrorOf(s.desired);
+  return true;
+}
+
+absl::StatusOr<bool> Mover::CatchUpRounds(ItemRecord& record, Session& s,
+                                          int* rounds) {
+  // Catch up while the customer keeps being served.
+  const int64_t customer = record.item.customer_id();
+  int64_t changed = 0;
+  while (true) {
+    TANDEM_ASSIGN_OR_RETURN(bool halt, Interrupted(record));
+    if (halt) return false;
+    absl::StatusOr<MysqlPool::Lease> conn = s.read_db->pool().Acquire();
+    if (!conn.ok()) {
+      return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                          std::string(conn.status().message()), true));
+    }
+    if (absl::Status f = Fault("before_catch_up", customer); !f.ok()) {
+      return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                          std::string(f.message()), true));
+    }
+    absl::Status caught = CatchUp(s, **conn, nullptr, &changed);
+    if (!caught.ok()) {
+      return Stopped(Fail(record, KindOfWrite(caught),
+                          std::string(caught.message()), true));
+    }
+    ++*rounds;
+    if (changed <= options_.converged_rows) return true;
+    if (*rounds >= options_.max_catch_up_rounds) {
+      return Stopped(
+          Fail(record, v1::FAILURE_KIND_NOT_CONVERGED,
+               absl::StrCat("still ", changed, " rows changed after ", *rounds,
+                            " catch-up rounds (the cutover allows ",
+                            options_.converged_rows, ")"),
+               true));
+    }
+  }
+}
+
+absl::StatusOr<bool> Mover::FinishCopy(ItemRecord& record, Session& s) {
+  // The hashes of the rows the catch-up converted again, computed now
+  // rather than while the customer is held.
+  HashRows(s.desired);
+  // The tail's baseline as the catch-up left it, saved now so the cutover
+  // writes only what moves. Usually what the copy saved; otherwise only
+  // the marks that changed are written (all of them when one went away).
+  BillingDb::Marks now = Baseline(*deps_.mapping, s.direction, s.read);
+  if (now != s.saved_marks) {
+    bool removed = false;
+    BillingDb::Marks moved;
+    for (const auto& [mark, value] : s.saved_marks) {
+      removed = removed || !now.count(mark);
+    }
+    for (const auto& [mark, value] : now) {
+      auto saved = s.saved_marks.find(mark);
+      if (saved == s.saved_marks.end() || saved->second != value) {
+        moved[mark] = value;
+      }
+    }
+    absl::Status marked = s.write_db->pool().Transaction(
+        "save baseline", [&](sql::Connection& conn) {
+          return s.write_db->SaveMarks(conn, record.item.customer_id(),
+                                       removed ? now : moved, removed);
+        });
+    if (!marked.ok()) {
+      return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                          std::string(marked.message()), true));
+    }
+    s.saved_marks = std::move(now);
+  }
+  record.item.set_rows_copied(s.rows_written);
+  return true;
 }
 
 absl::Status Mover::Cutover(ItemRecord& record,
