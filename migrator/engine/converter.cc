@@ -1,5 +1,6 @@
 #include "migrator/engine/converter.h"
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 
@@ -678,129 +679,180 @@ bool Converter::ImageMatches(
 }
 
 absl::StatusOr<DesiredState> Converter::Convert(
-    const CustomerRows& read, const CustomerRows& written) const {
+    const CustomerRows& read, const CustomerRows& written,
+    const TableReady& on_table) const {
   const SchemaSide read_side = Mapping::ReadSide(direction_);
-  const SchemaSide write_side = Mapping::WriteSide(direction_);
+  std::vector<std::string> order;  // tables written, by their first entry
+  for (const TableMapping& entry : mapping_.tables(direction_)) {
+    if (schemas_[read_side]->Find(entry.from) == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("table ", entry.from, " does not exist"));
+    }
+    if (std::find(order.begin(), order.end(), entry.to) == order.end()) {
+      order.push_back(entry.to);
+    }
+  }
   DesiredState state;
+  // A table is final once converted, unless rounding may still book
+  // adjustments: then every table is, at the end.
+  const bool early = !options_.allow_rounding;
+  std::set<std::string> finished;
+  for (const std::string& name : order) {
+    TANDEM_RETURN_IF_ERROR(ConvertTable(read, name, &state));
+    if (!early) continue;
+    KeepUnchanged(read, written, name, &state);
+    if (on_table) on_table(name, state);
+    finished.insert(name);
+  }
+  if (!state.roundings.empty()) {
+    for (const Rounding& r : state.roundings) {
+      state.rounded_tables.insert(r.table);
+    }
+    TANDEM_RETURN_IF_ERROR(BookRoundingLeftovers(read, &state));
+  }
+  std::set<std::string> rest(order.begin(), order.end());
+  for (const auto& [name, rows] : written.tables) rest.insert(name);
+  for (const std::string& name : rest) {
+    if (finished.count(name)) continue;
+    KeepUnchanged(read, written, name, &state);
+    if (on_table) on_table(name, state);
+  }
+  if (state.customer_status.empty()) StatusOfKeptCustomer(read, &state);
+  return state;
+}
+
+absl::Status Converter::ConvertTable(const CustomerRows& read,
+                                     const std::string& name,
+                                     DesiredState* state) const {
+  const SchemaSide read_side = Mapping::ReadSide(direction_);
   std::vector<Part> parts;
   // At least one part per row and entry: reserved, so that parts are not
   // moved again and again as the vector grows.
   size_t expected = 0;
   for (const TableMapping& entry : mapping_.tables(direction_)) {
-    if (const TableRows* rows = read.Find(entry.from)) {
-      expected += rows->rows.size();
-    }
+    const TableRows* rows = read.Find(entry.from);
+    if (entry.to == name && rows != nullptr) expected += rows->rows.size();
   }
   parts.reserve(expected);
   for (const TableMapping& entry : mapping_.tables(direction_)) {
     const TableRows* rows = read.Find(entry.from);
+    if (entry.to != name || rows == nullptr) continue;
     const TableInfo* from = schemas_[read_side]->Find(entry.from);
-    if (from == nullptr) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("table ", entry.from, " does not exist"));
-    }
-    if (rows == nullptr) continue;
     for (const auto& [key, row] : rows->rows) {
       TANDEM_RETURN_IF_ERROR(ConvertRow(direction_, entry, *from, key, row,
-                                        lookups_, &parts, &state.roundings,
-                                        &state.warnings));
+                                        lookups_, &parts, &state->roundings,
+                                        &state->warnings));
     }
   }
-  TANDEM_RETURN_IF_ERROR(Assemble(std::move(parts), &state));
-  // Table infos and defaults of what no entry filled.
-  for (auto& [name, table] : state.tables) Finish(name, nullptr, &state);
-  if (!state.roundings.empty()) {
-    for (const Rounding& r : state.roundings)
-      state.rounded_tables.insert(r.table);
-    TANDEM_RETURN_IF_ERROR(BookRoundingLeftovers(read, &state));
-  }
-  // Rows of the side written that nothing changed since they were written.
-  for (const auto& [name, rows] : written.tables) {
-    if (rows.info == nullptr) continue;
-    auto converted = state.tables.find(name);
-    for (const auto& [key, row] : rows.rows) {
-      // Converting the side read gives this very row: keeping it or
-      // writing the conversion is the same, and nothing needs deciding
-      // (the common case in catch-up rounds).
-      if (converted != state.tables.end()) {
-        auto same = converted->second.rows.find(key);
-        if (same != converted->second.rows.end()) {
-          bool equal = true;
-          for (size_t i = 0; equal && i < row.size(); ++i) {
-            equal = !same->second.set[i] || same->second.values[i] == row[i];
-          }
-          if (equal) continue;
-        }
-      }
-      std::set<std::pair<std::string, std::string>> image;
-      if (!ImageMatches(*rows.info, key, row, read, &image)) continue;
-      DesiredTable& table = state.tables[name];
-      table.info = rows.info;
-      auto existing = table.rows.find(key);
-      if (existing != table.rows.end()) {
-        bool covered = true;
-        for (const auto& source : existing->second.sources) {
-          covered = covered && image.count(source) > 0;
-        }
-        if (!covered || image.empty()) continue;
-      } else if (!image.empty()) {
-        // Its image matches, yet the conversion put nothing here: the rows
-        // it came from now convert elsewhere (merged usage). Let the
-        // conversion decide.
-        continue;
-      }
-      DesiredRow kept;
-      kept.values = row;
-      kept.set.assign(row.size(), true);
-      kept.sources = image;
-      kept.retained = true;
-      table.rows[key] = std::move(kept);
-      for (const RowRef& source : image) {
-        state.lineage[source].emplace_back(name, key);
-      }
+  TANDEM_RETURN_IF_ERROR(Assemble(std::move(parts), state));
+  // The table's info and the defaults of what no entry filled.
+  if (state->tables.count(name)) Finish(name, nullptr, state);
+  return absl::OkStatus();
+}
+
+void Converter::KeepUnchanged(const CustomerRows& read,
+                              const CustomerRows& written,
+                              const std::string& name,
+                              DesiredState* state) const {
+  const TableRows* rows = written.Find(name);
+  if (rows != nullptr && rows->info != nullptr) {
+    for (const auto& [key, row] : rows->rows) {
+      KeepIfUnchanged(read, *rows->info, key, row, state);
     }
   }
   // The customer's status, held at `exported` until the flip.
-  const CustomerSpec& customer = mapping_.customer(write_side);
-  auto table = state.tables.find(customer.table);
-  if (table != state.tables.end()) {
-    const int status = table->second.info->IndexOf(customer.status);
-    for (auto& [key, row] : table->second.rows) {
-      if (status < 0) break;
-      if (!row.retained)
-        state.customer_status = row.values[status].value_or("");
-      if (options_.hold_status) {
-        row.values[status] = customer.exported;
-        row.set[status] = true;
-      }
+  const CustomerSpec& customer =
+      mapping_.customer(Mapping::WriteSide(direction_));
+  auto table = state->tables.find(customer.table);
+  if (name != customer.table || table == state->tables.end()) return;
+  const int status = table->second.info->IndexOf(customer.status);
+  for (auto& [key, row] : table->second.rows) {
+    if (status < 0) break;
+    if (!row.retained) {
+      state->customer_status = row.values[status].value_or("");
+    }
+    if (options_.hold_status) {
+      row.values[status] = customer.exported;
+      row.set[status] = true;
     }
   }
-  if (state.customer_status.empty()) {
-    // Every row was kept: take the status the conversion gives.
-    const CustomerSpec& read_customer = mapping_.customer(read_side);
-    const TableRows* rows = read.Find(read_customer.table);
-    const TableInfo* info = schemas_[read_side]->Find(read_customer.table);
-    for (const TableMapping& entry : mapping_.tables(direction_)) {
-      if (rows == nullptr || info == nullptr ||
-          entry.from != read_customer.table || entry.to != customer.table) {
+}
+
+void Converter::KeepIfUnchanged(const CustomerRows& read, const TableInfo& info,
+                                const std::string& key, const Row& row,
+                                DesiredState* state) const {
+  const std::string& name = info.name;
+  // Converting the side read gives this very row: keeping it or writing
+  // the conversion is the same, and nothing needs deciding (the common
+  // case in catch-up rounds).
+  auto converted = state->tables.find(name);
+  if (converted != state->tables.end()) {
+    auto same = converted->second.rows.find(key);
+    if (same != converted->second.rows.end()) {
+      bool equal = true;
+      for (size_t i = 0; equal && i < row.size(); ++i) {
+        equal = !same->second.set[i] || same->second.values[i] == row[i];
+      }
+      if (equal) return;
+    }
+  }
+  std::set<std::pair<std::string, std::string>> image;
+  if (!ImageMatches(info, key, row, read, &image)) return;
+  DesiredTable& table = state->tables[name];
+  table.info = &info;
+  auto existing = table.rows.find(key);
+  if (existing != table.rows.end()) {
+    bool covered = true;
+    for (const auto& source : existing->second.sources) {
+      covered = covered && image.count(source) > 0;
+    }
+    if (!covered || image.empty()) return;
+  } else if (!image.empty()) {
+    // Its image matches, yet the conversion put nothing here: the rows it
+    // came from now convert elsewhere (merged usage). Let the conversion
+    // decide.
+    return;
+  }
+  DesiredRow kept;
+  kept.values = row;
+  kept.set.assign(row.size(), true);
+  kept.sources = image;
+  kept.retained = true;
+  table.rows[key] = std::move(kept);
+  for (const RowRef& source : image) {
+    state->lineage[source].emplace_back(name, key);
+  }
+}
+
+void Converter::StatusOfKeptCustomer(const CustomerRows& read,
+                                     DesiredState* state) const {
+  // Every row was kept: take the status the conversion gives.
+  const SchemaSide read_side = Mapping::ReadSide(direction_);
+  const SchemaSide write_side = Mapping::WriteSide(direction_);
+  const CustomerSpec& customer = mapping_.customer(write_side);
+  const CustomerSpec& read_customer = mapping_.customer(read_side);
+  const TableRows* rows = read.Find(read_customer.table);
+  const TableInfo* info = schemas_[read_side]->Find(read_customer.table);
+  for (const TableMapping& entry : mapping_.tables(direction_)) {
+    if (rows == nullptr || info == nullptr ||
+        entry.from != read_customer.table || entry.to != customer.table) {
+      continue;
+    }
+    for (const auto& [key, row] : rows->rows) {
+      std::vector<Part> p;
+      if (!ConvertRow(direction_, entry, *info, key, row, lookups_, &p, nullptr,
+                      nullptr)
+               .ok() ||
+          p.empty()) {
         continue;
       }
-      for (const auto& [key, row] : rows->rows) {
-        std::vector<Part> p;
-        if (!ConvertRow(direction_, entry, *info, key, row, lookups_, &p,
-                        nullptr, nullptr)
-                 .ok() ||
-            p.empty()) {
-          continue;
-        }
-        const TableInfo* to = schemas_[write_side]->Find(customer.table);
-        const int s = to->IndexOf(customer.status);
-        if (s >= 0 && p[0].set[s])
-          state.customer_status = p[0].values[s].value_or("");
+      const TableInfo* to = schemas_[write_side]->Find(customer.table);
+      const int s = to->IndexOf(customer.status);
+      if (s >= 0 && p[0].set[s]) {
+        state->customer_status = p[0].values[s].value_or("");
       }
     }
   }
-  return state;
 }
 
 }  // namespace tandem::migrator

@@ -12,6 +12,7 @@
 // round trip.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -98,14 +99,26 @@ class Converter {
             const CatalogLookups& inverse_lookups, const IdMap& ids,
             ConvertOptions options);
 
+  // Called by Convert with a table of the side written as soon as its
+  // rows in `state` are final (converted by every entry, unchanged rows
+  // kept, the status held): the caller may write them while the rest
+  // converts. The rows stay where they are in the state Convert returns.
+  using TableReady =
+      std::function<void(const std::string& table, const DesiredState& state)>;
+
   // The desired state of the side written for `read` (the customer's rows
   // on the side read), keeping unchanged rows of `written` (the customer's
   // rows on the side written now; may be empty). Fails with
   // FAILED_PRECONDITION naming the table, key and column for a value that
   // cannot be converted (an unknown enum value, a product the plan does
   // not map, a value that would need rounding when it is not allowed).
-  absl::StatusOr<DesiredState> Convert(const CustomerRows& read,
-                                       const CustomerRows& written) const;
+  // Tables are converted in the order of their first entry; with
+  // `on_table`, each is announced once final (with allow_rounding, all of
+  // them only at the end, as rounding leftovers come last), then any table
+  // only `written` has.
+  absl::StatusOr<DesiredState> Convert(
+      const CustomerRows& read, const CustomerRows& written,
+      const TableReady& on_table = nullptr) const;
 
   // Brings `state` (Convert's result for `read` as it was) up to date after
   // the rows `changed` of the side read were added, changed or removed in
@@ -135,6 +148,20 @@ class Converter {
       const std::string& source_key, const CatalogLookups& lookups,
       bool* dropped, std::string* drop_reason,
       std::vector<Rounding>* roundings) const;
+  // Converts the rows of every entry writing table `name` into `state`.
+  absl::Status ConvertTable(const CustomerRows& read, const std::string& name,
+                            DesiredState* state) const;
+  // Keeps the rows of `written` table `name` that nothing changed since
+  // they were written, and holds the customer's status in its row.
+  void KeepUnchanged(const CustomerRows& read, const CustomerRows& written,
+                     const std::string& name, DesiredState* state) const;
+  void KeepIfUnchanged(const CustomerRows& read, const TableInfo& info,
+                       const std::string& key, const Row& row,
+                       DesiredState* state) const;
+  // The customer's status as the conversion gives it, when every row of
+  // the customer was kept.
+  void StatusOfKeptCustomer(const CustomerRows& read,
+                            DesiredState* state) const;
   // Joins `parts` (consumed) into the rows of `state`.
   absl::Status Assemble(std::vector<Part> parts, DesiredState* state) const;
   // Defaults of the entries and the held status, for the rows of `table`

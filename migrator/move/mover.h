@@ -56,6 +56,8 @@
 
 namespace tandem::migrator {
 
+class Txn;
+
 struct MoverOptions {
   // Catch-up rounds before the cutover, at most.
   int max_catch_up_rounds = 10;
@@ -181,13 +183,13 @@ class Mover {
   // side written holds into `written`.
   absl::StatusOr<bool> ReadForCopy(ItemRecord& record, Session& session,
                                    CustomerRows* written);
-  // Builds the converter and the desired state.
-  absl::StatusOr<bool> ConvertForCopy(ItemRecord& record, Session& session,
-                                      const CustomerRows& written);
-  // Writes the difference to `written` on parallel connections while
-  // hashing the rows, making the mirror and saving the tail's baseline.
-  absl::StatusOr<bool> WriteCopy(ItemRecord& record, Session& session,
-                                 const CustomerRows& written);
+  // Converts table by table, writing each table's difference to
+  // `written` as soon as it is converted, on parallel connections; then
+  // hashes the rows, makes the mirror and saves the tail's baseline while
+  // the writes finish. `converted` gets the time the conversion ended.
+  absl::StatusOr<bool> ConvertAndWrite(ItemRecord& record, Session& session,
+                                       const CustomerRows& written,
+                                       absl::Time* converted);
   // Converts again once rows created on the side written have ids.
   absl::StatusOr<bool> RedoPlaceholders(ItemRecord& record, Session& session);
   // Catch-up rounds until one finds few enough changes.
@@ -215,8 +217,16 @@ class Mover {
   absl::Status Skip(ItemRecord& record,
                     ::tandem::migrator::v1::FailureKind kind,
                     const std::string& message);
-  // The rehearsal's steps (dry_run.cc).
+  // The rehearsal's steps (dry_run.cc): the copy, then (RehearseWrite)
+  // the key conflicts and the write into the open transaction on `target`,
+  // then (RehearseCutover) the would-be cutover measured and verified, and
+  // the transaction rolled back.
   absl::Status RehearseCopy(ItemRecord& record, Session& session);
+  absl::StatusOr<bool> RehearseWrite(ItemRecord& record, Session& session,
+                                     sql::Connection& target,
+                                     const CustomerRows& written);
+  absl::Status RehearseCutover(ItemRecord& record, Session& session,
+                               Txn& target);
   absl::Status Fault(const std::string& point, int64_t customer);
   absl::StatusOr<int64_t> CarryLateWrites(ItemRecord& record, Session& session,
                                           bool count_only);
