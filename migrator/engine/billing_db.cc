@@ -283,6 +283,53 @@ absl::StatusOr<Hashes> BillingDb::HashCustomer(
   return out;
 }
 
+HashTotal TotalOf(const std::map<std::string, std::string>& hashes) {
+  HashTotal total;
+  for (const auto& [key, hash] : hashes) {
+    ++total.rows;
+    uint64_t half[2] = {0, 0};
+    for (size_t i = 0; i < hash.size() && i < 32; ++i) {
+      const char c = hash[i];
+      const uint64_t digit = c >= 'a' ? c - 'a' + 10 : c - '0';
+      half[i / 16] = (half[i / 16] << 4) | (digit & 0xf);
+    }
+    total.high ^= half[0];
+    total.low ^= half[1];
+  }
+  return total;
+}
+
+absl::StatusOr<std::map<std::string, HashTotal>> BillingDb::HashTotals(
+    sql::Connection& conn, int64_t customer_id,
+    const std::vector<std::string>& tables) const {
+  std::map<std::string, HashTotal> out;
+  try {
+    for (const std::string& name : tables) {
+      const TableInfo* info = schema_->Find(name);
+      if (info == nullptr) continue;
+      // CONV reads 16 hex digits exactly (64-bit); BIT_XOR of no rows is 0.
+      Stmt ps(conn.prepareStatement(absl::StrCat(
+          "SELECT COUNT(*), "
+          "BIT_XOR(CAST(CONV(SUBSTRING(h, 1, 16), 16, 10) AS UNSIGNED)), "
+          "BIT_XOR(CAST(CONV(SUBSTRING(h, 17, 16), 16, 10) AS UNSIGNED)) "
+          "FROM (SELECT ",
+          HashExpression(*info), " AS h FROM ", Qualified(name), " ",
+          OwnerFilter(name, true), ") AS hashed")));
+      ps->setInt64(1, customer_id);
+      Rows rs(ps->executeQuery());
+      HashTotal& t = out[name];
+      if (rs->next()) {
+        t.rows = rs->getInt64(1);
+        t.high = rs->getUInt64(2);
+        t.low = rs->getUInt64(3);
+      }
+    }
+  } catch (const sql::SQLException& e) {
+    return MysqlErrorToStatus(e, "hash totals");
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> BillingDb::KeysOf(
     sql::Connection& conn, int64_t customer_id,
     const std::string& table) const {

@@ -37,7 +37,7 @@ struct TableChanges {
   // Rows to write (replacing any row with the same key).
   std::vector<std::pair<std::string, const DesiredRow*>> upserts;
   // The keys among `upserts` the side holds now (the others are only
-  // inserted: nothing to remove first).
+  // inserted: nothing to remove first), in the order of `upserts`.
   std::vector<std::string> replaces;
 };
 
@@ -64,6 +64,19 @@ void UpdateMirror(const DesiredState& desired, const std::set<RowRef>& touched,
 
 // Row hashes of a customer's tables: table -> key -> RowHash.
 using Hashes = std::map<std::string, std::map<std::string, std::string>>;
+
+// A digest of a set of rows: how many, and the XOR of their RowHashes (as
+// two 64-bit halves). Equal digests mean the same rows with the same
+// contents, but for a chance of 2^-128.
+struct HashTotal {
+  int64_t rows = 0;
+  uint64_t high = 0;
+  uint64_t low = 0;
+  bool operator==(const HashTotal&) const = default;
+};
+
+// The digest of the rows with `hashes` (key -> RowHash).
+HashTotal TotalOf(const std::map<std::string, std::string>& hashes);
 
 class BillingDb {
  public:
@@ -100,6 +113,13 @@ class BillingDb {
   // The hashes (RowHash) of the customer's rows of `tables`, computed by the
   // server: a change scan that transfers keys and digests, not rows.
   absl::StatusOr<Hashes> HashCustomer(
+      sql::Connection& conn, int64_t customer_id,
+      const std::vector<std::string>& tables) const;
+
+  // The digest (HashTotal) of the customer's rows of each of `tables`,
+  // computed by the server: a change check that transfers three numbers per
+  // table. Tables this side does not have are left out.
+  absl::StatusOr<std::map<std::string, HashTotal>> HashTotals(
       sql::Connection& conn, int64_t customer_id,
       const std::vector<std::string>& tables) const;
 

@@ -1,5 +1,6 @@
 #include "migrator/engine/converter.h"
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 
@@ -145,19 +146,17 @@ absl::StatusOr<std::string> Converter::ConvertValue(
   return v;
 }
 
-absl::Status Converter::ConvertRow(Direction direction,
-                                   const TableMapping& entry,
-                                   const TableInfo& from, const Row& row,
-                                   const CatalogLookups& lookups,
-                                   std::vector<Part>* parts,
-                                   std::vector<Rounding>* roundings,
-                                   std::vector<std::string>* warnings) const {
+absl::Status Converter::ConvertRow(
+    Direction direction, const TableMapping& entry, const TableInfo& from,
+    const std::string& source_key, const Row& row,
+    const CatalogLookups& lookups, std::vector<Part>* parts,
+    std::vector<Rounding>* roundings,
+    std::vector<std::string>* warnings) const {
   const TableInfo* to = schemas_[Mapping::WriteSide(direction)]->Find(entry.to);
   if (to == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("table ", entry.to, " does not exist"));
   }
-  const std::string source_key = KeyOf(from, row);
   Part base;
   base.table = entry.to;
   base.values.assign(to->columns.size(), std::nullopt);
@@ -235,42 +234,59 @@ absl::Status Converter::ConvertRow(Direction direction,
   return absl::OkStatus();
 }
 
-absl::Status Converter::Assemble(const std::vector<Part>& parts,
+absl::Status Converter::Assemble(std::vector<Part> parts,
                                  DesiredState* state) const {
   std::map<std::pair<std::string, std::string>,
            std::map<int, std::vector<std::pair<std::string, std::string>>>>
       json;
-  for (const Part& part : parts) {
-    DesiredTable& table = state->tables[part.table];
-    DesiredRow& row = table.rows[part.key];
-    if (row.values.empty()) {
-      row.values.assign(part.values.size(), std::nullopt);
-      row.set.assign(part.values.size(), false);
+  // Parts come table by table, mostly in key order: the last table and the
+  // place after the last row and lineage inserted are where the next ones
+  // usually go (a wrong hint only costs the ordinary lookup).
+  DesiredTable* table = nullptr;
+  const std::string* table_name = nullptr;
+  auto row_hint = std::map<std::string, DesiredRow>::iterator();
+  auto lineage_hint = state->lineage.end();
+  for (Part& part : parts) {
+    if (table_name == nullptr || *table_name != part.table) {
+      table = &state->tables[part.table];
+      table_name = &part.table;
+      row_hint = table->rows.end();
     }
-    for (size_t i = 0; i < part.values.size(); ++i) {
-      if (!part.set[i]) continue;
-      if (!row.set[i]) {
-        row.values[i] = part.values[i];
-        row.set[i] = true;
-        continue;
-      }
-      if (part.sum[i]) {
-        TANDEM_ASSIGN_OR_RETURN(int64_t a, ToInt(row.values[i]));
-        TANDEM_ASSIGN_OR_RETURN(int64_t b, ToInt(part.values[i]));
-        row.values[i] = absl::StrCat(a + b);
-      } else if (row.values[i] != part.values[i]) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("entries disagree on ", part.table, " key ", part.key,
-                         " column ", i, ": \"", row.values[i].value_or("NULL"),
-                         "\" vs \"", part.values[i].value_or("NULL"), "\""));
+    auto placed = table->rows.try_emplace(row_hint, part.key);
+    DesiredRow& row = placed->second;
+    row_hint = std::next(placed);
+    if (row.values.empty()) {
+      // A new row: the part's values are the row's.
+      row.values = std::move(part.values);
+      row.set = std::move(part.set);
+    } else {
+      for (size_t i = 0; i < part.values.size(); ++i) {
+        if (!part.set[i]) continue;
+        if (!row.set[i]) {
+          row.values[i] = std::move(part.values[i]);
+          row.set[i] = true;
+          continue;
+        }
+        if (part.sum[i]) {
+          TANDEM_ASSIGN_OR_RETURN(int64_t a, ToInt(row.values[i]));
+          TANDEM_ASSIGN_OR_RETURN(int64_t b, ToInt(part.values[i]));
+          row.values[i] = absl::StrCat(a + b);
+        } else if (row.values[i] != part.values[i]) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "entries disagree on ", part.table, " key ", part.key, " column ",
+              i, ": \"", row.values[i].value_or("NULL"), "\" vs \"",
+              part.values[i].value_or("NULL"), "\""));
+        }
       }
     }
     if (part.json_member.has_value()) {
       json[{part.table, part.key}][part.json_column].push_back(
-          *part.json_member);
+          *std::move(part.json_member));
     }
-    row.sources.insert(part.source);
-    state->lineage[part.source].emplace_back(part.table, part.key);
+    auto lineage = state->lineage.try_emplace(lineage_hint, part.source);
+    lineage_hint = std::next(lineage);
+    lineage->second.emplace_back(part.table, part.key);
+    row.sources.insert(std::move(part.source));
   }
   for (auto& [where, columns] : json) {
     DesiredRow& row = state->tables[where.first].rows[where.second];
@@ -341,8 +357,8 @@ absl::Status Converter::Update(const CustomerRows& read,
       if (entry.from != source.first) continue;
       std::vector<Rounding> roundings;
       TANDEM_RETURN_IF_ERROR(ConvertRow(direction_, entry, *rows->info,
-                                        row->second, lookups_, &fresh,
-                                        &roundings, &state->warnings));
+                                        row->first, row->second, lookups_,
+                                        &fresh, &roundings, &state->warnings));
       if (!roundings.empty()) {
         return absl::UnimplementedError("rounded values: convert again");
       }
@@ -369,8 +385,8 @@ absl::Status Converter::Update(const CustomerRows& read,
     for (const TableMapping& entry : mapping_.tables(direction_)) {
       if (entry.from != source.first) continue;
       TANDEM_RETURN_IF_ERROR(ConvertRow(direction_, entry, *rows->info,
-                                        row->second, lookups_, &all, nullptr,
-                                        nullptr));
+                                        row->first, row->second, lookups_, &all,
+                                        nullptr, nullptr));
     }
     for (Part& p : all) {
       if (affected.count({p.table, p.key})) parts.push_back(std::move(p));
@@ -396,7 +412,7 @@ absl::Status Converter::Update(const CustomerRows& read,
     keys[target.first].insert(target.second);
   }
   // ... and in with them converted again.
-  TANDEM_RETURN_IF_ERROR(Assemble(parts, state));
+  TANDEM_RETURN_IF_ERROR(Assemble(std::move(parts), state));
   const CustomerSpec& customer = mapping_.customer(write_side);
   for (const auto& [name, k] : keys) {
     Finish(name, &k, state);
@@ -420,163 +436,218 @@ absl::Status Converter::Update(const CustomerRows& read,
 
 absl::Status Converter::BookRoundingLeftovers(const CustomerRows& read,
                                               DesiredState* state) const {
-  const SchemaSide read_side = Mapping::ReadSide(direction_);
   const SchemaSide write_side = Mapping::WriteSide(direction_);
-  const AdjustmentSpec& adjustment = mapping_.adjustment(write_side);
-  const TableInfo* adj_info = schemas_[write_side]->Find(adjustment.table);
+  const TableInfo* adj_info =
+      schemas_[write_side]->Find(mapping_.adjustment(write_side).table);
   if (adj_info == nullptr) {
     return absl::FailedPreconditionError("the adjustment table does not exist");
   }
   const std::string now =
       absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::UTCTimeZone());
   for (const BalanceSpec& b : mapping_.balances()) {
-    const BalanceSide& w = b.v[write_side];
-    const BalanceSide& r = b.v[read_side];
-    const int64_t scale = mapping_.conversions().at(b.convert).scale;
-    const int shift = write_side == kTargetSide ? Log10(scale) : -Log10(scale);
-    // Sum of a side's transactions per holder, in that side's units.
-    auto sums = [](const TableInfo* tx, const BalanceSide& v,
-                   const std::vector<const Row*>& rows)
-        -> absl::StatusOr<std::map<std::string, std::string>> {
-      std::map<std::string, std::string> out;
-      if (tx == nullptr) return out;
-      const int amount = tx->IndexOf(v.tx_amount);
-      const int holder = tx->IndexOf(v.tx_holder);
-      const int only_null =
-          v.tx_only_null.empty() ? -1 : tx->IndexOf(v.tx_only_null);
-      for (const Row* row : rows) {
-        if (only_null >= 0 && (*row)[only_null].has_value()) continue;
-        if (!(*row)[holder].has_value()) continue;
-        auto [it, inserted] = out.try_emplace(*(*row)[holder], 1, '0');
-        TANDEM_ASSIGN_OR_RETURN(
-            it->second, DecimalSum(it->second, (*row)[amount].value_or("0")));
-      }
-      return out;
-    };
-    const TableInfo* read_tx = schemas_[read_side]->Find(r.tx_table);
-    const TableInfo* write_tx = schemas_[write_side]->Find(w.tx_table);
-    const TableInfo* read_holder = schemas_[read_side]->Find(r.holder_table);
-    const TableInfo* write_holder = schemas_[write_side]->Find(w.holder_table);
-    if (read_tx == nullptr || write_tx == nullptr || read_holder == nullptr ||
-        write_holder == nullptr) {
-      continue;
-    }
-    std::vector<const Row*> read_rows, write_rows;
-    if (const TableRows* t = read.Find(r.tx_table)) {
-      for (const auto& [k, row] : t->rows) read_rows.push_back(&row);
-    }
-    // Only converted rows are here yet: earlier adjustments are booked
-    // again below, not counted.
-    if (auto t = state->tables.find(w.tx_table); t != state->tables.end()) {
-      for (const auto& [k, row] : t->second.rows)
-        write_rows.push_back(&row.values);
-    }
-    TANDEM_ASSIGN_OR_RETURN(auto read_sums, sums(read_tx, r, read_rows));
-    TANDEM_ASSIGN_OR_RETURN(auto write_sums, sums(write_tx, w, write_rows));
-    const TableRows* holders = read.Find(r.holder_table);
-    auto desired_holders = state->tables.find(w.holder_table);
-    if (holders == nullptr || desired_holders == state->tables.end()) continue;
-    const int read_balance = read_holder->IndexOf(r.balance);
-    const int read_key = read_holder->IndexOf(r.holder_key);
-    const int write_balance = write_holder->IndexOf(w.balance);
-    const int write_key = write_holder->IndexOf(w.holder_key);
-    for (const auto& [k, row] : holders->rows) {
-      const std::string key = row[read_key].value_or("");
-      // The holder's id on the side written.
-      std::string write_id = key;
-      if (direction_ == Direction::kRollback) {
-        write_id = ids_.ToSource(w.holder_table, key).value_or(key);
-      } else {
-        write_id = ids_.ToTarget(w.holder_table, key);
-      }
-      const DesiredRow* desired = nullptr;
-      for (const auto& [dk, drow] : desired_holders->second.rows) {
-        if (drow.values[write_key] == write_id) desired = &drow;
-      }
-      if (desired == nullptr) continue;
-      const std::string read_sum =
-          read_sums.count(key) ? read_sums.at(key) : "0";
-      TANDEM_ASSIGN_OR_RETURN(
-          std::string opening,
-          DecimalDifference(row[read_balance].value_or("0"), read_sum));
-      TANDEM_ASSIGN_OR_RETURN(
-          Rescaled opening_w,
-          Rescale(opening, shift,
-                  write_holder->columns[write_balance].IsDecimal()
-                      ? write_holder->columns[write_balance].scale
-                      : 0));
-      const std::string write_sum =
-          write_sums.count(write_id) ? write_sums.at(write_id) : "0";
-      TANDEM_ASSIGN_OR_RETURN(
-          std::string implied,
-          DecimalDifference(desired->values[write_balance].value_or("0"),
-                            write_sum));
-      TANDEM_ASSIGN_OR_RETURN(std::string leftover,
-                              DecimalDifference(implied, opening_w.text));
-      if (IsZeroDecimal(leftover)) continue;
-      // The leftover row, keyed so that repeating the conversion finds the
-      // same row (its id, once given, is in the id map).
-      const std::string holder_ref =
-          absl::StrCat(w.holder_table, "/", write_id);
-      DesiredRow adj;
-      adj.values.assign(adj_info->columns.size(), std::nullopt);
-      adj.set.assign(adj_info->columns.size(), false);
-      for (const auto& [column, value] : adjustment.columns) {
-        const int i = adj_info->IndexOf(column);
-        if (i < 0) continue;
-        Value v = value;
-        if (value == "$customer") {
-          v = std::nullopt;
-          const TableRows* customers =
-              read.Find(mapping_.customer(read_side).table);
-          const TableInfo* ci =
-              schemas_[read_side]->Find(mapping_.customer(read_side).table);
-          if (customers != nullptr && ci != nullptr &&
-              !customers->rows.empty()) {
-            v = customers->rows.begin()
-                    ->second[ci->IndexOf(mapping_.customer(read_side).key)];
-          }
-        } else if (value == "$account") {
-          v = w.tx_only_null.empty() ? Value(write_id) : std::nullopt;
-        } else if (value == "$amount") {
-          TANDEM_ASSIGN_OR_RETURN(std::string canonical,
-                                  Canonical(adj_info->columns[i], leftover));
-          v = canonical;
-        } else if (value == "$now") {
-          v = now;
-        }
-        adj.values[i] = v;
-        adj.set[i] = true;
-      }
-      for (size_t i = 0; i < adj_info->columns.size(); ++i) {
-        if (adj_info->columns[i].auto_increment) {
-          std::optional<std::string> id = ids_.Find("adjustment", holder_ref);
-          adj.values[i] =
-              id.has_value() ? *id : NewIdPlaceholder("adjustment", holder_ref);
-          adj.set[i] = true;
-        }
-      }
-      adj.sources.insert({r.holder_table, k});
-      DesiredTable& table = state->tables[adjustment.table];
-      table.info = adj_info;
-      table.rows[KeyOf(*adj_info, adj.values)] = std::move(adj);
-      state->warnings.push_back(absl::StrCat(
-          "rounding leftover of ", w.holder_table, " ", write_id, " (", b.name,
-          ") booked as an adjustment of ", leftover));
-    }
+    TANDEM_RETURN_IF_ERROR(
+        BookBalanceLeftovers(read, b, *adj_info, now, state));
   }
   return absl::OkStatus();
 }
 
+namespace {
+
+// The sum of a side's transactions (`rows` of `tx`) per holder, in that
+// side's units.
+absl::StatusOr<std::map<std::string, std::string>> TransactionSums(
+    const TableInfo* tx, const BalanceSide& v,
+    const std::vector<const Row*>& rows) {
+  std::map<std::string, std::string> out;
+  if (tx == nullptr) return out;
+  const int amount = tx->IndexOf(v.tx_amount);
+  const int holder = tx->IndexOf(v.tx_holder);
+  const int only_null =
+      v.tx_only_null.empty() ? -1 : tx->IndexOf(v.tx_only_null);
+  for (const Row* row : rows) {
+    if (only_null >= 0 && (*row)[only_null].has_value()) continue;
+    if (!(*row)[holder].has_value()) continue;
+    auto [it, inserted] = out.try_emplace(*(*row)[holder], 1, '0');
+    TANDEM_ASSIGN_OR_RETURN(
+        it->second, DecimalSum(it->second, (*row)[amount].value_or("0")));
+  }
+  return out;
+}
+
+// The rows of `table` in `read`, or in `state`.
+std::vector<const Row*> RowsOf(const CustomerRows& read,
+                               const std::string& table) {
+  std::vector<const Row*> out;
+  if (const TableRows* t = read.Find(table)) {
+    for (const auto& [key, row] : t->rows) out.push_back(&row);
+  }
+  return out;
+}
+std::vector<const Row*> RowsOf(const DesiredState& state,
+                               const std::string& table) {
+  std::vector<const Row*> out;
+  if (auto t = state.tables.find(table); t != state.tables.end()) {
+    for (const auto& [key, row] : t->second.rows) out.push_back(&row.values);
+  }
+  return out;
+}
+
+// What rounding left over of one holder's balance, in units of the side
+// written: the opening value (balance minus transactions) its desired row
+// implies there, minus its opening value on the side read converted.
+absl::StatusOr<std::string> Leftover(const std::string& read_balance,
+                                     const std::string& read_sum, int shift,
+                                     int balance_scale,
+                                     const std::string& write_balance,
+                                     const std::string& write_sum) {
+  TANDEM_ASSIGN_OR_RETURN(std::string opening,
+                          DecimalDifference(read_balance, read_sum));
+  TANDEM_ASSIGN_OR_RETURN(Rescaled opening_w,
+                          Rescale(opening, shift, balance_scale));
+  TANDEM_ASSIGN_OR_RETURN(std::string implied,
+                          DecimalDifference(write_balance, write_sum));
+  return DecimalDifference(implied, opening_w.text);
+}
+
+}  // namespace
+
+absl::Status Converter::BookBalanceLeftovers(const CustomerRows& read,
+                                             const BalanceSpec& b,
+                                             const TableInfo& adj_info,
+                                             const std::string& now,
+                                             DesiredState* state) const {
+  const SchemaSide read_side = Mapping::ReadSide(direction_);
+  const SchemaSide write_side = Mapping::WriteSide(direction_);
+  const BalanceSide& w = b.v[write_side];
+  const BalanceSide& r = b.v[read_side];
+  const int64_t scale = mapping_.conversions().at(b.convert).scale;
+  const int shift = write_side == kTargetSide ? Log10(scale) : -Log10(scale);
+  const TableInfo* read_tx = schemas_[read_side]->Find(r.tx_table);
+  const TableInfo* write_tx = schemas_[write_side]->Find(w.tx_table);
+  const TableInfo* read_holder = schemas_[read_side]->Find(r.holder_table);
+  const TableInfo* write_holder = schemas_[write_side]->Find(w.holder_table);
+  if (read_tx == nullptr || write_tx == nullptr || read_holder == nullptr ||
+      write_holder == nullptr) {
+    return absl::OkStatus();
+  }
+  TANDEM_ASSIGN_OR_RETURN(
+      auto read_sums, TransactionSums(read_tx, r, RowsOf(read, r.tx_table)));
+  // Only converted rows are in `state` yet: earlier adjustments are booked
+  // again below, not counted.
+  TANDEM_ASSIGN_OR_RETURN(
+      auto write_sums,
+      TransactionSums(write_tx, w, RowsOf(*state, w.tx_table)));
+  const TableRows* holders = read.Find(r.holder_table);
+  auto desired_holders = state->tables.find(w.holder_table);
+  if (holders == nullptr || desired_holders == state->tables.end()) {
+    return absl::OkStatus();
+  }
+  const int read_balance = read_holder->IndexOf(r.balance);
+  const int read_key = read_holder->IndexOf(r.holder_key);
+  const int write_balance = write_holder->IndexOf(w.balance);
+  const int balance_scale =
+      write_balance >= 0 && write_holder->columns[write_balance].IsDecimal()
+          ? write_holder->columns[write_balance].scale
+          : 0;
+  // The desired holders by their id on the side written (the last row
+  // holding an id, should several).
+  std::map<std::string, const DesiredRow*> by_id;
+  const int write_key = write_holder->IndexOf(w.holder_key);
+  for (const auto& [dk, drow] : desired_holders->second.rows) {
+    if (drow.values[write_key].has_value()) {
+      by_id[*drow.values[write_key]] = &drow;
+    }
+  }
+  for (const auto& [k, row] : holders->rows) {
+    const std::string key = row[read_key].value_or("");
+    // The holder's id on the side written.
+    const std::string write_id =
+        direction_ == Direction::kRollback
+            ? ids_.ToSource(w.holder_table, key).value_or(key)
+            : ids_.ToTarget(w.holder_table, key);
+    auto desired = by_id.find(write_id);
+    if (desired == by_id.end()) continue;
+    auto read_sum = read_sums.find(key);
+    auto write_sum = write_sums.find(write_id);
+    TANDEM_ASSIGN_OR_RETURN(
+        std::string leftover,
+        Leftover(row[read_balance].value_or("0"),
+                 read_sum == read_sums.end() ? "0" : read_sum->second, shift,
+                 balance_scale,
+                 desired->second->values[write_balance].value_or("0"),
+                 write_sum == write_sums.end() ? "0" : write_sum->second));
+    if (IsZeroDecimal(leftover)) continue;
+    TANDEM_ASSIGN_OR_RETURN(
+        DesiredRow adj,
+        AdjustmentRow(read, w, write_id, leftover, now, adj_info));
+    adj.sources.insert({r.holder_table, k});
+    DesiredTable& table = state->tables[adj_info.name];
+    table.info = &adj_info;
+    table.rows[KeyOf(adj_info, adj.values)] = std::move(adj);
+    state->warnings.push_back(
+        absl::StrCat("rounding leftover of ", w.holder_table, " ", write_id,
+                     " (", b.name, ") booked as an adjustment of ", leftover));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DesiredRow> Converter::AdjustmentRow(
+    const CustomerRows& read, const BalanceSide& w, const std::string& write_id,
+    const std::string& leftover, const std::string& now,
+    const TableInfo& adj_info) const {
+  const SchemaSide read_side = Mapping::ReadSide(direction_);
+  const SchemaSide write_side = Mapping::WriteSide(direction_);
+  // Keyed so that repeating the conversion finds the same row (its id,
+  // once given, is in the id map).
+  const std::string holder_ref = absl::StrCat(w.holder_table, "/", write_id);
+  DesiredRow adj;
+  adj.values.assign(adj_info.columns.size(), std::nullopt);
+  adj.set.assign(adj_info.columns.size(), false);
+  for (const auto& [column, value] : mapping_.adjustment(write_side).columns) {
+    const int i = adj_info.IndexOf(column);
+    if (i < 0) continue;
+    Value v = value;
+    if (value == "$customer") {
+      v = std::nullopt;
+      const CustomerSpec& customer = mapping_.customer(read_side);
+      const TableRows* customers = read.Find(customer.table);
+      const TableInfo* ci = schemas_[read_side]->Find(customer.table);
+      if (customers != nullptr && ci != nullptr && !customers->rows.empty()) {
+        v = customers->rows.begin()->second[ci->IndexOf(customer.key)];
+      }
+    } else if (value == "$account") {
+      v = w.tx_only_null.empty() ? Value(write_id) : std::nullopt;
+    } else if (value == "$amount") {
+      TANDEM_ASSIGN_OR_RETURN(std::string canonical,
+                              Canonical(adj_info.columns[i], leftover));
+      v = canonical;
+    } else if (value == "$now") {
+      v = now;
+    }
+    adj.values[i] = v;
+    adj.set[i] = true;
+  }
+  for (size_t i = 0; i < adj_info.columns.size(); ++i) {
+    if (adj_info.columns[i].auto_increment) {
+      std::optional<std::string> id = ids_.Find("adjustment", holder_ref);
+      adj.values[i] =
+          id.has_value() ? *id : NewIdPlaceholder("adjustment", holder_ref);
+      adj.set[i] = true;
+    }
+  }
+  return adj;
+}
+
 bool Converter::ImageMatches(
-    const TableInfo& table, const Row& row, const CustomerRows& read,
+    const TableInfo& table, const std::string& key, const Row& row,
+    const CustomerRows& read,
     std::set<std::pair<std::string, std::string>>* image) const {
   const Direction other = Other(direction_);
   std::vector<Part> parts;
   std::vector<Rounding> roundings;
   for (const TableMapping& entry : mapping_.tables(other)) {
     if (entry.from != table.name) continue;
-    if (!ConvertRow(other, entry, table, row, inverse_lookups_, &parts,
+    if (!ConvertRow(other, entry, table, key, row, inverse_lookups_, &parts,
                     &roundings, nullptr)
              .ok()) {
       return false;
@@ -584,7 +655,7 @@ bool Converter::ImageMatches(
   }
   if (!roundings.empty()) return false;
   DesiredState assembled;
-  if (!Assemble(parts, &assembled).ok()) return false;
+  if (!Assemble(std::move(parts), &assembled).ok()) return false;
   const SchemaSide read_side = Mapping::ReadSide(direction_);
   const CustomerSpec& customer = mapping_.customer(read_side);
   for (const auto& [name, desired] : assembled.tables) {
@@ -608,120 +679,180 @@ bool Converter::ImageMatches(
 }
 
 absl::StatusOr<DesiredState> Converter::Convert(
-    const CustomerRows& read, const CustomerRows& written) const {
+    const CustomerRows& read, const CustomerRows& written,
+    const TableReady& on_table) const {
   const SchemaSide read_side = Mapping::ReadSide(direction_);
-  const SchemaSide write_side = Mapping::WriteSide(direction_);
-  DesiredState state;
-  std::vector<Part> parts;
+  std::vector<std::string> order;  // tables written, by their first entry
   for (const TableMapping& entry : mapping_.tables(direction_)) {
-    const TableRows* rows = read.Find(entry.from);
-    const TableInfo* from = schemas_[read_side]->Find(entry.from);
-    if (from == nullptr) {
+    if (schemas_[read_side]->Find(entry.from) == nullptr) {
       return absl::FailedPreconditionError(
           absl::StrCat("table ", entry.from, " does not exist"));
     }
-    if (rows == nullptr) continue;
-    for (const auto& [key, row] : rows->rows) {
-      TANDEM_RETURN_IF_ERROR(ConvertRow(direction_, entry, *from, row, lookups_,
-                                        &parts, &state.roundings,
-                                        &state.warnings));
+    if (std::find(order.begin(), order.end(), entry.to) == order.end()) {
+      order.push_back(entry.to);
     }
   }
-  TANDEM_RETURN_IF_ERROR(Assemble(parts, &state));
-  // Table infos and defaults of what no entry filled.
-  for (auto& [name, table] : state.tables) Finish(name, nullptr, &state);
+  DesiredState state;
+  // A table is final once converted, unless rounding may still book
+  // adjustments: then every table is, at the end.
+  const bool early = !options_.allow_rounding;
+  std::set<std::string> finished;
+  for (const std::string& name : order) {
+    TANDEM_RETURN_IF_ERROR(ConvertTable(read, name, &state));
+    if (!early) continue;
+    KeepUnchanged(read, written, name, &state);
+    if (on_table) on_table(name, state);
+    finished.insert(name);
+  }
   if (!state.roundings.empty()) {
-    for (const Rounding& r : state.roundings)
+    for (const Rounding& r : state.roundings) {
       state.rounded_tables.insert(r.table);
+    }
     TANDEM_RETURN_IF_ERROR(BookRoundingLeftovers(read, &state));
   }
-  // Rows of the side written that nothing changed since they were written.
-  for (const auto& [name, rows] : written.tables) {
-    if (rows.info == nullptr) continue;
-    auto converted = state.tables.find(name);
-    for (const auto& [key, row] : rows.rows) {
-      // Converting the side read gives this very row: keeping it or
-      // writing the conversion is the same, and nothing needs deciding
-      // (the common case in catch-up rounds).
-      if (converted != state.tables.end()) {
-        auto same = converted->second.rows.find(key);
-        if (same != converted->second.rows.end()) {
-          bool equal = true;
-          for (size_t i = 0; equal && i < row.size(); ++i) {
-            equal = !same->second.set[i] || same->second.values[i] == row[i];
-          }
-          if (equal) continue;
-        }
-      }
-      std::set<std::pair<std::string, std::string>> image;
-      if (!ImageMatches(*rows.info, row, read, &image)) continue;
-      DesiredTable& table = state.tables[name];
-      table.info = rows.info;
-      auto existing = table.rows.find(key);
-      if (existing != table.rows.end()) {
-        bool covered = true;
-        for (const auto& source : existing->second.sources) {
-          covered = covered && image.count(source) > 0;
-        }
-        if (!covered || image.empty()) continue;
-      } else if (!image.empty()) {
-        // Its image matches, yet the conversion put nothing here: the rows
-        // it came from now convert elsewhere (merged usage). Let the
-        // conversion decide.
-        continue;
-      }
-      DesiredRow kept;
-      kept.values = row;
-      kept.set.assign(row.size(), true);
-      kept.sources = image;
-      kept.retained = true;
-      table.rows[key] = std::move(kept);
-      for (const RowRef& source : image) {
-        state.lineage[source].emplace_back(name, key);
-      }
+  std::set<std::string> rest(order.begin(), order.end());
+  for (const auto& [name, rows] : written.tables) rest.insert(name);
+  for (const std::string& name : rest) {
+    if (finished.count(name)) continue;
+    KeepUnchanged(read, written, name, &state);
+    if (on_table) on_table(name, state);
+  }
+  if (state.customer_status.empty()) StatusOfKeptCustomer(read, &state);
+  return state;
+}
+
+absl::Status Converter::ConvertTable(const CustomerRows& read,
+                                     const std::string& name,
+                                     DesiredState* state) const {
+  const SchemaSide read_side = Mapping::ReadSide(direction_);
+  std::vector<Part> parts;
+  // At least one part per row and entry: reserved, so that parts are not
+  // moved again and again as the vector grows.
+  size_t expected = 0;
+  for (const TableMapping& entry : mapping_.tables(direction_)) {
+    const TableRows* rows = read.Find(entry.from);
+    if (entry.to == name && rows != nullptr) expected += rows->rows.size();
+  }
+  parts.reserve(expected);
+  for (const TableMapping& entry : mapping_.tables(direction_)) {
+    const TableRows* rows = read.Find(entry.from);
+    if (entry.to != name || rows == nullptr) continue;
+    const TableInfo* from = schemas_[read_side]->Find(entry.from);
+    for (const auto& [key, row] : rows->rows) {
+      TANDEM_RETURN_IF_ERROR(ConvertRow(direction_, entry, *from, key, row,
+                                        lookups_, &parts, &state->roundings,
+                                        &state->warnings));
+    }
+  }
+  TANDEM_RETURN_IF_ERROR(Assemble(std::move(parts), state));
+  // The table's info and the defaults of what no entry filled.
+  if (state->tables.count(name)) Finish(name, nullptr, state);
+  return absl::OkStatus();
+}
+
+void Converter::KeepUnchanged(const CustomerRows& read,
+                              const CustomerRows& written,
+                              const std::string& name,
+                              DesiredState* state) const {
+  const TableRows* rows = written.Find(name);
+  if (rows != nullptr && rows->info != nullptr) {
+    for (const auto& [key, row] : rows->rows) {
+      KeepIfUnchanged(read, *rows->info, key, row, state);
     }
   }
   // The customer's status, held at `exported` until the flip.
-  const CustomerSpec& customer = mapping_.customer(write_side);
-  auto table = state.tables.find(customer.table);
-  if (table != state.tables.end()) {
-    const int status = table->second.info->IndexOf(customer.status);
-    for (auto& [key, row] : table->second.rows) {
-      if (status < 0) break;
-      if (!row.retained)
-        state.customer_status = row.values[status].value_or("");
-      if (options_.hold_status) {
-        row.values[status] = customer.exported;
-        row.set[status] = true;
-      }
+  const CustomerSpec& customer =
+      mapping_.customer(Mapping::WriteSide(direction_));
+  auto table = state->tables.find(customer.table);
+  if (name != customer.table || table == state->tables.end()) return;
+  const int status = table->second.info->IndexOf(customer.status);
+  for (auto& [key, row] : table->second.rows) {
+    if (status < 0) break;
+    if (!row.retained) {
+      state->customer_status = row.values[status].value_or("");
+    }
+    if (options_.hold_status) {
+      row.values[status] = customer.exported;
+      row.set[status] = true;
     }
   }
-  if (state.customer_status.empty()) {
-    // Every row was kept: take the status the conversion gives.
-    const CustomerSpec& read_customer = mapping_.customer(read_side);
-    const TableRows* rows = read.Find(read_customer.table);
-    const TableInfo* info = schemas_[read_side]->Find(read_customer.table);
-    for (const TableMapping& entry : mapping_.tables(direction_)) {
-      if (rows == nullptr || info == nullptr ||
-          entry.from != read_customer.table || entry.to != customer.table) {
+}
+
+void Converter::KeepIfUnchanged(const CustomerRows& read, const TableInfo& info,
+                                const std::string& key, const Row& row,
+                                DesiredState* state) const {
+  const std::string& name = info.name;
+  // Converting the side read gives this very row: keeping it or writing
+  // the conversion is the same, and nothing needs deciding (the common
+  // case in catch-up rounds).
+  auto converted = state->tables.find(name);
+  if (converted != state->tables.end()) {
+    auto same = converted->second.rows.find(key);
+    if (same != converted->second.rows.end()) {
+      bool equal = true;
+      for (size_t i = 0; equal && i < row.size(); ++i) {
+        equal = !same->second.set[i] || same->second.values[i] == row[i];
+      }
+      if (equal) return;
+    }
+  }
+  std::set<std::pair<std::string, std::string>> image;
+  if (!ImageMatches(info, key, row, read, &image)) return;
+  DesiredTable& table = state->tables[name];
+  table.info = &info;
+  auto existing = table.rows.find(key);
+  if (existing != table.rows.end()) {
+    bool covered = true;
+    for (const auto& source : existing->second.sources) {
+      covered = covered && image.count(source) > 0;
+    }
+    if (!covered || image.empty()) return;
+  } else if (!image.empty()) {
+    // Its image matches, yet the conversion put nothing here: the rows it
+    // came from now convert elsewhere (merged usage). Let the conversion
+    // decide.
+    return;
+  }
+  DesiredRow kept;
+  kept.values = row;
+  kept.set.assign(row.size(), true);
+  kept.sources = image;
+  kept.retained = true;
+  table.rows[key] = std::move(kept);
+  for (const RowRef& source : image) {
+    state->lineage[source].emplace_back(name, key);
+  }
+}
+
+void Converter::StatusOfKeptCustomer(const CustomerRows& read,
+                                     DesiredState* state) const {
+  // Every row was kept: take the status the conversion gives.
+  const SchemaSide read_side = Mapping::ReadSide(direction_);
+  const SchemaSide write_side = Mapping::WriteSide(direction_);
+  const CustomerSpec& customer = mapping_.customer(write_side);
+  const CustomerSpec& read_customer = mapping_.customer(read_side);
+  const TableRows* rows = read.Find(read_customer.table);
+  const TableInfo* info = schemas_[read_side]->Find(read_customer.table);
+  for (const TableMapping& entry : mapping_.tables(direction_)) {
+    if (rows == nullptr || info == nullptr ||
+        entry.from != read_customer.table || entry.to != customer.table) {
+      continue;
+    }
+    for (const auto& [key, row] : rows->rows) {
+      std::vector<Part> p;
+      if (!ConvertRow(direction_, entry, *info, key, row, lookups_, &p, nullptr,
+                      nullptr)
+               .ok() ||
+          p.empty()) {
         continue;
       }
-      for (const auto& [key, row] : rows->rows) {
-        std::vector<Part> p;
-        if (!ConvertRow(direction_, entry, *info, row, lookups_, &p, nullptr,
-                        nullptr)
-                 .ok() ||
-            p.empty()) {
-          continue;
-        }
-        const TableInfo* to = schemas_[write_side]->Find(customer.table);
-        const int s = to->IndexOf(customer.status);
-        if (s >= 0 && p[0].set[s])
-          state.customer_status = p[0].values[s].value_or("");
+      const TableInfo* to = schemas_[write_side]->Find(customer.table);
+      const int s = to->IndexOf(customer.status);
+      if (s >= 0 && p[0].set[s]) {
+        state->customer_status = p[0].values[s].value_or("");
       }
     }
   }
-  return state;
 }
 
 }  // namespace tandem::migrator

@@ -12,6 +12,7 @@
 // round trip.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -98,14 +99,26 @@ class Converter {
             const CatalogLookups& inverse_lookups, const IdMap& ids,
             ConvertOptions options);
 
+  // Called by Convert with a table of the side written as soon as its
+  // rows in `state` are final (converted by every entry, unchanged rows
+  // kept, the status held): the caller may write them while the rest
+  // converts. The rows stay where they are in the state Convert returns.
+  using TableReady =
+      std::function<void(const std::string& table, const DesiredState& state)>;
+
   // The desired state of the side written for `read` (the customer's rows
   // on the side read), keeping unchanged rows of `written` (the customer's
   // rows on the side written now; may be empty). Fails with
   // FAILED_PRECONDITION naming the table, key and column for a value that
   // cannot be converted (an unknown enum value, a product the plan does
   // not map, a value that would need rounding when it is not allowed).
-  absl::StatusOr<DesiredState> Convert(const CustomerRows& read,
-                                       const CustomerRows& written) const;
+  // Tables are converted in the order of their first entry; with
+  // `on_table`, each is announced once final (with allow_rounding, all of
+  // them only at the end, as rounding leftovers come last), then any table
+  // only `written` has.
+  absl::StatusOr<DesiredState> Convert(
+      const CustomerRows& read, const CustomerRows& written,
+      const TableReady& on_table = nullptr) const;
 
   // Brings `state` (Convert's result for `read` as it was) up to date after
   // the rows `changed` of the side read were added, changed or removed in
@@ -122,9 +135,10 @@ class Converter {
 
  private:
   struct Part;
+  // Converts one row (`source_key` is its key) by one entry into `parts`.
   absl::Status ConvertRow(Direction direction, const TableMapping& entry,
-                          const TableInfo& from, const Row& row,
-                          const CatalogLookups& lookups,
+                          const TableInfo& from, const std::string& source_key,
+                          const Row& row, const CatalogLookups& lookups,
                           std::vector<Part>* parts,
                           std::vector<Rounding>* roundings,
                           std::vector<std::string>* warnings) const;
@@ -134,8 +148,22 @@ class Converter {
       const std::string& source_key, const CatalogLookups& lookups,
       bool* dropped, std::string* drop_reason,
       std::vector<Rounding>* roundings) const;
-  absl::Status Assemble(const std::vector<Part>& parts,
-                        DesiredState* state) const;
+  // Converts the rows of every entry writing table `name` into `state`.
+  absl::Status ConvertTable(const CustomerRows& read, const std::string& name,
+                            DesiredState* state) const;
+  // Keeps the rows of `written` table `name` that nothing changed since
+  // they were written, and holds the customer's status in its row.
+  void KeepUnchanged(const CustomerRows& read, const CustomerRows& written,
+                     const std::string& name, DesiredState* state) const;
+  void KeepIfUnchanged(const CustomerRows& read, const TableInfo& info,
+                       const std::string& key, const Row& row,
+                       DesiredState* state) const;
+  // The customer's status as the conversion gives it, when every row of
+  // the customer was kept.
+  void StatusOfKeptCustomer(const CustomerRows& read,
+                            DesiredState* state) const;
+  // Joins `parts` (consumed) into the rows of `state`.
+  absl::Status Assemble(std::vector<Part> parts, DesiredState* state) const;
   // Defaults of the entries and the held status, for the rows of `table`
   // with keys in `keys` (all rows when null).
   void Finish(const std::string& table, const std::set<std::string>* keys,
@@ -146,8 +174,24 @@ class Converter {
   // transactions stays exactly what it was.
   absl::Status BookRoundingLeftovers(const CustomerRows& read,
                                      DesiredState* state) const;
-  bool ImageMatches(const TableInfo& table, const Row& row,
-                    const CustomerRows& read,
+  // BookRoundingLeftovers for one balance; `adj_info` is the adjustment
+  // table and `now` the adjustments' time.
+  absl::Status BookBalanceLeftovers(const CustomerRows& read,
+                                    const BalanceSpec& balance,
+                                    const TableInfo& adj_info,
+                                    const std::string& now,
+                                    DesiredState* state) const;
+  // The adjustment row booking `leftover` (units of the side written) on
+  // the holder `write_id` (its id on the side written) of `holder` (the
+  // balance's side written).
+  absl::StatusOr<DesiredRow> AdjustmentRow(const CustomerRows& read,
+                                           const BalanceSide& holder,
+                                           const std::string& write_id,
+                                           const std::string& leftover,
+                                           const std::string& now,
+                                           const TableInfo& adj_info) const;
+  bool ImageMatches(const TableInfo& table, const std::string& key,
+                    const Row& row, const CustomerRows& read,
                     std::set<std::pair<std::string, std::string>>* image) const;
 
   const Mapping& mapping_;

@@ -33,13 +33,17 @@ std::vector<std::string> DecodeKey(absl::string_view key) {
 }
 
 std::string KeyOf(const TableInfo& table, const Row& row) {
-  std::vector<std::string> parts;
-  parts.reserve(table.primary_key.size());
+  // EncodeKey of the key columns' values, appended in place: this runs for
+  // every row read and converted.
+  std::string out;
   for (const std::string& k : table.primary_key) {
     const int i = table.IndexOf(k);
-    parts.push_back(i >= 0 && row[i].has_value() ? *row[i] : std::string());
+    const std::string* value =
+        i >= 0 && row[i].has_value() ? &*row[i] : nullptr;
+    absl::StrAppend(&out, value == nullptr ? 0 : value->size(), ":");
+    if (value != nullptr) out.append(*value);
   }
-  return EncodeKey(parts);
+  return out;
 }
 
 TableRows& CustomerRows::Table(const TableInfo& info) {

@@ -59,25 +59,58 @@ int128 Pow10(int n) {
 }
 
 std::string Format(bool negative, int128 digits, int scale) {
+  // The digits, least significant first; 64-bit division once the value
+  // fits (128-bit division is a library call per digit).
+  char reversed[80];
+  size_t n = 0;
+  while (digits > static_cast<int128>(UINT64_MAX)) {
+    reversed[n++] = static_cast<char>('0' + static_cast<int>(digits % 10));
+    digits /= 10;
+  }
+  for (uint64_t d = static_cast<uint64_t>(digits); d > 0; d /= 10) {
+    reversed[n++] = static_cast<char>('0' + static_cast<int>(d % 10));
+  }
+  const bool zero = n == 0;
+  const size_t fraction = scale > 0 ? static_cast<size_t>(scale) : 0;
+  const size_t shown = std::max(n, fraction + 1);
   std::string s;
-  if (digits == 0) {
-    s = "0";
-  } else {
-    while (digits > 0) {
-      s.insert(s.begin(),
-               static_cast<char>('0' + static_cast<int>(digits % 10)));
-      digits /= 10;
-    }
+  s.reserve(shown + 2);
+  if (negative && !zero) s.push_back('-');
+  for (size_t i = shown; i-- > 0;) {
+    s.push_back(i < n ? reversed[i] : '0');
+    if (fraction > 0 && i == fraction) s.push_back('.');
   }
+  return s;
+}
+
+// True when `text` is already what Rescale(text, 0, scale) gives: an
+// optional minus (not of zero), no leading zeros, exactly `scale` decimals,
+// at most 18 digits.
+bool IsCanonical(absl::string_view text, int scale) {
+  size_t i = 0;
+  const bool negative = !text.empty() && text[0] == '-';
+  if (negative) ++i;
+  const size_t start = i;
+  bool nonzero = false;
+  while (i < text.size() && absl::ascii_isdigit(text[i])) {
+    nonzero = nonzero || text[i] != '0';
+    ++i;
+  }
+  const size_t whole = i - start;
+  if (whole == 0 || (whole > 1 && text[start] == '0')) return false;
+  size_t decimals = 0;
   if (scale > 0) {
-    if (static_cast<int>(s.size()) <= scale) {
-      s.insert(0, static_cast<size_t>(scale + 1 - s.size()), '0');
+    if (i == text.size() || text[i] != '.') return false;
+    ++i;
+    const size_t from = i;
+    while (i < text.size() && absl::ascii_isdigit(text[i])) {
+      nonzero = nonzero || text[i] != '0';
+      ++i;
     }
-    s.insert(s.size() - static_cast<size_t>(scale), ".");
+    decimals = i - from;
+    if (decimals != static_cast<size_t>(scale)) return false;
   }
-  bool zero = true;
-  for (char c : s) zero = zero && (c == '0' || c == '.');
-  return negative && !zero ? "-" + s : s;
+  return i == text.size() && whole + decimals <= 18 && (nonzero || !negative);
 }
 
 }  // namespace
@@ -155,8 +188,11 @@ bool IsZeroDecimal(absl::string_view decimal) {
 absl::StatusOr<std::string> Canonical(const ColumnInfo& column,
                                       const std::string& value) {
   if (!column.IsNumeric()) return value;
-  absl::StatusOr<Rescaled> r =
-      Rescale(value, 0, column.IsDecimal() ? column.scale : 0);
+  const int scale = column.IsDecimal() ? column.scale : 0;
+  // Most values arrive canonical already (read from the database, or just
+  // rescaled): checking is much cheaper than parsing and formatting.
+  if (IsCanonical(value, scale)) return value;
+  absl::StatusOr<Rescaled> r = Rescale(value, 0, scale);
   if (!r.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         column.name, " (", column.column_type, "): ", r.status().message()));

@@ -208,12 +208,23 @@ absl::Status Mover::RehearseCopy(ItemRecord& record, Session& s) {
   for (const std::string& w : s.desired.warnings) {
     if (record.item.warnings_size() < 100) record.item.add_warnings(w);
   }
+  TANDEM_ASSIGN_OR_RETURN(bool go,
+                          RehearseWrite(record, s, target->conn(), *written));
+  if (!go) return absl::OkStatus();
+  return RehearseCutover(record, s, *target);
+}
+
+absl::StatusOr<bool> Mover::RehearseWrite(ItemRecord& record, Session& s,
+                                          sql::Connection& target,
+                                          const CustomerRows& written) {
+  v1::DryRunResult* dry = record.item.mutable_dry_run();
   absl::StatusOr<std::vector<v1::KeyConflict>> conflicts =
-      FindKeyConflicts(target->conn(), *s.write_db, *deps_.mapping, s.desired);
+      FindKeyConflicts(target, *s.write_db, *deps_.mapping, s.desired);
   if (!conflicts.ok()) {
-    return fail(v1::FAILURE_KIND_DATABASE_ERROR, conflicts.status());
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(conflicts.status().message()), false));
   }
-  Changes changes = Diff(s.desired, *written, s.write_order);
+  Changes changes = Diff(s.desired, written, s.write_order);
   for (const TableChanges& t : changes.tables) {
     (*dry->mutable_projected_rows())[t.info->name] +=
         static_cast<int64_t>(t.upserts.size() + t.deletes.size());
@@ -230,17 +241,28 @@ absl::Status Mover::RehearseCopy(ItemRecord& record, Session& s) {
                                     k.held_by_customer_id()));
       }
     }
-    return Fail(
+    return Stopped(Fail(
         record, v1::FAILURE_KIND_KEY_CONFLICT,
         absl::StrCat("the target already holds ", absl::StrJoin(what, "; ")),
-        false);
+        false));
   }
   absl::StatusOr<int64_t> applied =
-      s.write_db->Apply(target->conn(), customer, changes);
-  if (!applied.ok())
-    return fail(KindOfWrite(applied.status()), applied.status());
+      s.write_db->Apply(target, record.item.customer_id(), changes);
+  if (!applied.ok()) {
+    return Stopped(Fail(record, KindOfWrite(applied.status()),
+                        std::string(applied.status().message()), false));
+  }
   s.mirror = MirrorOf(s.desired);
   TANDEM_RETURN_IF_ERROR(Store(record, v1::ITEM_STATE_VERIFYING));
+  return true;
+}
+
+absl::Status Mover::RehearseCutover(ItemRecord& record, Session& s,
+                                    Txn& target) {
+  v1::DryRunResult* dry = record.item.mutable_dry_run();
+  auto fail = [&](v1::FailureKind kind, const absl::Status& why) {
+    return Fail(record, kind, std::string(why.message()), false);
+  };
   // The would-be cutover, measured: a catch-up round against a fresh
   // snapshot of the source written into the same transaction, then the
   // two-fold verification, as the cutover makes them (without the hold).
@@ -248,15 +270,15 @@ absl::Status Mover::RehearseCopy(ItemRecord& record, Session& s) {
   absl::StatusOr<Txn> fresh = Txn::Begin(s.read_db->pool());
   if (!fresh.ok()) return fail(v1::FAILURE_KIND_DATABASE_ERROR, fresh.status());
   int64_t changed = 0;
-  absl::Status caught = CatchUp(s, fresh->conn(), &target->conn(), &changed);
+  absl::Status caught = CatchUp(s, fresh->conn(), &target.conn(), &changed);
   if (!caught.ok()) return fail(KindOfWrite(caught), caught);
   Verifier verifier(*deps_.mapping, record.direction, *s.read_db, *s.write_db,
                     s.ids);
   absl::StatusOr<Verification> verification =
-      verifier.Verify(fresh->conn(), target->conn(), customer, s.desired,
-                      VerifyMode::kStrict, options_.max_differences);
+      verifier.Verify(fresh->conn(), target.conn(), record.item.customer_id(),
+                      s.desired, VerifyMode::kStrict, options_.max_differences);
   const absl::Duration would_hold = deps_.clock->Now() - cutover_start;
-  target->Rollback();
+  target.Rollback();
   fresh->Rollback();
   if (!verification.ok()) {
     return fail(v1::FAILURE_KIND_DATABASE_ERROR, verification.status());
@@ -272,7 +294,7 @@ absl::Status Mover::RehearseCopy(ItemRecord& record, Session& s) {
                 false);
   }
   TANDEM_LOG(Info, "customer_rehearsed")
-      .With("customer_id", customer)
+      .With("customer_id", record.item.customer_id())
       .With("rows", dry->projected_rows_total())
       .With("would_hold_ms", dry->projected_cutover_ms());
   deps_.metrics->Finished(record.direction, "rehearsed");

@@ -56,6 +56,8 @@
 
 namespace tandem::migrator {
 
+class Txn;
+
 struct MoverOptions {
   // Catch-up rounds before the cutover, at most.
   int max_catch_up_rounds = 10;
@@ -174,6 +176,29 @@ class Mover {
       const ItemRecord& record);
   absl::Status Plan(ItemRecord& record);
   absl::Status PreCopy(ItemRecord& record, Session& session);
+  // The pre-copy's steps (mover_cutover.cc), in order. Each returns true to
+  // go on, false when the item stopped (failed, paused or cancelled, as
+  // `record` says), an error when that could not be stored.
+  // Reads the snapshot of the side read into the session, and what the
+  // side written holds into `written`.
+  absl::StatusOr<bool> ReadForCopy(ItemRecord& record, Session& session,
+                                   CustomerRows* written);
+  // Converts table by table, writing each table's difference to
+  // `written` as soon as it is converted, on parallel connections; then
+  // hashes the rows, makes the mirror and saves the tail's baseline while
+  // the writes finish. `converted` gets the time the conversion ended.
+  absl::StatusOr<bool> ConvertAndWrite(ItemRecord& record, Session& session,
+                                       const CustomerRows& written,
+                                       absl::Time* converted);
+  // Converts again once rows created on the side written have ids.
+  absl::StatusOr<bool> RedoPlaceholders(ItemRecord& record, Session& session);
+  // Catch-up rounds until one finds few enough changes.
+  absl::StatusOr<bool> CatchUpRounds(ItemRecord& record, Session& session,
+                                     int* rounds);
+  // Hashes what the catch-up converted and saves the baseline's changes.
+  absl::StatusOr<bool> FinishCopy(ItemRecord& record, Session& session);
+  // A step's answer after Fail: false, or the error storing it.
+  static absl::StatusOr<bool> Stopped(absl::Status failed);
   absl::Status Cutover(ItemRecord& record, std::unique_ptr<Session>& session);
   absl::Status CatchUp(Session& session, sql::Connection& read_conn,
                        sql::Connection* write_conn, int64_t* changed);
@@ -192,8 +217,16 @@ class Mover {
   absl::Status Skip(ItemRecord& record,
                     ::tandem::migrator::v1::FailureKind kind,
                     const std::string& message);
-  // The rehearsal's steps (dry_run.cc).
+  // The rehearsal's steps (dry_run.cc): the copy, then (RehearseWrite)
+  // the key conflicts and the write into the open transaction on `target`,
+  // then (RehearseCutover) the would-be cutover measured and verified, and
+  // the transaction rolled back.
   absl::Status RehearseCopy(ItemRecord& record, Session& session);
+  absl::StatusOr<bool> RehearseWrite(ItemRecord& record, Session& session,
+                                     sql::Connection& target,
+                                     const CustomerRows& written);
+  absl::Status RehearseCutover(ItemRecord& record, Session& session,
+                               Txn& target);
   absl::Status Fault(const std::string& point, int64_t customer);
   absl::StatusOr<int64_t> CarryLateWrites(ItemRecord& record, Session& session,
                                           bool count_only);

@@ -2,7 +2,8 @@
 #include <cppconn/exception.h>
 #include <mysql_connection.h>
 
-#include <atomic>
+#include <deque>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -90,91 +91,157 @@ void HashRows(const DesiredState& state) {
   }
 }
 
-// Applies `changes` in chunks over up to `connections` connections at
-// once, each chunk its own transaction (the writes are idempotent by key, so
-// a chunk that fails leaves nothing the retry would not redo). Rows waiting
-// for an id of the side written (and what refers to them) are applied in
-// one transaction, as the id map must commit with them.
-absl::Status ApplyInParallel(BillingDb& db, int64_t customer,
-                             const Changes& changes, int connections,
-                             int64_t* applied) {
-  bool placeholders = false;
-  for (const TableChanges& t : changes.tables) {
+// Writes a customer's changes, handed over table by table while the rest
+// converts, on up to `connections` connections at once. Rows are applied in
+// chunks, each its own transaction (the writes are idempotent by key, so a
+// chunk that fails leaves nothing a retry would not redo); small tables
+// share a chunk. Rows waiting for an id of the side written, and every
+// table from the first that holds one, are applied last in one
+// transaction, as the id map must commit with them and what refers to
+// them. The writers write under the caller's worker context (its fence and
+// its pace: the context is per thread).
+class ParallelWriter {
+ public:
+  ParallelWriter(BillingDb& db, int64_t customer, int connections)
+      : db_(db), customer_(customer) {
+    WorkerContext* context = CurrentWorkerContext();
+    for (int t = 0; t < std::max(1, connections); ++t) {
+      threads_.emplace_back([this, context] {
+        ScopedWorkerContext scope(context);
+        Work();
+      });
+    }
+  }
+  ~ParallelWriter() { (void)Finish(nullptr); }
+
+  // Queues one table's changes (pointing into a desired state that must
+  // stay unchanged until Finish).
+  void Add(TableChanges t) {
+    if (t.deletes.empty() && t.upserts.empty()) return;
+    if (!held_.tables.empty() || HasPlaceholder(t)) {
+      held_.tables.push_back(std::move(t));
+      return;
+    }
+    size_t replaced = 0;
+    for (size_t start = 0; start == 0 || start < t.upserts.size();
+         start += kChunk) {
+      TableChanges part;
+      part.info = t.info;
+      const size_t end = std::min(t.upserts.size(), start + kChunk);
+      part.upserts.assign(t.upserts.begin() + start, t.upserts.begin() + end);
+      // `replaces` follows the order of `upserts` (Diff): the part's are
+      // the next ones.
+      for (const auto& [key, row] : part.upserts) {
+        if (replaced < t.replaces.size() && t.replaces[replaced] == key) {
+          part.replaces.push_back(t.replaces[replaced++]);
+        }
+      }
+      if (start == 0) part.deletes = std::move(t.deletes);
+      pending_.tables.push_back(std::move(part));
+      if (pending_.RowCount() >= kChunk) {
+        Queue(std::move(pending_));
+        pending_ = Changes();
+      }
+    }
+  }
+
+  // Applies what is left, waits for the writers and returns the first
+  // error; `applied` (may be null) gets the rows written or deleted.
+  absl::Status Finish(int64_t* applied) {
+    Queue(std::move(pending_));
+    Queue(std::move(held_));
+    pending_ = held_ = Changes();
+    {
+      absl::MutexLock lock(&mu_);
+      closed_ = true;
+    }
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    if (applied != nullptr) *applied = applied_;
+    return error_;
+  }
+
+  // Stops the writers after the chunks being applied; queued ones are
+  // dropped.
+  void Abort() {
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.clear();
+      closed_ = true;
+    }
+    (void)Finish(nullptr);
+  }
+
+ private:
+  static constexpr size_t kChunk = 4000;
+
+  static bool HasPlaceholder(const TableChanges& t) {
     for (const auto& [key, row] : t.upserts) {
       for (const Value& v : row->values) {
-        placeholders |= v.has_value() && v->rfind("@new:", 0) == 0;
+        if (v.has_value() && v->rfind("@new:", 0) == 0) return true;
       }
     }
+    return false;
   }
-  constexpr size_t kChunk = 4000;
-  std::vector<Changes> chunks;
-  if (placeholders || connections <= 1 || changes.RowCount() <= kChunk) {
-    chunks.push_back(changes);
-  } else {
-    for (const TableChanges& t : changes.tables) {
-      for (size_t start = 0; start < t.upserts.size(); start += kChunk) {
-        TableChanges part;
-        part.info = t.info;
-        const size_t end = std::min(t.upserts.size(), start + kChunk);
-        part.upserts.assign(t.upserts.begin() + start, t.upserts.begin() + end);
-        std::set<std::string> keys;
-        for (const auto& [key, row] : part.upserts) keys.insert(key);
-        for (const std::string& key : t.replaces) {
-          if (keys.count(key)) part.replaces.push_back(key);
-        }
-        if (start == 0) part.deletes = t.deletes;
-        Changes c;
-        c.tables.push_back(std::move(part));
-        chunks.push_back(std::move(c));
-      }
-      if (t.upserts.empty() && !t.deletes.empty()) {
-        TableChanges part;
-        part.info = t.info;
-        part.deletes = t.deletes;
-        Changes c;
-        c.tables.push_back(std::move(part));
-        chunks.push_back(std::move(c));
-      }
-    }
+
+  void Queue(Changes c) {
+    if (c.tables.empty()) return;
+    absl::MutexLock lock(&mu_);
+    if (!closed_) queue_.push_back(std::move(c));
   }
-  std::atomic<size_t> next{0};
-  std::atomic<int64_t> total{0};
-  absl::Mutex mu;
-  absl::Status first_error;
-  auto work = [&] {
+
+  void Work() {
     while (true) {
-      const size_t i = next.fetch_add(1);
-      if (i >= chunks.size()) return;
+      Changes chunk;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](ParallelWriter* w) { return w->closed_ || !w->queue_.empty(); },
+            this));
+        if (queue_.empty()) return;
+        chunk = std::move(queue_.front());
+        queue_.pop_front();
+      }
       int64_t n = 0;
-      absl::Status s = db.pool().Transaction(
+      absl::Status s = db_.pool().Transaction(
           "pre-copy", [&](sql::Connection& conn) -> absl::Status {
-            TANDEM_ASSIGN_OR_RETURN(n, db.Apply(conn, customer, chunks[i]));
+            TANDEM_ASSIGN_OR_RETURN(n, db_.Apply(conn, customer_, chunk));
             return absl::OkStatus();
           });
-      if (!s.ok()) {
-        absl::MutexLock lock(&mu);
-        if (first_error.ok()) first_error = s;
-        next.store(chunks.size());
-        return;
+      absl::MutexLock lock(&mu_);
+      applied_ += n;
+      if (!s.ok() && error_.ok()) {
+        error_ = s;
+        queue_.clear();
+        closed_ = true;
       }
-      total += n;
     }
-  };
-  std::vector<std::thread> threads;
-  const int n =
-      std::max(1, std::min<int>(connections, static_cast<int>(chunks.size())));
-  // The helpers write for the same claim (fenced and paced alike).
-  WorkerContext* context = CurrentWorkerContext();
-  for (int t = 1; t < n; ++t) {
-    threads.emplace_back([&work, context] {
-      ScopedWorkerContext scope(context);
-      work();
-    });
   }
-  work();
-  for (std::thread& t : threads) t.join();
-  *applied = total.load();
-  return first_error;
+
+  BillingDb& db_;
+  const int64_t customer_;
+  // Only the thread handing changes over touches these.
+  Changes pending_;
+  Changes held_;
+  std::vector<std::thread> threads_;
+  absl::Mutex mu_;
+  std::deque<Changes> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_;   // written under mu_, read after the join
+  int64_t applied_ = 0;  // likewise
+};
+
+// The conversion's warnings and roundings, as the item's (at most 100).
+void AddWarnings(const DesiredState& desired, v1::BatchItem* item) {
+  for (const std::string& w : desired.warnings) {
+    if (item->warnings_size() < 100) item->add_warnings(w);
+  }
+  for (const Rounding& r : desired.roundings) {
+    if (item->warnings_size() < 100) {
+      item->add_warnings(absl::StrCat("rounded ", r.table, ".", r.column, " ",
+                                      r.exact, " to ", r.rounded));
+    }
+  }
 }
 
 // True when some desired row still waits for an id of the side written.
@@ -192,124 +259,22 @@ bool HasPlaceholders(const DesiredState& desired) {
 absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
   const int64_t customer = record.item.customer_id();
   const absl::Time start = deps_.clock->Now();
-  // A consistent snapshot of the customer on the side it is on.
-  {
-    TANDEM_ASSIGN_OR_RETURN(Txn snapshot, Txn::Begin(s.read_db->pool()));
-    absl::StatusOr<CustomerRows> read = s.read_db->ReadCustomer(
-        snapshot.conn(), customer, s.read_db->CustomerTables(true),
-        &s.read_hashes);
-    if (!read.ok()) {
-      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                  std::string(read.status().message()), false);
-    }
-    s.read = *std::move(read);
-    snapshot.Rollback();
-  }
-  const TableRows* customers = s.read.Find(
-      deps_.mapping->customer(Mapping::ReadSide(s.direction)).table);
-  if (customers == nullptr || customers->rows.empty()) {
-    return Fail(record, v1::FAILURE_KIND_CUSTOMER_NOT_FOUND,
-                absl::StrCat("customer ", customer, " has no rows on ",
-                             s.read_db->database()),
-                false);
-  }
-  absl::StatusOr<CustomerRows> written;
-  {
-    absl::StatusOr<MysqlPool::Lease> conn = s.write_db->pool().Acquire();
-    if (!conn.ok()) {
-      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                  std::string(conn.status().message()), false);
-    }
-    written = s.write_db->ReadCustomer(**conn, customer,
-                                       s.write_db->CustomerTables(false));
-  }
-  if (!written.ok()) {
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(written.status().message()), false);
-  }
+  CustomerRows written;
+  TANDEM_ASSIGN_OR_RETURN(bool go, ReadForCopy(record, s, &written));
+  if (!go) return absl::OkStatus();
   const absl::Time read_done = deps_.clock->Now();
-  BuildConverterFor(*deps_.mapping, deps_.schemas, s, *written,
-                    record.options.allow_rounding(), true);
-  absl::StatusOr<DesiredState> desired = s.converter->Convert(s.read, *written);
-  const absl::Time converted = deps_.clock->Now();
-  if (!desired.ok()) {
-    return Fail(record, v1::FAILURE_KIND_TRANSFORM_ERROR,
-                std::string(desired.status().message()), false);
-  }
-  s.desired = *std::move(desired);
-  for (const std::string& w : s.desired.warnings) {
-    if (record.item.warnings_size() < 100) record.item.add_warnings(w);
-  }
-  for (const Rounding& r : s.desired.roundings) {
-    if (record.item.warnings_size() < 100) {
-      record.item.add_warnings(absl::StrCat("rounded ", r.table, ".", r.column,
-                                            " ", r.exact, " to ", r.rounded));
-    }
-  }
-  Changes changes = Diff(s.desired, *written, s.write_order);
-  int64_t applied = 0;
-  absl::Status wrote;
-  {
-    // The write waits on the target server; the rows' hashes (the
-    // verifier's, needed after the catch-up) are computed meanwhile. The
-    // writers read only the rows' values, the hashing fills only their
-    // hash; a row the catch-up converts again is a new row with no hash.
-    // The writer writes under this worker's claim and batch: its fence and
-    // its pace (the context is per thread).
-    WorkerContext* context = CurrentWorkerContext();
-    std::thread writer([&] {
-      ScopedWorkerContext scope(context);
-      wrote = ApplyInParallel(*s.write_db, customer, changes,
-                              options_.copy_connections, &applied);
-    });
-    HashRows(s.desired);
-    writer.join();
-  }
-  if (!wrote.ok()) {
-    return Fail(record, KindOfWrite(wrote), std::string(wrote.message()), true);
-  }
-  for (const TableChanges& t : changes.tables) {
-    deps_.metrics->RowsWritten(
-        t.info->name,
-        static_cast<int64_t>(t.upserts.size() + t.deletes.size()));
-  }
-  s.rows_written += applied;
+  absl::Time converted = read_done;
+  TANDEM_ASSIGN_OR_RETURN(go, ConvertAndWrite(record, s, written, &converted));
+  if (!go) return absl::OkStatus();
   const absl::Time written_at = deps_.clock->Now();
   TANDEM_LOG(Info, "pre_copy_written")
       .With("customer_id", customer)
-      .With("rows", applied)
+      .With("rows", s.rows_written)
       .With("read_s", absl::ToDoubleSeconds(read_done - start))
       .With("convert_s", absl::ToDoubleSeconds(converted - read_done))
       .With("write_s", absl::ToDoubleSeconds(written_at - converted));
-  s.mirror = MirrorOf(s.desired);
-  // Rows created natively on the target that came back have ids now: the
-  // conversion is made again with them, against what the side holds.
-  if (s.desired.RowCount() > 0 && HasPlaceholders(s.desired)) {
-    absl::Status again = deps_.dbs[kSourceSide]->pool().Run(
-        "reload id map", [&](sql::Connection& conn) {
-          return deps_.dbs[kSourceSide]->LoadIdMap(conn, customer, &s.ids);
-        });
-    absl::StatusOr<CustomerRows> now;
-    if (again.ok()) {
-      absl::StatusOr<MysqlPool::Lease> conn = s.write_db->pool().Acquire();
-      again = conn.status();
-      if (conn.ok()) {
-        now = s.write_db->ReadCustomer(**conn, customer,
-                                       s.write_db->CustomerTables(false));
-        again = now.status();
-      }
-    }
-    if (again.ok()) {
-      absl::StatusOr<DesiredState> redone = s.converter->Convert(s.read, *now);
-      again = redone.status();
-      if (redone.ok()) s.desired = *std::move(redone);
-    }
-    if (!again.ok()) {
-      return Fail(record, KindOfWrite(again), std::string(again.message()),
-                  true);
-    }
-    s.mirror = MirrorOf(s.desired);
-  }
+  TANDEM_ASSIGN_OR_RETURN(go, RedoPlaceholders(record, s));
+  if (!go) return absl::OkStatus();
   if (absl::Status f = Fault("after_pre_copy", customer); !f.ok()) {
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                 std::string(f.message()), true);
@@ -318,51 +283,12 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
   // cutover.
   TANDEM_ASSIGN_OR_RETURN(bool stop, AwaitGate(record, s));
   if (stop) return absl::OkStatus();
-  // Catch up while the customer keeps being served.
-  int64_t changed = 0;
   int rounds = 0;
-  while (true) {
-    TANDEM_ASSIGN_OR_RETURN(bool halt, Interrupted(record));
-    if (halt) return absl::OkStatus();
-    absl::StatusOr<MysqlPool::Lease> conn = s.read_db->pool().Acquire();
-    if (!conn.ok()) {
-      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                  std::string(conn.status().message()), true);
-    }
-    if (absl::Status f = Fault("before_catch_up", customer); !f.ok()) {
-      return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                  std::string(f.message()), true);
-    }
-    absl::Status caught = CatchUp(s, **conn, nullptr, &changed);
-    if (!caught.ok()) {
-      return Fail(record, KindOfWrite(caught), std::string(caught.message()),
-                  true);
-    }
-    ++rounds;
-    if (changed <= options_.converged_rows) break;
-    if (rounds >= options_.max_catch_up_rounds) {
-      return Fail(record, v1::FAILURE_KIND_NOT_CONVERGED,
-                  absl::StrCat("still ", changed, " rows changed after ",
-                               rounds, " catch-up rounds (the cutover allows ",
-                               options_.converged_rows, ")"),
-                  true);
-    }
-  }
+  TANDEM_ASSIGN_OR_RETURN(go, CatchUpRounds(record, s, &rounds));
+  if (!go) return absl::OkStatus();
   const absl::Time caught_up = deps_.clock->Now();
-  // The hashes of the rows the catch-up converted again, computed now
-  // rather than while the customer is held.
-  HashRows(s.desired);
-  // The tail's baseline, saved now so the cutover writes only what moves.
-  s.saved_marks = Baseline(*deps_.mapping, s.direction, s.read);
-  absl::Status marked = s.write_db->pool().Transaction(
-      "save baseline", [&](sql::Connection& conn) {
-        return s.write_db->SaveMarks(conn, customer, s.saved_marks, true);
-      });
-  if (!marked.ok()) {
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(marked.message()), true);
-  }
-  record.item.set_rows_copied(s.rows_written);
+  TANDEM_ASSIGN_OR_RETURN(go, FinishCopy(record, s));
+  if (!go) return absl::OkStatus();
   const absl::Time done = deps_.clock->Now();
   TANDEM_LOG(Info, "pre_copy_caught_up")
       .With("customer_id", customer)
@@ -376,6 +302,218 @@ absl::Status Mover::PreCopy(ItemRecord& record, Session& s) {
   deps_.metrics->Phase("pre_copy_hash", done - caught_up);
   deps_.metrics->Phase("pre_copy", done - start);
   return Store(record, v1::ITEM_STATE_CUTOVER);
+}
+
+absl::StatusOr<bool> Mover::Stopped(absl::Status failed) {
+  if (!failed.ok()) return failed;
+  return false;
+}
+
+absl::StatusOr<bool> Mover::ReadForCopy(ItemRecord& record, Session& s,
+                                        CustomerRows* written) {
+  const int64_t customer = record.item.customer_id();
+  // A consistent snapshot of the customer on the side it is on.
+  {
+    absl::StatusOr<Txn> snapshot = Txn::Begin(s.read_db->pool());
+    if (!snapshot.ok()) return snapshot.status();
+    absl::StatusOr<CustomerRows> read = s.read_db->ReadCustomer(
+        snapshot->conn(), customer, s.read_db->CustomerTables(true),
+        &s.read_hashes);
+    if (!read.ok()) {
+      return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                          std::string(read.status().message()), false));
+    }
+    s.read = *std::move(read);
+    snapshot->Rollback();
+  }
+  const TableRows* customers = s.read.Find(
+      deps_.mapping->customer(Mapping::ReadSide(s.direction)).table);
+  if (customers == nullptr || customers->rows.empty()) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_CUSTOMER_NOT_FOUND,
+                        absl::StrCat("customer ", customer, " has no rows on ",
+                                     s.read_db->database()),
+                        false));
+  }
+  absl::StatusOr<CustomerRows> found = absl::UnavailableError("");
+  {
+    absl::StatusOr<MysqlPool::Lease> conn = s.write_db->pool().Acquire();
+    found = conn.ok() ? s.write_db->ReadCustomer(
+                            **conn, customer, s.write_db->CustomerTables(false))
+                      : absl::StatusOr<CustomerRows>(conn.status());
+  }
+  if (!found.ok()) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(found.status().message()), false));
+  }
+  *written = *std::move(found);
+  return true;
+}
+
+absl::StatusOr<bool> Mover::ConvertAndWrite(ItemRecord& record, Session& s,
+                                            const CustomerRows& written,
+                                            absl::Time* converted) {
+  const int64_t customer = record.item.customer_id();
+  BuildConverterFor(*deps_.mapping, deps_.schemas, s, written,
+                    record.options.allow_rounding(), true);
+  // Each table is written as soon as it is converted, while the next ones
+  // convert (the server writes, this thread converts).
+  ParallelWriter writer(*s.write_db, customer, options_.copy_connections);
+  std::set<std::string> handed;
+  std::vector<std::pair<std::string, int64_t>> rows;  // for the metrics
+  auto hand_over = [&](const std::string& table, const DesiredState& state) {
+    if (handed.count(table) ||
+        std::find(s.write_order.begin(), s.write_order.end(), table) ==
+            s.write_order.end()) {
+      return;
+    }
+    handed.insert(table);
+    for (TableChanges& t : Diff(state, written, {table}).tables) {
+      rows.emplace_back(t.info->name, static_cast<int64_t>(t.upserts.size() +
+                                                           t.deletes.size()));
+      writer.Add(std::move(t));
+    }
+  };
+  absl::StatusOr<DesiredState> desired =
+      s.converter->Convert(s.read, written, hand_over);
+  if (!desired.ok()) {
+    // Tables converted before the failure may have been written.
+    writer.Abort();
+    return Stopped(Fail(record, v1::FAILURE_KIND_TRANSFORM_ERROR,
+                        std::string(desired.status().message()),
+                        !handed.empty()));
+  }
+  // The state's rows stay where the writers read them (moving the state
+  // moves no row).
+  s.desired = *std::move(desired);
+  AddWarnings(s.desired, &record.item);
+  for (const std::string& table : s.write_order) hand_over(table, s.desired);
+  *converted = deps_.clock->Now();
+  // While the writers finish: the rows' hashes (the verifier's), the
+  // mirror (the catch-up's) and the tail's baseline. The writers read only
+  // the rows' values, which none of this changes.
+  HashRows(s.desired);
+  s.mirror = MirrorOf(s.desired);
+  s.saved_marks = Baseline(*deps_.mapping, s.direction, s.read);
+  absl::Status marked = s.write_db->pool().Transaction(
+      "save baseline", [&](sql::Connection& conn) {
+        return s.write_db->SaveMarks(conn, customer, s.saved_marks, true);
+      });
+  int64_t applied = 0;
+  absl::Status wrote = writer.Finish(&applied);
+  if (!wrote.ok()) {
+    return Stopped(
+        Fail(record, KindOfWrite(wrote), std::string(wrote.message()), true));
+  }
+  if (!marked.ok()) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(marked.message()), true));
+  }
+  for (const auto& [table, n] : rows) deps_.metrics->RowsWritten(table, n);
+  s.rows_written += applied;
+  return true;
+}
+
+absl::StatusOr<bool> Mover::RedoPlaceholders(ItemRecord& record, Session& s) {
+  // Rows created natively on the side written that came back have ids
+  // now: the conversion is made again with them, against what the side
+  // holds.
+  if (s.desired.RowCount() == 0 || !HasPlaceholders(s.desired)) return true;
+  const int64_t customer = record.item.customer_id();
+  absl::Status again = deps_.dbs[kSourceSide]->pool().Run(
+      "reload id map", [&](sql::Connection& conn) {
+        return deps_.dbs[kSourceSide]->LoadIdMap(conn, customer, &s.ids);
+      });
+  absl::StatusOr<CustomerRows> now;
+  if (again.ok()) {
+    absl::StatusOr<MysqlPool::Lease> conn = s.write_db->pool().Acquire();
+    again = conn.status();
+    if (conn.ok()) {
+      now = s.write_db->ReadCustomer(**conn, customer,
+                                     s.write_db->CustomerTables(false));
+      again = now.status();
+    }
+  }
+  if (again.ok()) {
+    absl::StatusOr<DesiredState> redone = s.converter->Convert(s.read, *now);
+    again = redone.status();
+    if (redone.ok()) s.desired = *std::move(redone);
+  }
+  if (!again.ok()) {
+    return Stopped(
+        Fail(record, KindOfWrite(again), std::string(again.message()), true));
+  }
+  s.mirror = MirrorOf(s.desired);
+  return true;
+}
+
+absl::StatusOr<bool> Mover::CatchUpRounds(ItemRecord& record, Session& s,
+                                          int* rounds) {
+  // Catch up while the customer keeps being served.
+  const int64_t customer = record.item.customer_id();
+  int64_t changed = 0;
+  while (true) {
+    TANDEM_ASSIGN_OR_RETURN(bool halt, Interrupted(record));
+    if (halt) return false;
+    absl::StatusOr<MysqlPool::Lease> conn = s.read_db->pool().Acquire();
+    if (!conn.ok()) {
+      return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                          std::string(conn.status().message()), true));
+    }
+    if (absl::Status f = Fault("before_catch_up", customer); !f.ok()) {
+      return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                          std::string(f.message()), true));
+    }
+    absl::Status caught = CatchUp(s, **conn, nullptr, &changed);
+    if (!caught.ok()) {
+      return Stopped(Fail(record, KindOfWrite(caught),
+                          std::string(caught.message()), true));
+    }
+    ++*rounds;
+    if (changed <= options_.converged_rows) return true;
+    if (*rounds >= options_.max_catch_up_rounds) {
+      return Stopped(
+          Fail(record, v1::FAILURE_KIND_NOT_CONVERGED,
+               absl::StrCat("still ", changed, " rows changed after ", *rounds,
+                            " catch-up rounds (the cutover allows ",
+                            options_.converged_rows, ")"),
+               true));
+    }
+  }
+}
+
+absl::StatusOr<bool> Mover::FinishCopy(ItemRecord& record, Session& s) {
+  // The hashes of the rows the catch-up converted again, computed now
+  // rather than while the customer is held.
+  HashRows(s.desired);
+  // The tail's baseline as the catch-up left it, saved now so the cutover
+  // writes only what moves. Usually what the copy saved; otherwise only
+  // the marks that changed are written (all of them when one went away).
+  BillingDb::Marks now = Baseline(*deps_.mapping, s.direction, s.read);
+  if (now != s.saved_marks) {
+    bool removed = false;
+    BillingDb::Marks moved;
+    for (const auto& [mark, value] : s.saved_marks) {
+      removed = removed || !now.count(mark);
+    }
+    for (const auto& [mark, value] : now) {
+      auto saved = s.saved_marks.find(mark);
+      if (saved == s.saved_marks.end() || saved->second != value) {
+        moved[mark] = value;
+      }
+    }
+    absl::Status marked = s.write_db->pool().Transaction(
+        "save baseline", [&](sql::Connection& conn) {
+          return s.write_db->SaveMarks(conn, record.item.customer_id(),
+                                       removed ? now : moved, removed);
+        });
+    if (!marked.ok()) {
+      return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                          std::string(marked.message()), true));
+    }
+    s.saved_marks = std::move(now);
+  }
+  record.item.set_rows_copied(s.rows_written);
+  return true;
 }
 
 absl::Status Mover::Cutover(ItemRecord& record,
