@@ -61,6 +61,8 @@ ABSL_FLAG(int, cutover_timeout_ms, 5000,
 ABSL_FLAG(int, tail_window_s, 300,
           "How long late writes on the old system are carried after a flip.");
 ABSL_FLAG(int, tail_interval_ms, 1000, "How often the tail looks for them.");
+ABSL_FLAG(int, tail_threads, 4,
+          "Threads that run the tail passes of flipped customers.");
 ABSL_FLAG(int, late_write_check_interval_s, 60,
           "How often customers moved in the last day are checked for writes "
           "on the old system after their tail window (an alarm).");
@@ -129,6 +131,7 @@ absl::StatusOr<tandem::migrator::MigratorServerOptions> OptionsFromFlags() {
       o.catalog_token, ReadFileFlag("catalog_token_file", FileKind::kSecret));
   o.backend.worker = ReplicaName();
   o.backend.parallelism = absl::GetFlag(FLAGS_parallelism);
+  o.backend.tail_threads = absl::GetFlag(FLAGS_tail_threads);
   o.backend.item_lease = absl::Milliseconds(absl::GetFlag(FLAGS_item_lease_ms));
   o.backend.sentinel_interval =
       absl::Seconds(absl::GetFlag(FLAGS_late_write_check_interval_s));

@@ -54,18 +54,19 @@ absl::Status MigratorServer::OpenDatabases(MigratorServerOptions& options) {
   options.target_db.name = "target";
   // Each worker holds up to copy_connections + 1 connections of a billing
   // server at once (the parallel writes of its copy and its fence, or its
-  // snapshot read); the tail, the sentinel and the load probe one each.
-  // Fewer, and workers wait for connections until they fail.
+  // snapshot read); each tail thread, the sentinel and the load probe one
+  // each. Fewer, and workers wait for connections until they fail.
+  const int tail_threads = std::max(1, options.backend.tail_threads);
   const int needed = std::max(0, options.backend.parallelism) *
                          (std::max(1, options.mover.copy_connections) + 1) +
-                     3;
+                     tail_threads + 2;
   options.source_db.pool_size = std::max(options.source_db.pool_size, needed);
   options.target_db.pool_size = std::max(options.target_db.pool_size, needed);
-  // The control database: each worker's item updates and lease renewals,
-  // and the loop's claims, the governor and the RPCs.
+  // The control database: each worker's and tail thread's item updates,
+  // and the loop's claims and lease renewals, the governor and the RPCs.
   options.control_db.pool_size =
       std::max(options.control_db.pool_size,
-               std::max(0, options.backend.parallelism) + 4);
+               std::max(0, options.backend.parallelism) + tail_threads + 4);
   TANDEM_ASSIGN_OR_RETURN(
       control_,
       MysqlPool::Create(options.control_db, registry_.get(), "migrator"));

@@ -41,6 +41,7 @@
 #include "absl/strings/str_join.h"
 #include "bench/migrator/charging_load.h"
 #include "bench/migrator/portal_load.h"
+#include "bench/migrator/registry_figures.h"
 #include "router/client/route_cache.h"
 #include "testbed/traffic/charging.h"
 #include "testbed/traffic/ledger_check.h"
@@ -339,46 +340,6 @@ void StartLoads(MigratorEnv& env, World& w, const Groups& g, FlipWatch& flips,
   loads.moving_portal.Start(port, g.moving_portal, rate, 4);
 }
 
-// The proxy's own account of the run, from its metrics registry.
-struct ProxyFigures {
-  int64_t held = 0;  // holds that ended (released or timed out)
-  double held_seconds = 0;
-  int64_t hold_timeouts = 0;  // answered 503
-  int64_t hold_rejected = 0;  // refused: the hold queue was full
-  int64_t answered_5xx = 0;
-  int64_t exported_replays = 0;
-};
-
-ProxyFigures ReadProxy(prometheus::Registry& registry) {
-  ProxyFigures f;
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    for (const prometheus::ClientMetric& m : family.metric) {
-      auto label = [&](const char* name) -> std::string {
-        for (const auto& l : m.label) {
-          if (l.name == name) return l.value;
-        }
-        return "";
-      };
-      const auto count = static_cast<int64_t>(m.counter.value);
-      if (family.name == "tandem_proxy_hold_duration_seconds") {
-        f.held += static_cast<int64_t>(m.histogram.sample_count);
-        f.held_seconds += m.histogram.sample_sum;
-      } else if (family.name == "tandem_proxy_hold_timeouts_total") {
-        f.hold_timeouts += count;
-      } else if (family.name == "tandem_proxy_hold_outcomes_total" &&
-                 label("outcome") == "capacity") {
-        f.hold_rejected += count;
-      } else if (family.name == "tandem_proxy_requests_total" &&
-                 label("code") == "5xx") {
-        f.answered_5xx += count;
-      } else if (family.name == "tandem_proxy_exported_replays_total") {
-        f.exported_replays += count;
-      }
-    }
-  }
-  return f;
-}
-
 // The ledger checker's verdict over both ledgers, asking the router who
 // holds each customer; `error` set when a check could not run.
 struct Verdict {
@@ -447,6 +408,7 @@ struct Run {
   double insert_rate = 0;
   ItemFigures items;
   ProxyFigures proxy;
+  std::map<std::string, PhaseFigure> phases;
   Verdict verdict;
 };
 
@@ -686,8 +648,8 @@ std::string Report(const Run& r, const Loads& l) {
       absl::GetFlag(FLAGS_charging_rate), r.groups.others_charged.size(),
       absl::GetFlag(FLAGS_baseline_seconds));
   absl::StrAppend(&out, TargetsSection(r, l), "\n", BatchSection(r), "\n",
-                  PortalSection(r, l), "\n", ChargingSection(r, l), "\n",
-                  LedgerSection(r));
+                  PhaseSection(r.phases), "\n", PortalSection(r, l), "\n",
+                  ChargingSection(r, l), "\n", LedgerSection(r));
   return out;
 }
 
@@ -781,6 +743,7 @@ int Main() {
   Loads loads;
   MoveUnderLoad(*env, **server, *world, r, loads);
   r.proxy = ReadProxy(world->portal->proxy->registry());
+  r.phases = ReadPhases((*server)->registry());
   r.verdict = CheckLedgers(*env, *world);
   std::string report = Report(r, loads);
   std::ofstream(absl::GetFlag(FLAGS_report)) << report;

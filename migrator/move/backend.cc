@@ -1,5 +1,7 @@
 #include "migrator/move/backend.h"
 
+#include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "common/log.h"
@@ -61,6 +63,8 @@ Backend::~Backend() { Stop(absl::Seconds(5)); }
 
 void Backend::Start() {
   loop_ = std::thread([this] { Loop(); });
+  tail_loop_ = std::thread([this] { TailLoop(); });
+  sentinel_loop_ = std::thread([this] { SentinelLoop(); });
 }
 
 void Backend::Wake() {
@@ -80,6 +84,8 @@ void Backend::Stop(absl::Duration grace) {
     stopping_ = true;
   }
   if (loop_.joinable()) loop_.join();
+  if (tail_loop_.joinable()) tail_loop_.join();
+  if (sentinel_loop_.joinable()) sentinel_loop_.join();
   // Let items in flight finish their current run.
   const absl::Time deadline = clock_.Now() + grace;
   std::map<std::pair<int64_t, int64_t>, std::thread> threads;
@@ -125,10 +131,26 @@ void Backend::Loop() {
       policy_->Tick(busy, woken);
     }
     ClaimAndStart();
-    TailPasses();
     RenewLeases();
-    Sentinel();
   }
+}
+
+bool Backend::AwaitDue(const absl::Time* last, absl::Duration interval) {
+  absl::MutexLock lock(&mu_);
+  auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return stopping_;
+  };
+  clock_.AwaitWithDeadline(mu_, absl::Condition(&stopping),
+                           *last + interval);
+  return !stopping_;
+}
+
+void Backend::TailLoop() {
+  while (AwaitDue(&last_tail_, options_.tail_interval)) TailPasses();
+}
+
+void Backend::SentinelLoop() {
+  while (AwaitDue(&last_sentinel_, options_.sentinel_interval)) Sentinel();
 }
 
 void Backend::Sentinel() {
@@ -275,17 +297,39 @@ void Backend::TailPasses() {
     for (auto& [key, record] : tailing_) due.emplace_back(key, record);
   }
   mover_->SetTailBacklog(static_cast<int64_t>(due.size()));
-  for (auto& [key, record] : due) {
-    WorkerContext context = ContextFor(record);
-    ScopedWorkerContext scope(&context);
-    absl::Status status = mover_->TailPass(record);
-    absl::MutexLock lock(&mu_);
-    if (status.code() == absl::StatusCode::kAborted ||
-        IsTerminal(record.item.state())) {
-      tailing_.erase(key);
-    } else if (tailing_.count(key)) {
-      tailing_[key] = record;
+  const absl::Time round_start = clock_.Now();
+  // Each thread takes the next customer until none is left (or the back
+  // end stops: the rest wait for the next claim).
+  std::atomic<size_t> next{0};
+  auto work = [this, &due, &next] {
+    for (size_t i = next++; i < due.size(); i = next++) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return;
+      }
+      TailPass(due[i].first, due[i].second);
     }
+  };
+  std::vector<std::thread> helpers;
+  const size_t threads = std::min<size_t>(
+      due.size(), static_cast<size_t>(std::max(1, options_.tail_threads)));
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& t : helpers) t.join();
+  mover_->TailRoundTook(clock_.Now() - round_start);
+}
+
+void Backend::TailPass(const std::pair<int64_t, int64_t>& key,
+                       ItemRecord& record) {
+  WorkerContext context = ContextFor(record);
+  ScopedWorkerContext scope(&context);
+  absl::Status status = mover_->TailPass(record);
+  absl::MutexLock lock(&mu_);
+  if (status.code() == absl::StatusCode::kAborted ||
+      IsTerminal(record.item.state())) {
+    tailing_.erase(key);
+  } else if (tailing_.count(key)) {
+    tailing_[key] = record;
   }
 }
 
@@ -298,17 +342,20 @@ void Backend::RenewLeases() {
     for (auto& [key, record] : advancing_) held.push_back(record);
     for (auto& [key, record] : tailing_) held.push_back(record);
   }
-  for (const ItemRecord& record : held) {
-    absl::Status s = store_->RenewLease(
-        record, absl::ToInt64Milliseconds(options_.item_lease));
-    if (s.code() == absl::StatusCode::kAborted && policy_ != nullptr) {
-      policy_->LeaseLost("renewal");
-    }
-    if (!s.ok()) {
-      TANDEM_LOG(Warning, "lease_renewal_failed")
-          .With("customer_id", record.item.customer_id())
-          .With("error", s.ToString());
-    }
+  if (held.empty()) return;
+  absl::StatusOr<std::vector<size_t>> lost = store_->RenewLeases(
+      held, absl::ToInt64Milliseconds(options_.item_lease));
+  if (!lost.ok()) {
+    TANDEM_LOG(Warning, "lease_renewal_failed")
+        .With("items", held.size())
+        .With("error", lost.status().ToString());
+    return;
+  }
+  for (size_t i : *lost) {
+    if (policy_ != nullptr) policy_->LeaseLost("renewal");
+    TANDEM_LOG(Warning, "lease_renewal_failed")
+        .With("customer_id", held[i].item.customer_id())
+        .With("error", "the claim was lost");
   }
 }
 

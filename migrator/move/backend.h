@@ -50,6 +50,10 @@ struct BackendOptions {
   // How long a claim lasts without renewal; renewed every third of it.
   absl::Duration item_lease = absl::Seconds(30);
   absl::Duration tail_interval = absl::Seconds(1);
+  // Threads that run a round of tail passes (one customer each at a time).
+  // The tail runs beside the claims: a long round never delays new
+  // customers.
+  int tail_threads = 4;
   // How often, and for how long after their tail window, finished customers
   // are checked for writes that landed on the old system too late.
   absl::Duration sentinel_interval = absl::Seconds(60);
@@ -80,7 +84,15 @@ class Backend {
   void Loop();
   void ClaimAndStart();
   void RunItem(ItemRecord record);
+  // Waits until `interval` after `*last` (guarded by mu_); false when the
+  // back end stops first.
+  bool AwaitDue(const absl::Time* last, absl::Duration interval);
+  // The tail's and the sentinel's own loops, beside the claims: a long
+  // round of either never delays new customers, nor each other.
+  void TailLoop();
+  void SentinelLoop();
   void TailPasses();
+  void TailPass(const std::pair<int64_t, int64_t>& key, ItemRecord& record);
   void RenewLeases();
   // The context a worker writes under for `record` (fenced by its claim,
   // paced by its batch).
@@ -111,6 +123,8 @@ class Backend {
   absl::Time last_renew_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_sentinel_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread loop_;
+  std::thread tail_loop_;
+  std::thread sentinel_loop_;
 };
 
 }  // namespace tandem::migrator

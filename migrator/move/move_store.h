@@ -114,6 +114,13 @@ class MoveStore {
   virtual absl::Status RenewLease(const ItemRecord& record,
                                   int64_t lease_ms) = 0;
 
+  // Extends the leases of the items in `records` the worker holds, in a
+  // few statements however many there are. Returns the positions in
+  // `records` of the items it no longer holds (their epoch is stale):
+  // those are not extended.
+  virtual absl::StatusOr<std::vector<size_t>> RenewLeases(
+      const std::vector<ItemRecord>& records, int64_t lease_ms) = 0;
+
   // Stores `record` (state, public view, resume data) if the worker still
   // holds it with the record's epoch and the state change is legal.
   // ABORTED when the claim was lost; FAILED_PRECONDITION for an illegal

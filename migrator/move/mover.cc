@@ -415,14 +415,18 @@ absl::Status Mover::Advance(ItemRecord& record) {
         if (stop) break;
         TANDEM_RETURN_IF_ERROR(Plan(record));
         if (record.item.state() != v1::ITEM_STATE_PRE_COPY) break;
+        const absl::Time opened = deps_.clock->Now();
         absl::StatusOr<std::unique_ptr<Session>> session = NewSession(record);
         if (!session.ok()) {
           return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                       std::string(session.status().message()), false);
         }
+        deps_.metrics->Phase("session", deps_.clock->Now() - opened);
         TANDEM_RETURN_IF_ERROR(PreCopy(record, **session));
         if (record.item.state() != v1::ITEM_STATE_CUTOVER) break;
+        const absl::Time cutover_start = deps_.clock->Now();
         TANDEM_RETURN_IF_ERROR(Cutover(record, *session));
+        deps_.metrics->Phase("cutover", deps_.clock->Now() - cutover_start);
         break;
       }
       case v1::ITEM_STATE_CUTOVER:

@@ -155,6 +155,10 @@ class Mover {
   // Reports how many customers are in their tail window.
   void SetTailBacklog(int64_t customers) { deps_.metrics->Tailing(customers); }
 
+  // Observes how long one round of tail passes over every tailing customer
+  // took (the round delays the claims of new customers behind it).
+  void TailRoundTook(absl::Duration d) { deps_.metrics->Phase("tail_round", d); }
+
   // Counts writes found after a tail window in the alarm metric.
   void ReportLateWritesAfterWindow(int64_t writes) {
     deps_.metrics->LateWrites(0, writes);

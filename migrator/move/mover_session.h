@@ -2,7 +2,9 @@
 // and the small transaction helper the cutover uses. Not a public interface.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -41,6 +43,10 @@ struct Mover::Session {
   // Tables of the side written, in the order changes are applied.
   std::vector<std::string> write_order;
   int64_t rows_written = 0;
+  // The tail's probe as its last complete pass found it: the digests of the
+  // old side's tables that late writes can touch (append-only tables and
+  // balance holders). Unchanged, a pass has nothing to carry.
+  std::optional<std::map<std::string, HashTotal>> tail_totals;
 };
 
 // A transaction on a borrowed connection that rolls back unless committed.

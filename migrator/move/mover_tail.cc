@@ -3,9 +3,14 @@
 // verification of a customer.
 #include <mysql_connection.h>
 
+#include <map>
+#include <set>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
+#include "common/mysql_results.h"
 #include "common/status_macros.h"
 #include "migrator/engine/values.h"
 #include "migrator/move/item_states.h"
@@ -38,6 +43,23 @@ const ColumnSpec* SpecFor(const Mapping& m, Direction direction,
     }
   }
   return nullptr;
+}
+
+// The tables of the side read whose late writes the tail carries:
+// append-only tables (new rows) and the holders of additive columns
+// (balances and usage: their changes), as the cutover's baseline names them.
+std::vector<std::string> TailTables(const Mapping& m, Direction direction) {
+  std::set<std::string> tables;
+  for (const TableMapping& t : m.tables(direction)) {
+    bool additive = false;
+    for (const ColumnSpec& c : t.columns) additive = additive || c.additive;
+    if (t.append_only || additive) tables.insert(t.from);
+  }
+  const SchemaSide side = Mapping::ReadSide(direction);
+  for (const BalanceSpec& b : m.balances()) {
+    tables.insert(b.v[side].holder_table);
+  }
+  return std::vector<std::string>(tables.begin(), tables.end());
 }
 
 }  // namespace
@@ -258,6 +280,7 @@ absl::StatusOr<std::unique_ptr<Mover::Session>> Mover::NewTailSession(
 
 absl::Status Mover::TailPass(ItemRecord& record) {
   const int64_t customer = record.item.customer_id();
+  const absl::Time start = deps_.clock->Now();
   Session* s = nullptr;
   {
     absl::MutexLock lock(&mu_);
@@ -274,13 +297,28 @@ absl::Status Mover::TailPass(ItemRecord& record) {
     s = (tails_[customer] = std::move(fresh)).get();
   }
   if (absl::Status f = Fault("tail_pass", customer); !f.ok()) return f;
-  absl::StatusOr<int64_t> carried = CarryLateWrites(record, *s, false);
+  // The probe is read before anything is carried: a write that lands after
+  // it is either carried now or changes the next probe.
+  const std::vector<std::string> tables =
+      TailTables(*deps_.mapping, record.direction);
+  absl::StatusOr<std::map<std::string, HashTotal>> probe =
+      RunReturning(s->read_db->pool(), "tail probe",
+                   [&](sql::Connection& conn) {
+                     return s->read_db->HashTotals(conn, customer, tables);
+                   });
+  absl::StatusOr<int64_t> carried =
+      !probe.ok() ? absl::StatusOr<int64_t>(probe.status())
+      : s->tail_totals == *probe
+          ? 0
+          : CarryLateWrites(record, *s, /*count_only=*/false);
   if (!carried.ok()) {
     TANDEM_LOG(Warning, "tail_pass_failed")
         .With("customer_id", customer)
         .With("error", carried.status().ToString());
     return carried.status();
   }
+  s->tail_totals = *std::move(probe);
+  deps_.metrics->Phase("tail_pass", deps_.clock->Now() - start);
   if (*carried > 0) {
     record.item.set_late_writes_carried(record.item.late_writes_carried() +
                                         *carried);

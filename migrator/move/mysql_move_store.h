@@ -37,6 +37,8 @@ class MysqlMoveStore final : public MoveStore {
       const std::string& worker, int64_t lease_ms,
       const ClaimLimits& limits) override;
   absl::Status RenewLease(const ItemRecord& record, int64_t lease_ms) override;
+  absl::StatusOr<std::vector<size_t>> RenewLeases(
+      const std::vector<ItemRecord>& records, int64_t lease_ms) override;
   absl::Status UpdateItem(const ItemRecord& record) override;
   absl::Status ReleaseItem(const ItemRecord& record) override;
   absl::Status MarkRolledBack(int64_t customer_id) override;
