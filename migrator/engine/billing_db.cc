@@ -343,6 +343,77 @@ absl::StatusOr<std::map<std::string, HashTotal>> BillingDb::HashTotals(
   return out;
 }
 
+absl::StatusOr<std::map<int64_t, std::map<std::string, HashTotal>>>
+BillingDb::ColumnDigests(
+    sql::Connection& conn, const std::vector<int64_t>& customers,
+    const std::map<std::string, std::vector<std::string>>& columns) const {
+  std::map<int64_t, std::map<std::string, HashTotal>> out;
+  if (customers.empty()) return out;
+  const std::string marks = absl::StrJoin(
+      std::vector<std::string>(customers.size(), "?"), ",");
+  std::vector<std::string> parts;
+  std::vector<std::string> names;
+  for (const auto& [name, wanted] : columns) {
+    const TableInfo* info = schema_->Find(name);
+    const OwnerSpec* owner = mapping_->OwnerOf(side_, name);
+    if (info == nullptr || owner == nullptr) continue;
+    // CONCAT_WS skips NULLs: each value is preceded by its length (-1 for
+    // NULL), as in HashExpression.
+    std::vector<std::string> args;
+    std::vector<std::string> cols = info->primary_key;
+    cols.insert(cols.end(), wanted.begin(), wanted.end());
+    for (const std::string& c : cols) {
+      const std::string col = absl::StrCat("t.", QuoteIdent(c));
+      args.push_back(absl::StrCat("IFNULL(LENGTH(", col, "), -1), ", col));
+    }
+    const std::string x =
+        absl::StrCat("CONCAT_WS('|', ", absl::StrJoin(args, ", "), ")");
+    const std::string who =
+        owner->direct() ? absl::StrCat("t.", QuoteIdent(owner->column))
+                        : absl::StrCat("v.", QuoteIdent(owner->via_owner));
+    const std::string from =
+        owner->direct()
+            ? absl::StrCat(Qualified(name), " AS t")
+            : absl::StrCat(Qualified(name), " AS t JOIN ",
+                           Qualified(owner->via_table), " AS v ON v.",
+                           QuoteIdent(owner->via_key), " = t.",
+                           QuoteIdent(owner->via_key));
+    parts.push_back(absl::StrCat("SELECT ", names.size(), ", ", who,
+                                 ", COUNT(*), BIT_XOR(CRC32(", x,
+                                 ")), BIT_XOR(CRC32C(", x, ")) FROM ", from,
+                                 " WHERE ", who, " IN (", marks,
+                                 ") GROUP BY ", who));
+    names.push_back(name);
+  }
+  for (int64_t c : customers) {
+    for (const std::string& name : names) out[c][name];
+  }
+  if (names.empty()) return out;
+  try {
+    Stmt ps(conn.prepareStatement(absl::StrJoin(parts, " UNION ALL ")));
+    int i = 1;
+    for (size_t t = 0; t < names.size(); ++t) {
+      for (int64_t c : customers) ps->setInt64(i++, c);
+    }
+    Rows rs(ps->executeQuery());
+    while (rs->next()) {
+      const int64_t t = rs->getInt64(1);
+      auto customer = out.find(rs->getInt64(2));
+      if (t < 0 || t >= static_cast<int64_t>(names.size()) ||
+          customer == out.end()) {
+        continue;
+      }
+      HashTotal& total = customer->second[names[t]];
+      total.rows = rs->getInt64(3);
+      total.high = rs->getUInt64(4);
+      total.low = rs->getUInt64(5);
+    }
+  } catch (const sql::SQLException& e) {
+    return MysqlErrorToStatus(e, "column digests");
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> BillingDb::KeysOf(
     sql::Connection& conn, int64_t customer_id,
     const std::string& table) const {

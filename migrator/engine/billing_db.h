@@ -123,6 +123,18 @@ class BillingDb {
       sql::Connection& conn, int64_t customer_id,
       const std::vector<std::string>& tables) const;
 
+  // A cheap digest, per customer of `customers` and per table of `columns`
+  // (table -> the columns whose changes matter; the key columns always
+  // count): the number of the customer's rows and a 64-bit digest (CRC32
+  // and CRC32C) of their keys and those columns. What the tail compares to
+  // know whether a customer has anything to carry, for many customers in
+  // one statement. A customer without rows in a table gets zeros; tables
+  // this side does not have are left out.
+  absl::StatusOr<std::map<int64_t, std::map<std::string, HashTotal>>>
+  ColumnDigests(sql::Connection& conn, const std::vector<int64_t>& customers,
+                const std::map<std::string, std::vector<std::string>>& columns)
+      const;
+
   // The keys of the customer's rows of `table` (an index scan, no hashing):
   // what the tail needs to find rows added to an append-only table.
   absl::StatusOr<std::vector<std::string>> KeysOf(

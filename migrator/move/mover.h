@@ -33,8 +33,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -127,6 +129,11 @@ struct MoverDeps {
 
 class Mover {
  public:
+  // The tail's probe of a flipped customer: the digests
+  // (BillingDb::ColumnDigests) of the old side's rows that late writes can
+  // change, by table.
+  using TailProbe = std::map<std::string, HashTotal>;
+
   Mover(MoverDeps deps, MoverOptions options);
   ~Mover();
 
@@ -146,7 +153,16 @@ class Mover {
 
   // One pass of the tail for an item in TAIL: carries late writes, and
   // finishes the item (DONE) once the window has ended.
-  absl::Status TailPass(ItemRecord& record);
+  // `probe`, when given, is the customer's probe read by ProbeTails: a pass
+  // whose probe has not moved since its last complete pass has nothing to
+  // carry and reads nothing. Without it, the pass reads its own.
+  absl::Status TailPass(ItemRecord& record, const TailProbe* probe = nullptr);
+
+  // The probes of the customers of `records` (items in TAIL), read on their
+  // old side in one statement per couple of hundred customers; a customer
+  // whose probe could not be read gets none (its pass reads its own).
+  std::vector<std::optional<TailProbe>> ProbeTails(
+      const std::vector<ItemRecord>& records);
 
   // For a DONE item: how many writes landed on the old system since its
   // tail window ended (not carried). Read-only.

@@ -46,7 +46,7 @@ struct Mover::Session {
   // The tail's probe as its last complete pass found it: the digests of the
   // old side's tables that late writes can touch (append-only tables and
   // balance holders). Unchanged, a pass has nothing to carry.
-  std::optional<std::map<std::string, HashTotal>> tail_totals;
+  std::optional<Mover::TailProbe> tail_totals;
 };
 
 // A transaction on a borrowed connection that rolls back unless committed.

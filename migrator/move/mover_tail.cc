@@ -3,7 +3,9 @@
 // verification of a customer.
 #include <mysql_connection.h>
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -45,21 +47,27 @@ const ColumnSpec* SpecFor(const Mapping& m, Direction direction,
   return nullptr;
 }
 
-// The tables of the side read whose late writes the tail carries:
-// append-only tables (new rows) and the holders of additive columns
-// (balances and usage: their changes), as the cutover's baseline names them.
-std::vector<std::string> TailTables(const Mapping& m, Direction direction) {
-  std::set<std::string> tables;
+// What the tail probes on the side read: the append-only tables (their
+// keys: new rows) and the holders of additive columns (balances and usage:
+// those columns), as the cutover's baseline names them.
+std::map<std::string, std::vector<std::string>> TailColumns(
+    const Mapping& m, Direction direction) {
+  std::map<std::string, std::set<std::string>> columns;
   for (const TableMapping& t : m.tables(direction)) {
-    bool additive = false;
-    for (const ColumnSpec& c : t.columns) additive = additive || c.additive;
-    if (t.append_only || additive) tables.insert(t.from);
+    if (t.append_only) columns[t.from];
+    for (const ColumnSpec& c : t.columns) {
+      if (c.additive) columns[t.from].insert(c.from);
+    }
   }
   const SchemaSide side = Mapping::ReadSide(direction);
   for (const BalanceSpec& b : m.balances()) {
-    tables.insert(b.v[side].holder_table);
+    columns[b.v[side].holder_table].insert(b.v[side].balance);
   }
-  return std::vector<std::string>(tables.begin(), tables.end());
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [table, set] : columns) {
+    out[table] = std::vector<std::string>(set.begin(), set.end());
+  }
+  return out;
 }
 
 }  // namespace
@@ -278,7 +286,43 @@ absl::StatusOr<std::unique_ptr<Mover::Session>> Mover::NewTailSession(
   return s;
 }
 
-absl::Status Mover::TailPass(ItemRecord& record) {
+std::vector<std::optional<Mover::TailProbe>> Mover::ProbeTails(
+    const std::vector<ItemRecord>& records) {
+  constexpr size_t kChunk = 200;
+  std::vector<std::optional<TailProbe>> out(records.size());
+  for (Direction d : {Direction::kMove, Direction::kRollback}) {
+    std::vector<size_t> of;
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (records[i].direction == d) of.push_back(i);
+    }
+    BillingDb* old_side = deps_.dbs[Mapping::ReadSide(d)];
+    const auto columns = TailColumns(*deps_.mapping, d);
+    for (size_t begin = 0; begin < of.size(); begin += kChunk) {
+      const size_t end = std::min(of.size(), begin + kChunk);
+      std::vector<int64_t> customers;
+      for (size_t j = begin; j < end; ++j) {
+        customers.push_back(records[of[j]].item.customer_id());
+      }
+      auto digests = RunReturning(
+          old_side->pool(), "tail probes", [&](sql::Connection& conn) {
+            return old_side->ColumnDigests(conn, customers, columns);
+          });
+      if (!digests.ok()) {
+        TANDEM_LOG(Warning, "tail_probe_failed")
+            .With("customers", customers.size())
+            .With("error", digests.status().ToString());
+        continue;
+      }
+      for (size_t j = begin; j < end; ++j) {
+        auto it = digests->find(records[of[j]].item.customer_id());
+        if (it != digests->end()) out[of[j]] = std::move(it->second);
+      }
+    }
+  }
+  return out;
+}
+
+absl::Status Mover::TailPass(ItemRecord& record, const TailProbe* probe) {
   const int64_t customer = record.item.customer_id();
   const absl::Time start = deps_.clock->Now();
   Session* s = nullptr;
@@ -298,27 +342,27 @@ absl::Status Mover::TailPass(ItemRecord& record) {
   }
   if (absl::Status f = Fault("tail_pass", customer); !f.ok()) return f;
   // The probe is read before anything is carried: a write that lands after
-  // it is either carried now or changes the next probe.
-  const std::vector<std::string> tables =
-      TailTables(*deps_.mapping, record.direction);
-  absl::StatusOr<std::map<std::string, HashTotal>> probe =
-      RunReturning(s->read_db->pool(), "tail probe",
-                   [&](sql::Connection& conn) {
-                     return s->read_db->HashTotals(conn, customer, tables);
-                   });
+  // it is either carried now or moves the next probe.
+  std::optional<TailProbe> read;
+  if (probe == nullptr) {
+    std::vector<std::optional<TailProbe>> one = ProbeTails({record});
+    if (!one[0].has_value()) {
+      return absl::UnavailableError("the tail probe could not be read");
+    }
+    read = std::move(one[0]);
+    probe = &*read;
+  }
+  const bool moved = !(s->tail_totals == *probe);
   absl::StatusOr<int64_t> carried =
-      !probe.ok() ? absl::StatusOr<int64_t>(probe.status())
-      : s->tail_totals == *probe
-          ? 0
-          : CarryLateWrites(record, *s, /*count_only=*/false);
+      moved ? CarryLateWrites(record, *s, /*count_only=*/false) : 0;
   if (!carried.ok()) {
     TANDEM_LOG(Warning, "tail_pass_failed")
         .With("customer_id", customer)
         .With("error", carried.status().ToString());
     return carried.status();
   }
-  s->tail_totals = *std::move(probe);
-  deps_.metrics->Phase("tail_pass", deps_.clock->Now() - start);
+  s->tail_totals = *probe;
+  if (moved) deps_.metrics->Phase("tail_carry", deps_.clock->Now() - start);
   if (*carried > 0) {
     record.item.set_late_writes_carried(record.item.late_writes_carried() +
                                         *carried);
