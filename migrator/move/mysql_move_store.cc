@@ -445,14 +445,18 @@ absl::Status MysqlMoveStore::UpdateItem(const ItemRecord& r) {
   return pool_->Transaction(
       "update item", [&](sql::Connection& conn) -> absl::Status {
         std::vector<std::unique_ptr<std::istringstream>> keep;
-        Stmt lock(conn.prepareStatement(
-            "SELECT state, epoch, worker FROM migrator_items WHERE "
-            "batch_id = ? AND customer_id = ? FOR UPDATE"));
+        // The database's clock read with the lock: one round trip less on
+        // every step of every customer.
+        Stmt lock(conn.prepareStatement(absl::StrCat(
+            "SELECT state, epoch, worker, ", kNow,
+            " FROM migrator_items WHERE batch_id = ? AND customer_id = ? FOR "
+            "UPDATE")));
         lock->setInt64(1, r.item.batch_id());
         lock->setInt64(2, r.item.customer_id());
         Rows rs(lock->executeQuery());
         if (!rs->next()) return absl::NotFoundError("no such item");
         const auto from = static_cast<ItemState>(rs->getInt(1));
+        const int64_t now = rs->getInt64(4);
         if (rs->getInt64(2) != r.epoch || rs->getString(3) != r.worker) {
           return absl::AbortedError(
               absl::StrCat("lost the claim on customer ", r.item.customer_id(),
@@ -464,7 +468,6 @@ absl::Status MysqlMoveStore::UpdateItem(const ItemRecord& r) {
               absl::StrCat("illegal item transition ", ItemStateName(from),
                            " -> ", ItemStateName(r.item.state())));
         }
-        const int64_t now = DbNow(conn);
         v1::BatchItem item = r.item;
         item.set_updated_at_unix_ms(now);
         item.set_flipped_at_unix_ms(r.flipped_at_ms);
