@@ -219,7 +219,24 @@ class Mover {
   absl::StatusOr<bool> FinishCopy(ItemRecord& record, Session& session);
   // A step's answer after Fail: false, or the error storing it.
   static absl::StatusOr<bool> Stopped(absl::Status failed);
+  // The cutover's steps: the route held MIGRATING under `lease`
+  // (HoldRoute); the customer fenced on the side read and the last changes
+  // written into the open `copy` (FinalCatchUp); the copy verified equal
+  // (VerifyBeforeFlip); the copy committed and the route flipped, the
+  // route as flipped returned, none when it failed (Flip); the tail begun
+  // (AfterFlip).
   absl::Status Cutover(ItemRecord& record, std::unique_ptr<Session>& session);
+  absl::StatusOr<bool> HoldRoute(ItemRecord& record, absl::Duration lease);
+  absl::StatusOr<bool> FinalCatchUp(ItemRecord& record, Session& session,
+                                    Txn& fence, Txn& copy);
+  absl::StatusOr<bool> VerifyBeforeFlip(ItemRecord& record, Session& session,
+                                        Txn& fence, Txn& copy);
+  absl::StatusOr<std::optional<::tandem::router::v1::Route>> Flip(
+      ItemRecord& record, Session& session, Txn& fence, Txn& copy,
+      absl::Time held_since, absl::Duration lease);
+  absl::Status AfterFlip(ItemRecord& record, std::unique_ptr<Session>& session,
+                         const ::tandem::router::v1::Route& flipped,
+                         absl::Time held_since);
   absl::Status CatchUp(Session& session, sql::Connection& read_conn,
                        sql::Connection* write_conn, int64_t* changed);
   absl::Status FinishFlip(ItemRecord& record);

@@ -3,6 +3,7 @@
 #include <mysql_connection.h>
 
 #include <deque>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -30,6 +31,20 @@ namespace rv1 = ::tandem::router::v1;
 ::tandem::common::v1::System Destination(Direction d) {
   return d == Direction::kMove ? ::tandem::common::v1::SYSTEM_TARGET
                                : ::tandem::common::v1::SYSTEM_SOURCE;
+}
+
+// The prefix of the request ids of this attempt's route changes: a retry
+// of the same change is recognised by the router.
+std::string RequestPrefix(const ItemRecord& record) {
+  return absl::StrCat("m", record.item.batch_id(), "-",
+                      record.item.customer_id(), "-", record.item.attempts());
+}
+
+// Why the route changes, for the router's audit.
+std::string MoveReason(const ItemRecord& record) {
+  return absl::StrCat(DirectionName(record.direction), " of customer ",
+                      record.item.customer_id(), " (batch ",
+                      record.item.batch_id(), ")");
 }
 
 std::string Summary(const Verification& v) {
@@ -519,51 +534,13 @@ absl::StatusOr<bool> Mover::FinishCopy(ItemRecord& record, Session& s) {
 absl::Status Mover::Cutover(ItemRecord& record,
                             std::unique_ptr<Session>& session) {
   Session& s = *session;
-  const int64_t customer = record.item.customer_id();
-  const Direction d = record.direction;
   const absl::Duration lease =
       record.options.cutover_timeout_ms() > 0
           ? absl::Milliseconds(record.options.cutover_timeout_ms())
           : options_.cutover_timeout;
-  absl::StatusOr<rv1::Route> route = deps_.router->GetRoute(customer);
-  if (!route.ok()) {
-    return Fail(record, v1::FAILURE_KIND_DEPENDENCY_UNAVAILABLE,
-                std::string(route.status().message()), true);
-  }
-  if (route->system() != Origin(d) ||
-      route->state() != rv1::ROUTE_STATE_STABLE) {
-    return Fail(record, v1::FAILURE_KIND_ROUTE_CONFLICT,
-                absl::StrCat("the route changed under the move (version ",
-                             route->version(), ")"),
-                true);
-  }
-  const std::string request = absl::StrCat(
-      "m", record.item.batch_id(), "-", customer, "-", record.item.attempts());
-  rv1::SetRouteRequest start;
-  start.set_customer_id(customer);
-  start.set_expected_version(route->version());
-  start.set_system(Origin(d));
-  start.set_state(rv1::ROUTE_STATE_MIGRATING);
-  start.set_lease_ms(absl::ToInt64Milliseconds(lease));
-  start.set_request_id(absl::StrCat(request, "-start"));
-  start.set_reason(absl::StrCat(DirectionName(d), " of customer ", customer,
-                                " (batch ", record.item.batch_id(), ")"));
-  const absl::Time held_since = deps_.clock->Now();
-  absl::StatusOr<rv1::Route> migrating = deps_.router->SetRoute(start);
-  if (!migrating.ok()) {
-    return Fail(record,
-                migrating.status().code() == absl::StatusCode::kAborted
-                    ? v1::FAILURE_KIND_ROUTE_CONFLICT
-                    : v1::FAILURE_KIND_DEPENDENCY_UNAVAILABLE,
-                std::string(migrating.status().message()), true);
-  }
-  record.migrating_version = migrating->version();
-  record.cutover_started_ms = absl::ToUnixMillis(held_since);
-  TANDEM_RETURN_IF_ERROR(Store(record, v1::ITEM_STATE_CUTOVER));
-  if (absl::Status f = Fault("after_migrating", customer); !f.ok()) {
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(f.message()), true);
-  }
+  TANDEM_ASSIGN_OR_RETURN(bool go, HoldRoute(record, lease));
+  if (!go) return absl::OkStatus();
+  const absl::Time held_since = absl::FromUnixMillis(record.cutover_started_ms);
   // The fence: the customer's row locked on the side it is on. Every writer
   // that follows the route locks it too, so from here nothing but
   // route-blind jobs changes the customer there (their writes are the
@@ -573,28 +550,86 @@ absl::Status Mover::Cutover(ItemRecord& record,
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                 std::string(fence.status().message()), true);
   }
-  absl::StatusOr<std::string> status =
-      s.read_db->LockCustomer(fence->conn(), customer);
-  if (!status.ok()) {
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(status.status().message()), true);
-  }
-  const SchemaSide read_side = Mapping::ReadSide(d);
-  if (*status == deps_.mapping->customer(read_side).exported) {
-    return Fail(record, v1::FAILURE_KIND_ROUTE_CONFLICT,
-                "the customer is marked exported on the side it is routed to",
-                true);
-  }
   absl::StatusOr<Txn> copy = Txn::Begin(s.write_db->pool(), false);
   if (!copy.ok()) {
     return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                 std::string(copy.status().message()), true);
   }
+  TANDEM_ASSIGN_OR_RETURN(go, FinalCatchUp(record, s, *fence, *copy));
+  if (!go) return absl::OkStatus();
+  TANDEM_ASSIGN_OR_RETURN(go, VerifyBeforeFlip(record, s, *fence, *copy));
+  if (!go) return absl::OkStatus();
+  TANDEM_ASSIGN_OR_RETURN(std::optional<rv1::Route> flipped,
+                          Flip(record, s, *fence, *copy, held_since, lease));
+  if (!flipped.has_value()) return absl::OkStatus();
+  return AfterFlip(record, session, *flipped, held_since);
+}
+
+absl::StatusOr<bool> Mover::HoldRoute(ItemRecord& record,
+                                      absl::Duration lease) {
+  const int64_t customer = record.item.customer_id();
+  const Direction d = record.direction;
+  absl::StatusOr<rv1::Route> route = deps_.router->GetRoute(customer);
+  if (!route.ok()) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_DEPENDENCY_UNAVAILABLE,
+                        std::string(route.status().message()), true));
+  }
+  if (route->system() != Origin(d) ||
+      route->state() != rv1::ROUTE_STATE_STABLE) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_ROUTE_CONFLICT,
+                        absl::StrCat("the route changed under the move "
+                                     "(version ",
+                                     route->version(), ")"),
+                        true));
+  }
+  rv1::SetRouteRequest start;
+  start.set_customer_id(customer);
+  start.set_expected_version(route->version());
+  start.set_system(Origin(d));
+  start.set_state(rv1::ROUTE_STATE_MIGRATING);
+  start.set_lease_ms(absl::ToInt64Milliseconds(lease));
+  start.set_request_id(absl::StrCat(RequestPrefix(record), "-start"));
+  start.set_reason(MoveReason(record));
+  const absl::Time held_since = deps_.clock->Now();
+  absl::StatusOr<rv1::Route> migrating = deps_.router->SetRoute(start);
+  if (!migrating.ok()) {
+    return Stopped(
+        Fail(record,
+             migrating.status().code() == absl::StatusCode::kAborted
+                 ? v1::FAILURE_KIND_ROUTE_CONFLICT
+                 : v1::FAILURE_KIND_DEPENDENCY_UNAVAILABLE,
+             std::string(migrating.status().message()), true));
+  }
+  record.migrating_version = migrating->version();
+  record.cutover_started_ms = absl::ToUnixMillis(held_since);
+  TANDEM_RETURN_IF_ERROR(Store(record, v1::ITEM_STATE_CUTOVER));
+  if (absl::Status f = Fault("after_migrating", customer); !f.ok()) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(f.message()), true));
+  }
+  return true;
+}
+
+absl::StatusOr<bool> Mover::FinalCatchUp(ItemRecord& record, Session& s,
+                                         Txn& fence, Txn& copy) {
+  const int64_t customer = record.item.customer_id();
+  const Direction d = record.direction;
+  absl::StatusOr<std::string> status =
+      s.read_db->LockCustomer(fence.conn(), customer);
+  if (!status.ok()) {
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(status.status().message()), true));
+  }
+  if (*status == deps_.mapping->customer(Mapping::ReadSide(d)).exported) {
+    return Stopped(Fail(
+        record, v1::FAILURE_KIND_ROUTE_CONFLICT,
+        "the customer is marked exported on the side it is routed to", true));
+  }
   int64_t changed = 0;
-  absl::Status caught = CatchUp(s, fence->conn(), &copy->conn(), &changed);
+  absl::Status caught = CatchUp(s, fence.conn(), &copy.conn(), &changed);
   if (!caught.ok()) {
-    return Fail(record, KindOfWrite(caught), std::string(caught.message()),
-                true);
+    return Stopped(Fail(record, KindOfWrite(caught),
+                        std::string(caught.message()), true));
   }
   BillingDb::Marks moved;
   for (const auto& [mark, value] : Baseline(*deps_.mapping, d, s.read)) {
@@ -603,52 +638,72 @@ absl::Status Mover::Cutover(ItemRecord& record,
       moved[mark] = value;
     }
   }
-  absl::Status marks = s.write_db->SaveMarks(copy->conn(), customer, moved,
+  absl::Status marks = s.write_db->SaveMarks(copy.conn(), customer, moved,
                                              /*replace_all=*/false);
   if (!marks.ok()) {
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(marks.message()), true);
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(marks.message()), true));
   }
   TANDEM_RETURN_IF_ERROR(Store(record, v1::ITEM_STATE_VERIFYING));
+  return true;
+}
+
+absl::StatusOr<bool> Mover::VerifyBeforeFlip(ItemRecord& record, Session& s,
+                                             Txn& fence, Txn& copy) {
+  const int64_t customer = record.item.customer_id();
   if (absl::Status f = Fault("before_verify", customer); !f.ok()) {
-    copy->Rollback();
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(f.message()), true);
+    copy.Rollback();
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(f.message()), true));
   }
-  Verifier verifier(*deps_.mapping, d, *s.read_db, *s.write_db, s.ids);
+  Verifier verifier(*deps_.mapping, record.direction, *s.read_db,
+                    *s.write_db, s.ids);
   absl::StatusOr<Verification> verification =
-      verifier.Verify(fence->conn(), copy->conn(), customer, s.desired,
+      verifier.Verify(fence.conn(), copy.conn(), customer, s.desired,
                       VerifyMode::kStrict, options_.max_differences);
   if (!verification.ok()) {
-    copy->Rollback();
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(verification.status().message()), true);
+    copy.Rollback();
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(verification.status().message()), true));
   }
   ToProtoVerification(*verification, record.item.mutable_verification(),
                       absl::ToUnixMillis(deps_.clock->Now()), false);
   if (!verification->equal) {
-    copy->Rollback();
-    fence->Rollback();
+    copy.Rollback();
+    fence.Rollback();
     deps_.metrics->VerificationFailed();
-    return Fail(record, v1::FAILURE_KIND_VERIFY_MISMATCH,
-                Summary(*verification), true);
+    return Stopped(Fail(record, v1::FAILURE_KIND_VERIFY_MISMATCH,
+                        Summary(*verification), true));
   }
   if (absl::Status f = Fault("before_flip", customer); !f.ok()) {
-    copy->Rollback();
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(f.message()), true);
+    copy.Rollback();
+    return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(f.message()), true));
   }
   // The route never points at data that was not verified equal.
   TANDEM_CHECK(verification->equal)
       << "customer " << customer << ": flip without an equal verification";
+  return true;
+}
+
+absl::StatusOr<std::optional<rv1::Route>> Mover::Flip(
+    ItemRecord& record, Session& s, Txn& fence, Txn& copy,
+    absl::Time held_since, absl::Duration lease) {
+  const int64_t customer = record.item.customer_id();
+  const Direction d = record.direction;
+  auto stopped = [](absl::Status failed)
+      -> absl::StatusOr<std::optional<rv1::Route>> {
+    if (!failed.ok()) return failed;
+    return std::nullopt;
+  };
   // The copy is complete and verified: it commits before the route points
   // at it, so the route never names a side without the customer's data.
   record.new_status = s.desired.customer_status;
   record.item.set_rows_copied(s.rows_written);
   TANDEM_RETURN_IF_ERROR(Store(record, v1::ITEM_STATE_VERIFYING));
-  if (absl::Status c = copy->Commit(); !c.ok()) {
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(c.message()), true);
+  if (absl::Status c = copy.Commit(); !c.ok()) {
+    return stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(c.message()), true));
   }
   // The new side's release, held across the flip: its writers wait on this
   // lock, then find the customer open.
@@ -662,34 +717,35 @@ absl::Status Mover::Cutover(ItemRecord& record,
                                              record.new_status);
   }
   if (!released.ok()) {
-    return Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
-                std::string(released.message()), true);
+    return stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
+                        std::string(released.message()), true));
   }
   rv1::SetRouteRequest flip;
   flip.set_customer_id(customer);
   flip.set_expected_version(record.migrating_version);
   flip.set_system(Destination(d));
   flip.set_state(rv1::ROUTE_STATE_STABLE);
-  flip.set_request_id(absl::StrCat(request, "-flip"));
-  flip.set_reason(start.reason());
+  flip.set_request_id(absl::StrCat(RequestPrefix(record), "-flip"));
+  flip.set_reason(MoveReason(record));
   absl::StatusOr<rv1::Route> flipped = deps_.router->SetRoute(flip);
   if (!flipped.ok()) {
     release->Rollback();
-    fence->Rollback();
+    fence.Rollback();
     const bool lease_ran_out =
         flipped.status().code() == absl::StatusCode::kFailedPrecondition ||
         deps_.clock->Now() - held_since >= lease;
-    return Fail(record,
-                lease_ran_out ? v1::FAILURE_KIND_CUTOVER_TIMEOUT
-                              : v1::FAILURE_KIND_ROUTE_CONFLICT,
-                std::string(flipped.status().message()), true);
+    return stopped(Fail(record,
+                        lease_ran_out ? v1::FAILURE_KIND_CUTOVER_TIMEOUT
+                                      : v1::FAILURE_KIND_ROUTE_CONFLICT,
+                        std::string(flipped.status().message()), true));
   }
-  const absl::Time flipped_at = deps_.clock->Now();
+  record.flipped_at_ms = absl::ToUnixMillis(deps_.clock->Now());
   // The old side refuses the customer from now on; then the new side lets
   // the writers that waited through.
   absl::Status exported = s.read_db->SetCustomerStatus(
-      fence->conn(), customer, deps_.mapping->customer(read_side).exported);
-  if (exported.ok()) exported = fence->Commit();
+      fence.conn(), customer,
+      deps_.mapping->customer(Mapping::ReadSide(d)).exported);
+  if (exported.ok()) exported = fence.Commit();
   absl::Status opened = release->Commit();
   if (!exported.ok() || !opened.ok()) {
     // The flip stands; the tail's first pass sets the statuses again.
@@ -697,13 +753,22 @@ absl::Status Mover::Cutover(ItemRecord& record,
         .With("customer_id", customer)
         .With("error", (!exported.ok() ? exported : opened).ToString());
   }
+  return *std::move(flipped);
+}
+
+absl::Status Mover::AfterFlip(ItemRecord& record,
+                              std::unique_ptr<Session>& session,
+                              const rv1::Route& flipped,
+                              absl::Time held_since) {
+  const int64_t customer = record.item.customer_id();
+  const Direction d = record.direction;
+  const absl::Time flipped_at = absl::FromUnixMillis(record.flipped_at_ms);
   (void)Fault("after_flip", customer);
   const absl::Duration held = flipped_at - held_since;
   deps_.metrics->Cutover(d, held);
   deps_.metrics->Finished(d, "moved");
   record.item.set_cutover_ms(absl::ToInt64Milliseconds(held));
-  record.item.set_route_version(flipped->version());
-  record.flipped_at_ms = absl::ToUnixMillis(flipped_at);
+  record.item.set_route_version(flipped.version());
   const absl::Duration window =
       record.options.tail_window_seconds() > 0
           ? absl::Seconds(record.options.tail_window_seconds())
@@ -713,8 +778,8 @@ absl::Status Mover::Cutover(ItemRecord& record,
       .With("customer_id", customer)
       .With("direction", DirectionName(d))
       .With("held_ms", absl::ToInt64Milliseconds(held))
-      .With("rows", s.rows_written)
-      .With("route_version", flipped->version());
+      .With("rows", session->rows_written)
+      .With("route_version", flipped.version());
   if (d == Direction::kRollback) {
     absl::Status marked = deps_.store->MarkRolledBack(customer);
     if (!marked.ok()) {

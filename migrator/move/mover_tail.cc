@@ -137,20 +137,26 @@ absl::Status Mover::FinishFlip(ItemRecord& record) {
   return Store(record, v1::ITEM_STATE_TAIL);
 }
 
-absl::StatusOr<int64_t> Mover::CarryLateWrites(ItemRecord& record, Session& s,
-                                               bool count_only) {
-  const int64_t customer = record.item.customer_id();
-  const Direction d = s.direction;
-  CustomerRows late;  // new append-only rows of the old side
-  std::vector<std::pair<std::string, std::string>> keys_to_check;
-  absl::StatusOr<MysqlPool::Lease> read_conn = s.read_db->pool().Acquire();
-  if (!read_conn.ok()) return read_conn.status();
-  for (const TableMapping& t : deps_.mapping->tables(d)) {
+namespace {
+
+// A change of an additive column (a balance, a usage) on the old side since
+// its mark, as an amount to add on the new side.
+struct LateDelta {
+  std::string table, key, column, amount, mark, now;
+};
+
+// The rows of the old side's append-only tables the session has not seen
+// yet; they are added to what it knows.
+absl::StatusOr<CustomerRows> NewAppendOnlyRows(const Mapping& mapping,
+                                               Mover::Session& s,
+                                               sql::Connection& read_conn) {
+  CustomerRows late;
+  for (const TableMapping& t : mapping.tables(s.direction)) {
     if (!t.append_only) continue;
     const TableInfo* info = s.read_db->schema().Find(t.from);
     if (info == nullptr) continue;
     TANDEM_ASSIGN_OR_RETURN(std::vector<std::string> keys,
-                            s.read_db->KeysOf(**read_conn, customer, t.from));
+                            s.read_db->KeysOf(read_conn, s.customer_id, t.from));
     TableRows& known = s.read.Table(*info);
     std::vector<std::string> fresh;
     for (const std::string& key : keys) {
@@ -158,13 +164,124 @@ absl::StatusOr<int64_t> Mover::CarryLateWrites(ItemRecord& record, Session& s,
     }
     if (fresh.empty()) continue;
     TANDEM_ASSIGN_OR_RETURN(auto rows,
-                            s.read_db->FetchRows(**read_conn, t.from, fresh));
+                            s.read_db->FetchRows(read_conn, t.from, fresh));
     TableRows& l = late.Table(*info);
     for (auto& [key, row] : rows) {
       known.rows[key] = row;
       l.rows[key] = std::move(row);
     }
   }
+  return late;
+}
+
+// Removes from `inserts` the rows the new side holds already (carried by an
+// earlier pass whose bookkeeping was lost), and returns them as found.
+absl::StatusOr<CustomerRows> DropPresent(Mover::Session& s,
+                                         sql::Connection& write_conn,
+                                         DesiredState& inserts) {
+  CustomerRows present;
+  for (auto& [name, table] : inserts.tables) {
+    std::vector<std::string> keys;
+    for (const auto& [key, row] : table.rows) keys.push_back(key);
+    TANDEM_ASSIGN_OR_RETURN(auto rows,
+                            s.write_db->FetchRows(write_conn, name, keys));
+    TableRows& p = present.Table(*table.info);
+    for (auto& [key, row] : rows) {
+      table.rows.erase(key);
+      p.rows[key] = std::move(row);
+    }
+  }
+  return present;
+}
+
+// The change of `column` of the old side's row `key` of `table` (`info`),
+// now `row`, since `marked`, where and in which units the new side keeps
+// it; none when the column does not carry over or did not change.
+absl::StatusOr<std::optional<LateDelta>> DeltaOf(
+    const Mapping& mapping, Mover::Session& s, const std::string& table,
+    const TableInfo& info, const std::string& key, const Row& row,
+    const std::string& column, const std::string& marked) {
+  const int i = info.IndexOf(column);
+  if (i < 0) return std::nullopt;
+  const std::string now = row[i].value_or("0");
+  TANDEM_ASSIGN_OR_RETURN(std::string change, DecimalDifference(now, marked));
+  if (IsZeroDecimal(change)) return std::nullopt;
+  std::string target_table;
+  const ColumnSpec* spec =
+      SpecFor(mapping, s.direction, table, column, &target_table);
+  if (spec == nullptr) return std::nullopt;
+  // Where the row lives on the new side: convert it.
+  CustomerRows one;
+  one.Table(info).rows[key] = row;
+  TANDEM_ASSIGN_OR_RETURN(DesiredState converted,
+                          s.converter->Convert(one, CustomerRows()));
+  auto t = converted.tables.find(target_table);
+  if (t == converted.tables.end() || t->second.rows.empty()) {
+    return std::nullopt;
+  }
+  const ColumnInfo* target_column = t->second.info->Find(spec->target);
+  if (target_column == nullptr) return std::nullopt;
+  std::string amount = change;
+  if (!spec->convert.empty()) {
+    const int64_t scale = mapping.conversions().at(spec->convert).scale;
+    TANDEM_ASSIGN_OR_RETURN(
+        Rescaled r,
+        Rescale(change, spec->inverse ? -Log10(scale) : Log10(scale),
+                target_column->IsDecimal() ? target_column->scale : 0));
+    if (!r.exact) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("a late change of ", table, ".", column, " (", change,
+                       ") does not convert exactly"));
+    }
+    amount = r.text;
+  }
+  return LateDelta{target_table, t->second.rows.begin()->first, spec->target,
+                   amount,       absl::StrCat(table, "|", column, "|", key),
+                   now};
+}
+
+// The changes of the additive columns named by `marks` (table|column|key ->
+// the value last carried) on the old side.
+absl::StatusOr<std::vector<LateDelta>> AdditiveDeltas(
+    const Mapping& mapping, Mover::Session& s, sql::Connection& read_conn,
+    const BillingDb::Marks& marks) {
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>>
+      by_table;  // table -> (key, column)
+  for (const auto& [mark, value] : marks) {
+    std::vector<std::string> parts =
+        absl::StrSplit(mark, absl::MaxSplits('|', 2));
+    if (parts.size() == 3) by_table[parts[0]].emplace_back(parts[2], parts[1]);
+  }
+  std::vector<LateDelta> deltas;
+  for (const auto& [table, items] : by_table) {
+    const TableInfo* info = s.read_db->schema().Find(table);
+    if (info == nullptr) continue;
+    std::vector<std::string> keys;
+    for (const auto& [key, column] : items) keys.push_back(key);
+    TANDEM_ASSIGN_OR_RETURN(auto rows,
+                            s.read_db->FetchRows(read_conn, table, keys));
+    for (const auto& [key, column] : items) {
+      auto row = rows.find(key);
+      if (row == rows.end()) continue;
+      TANDEM_ASSIGN_OR_RETURN(
+          std::optional<LateDelta> delta,
+          DeltaOf(mapping, s, table, *info, key, row->second, column,
+                  marks.at(absl::StrCat(table, "|", column, "|", key))));
+      if (delta.has_value()) deltas.push_back(*std::move(delta));
+    }
+  }
+  return deltas;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> Mover::CarryLateWrites(ItemRecord& record, Session& s,
+                                               bool count_only) {
+  const int64_t customer = record.item.customer_id();
+  absl::StatusOr<MysqlPool::Lease> read_conn = s.read_db->pool().Acquire();
+  if (!read_conn.ok()) return read_conn.status();
+  TANDEM_ASSIGN_OR_RETURN(CustomerRows late,
+                          NewAppendOnlyRows(*deps_.mapping, s, **read_conn));
   // Converted, and only those the new side does not hold yet.
   DesiredState inserts;
   if (!late.tables.empty()) {
@@ -173,80 +290,16 @@ absl::StatusOr<int64_t> Mover::CarryLateWrites(ItemRecord& record, Session& s,
   }
   absl::StatusOr<MysqlPool::Lease> write_conn = s.write_db->pool().Acquire();
   if (!write_conn.ok()) return write_conn.status();
-  CustomerRows present;
-  for (auto& [name, table] : inserts.tables) {
-    std::vector<std::string> keys;
-    for (const auto& [key, row] : table.rows) keys.push_back(key);
-    TANDEM_ASSIGN_OR_RETURN(auto rows,
-                            s.write_db->FetchRows(**write_conn, name, keys));
-    TableRows& p = present.Table(*table.info);
-    for (auto& [key, row] : rows) p.rows[key] = std::move(row);
-    for (const auto& [key, row] : rows) table.rows.erase(key);
-  }
-  int64_t carried = static_cast<int64_t>(inserts.RowCount());
+  TANDEM_ASSIGN_OR_RETURN(CustomerRows present,
+                          DropPresent(s, **write_conn, inserts));
   // Balances and usage: the change since the last carried value, added.
   TANDEM_ASSIGN_OR_RETURN(BillingDb::Marks marks,
                           s.write_db->LoadMarks(**write_conn, customer));
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>>
-      by_table;  // table -> (key, column)
-  for (const auto& [mark, value] : marks) {
-    std::vector<std::string> parts =
-        absl::StrSplit(mark, absl::MaxSplits('|', 2));
-    if (parts.size() == 3) by_table[parts[0]].emplace_back(parts[2], parts[1]);
-  }
-  struct Delta {
-    std::string table, key, column, amount, mark, now;
-  };
-  std::vector<Delta> deltas;
-  for (const auto& [table, items] : by_table) {
-    std::vector<std::string> keys;
-    for (const auto& [key, column] : items) keys.push_back(key);
-    TANDEM_ASSIGN_OR_RETURN(auto rows,
-                            s.read_db->FetchRows(**read_conn, table, keys));
-    const TableInfo* info = s.read_db->schema().Find(table);
-    for (const auto& [key, column] : items) {
-      auto row = rows.find(key);
-      const int i = info == nullptr ? -1 : info->IndexOf(column);
-      if (row == rows.end() || i < 0) continue;
-      const std::string mark = absl::StrCat(table, "|", column, "|", key);
-      const std::string now = row->second[i].value_or("0");
-      TANDEM_ASSIGN_OR_RETURN(std::string change,
-                              DecimalDifference(now, marks.at(mark)));
-      if (IsZeroDecimal(change)) continue;
-      std::string target_table;
-      const ColumnSpec* spec =
-          SpecFor(*deps_.mapping, d, table, column, &target_table);
-      if (spec == nullptr) continue;
-      // Where the row lives on the new side: convert it.
-      CustomerRows one;
-      one.Table(*info).rows[key] = row->second;
-      absl::StatusOr<DesiredState> converted =
-          s.converter->Convert(one, CustomerRows());
-      if (!converted.ok()) return converted.status();
-      auto t = converted->tables.find(target_table);
-      if (t == converted->tables.end() || t->second.rows.empty()) continue;
-      const ColumnInfo* target_column = t->second.info->Find(spec->target);
-      if (target_column == nullptr) continue;
-      std::string amount = change;
-      if (!spec->convert.empty()) {
-        const int64_t scale =
-            deps_.mapping->conversions().at(spec->convert).scale;
-        TANDEM_ASSIGN_OR_RETURN(
-            Rescaled r,
-            Rescale(change, spec->inverse ? -Log10(scale) : Log10(scale),
-                    target_column->IsDecimal() ? target_column->scale : 0));
-        if (!r.exact) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("a late change of ", table, ".", column, " (",
-                           change, ") does not convert exactly"));
-        }
-        amount = r.text;
-      }
-      deltas.push_back({target_table, t->second.rows.begin()->first,
-                        spec->target, amount, mark, now});
-    }
-  }
-  carried += static_cast<int64_t>(deltas.size());
+  TANDEM_ASSIGN_OR_RETURN(
+      std::vector<LateDelta> deltas,
+      AdditiveDeltas(*deps_.mapping, s, **read_conn, marks));
+  const int64_t carried =
+      static_cast<int64_t>(inserts.RowCount() + deltas.size());
   if (count_only || carried == 0) return carried;
   Changes changes = Diff(inserts, present, s.write_order);
   TANDEM_RETURN_IF_ERROR(s.write_db->pool().Transaction(
@@ -254,7 +307,7 @@ absl::StatusOr<int64_t> Mover::CarryLateWrites(ItemRecord& record, Session& s,
         TANDEM_RETURN_IF_ERROR(
             s.write_db->Apply(conn, customer, changes).status());
         BillingDb::Marks updated;
-        for (const Delta& delta : deltas) {
+        for (const LateDelta& delta : deltas) {
           TANDEM_RETURN_IF_ERROR(s.write_db->AddToColumn(
               conn, delta.table, delta.key, delta.column, delta.amount));
           updated[delta.mark] = delta.now;
