@@ -349,8 +349,8 @@ BillingDb::ColumnDigests(
     const std::map<std::string, std::vector<std::string>>& columns) const {
   std::map<int64_t, std::map<std::string, HashTotal>> out;
   if (customers.empty()) return out;
-  const std::string marks = absl::StrJoin(
-      std::vector<std::string>(customers.size(), "?"), ",");
+  const std::string marks =
+      absl::StrJoin(std::vector<std::string>(customers.size(), "?"), ",");
   std::vector<std::string> parts;
   std::vector<std::string> names;
   for (const auto& [name, wanted] : columns) {
@@ -378,11 +378,10 @@ BillingDb::ColumnDigests(
                            Qualified(owner->via_table), " AS v ON v.",
                            QuoteIdent(owner->via_key), " = t.",
                            QuoteIdent(owner->via_key));
-    parts.push_back(absl::StrCat("SELECT ", names.size(), ", ", who,
-                                 ", COUNT(*), BIT_XOR(CRC32(", x,
-                                 ")), BIT_XOR(CRC32C(", x, ")) FROM ", from,
-                                 " WHERE ", who, " IN (", marks,
-                                 ") GROUP BY ", who));
+    parts.push_back(absl::StrCat(
+        "SELECT ", names.size(), ", ", who, ", COUNT(*), BIT_XOR(CRC32(", x,
+        ")), BIT_XOR(CRC32C(", x, ")) FROM ", from, " WHERE ", who, " IN (",
+        marks, ") GROUP BY ", who));
     names.push_back(name);
   }
   for (int64_t c : customers) {

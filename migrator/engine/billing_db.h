@@ -131,9 +131,9 @@ class BillingDb {
   // one statement. A customer without rows in a table gets zeros; tables
   // this side does not have are left out.
   absl::StatusOr<std::map<int64_t, std::map<std::string, HashTotal>>>
-  ColumnDigests(sql::Connection& conn, const std::vector<int64_t>& customers,
-                const std::map<std::string, std::vector<std::string>>& columns)
-      const;
+  ColumnDigests(
+      sql::Connection& conn, const std::vector<int64_t>& customers,
+      const std::map<std::string, std::vector<std::string>>& columns) const;
 
   // The keys of the customer's rows of `table` (an index scan, no hashing):
   // what the tail needs to find rows added to an append-only table.

@@ -137,11 +137,9 @@ void Backend::Loop() {
 
 bool Backend::AwaitDue(const absl::Time* last, absl::Duration interval) {
   absl::MutexLock lock(&mu_);
-  auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return stopping_;
-  };
-  clock_.AwaitWithDeadline(mu_, absl::Condition(&stopping),
-                           *last + interval);
+  auto stopping = [this]()
+                      ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+  clock_.AwaitWithDeadline(mu_, absl::Condition(&stopping), *last + interval);
   return !stopping_;
 }
 
@@ -350,8 +348,8 @@ void Backend::RenewLeases() {
     for (auto& [key, record] : tailing_) held.push_back(record);
   }
   if (held.empty()) return;
-  absl::StatusOr<std::vector<size_t>> lost = store_->RenewLeases(
-      held, absl::ToInt64Milliseconds(options_.item_lease));
+  absl::StatusOr<std::vector<size_t>> lost =
+      store_->RenewLeases(held, absl::ToInt64Milliseconds(options_.item_lease));
   if (!lost.ok()) {
     TANDEM_LOG(Warning, "lease_renewal_failed")
         .With("items", held.size())

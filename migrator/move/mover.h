@@ -173,7 +173,9 @@ class Mover {
 
   // Observes how long one round of tail passes over every tailing customer
   // took (the round delays the claims of new customers behind it).
-  void TailRoundTook(absl::Duration d) { deps_.metrics->Phase("tail_round", d); }
+  void TailRoundTook(absl::Duration d) {
+    deps_.metrics->Phase("tail_round", d);
+  }
 
   // Counts writes found after a tail window in the alarm metric.
   void ReportLateWritesAfterWindow(int64_t writes) {

@@ -593,12 +593,11 @@ absl::StatusOr<bool> Mover::HoldRoute(ItemRecord& record,
   const absl::Time held_since = deps_.clock->Now();
   absl::StatusOr<rv1::Route> migrating = deps_.router->SetRoute(start);
   if (!migrating.ok()) {
-    return Stopped(
-        Fail(record,
-             migrating.status().code() == absl::StatusCode::kAborted
-                 ? v1::FAILURE_KIND_ROUTE_CONFLICT
-                 : v1::FAILURE_KIND_DEPENDENCY_UNAVAILABLE,
-             std::string(migrating.status().message()), true));
+    return Stopped(Fail(record,
+                        migrating.status().code() == absl::StatusCode::kAborted
+                            ? v1::FAILURE_KIND_ROUTE_CONFLICT
+                            : v1::FAILURE_KIND_DEPENDENCY_UNAVAILABLE,
+                        std::string(migrating.status().message()), true));
   }
   record.migrating_version = migrating->version();
   record.cutover_started_ms = absl::ToUnixMillis(held_since);
@@ -628,8 +627,8 @@ absl::StatusOr<bool> Mover::FinalCatchUp(ItemRecord& record, Session& s,
   int64_t changed = 0;
   absl::Status caught = CatchUp(s, fence.conn(), &copy.conn(), &changed);
   if (!caught.ok()) {
-    return Stopped(Fail(record, KindOfWrite(caught),
-                        std::string(caught.message()), true));
+    return Stopped(
+        Fail(record, KindOfWrite(caught), std::string(caught.message()), true));
   }
   BillingDb::Marks moved;
   for (const auto& [mark, value] : Baseline(*deps_.mapping, d, s.read)) {
@@ -656,8 +655,8 @@ absl::StatusOr<bool> Mover::VerifyBeforeFlip(ItemRecord& record, Session& s,
     return Stopped(Fail(record, v1::FAILURE_KIND_DATABASE_ERROR,
                         std::string(f.message()), true));
   }
-  Verifier verifier(*deps_.mapping, record.direction, *s.read_db,
-                    *s.write_db, s.ids);
+  Verifier verifier(*deps_.mapping, record.direction, *s.read_db, *s.write_db,
+                    s.ids);
   absl::StatusOr<Verification> verification =
       verifier.Verify(fence.conn(), copy.conn(), customer, s.desired,
                       VerifyMode::kStrict, options_.max_differences);
@@ -686,13 +685,15 @@ absl::StatusOr<bool> Mover::VerifyBeforeFlip(ItemRecord& record, Session& s,
   return true;
 }
 
-absl::StatusOr<std::optional<rv1::Route>> Mover::Flip(
-    ItemRecord& record, Session& s, Txn& fence, Txn& copy,
-    absl::Time held_since, absl::Duration lease) {
+absl::StatusOr<std::optional<rv1::Route>> Mover::Flip(ItemRecord& record,
+                                                      Session& s, Txn& fence,
+                                                      Txn& copy,
+                                                      absl::Time held_since,
+                                                      absl::Duration lease) {
   const int64_t customer = record.item.customer_id();
   const Direction d = record.direction;
-  auto stopped = [](absl::Status failed)
-      -> absl::StatusOr<std::optional<rv1::Route>> {
+  auto stopped =
+      [](absl::Status failed) -> absl::StatusOr<std::optional<rv1::Route>> {
     if (!failed.ok()) return failed;
     return std::nullopt;
   };

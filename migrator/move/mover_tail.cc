@@ -155,8 +155,9 @@ absl::StatusOr<CustomerRows> NewAppendOnlyRows(const Mapping& mapping,
     if (!t.append_only) continue;
     const TableInfo* info = s.read_db->schema().Find(t.from);
     if (info == nullptr) continue;
-    TANDEM_ASSIGN_OR_RETURN(std::vector<std::string> keys,
-                            s.read_db->KeysOf(read_conn, s.customer_id, t.from));
+    TANDEM_ASSIGN_OR_RETURN(
+        std::vector<std::string> keys,
+        s.read_db->KeysOf(read_conn, s.customer_id, t.from));
     TableRows& known = s.read.Table(*info);
     std::vector<std::string> fresh;
     for (const std::string& key : keys) {
@@ -235,8 +236,11 @@ absl::StatusOr<std::optional<LateDelta>> DeltaOf(
     }
     amount = r.text;
   }
-  return LateDelta{target_table, t->second.rows.begin()->first, spec->target,
-                   amount,       absl::StrCat(table, "|", column, "|", key),
+  return LateDelta{target_table,
+                   t->second.rows.begin()->first,
+                   spec->target,
+                   amount,
+                   absl::StrCat(table, "|", column, "|", key),
                    now};
 }
 

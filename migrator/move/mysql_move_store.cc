@@ -416,10 +416,10 @@ absl::StatusOr<std::vector<size_t>> MysqlMoveStore::RenewLeases(
           if (static_cast<size_t>(update->executeUpdate()) == end - begin) {
             return absl::OkStatus();
           }
-          Stmt still(conn.prepareStatement(absl::StrCat(
-              "SELECT batch_id, customer_id, epoch, worker FROM "
-              "migrator_items WHERE ",
-              held)));
+          Stmt still(conn.prepareStatement(
+              absl::StrCat("SELECT batch_id, customer_id, epoch, worker FROM "
+                           "migrator_items WHERE ",
+                           held)));
           bind(*still, 1);
           Rows rs(still->executeQuery());
           std::set<std::tuple<int64_t, int64_t, int64_t, std::string>> found;

@@ -29,8 +29,7 @@ class MigratorTailProbeTest : public ::testing::Test {
 
   static void Source(const std::string& sql) {
     absl::StatusOr<std::vector<std::string>> rows =
-        env_->testbed().source_server().Query(sql,
-                                              testbed::Testbed::kSourceDb);
+        env_->testbed().source_server().Query(sql, testbed::Testbed::kSourceDb);
     ASSERT_TRUE(rows.ok()) << sql << ": " << rows.status();
   }
 
@@ -40,7 +39,8 @@ class MigratorTailProbeTest : public ::testing::Test {
 
 using Digests = std::map<int64_t, std::map<std::string, HashTotal>>;
 
-TEST_F(MigratorTailProbeTest, DigestsMoveExactlyWhenTheTailHasSomethingToCarry) {
+TEST_F(MigratorTailProbeTest,
+       DigestsMoveExactlyWhenTheTailHasSomethingToCarry) {
   auto server = env_->StartMigrator(
       [](MigratorServerOptions& o) { o.backend.parallelism = 0; });
   ASSERT_TRUE(server.ok()) << server.status();
@@ -67,10 +67,11 @@ TEST_F(MigratorTailProbeTest, DigestsMoveExactlyWhenTheTailHasSomethingToCarry) 
   const int64_t a = customers[0];
   const int64_t b = customers[1];
   // A column the tail does not carry: nothing moves.
-  Source(absl::StrCat("UPDATE accounts SET status = CONCAT(status, '') , "
-                      "creation_date = creation_date + INTERVAL 1 SECOND "
-                      "WHERE i_customer = ",
-                      a));
+  Source(
+      absl::StrCat("UPDATE accounts SET status = CONCAT(status, '') , "
+                   "creation_date = creation_date + INTERVAL 1 SECOND "
+                   "WHERE i_customer = ",
+                   a));
   absl::StatusOr<Digests> after = read(customers);
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(*after, *all);
