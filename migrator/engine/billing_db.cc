@@ -477,23 +477,43 @@ absl::StatusOr<std::map<std::string, Row>> BillingDb::FetchRows(
   return out;
 }
 
+namespace {
+
+// `v` with a placeholder for an id created on the other side replaced by the
+// id `allocated` gave it here.
+absl::StatusOr<Value> Resolve(
+    const Value& v, const std::map<std::string, std::string>& allocated) {
+  if (!v.has_value() || !ParseNewIdPlaceholder(*v).has_value()) return v;
+  auto it = allocated.find(*v);
+  if (it == allocated.end()) {
+    auto [space, id] = *ParseNewIdPlaceholder(*v);
+    return absl::FailedPreconditionError(
+        absl::StrCat("a row refers to ", space, " ", id,
+                     ", created on the target, which has no id on this side"));
+  }
+  return Value(it->second);
+}
+
+// The auto-increment column of `info` that `row` fills with a placeholder
+// (a row created on the other side, coming back); -1 when none.
+int NewIdColumn(const TableInfo& info, const DesiredRow& row) {
+  for (size_t i = 0; i < info.columns.size(); ++i) {
+    if (info.columns[i].auto_increment && row.values[i].has_value() &&
+        ParseNewIdPlaceholder(*row.values[i]).has_value()) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
 absl::StatusOr<int64_t> BillingDb::Apply(sql::Connection& conn,
                                          int64_t customer_id,
                                          const Changes& changes) const {
   int64_t written = 0;
   // Placeholder -> the id it was given.
   std::map<std::string, std::string> allocated;
-  auto resolve = [&](const Value& v) -> absl::StatusOr<Value> {
-    if (!v.has_value() || !ParseNewIdPlaceholder(*v).has_value()) return v;
-    auto it = allocated.find(*v);
-    if (it == allocated.end()) {
-      auto [space, id] = *ParseNewIdPlaceholder(*v);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "a row refers to ", space, " ", id,
-          ", created on the target, which has no id on this side"));
-    }
-    return Value(it->second);
-  };
   TANDEM_RETURN_IF_ERROR(GuardWrite(conn, Book("fences"), customer_id));
   try {
     for (const TableChanges& t : changes.tables) {
@@ -501,105 +521,121 @@ absl::StatusOr<int64_t> BillingDb::Apply(sql::Connection& conn,
       // Deletes, and the old versions of rows about to be rewritten.
       std::vector<std::string> remove = t.deletes;
       remove.insert(remove.end(), t.replaces.begin(), t.replaces.end());
-      for (size_t start = 0; start < remove.size(); start += kBatch) {
-        const size_t n = std::min(kBatch, remove.size() - start);
-        PaceWrite(static_cast<int64_t>(n));
-        Stmt ps(conn.prepareStatement(absl::StrCat(
-            "DELETE FROM ", Qualified(info.name), " WHERE ", KeyIn(info, n))));
-        BindKeys(*ps, remove, start, n);
-        ps->executeUpdate();
-      }
+      DeleteRows(conn, info, remove);
       written += static_cast<int64_t>(t.deletes.size());
       // Inserts, batched by the set of columns they fill.
       std::map<std::vector<bool>, std::vector<const DesiredRow*>> by_columns;
       for (const auto& [key, row] : t.upserts) {
-        const int auto_column = [&] {
-          for (size_t i = 0; i < info.columns.size(); ++i) {
-            if (info.columns[i].auto_increment && row->values[i].has_value() &&
-                ParseNewIdPlaceholder(*row->values[i]).has_value()) {
-              return static_cast<int>(i);
-            }
-          }
-          return -1;
-        }();
-        if (auto_column < 0) {
+        const int new_id = NewIdColumn(info, *row);
+        if (new_id < 0) {
           by_columns[row->set].push_back(row);
           continue;
         }
-        // A target-native row coming back: it takes this side's next id.
-        PaceWrite(1);
-        std::vector<std::string> cols, marks;
-        std::vector<Value> values;
-        for (size_t i = 0; i < info.columns.size(); ++i) {
-          if (!row->set[i] || static_cast<int>(i) == auto_column) continue;
-          cols.push_back(QuoteIdent(info.columns[i].name));
-          TANDEM_ASSIGN_OR_RETURN(Value v, resolve(row->values[i]));
-          values.push_back(v);
-        }
-        Stmt ps(conn.prepareStatement(
-            absl::StrCat("INSERT INTO ", Qualified(info.name), " (",
-                         absl::StrJoin(cols, ","), ") VALUES (",
-                         Placeholders(cols.size()), ")")));
-        for (size_t i = 0; i < values.size(); ++i) {
-          Bind(*ps, static_cast<int>(i) + 1, values[i]);
-        }
-        ps->executeUpdate();
-        std::unique_ptr<sql::Statement> s(conn.createStatement());
-        Rows id(s->executeQuery("SELECT LAST_INSERT_ID()"));
-        id->next();
-        const std::string new_id = id->getString(1);
-        const std::string& placeholder = *row->values[auto_column];
-        allocated[placeholder] = new_id;
-        auto [space, target_id] = *ParseNewIdPlaceholder(placeholder);
-        Stmt map(conn.prepareStatement(absl::StrCat(
-            "INSERT INTO ", Book("id_map"),
-            " (space, target_id, source_id, customer_id) VALUES (?,?,?,?)")));
-        map->setString(1, space);
-        map->setString(2, target_id);
-        map->setString(3, new_id);
-        map->setInt64(4, customer_id);
-        map->executeUpdate();
+        TANDEM_RETURN_IF_ERROR(
+            InsertWithNewId(conn, info, *row, new_id, customer_id, allocated));
         ++written;
       }
       for (const auto& [mask, rows] : by_columns) {
-        std::vector<std::string> cols;
-        for (size_t i = 0; i < info.columns.size(); ++i) {
-          if (mask[i]) cols.push_back(QuoteIdent(info.columns[i].name));
-        }
-        const std::string one =
-            absl::StrCat("(", Placeholders(cols.size()), ")");
-        auto prepare = [&](size_t n) {
-          std::string tuples;
-          for (size_t i = 0; i < n; ++i) tuples += (i == 0 ? "" : ",") + one;
-          return Stmt(conn.prepareStatement(
-              absl::StrCat("INSERT INTO ", Qualified(info.name), " (",
-                           absl::StrJoin(cols, ","), ") VALUES ", tuples)));
-        };
-        // A full batch's statement is prepared once and executed again for
-        // every full batch: the server parses its placeholders once.
-        Stmt full;
-        for (size_t start = 0; start < rows.size(); start += kBatch) {
-          const size_t n = std::min(kBatch, rows.size() - start);
-          Stmt partial;
-          if (n == kBatch && full == nullptr) full = prepare(n);
-          if (n < kBatch) partial = prepare(n);
-          PaceWrite(static_cast<int64_t>(n));
-          sql::PreparedStatement* ps = n == kBatch ? full.get() : partial.get();
-          int p = 1;
-          for (size_t r = start; r < start + n; ++r) {
-            for (size_t i = 0; i < info.columns.size(); ++i) {
-              if (!mask[i]) continue;
-              TANDEM_ASSIGN_OR_RETURN(Value v, resolve(rows[r]->values[i]));
-              Bind(*ps, p++, v);
-            }
-          }
-          ps->executeUpdate();
-          written += static_cast<int64_t>(n);
-        }
+        TANDEM_ASSIGN_OR_RETURN(int64_t n,
+                                InsertRows(conn, info, mask, rows, allocated));
+        written += n;
       }
     }
   } catch (const sql::SQLException& e) {
     return MysqlErrorToStatus(e, absl::StrCat("write ", database_));
+  }
+  return written;
+}
+
+void BillingDb::DeleteRows(sql::Connection& conn, const TableInfo& info,
+                           const std::vector<std::string>& keys) const {
+  for (size_t start = 0; start < keys.size(); start += kBatch) {
+    const size_t n = std::min(kBatch, keys.size() - start);
+    PaceWrite(static_cast<int64_t>(n));
+    Stmt ps(conn.prepareStatement(absl::StrCat(
+        "DELETE FROM ", Qualified(info.name), " WHERE ", KeyIn(info, n))));
+    BindKeys(*ps, keys, start, n);
+    ps->executeUpdate();
+  }
+}
+
+absl::Status BillingDb::InsertWithNewId(
+    sql::Connection& conn, const TableInfo& info, const DesiredRow& row,
+    int new_id_column, int64_t customer_id,
+    std::map<std::string, std::string>& allocated) const {
+  // A target-native row coming back: it takes this side's next id.
+  PaceWrite(1);
+  std::vector<std::string> cols;
+  std::vector<Value> values;
+  for (size_t i = 0; i < info.columns.size(); ++i) {
+    if (!row.set[i] || static_cast<int>(i) == new_id_column) continue;
+    cols.push_back(QuoteIdent(info.columns[i].name));
+    TANDEM_ASSIGN_OR_RETURN(Value v, Resolve(row.values[i], allocated));
+    values.push_back(v);
+  }
+  Stmt ps(conn.prepareStatement(absl::StrCat(
+      "INSERT INTO ", Qualified(info.name), " (", absl::StrJoin(cols, ","),
+      ") VALUES (", Placeholders(cols.size()), ")")));
+  for (size_t i = 0; i < values.size(); ++i) {
+    Bind(*ps, static_cast<int>(i) + 1, values[i]);
+  }
+  ps->executeUpdate();
+  std::unique_ptr<sql::Statement> s(conn.createStatement());
+  Rows id(s->executeQuery("SELECT LAST_INSERT_ID()"));
+  id->next();
+  const std::string new_id = id->getString(1);
+  const std::string& placeholder = *row.values[new_id_column];
+  allocated[placeholder] = new_id;
+  auto [space, target_id] = *ParseNewIdPlaceholder(placeholder);
+  Stmt map(conn.prepareStatement(absl::StrCat(
+      "INSERT INTO ", Book("id_map"),
+      " (space, target_id, source_id, customer_id) VALUES (?,?,?,?)")));
+  map->setString(1, space);
+  map->setString(2, target_id);
+  map->setString(3, new_id);
+  map->setInt64(4, customer_id);
+  map->executeUpdate();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> BillingDb::InsertRows(
+    sql::Connection& conn, const TableInfo& info, const std::vector<bool>& mask,
+    const std::vector<const DesiredRow*>& rows,
+    const std::map<std::string, std::string>& allocated) const {
+  std::vector<std::string> cols;
+  for (size_t i = 0; i < info.columns.size(); ++i) {
+    if (mask[i]) cols.push_back(QuoteIdent(info.columns[i].name));
+  }
+  const std::string one = absl::StrCat("(", Placeholders(cols.size()), ")");
+  auto prepare = [&](size_t n) {
+    std::string tuples;
+    for (size_t i = 0; i < n; ++i) tuples += (i == 0 ? "" : ",") + one;
+    return Stmt(conn.prepareStatement(
+        absl::StrCat("INSERT INTO ", Qualified(info.name), " (",
+                     absl::StrJoin(cols, ","), ") VALUES ", tuples)));
+  };
+  // A full batch's statement is prepared once and executed again for every
+  // full batch: the server parses its placeholders once.
+  Stmt full;
+  int64_t written = 0;
+  for (size_t start = 0; start < rows.size(); start += kBatch) {
+    const size_t n = std::min(kBatch, rows.size() - start);
+    Stmt partial;
+    if (n == kBatch && full == nullptr) full = prepare(n);
+    if (n < kBatch) partial = prepare(n);
+    PaceWrite(static_cast<int64_t>(n));
+    sql::PreparedStatement* ps = n == kBatch ? full.get() : partial.get();
+    int p = 1;
+    for (size_t r = start; r < start + n; ++r) {
+      for (size_t i = 0; i < info.columns.size(); ++i) {
+        if (!mask[i]) continue;
+        TANDEM_ASSIGN_OR_RETURN(Value v,
+                                Resolve(rows[r]->values[i], allocated));
+        Bind(*ps, p++, v);
+      }
+    }
+    ps->executeUpdate();
+    written += static_cast<int64_t>(n);
   }
   return written;
 }

@@ -200,6 +200,22 @@ class BillingDb {
   std::string OwnerFilter(const std::string& table, bool reading) const;
   std::string Qualified(const std::string& table) const;
   std::string Book(const std::string& table) const;
+  // Apply's steps; they throw sql::SQLException, which Apply turns into a
+  // status. Deletes the rows with `keys`, a batch a statement.
+  void DeleteRows(sql::Connection& conn, const TableInfo& info,
+                  const std::vector<std::string>& keys) const;
+  // Inserts a row created on the other side, whose `new_id_column` takes
+  // this side's next id; records the id in `allocated` and the id map.
+  absl::Status InsertWithNewId(
+      sql::Connection& conn, const TableInfo& info, const DesiredRow& row,
+      int new_id_column, int64_t customer_id,
+      std::map<std::string, std::string>& allocated) const;
+  // Inserts `rows`, which fill the columns of `mask`, a batch a statement;
+  // returns how many.
+  absl::StatusOr<int64_t> InsertRows(
+      sql::Connection& conn, const TableInfo& info,
+      const std::vector<bool>& mask, const std::vector<const DesiredRow*>& rows,
+      const std::map<std::string, std::string>& allocated) const;
 
   MysqlPool* pool_;
   std::string database_;
