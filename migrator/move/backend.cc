@@ -321,7 +321,7 @@ void Backend::TailPasses() {
   for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
   work();
   for (std::thread& t : helpers) t.join();
-  mover_->TailRoundTook(clock_.Now() - round_start);
+  if (!due.empty()) mover_->TailRoundTook(clock_.Now() - round_start);
 }
 
 void Backend::TailPass(const std::pair<int64_t, int64_t>& key,
