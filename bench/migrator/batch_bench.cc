@@ -612,9 +612,19 @@ std::string TargetsSection(const Run& r, const Loads& l) {
   std::string out =
       "## The issue's targets\n\n| target | measured | |\n| --- | --- | --- "
       "|\n";
-  absl::StrAppend(&out, "| total time (start to last flip) <= 5 minutes | ",
-                  absl::StrFormat("%.1f s", r.seconds), " | ",
-                  Met(r.finished && r.seconds <= 300), " |\n");
+  // The target is for the 20,000 customers (18,000 moved): a
+  // smaller run is judged by its rate, projected to them.
+  const double moved = static_cast<double>(r.groups.moving.size());
+  const double projected = moved > 0 ? r.seconds * (0.9 * 20000 / moved) : 0.0;
+  absl::StrAppend(
+      &out,
+      "| total time (start to last flip) <= 5 minutes for 20,000 "
+      "customers | ",
+      r.n == 20000
+          ? absl::StrFormat("%.1f s", r.seconds)
+          : absl::StrFormat("%.1f s for %d; at this rate, %.0f s for 20,000",
+                            r.seconds, r.n, projected),
+      " | ", Met(r.finished && projected <= 300), " |\n");
   absl::StrAppend(&out, "| rows/s >= 50 % of `INSERT ... SELECT`'s | ",
                   absl::StrFormat("%.0f %%", 100 * ratio), " | ",
                   Met(ratio >= 0.5), " |\n");
