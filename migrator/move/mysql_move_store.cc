@@ -441,89 +441,111 @@ absl::StatusOr<std::vector<size_t>> MysqlMoveStore::RenewLeases(
   return lost;
 }
 
+namespace {
+
+// Locks the item and checks the worker still holds it (`r.epoch`) and may
+// move it to `r`'s state; returns the database's clock, read with the lock.
+absl::StatusOr<int64_t> LockHeldItem(sql::Connection& conn,
+                                     const ItemRecord& r) {
+  // The database's clock read with the lock: one round trip less on every
+  // step of every customer.
+  Stmt lock(conn.prepareStatement(absl::StrCat(
+      "SELECT state, epoch, worker, ", kNow,
+      " FROM migrator_items WHERE batch_id = ? AND customer_id = ? FOR "
+      "UPDATE")));
+  lock->setInt64(1, r.item.batch_id());
+  lock->setInt64(2, r.item.customer_id());
+  Rows rs(lock->executeQuery());
+  if (!rs->next()) return absl::NotFoundError("no such item");
+  const auto from = static_cast<ItemState>(rs->getInt(1));
+  if (rs->getInt64(2) != r.epoch || rs->getString(3) != r.worker) {
+    return absl::AbortedError(
+        absl::StrCat("lost the claim on customer ", r.item.customer_id(),
+                     " of batch ", r.item.batch_id(), " (epoch ",
+                     rs->getInt64(2), ", not ", r.epoch, ")"));
+  }
+  if (!IsValidItemTransition(from, r.item.state(), r.mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("illegal item transition ", ItemStateName(from), " -> ",
+                     ItemStateName(r.item.state())));
+  }
+  return rs->getInt64(4);
+}
+
+// Writes `r` (its public view `item`, stamped at `now`, and its resume
+// data) to the item's row; a terminal item gives up its claim.
+void WriteItem(sql::Connection& conn, const ItemRecord& r,
+               const v1::BatchItem& item, int64_t now) {
+  std::vector<std::unique_ptr<std::istringstream>> keep;
+  std::string detail;
+  item.SerializeToString(&detail);
+  Stmt update(conn.prepareStatement(
+      "UPDATE migrator_items SET state = ?, detail = ?, "
+      "migrating_version = ?, new_status = ?, cutover_started_ms = ?, "
+      "flipped_at_ms = ?, tail_until_ms = ?, rows_copied = ?, "
+      "cutover_ms = ?, updated_at_ms = ?, worker = IF(?, '', worker), "
+      "held = ?, failure_kind = ?, ended_at_ms = IF(ended_at_ms = 0 "
+      "AND ?, ?, ended_at_ms) WHERE batch_id = ? AND customer_id = ?"));
+  update->setInt(1, item.state());
+  SetBlob(*update, 2, detail, keep);
+  update->setInt64(3, r.migrating_version);
+  update->setString(4, r.new_status);
+  update->setInt64(5, r.cutover_started_ms);
+  update->setInt64(6, r.flipped_at_ms);
+  update->setInt64(7, r.tail_until_ms);
+  update->setInt64(8, item.rows_copied());
+  update->setInt64(9, item.cutover_ms());
+  update->setInt64(10, now);
+  update->setBoolean(11, IsTerminal(item.state()));
+  update->setInt(12, item.held_at_gate() ? 1 : 0);
+  update->setInt(13, item.failure().kind());
+  // When the item's work ended (flipped, or finished): the rates.
+  update->setBoolean(
+      14, IsTerminal(item.state()) || item.state() == v1::ITEM_STATE_TAIL);
+  update->setInt64(15, now);
+  update->setInt64(16, item.batch_id());
+  update->setInt64(17, item.customer_id());
+  update->executeUpdate();
+}
+
+// A terminal item releases its customer, and completes its batch when it
+// was the batch's last unfinished item.
+void EndItem(sql::Connection& conn, const v1::BatchItem& item, int64_t now) {
+  Stmt release(conn.prepareStatement(
+      "DELETE FROM migrator_active_customers WHERE customer_id = ? "
+      "AND batch_id = ?"));
+  release->setInt64(1, item.customer_id());
+  release->setInt64(2, item.batch_id());
+  release->executeUpdate();
+  Stmt finish(conn.prepareStatement(absl::StrCat(
+      "UPDATE migrator_batches SET state = ?, finished_at_ms = ?, "
+      "version = version + 1 WHERE batch_id = ? AND state IN (?, ?) "
+      "AND NOT EXISTS (SELECT 1 FROM migrator_items WHERE batch_id = ? "
+      "AND state NOT IN ",
+      kTerminal, ")")));
+  finish->setInt(1, v1::BATCH_STATE_COMPLETED);
+  finish->setInt64(2, now);
+  finish->setInt64(3, item.batch_id());
+  finish->setInt(4, v1::BATCH_STATE_RUNNING);
+  finish->setInt(5, v1::BATCH_STATE_PAUSING);
+  finish->setInt64(6, item.batch_id());
+  finish->executeUpdate();
+}
+
+}  // namespace
+
 absl::Status MysqlMoveStore::UpdateItem(const ItemRecord& r) {
   return pool_->Transaction(
       "update item", [&](sql::Connection& conn) -> absl::Status {
-        std::vector<std::unique_ptr<std::istringstream>> keep;
-        // The database's clock read with the lock: one round trip less on
-        // every step of every customer.
-        Stmt lock(conn.prepareStatement(absl::StrCat(
-            "SELECT state, epoch, worker, ", kNow,
-            " FROM migrator_items WHERE batch_id = ? AND customer_id = ? FOR "
-            "UPDATE")));
-        lock->setInt64(1, r.item.batch_id());
-        lock->setInt64(2, r.item.customer_id());
-        Rows rs(lock->executeQuery());
-        if (!rs->next()) return absl::NotFoundError("no such item");
-        const auto from = static_cast<ItemState>(rs->getInt(1));
-        const int64_t now = rs->getInt64(4);
-        if (rs->getInt64(2) != r.epoch || rs->getString(3) != r.worker) {
-          return absl::AbortedError(
-              absl::StrCat("lost the claim on customer ", r.item.customer_id(),
-                           " of batch ", r.item.batch_id(), " (epoch ",
-                           rs->getInt64(2), ", not ", r.epoch, ")"));
-        }
-        if (!IsValidItemTransition(from, r.item.state(), r.mode)) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("illegal item transition ", ItemStateName(from),
-                           " -> ", ItemStateName(r.item.state())));
-        }
+        TANDEM_ASSIGN_OR_RETURN(const int64_t now, LockHeldItem(conn, r));
         v1::BatchItem item = r.item;
         item.set_updated_at_unix_ms(now);
         item.set_flipped_at_unix_ms(r.flipped_at_ms);
         if (IsTerminal(item.state()) && item.finished_at_unix_ms() == 0) {
           item.set_finished_at_unix_ms(now);
         }
-        std::string detail;
-        item.SerializeToString(&detail);
-        Stmt update(conn.prepareStatement(
-            "UPDATE migrator_items SET state = ?, detail = ?, "
-            "migrating_version = ?, new_status = ?, cutover_started_ms = ?, "
-            "flipped_at_ms = ?, tail_until_ms = ?, rows_copied = ?, "
-            "cutover_ms = ?, updated_at_ms = ?, worker = IF(?, '', worker), "
-            "held = ?, failure_kind = ?, ended_at_ms = IF(ended_at_ms = 0 "
-            "AND ?, ?, ended_at_ms) WHERE batch_id = ? AND customer_id = ?"));
-        update->setInt(1, item.state());
-        SetBlob(*update, 2, detail, keep);
-        update->setInt64(3, r.migrating_version);
-        update->setString(4, r.new_status);
-        update->setInt64(5, r.cutover_started_ms);
-        update->setInt64(6, r.flipped_at_ms);
-        update->setInt64(7, r.tail_until_ms);
-        update->setInt64(8, item.rows_copied());
-        update->setInt64(9, item.cutover_ms());
-        update->setInt64(10, now);
-        update->setBoolean(11, IsTerminal(item.state()));
-        update->setInt(12, item.held_at_gate() ? 1 : 0);
-        update->setInt(13, item.failure().kind());
-        // When the item's work ended (flipped, or finished): the rates.
-        update->setBoolean(14, IsTerminal(item.state()) ||
-                                   item.state() == v1::ITEM_STATE_TAIL);
-        update->setInt64(15, now);
-        update->setInt64(16, item.batch_id());
-        update->setInt64(17, item.customer_id());
-        update->executeUpdate();
-        if (IsTerminal(item.state())) {
-          Stmt release(conn.prepareStatement(
-              "DELETE FROM migrator_active_customers WHERE customer_id = ? "
-              "AND batch_id = ?"));
-          release->setInt64(1, item.customer_id());
-          release->setInt64(2, item.batch_id());
-          release->executeUpdate();
-          Stmt finish(conn.prepareStatement(absl::StrCat(
-              "UPDATE migrator_batches SET state = ?, finished_at_ms = ?, "
-              "version = version + 1 WHERE batch_id = ? AND state IN (?, ?) "
-              "AND NOT EXISTS (SELECT 1 FROM migrator_items WHERE batch_id = ? "
-              "AND state NOT IN ",
-              kTerminal, ")")));
-          finish->setInt(1, v1::BATCH_STATE_COMPLETED);
-          finish->setInt64(2, now);
-          finish->setInt64(3, item.batch_id());
-          finish->setInt(4, v1::BATCH_STATE_RUNNING);
-          finish->setInt(5, v1::BATCH_STATE_PAUSING);
-          finish->setInt64(6, item.batch_id());
-          finish->executeUpdate();
-        }
+        WriteItem(conn, r, item, now);
+        if (IsTerminal(item.state())) EndItem(conn, item, now);
         return absl::OkStatus();
       });
 }
