@@ -363,23 +363,13 @@ absl::StatusOr<std::vector<ItemRecord>> MysqlMoveStore::ClaimItems(
 }
 
 absl::Status MysqlMoveStore::RenewLease(const ItemRecord& r, int64_t lease_ms) {
-  return pool_->Run("renew item lease", [&](sql::Connection& conn) {
-    Stmt update(conn.prepareStatement(absl::StrCat(
-        "UPDATE migrator_items SET lease_until_ms = ", kNow,
-        " + ? WHERE batch_id = ? AND customer_id = ? AND epoch = ? AND "
-        "worker = ?")));
-    update->setInt64(1, lease_ms);
-    update->setInt64(2, r.item.batch_id());
-    update->setInt64(3, r.item.customer_id());
-    update->setInt64(4, r.epoch);
-    update->setString(5, r.worker);
-    if (update->executeUpdate() == 0) {
-      return absl::AbortedError(absl::StrCat("lost the claim on customer ",
-                                             r.item.customer_id(), " of batch ",
-                                             r.item.batch_id()));
-    }
-    return absl::OkStatus();
-  });
+  TANDEM_ASSIGN_OR_RETURN(std::vector<size_t> lost, RenewLeases({r}, lease_ms));
+  if (!lost.empty()) {
+    return absl::AbortedError(absl::StrCat("lost the claim on customer ",
+                                           r.item.customer_id(), " of batch ",
+                                           r.item.batch_id()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<size_t>> MysqlMoveStore::RenewLeases(
