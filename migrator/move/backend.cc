@@ -287,21 +287,20 @@ void Backend::RunItem(ItemRecord record) {
 }
 
 void Backend::TailPasses() {
-  std::vector<std::pair<std::pair<int64_t, int64_t>, ItemRecord>> due;
+  std::vector<ItemRecord> due;
   {
     absl::MutexLock lock(&mu_);
     if (clock_.Now() - last_tail_ < options_.tail_interval) return;
     last_tail_ = clock_.Now();
-    for (auto& [key, record] : tailing_) due.emplace_back(key, record);
+    for (const auto& [key, record] : tailing_) due.push_back(record);
   }
   mover_->SetTailBacklog(static_cast<int64_t>(due.size()));
+  if (due.empty()) return;
   const absl::Time round_start = clock_.Now();
   // Every customer's probe first, in a few statements: most passes find
   // nothing moved and end there.
-  std::vector<ItemRecord> records;
-  for (const auto& [key, record] : due) records.push_back(record);
   const std::vector<std::optional<Mover::TailProbe>> probes =
-      mover_->ProbeTails(records);
+      mover_->ProbeTails(due);
   // Each thread takes the next customer until none is left (or the back
   // end stops: the rest wait for the next claim).
   std::atomic<size_t> next{0};
@@ -311,8 +310,7 @@ void Backend::TailPasses() {
         absl::MutexLock lock(&mu_);
         if (stopping_) return;
       }
-      TailPass(due[i].first, due[i].second,
-               probes[i].has_value() ? &*probes[i] : nullptr);
+      TailPass(due[i], probes[i].has_value() ? &*probes[i] : nullptr);
     }
   };
   std::vector<std::thread> helpers;
@@ -321,11 +319,12 @@ void Backend::TailPasses() {
   for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
   work();
   for (std::thread& t : helpers) t.join();
-  if (!due.empty()) mover_->TailRoundTook(clock_.Now() - round_start);
+  mover_->TailRoundTook(clock_.Now() - round_start);
 }
 
-void Backend::TailPass(const std::pair<int64_t, int64_t>& key,
-                       ItemRecord& record, const Mover::TailProbe* probe) {
+void Backend::TailPass(ItemRecord& record, const Mover::TailProbe* probe) {
+  const auto key =
+      std::make_pair(record.item.batch_id(), record.item.customer_id());
   WorkerContext context = ContextFor(record);
   ScopedWorkerContext scope(&context);
   absl::Status status = mover_->TailPass(record, probe);

@@ -92,8 +92,7 @@ class Backend {
   void TailLoop();
   void SentinelLoop();
   void TailPasses();
-  void TailPass(const std::pair<int64_t, int64_t>& key, ItemRecord& record,
-                const Mover::TailProbe* probe);
+  void TailPass(ItemRecord& record, const Mover::TailProbe* probe);
   void RenewLeases();
   // The context a worker writes under for `record` (fenced by its claim,
   // paced by its batch).
