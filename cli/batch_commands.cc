@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/command_helpers.h"
+#include "cli/migrator_helpers.h"
 #include "common/status_macros.h"
 #include "tandem/migrator/v1/migrator.grpc.pb.h"
 
@@ -25,11 +26,7 @@ namespace v1 = ::tandem::migrator::v1;
 using Stub = v1::MigratorService::StubInterface;
 using ::tandem::common::v1::DIRECTION_ROLLBACK;
 
-template <typename Fn>
-absl::Status CallMigrator(CommandContext& ctx, Fn&& fn) {
-  return CallService<v1::MigratorService>(ctx, ctx.globals().migrator,
-                                          std::forward<Fn>(fn));
-}
+using migrator_internal::CallMigrator;
 
 // "BATCH_STATE_RUNNING" -> "running", "ITEM_STATE_PRE_COPY" -> "pre-copy".
 std::string Readable(const std::string& enum_name, const char* prefix) {

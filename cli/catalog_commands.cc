@@ -4,13 +4,15 @@
 
 namespace tandem::cli {
 
-namespace v1 = ::tandem::catalog::v1;
+namespace catalog_v1 = ::tandem::catalog::v1;
 
-absl::StatusOr<v1::FreezeState> ParseFreezeState(absl::string_view name) {
-  return catalog_internal::ParseEnum<v1::FreezeState>("freeze state", name);
+absl::StatusOr<catalog_v1::FreezeState> ParseFreezeState(
+    absl::string_view name) {
+  return catalog_internal::ParseEnum<catalog_v1::FreezeState>("freeze state",
+                                                              name);
 }
 
-std::string FreezeStateLabel(v1::FreezeState state) {
+std::string FreezeStateLabel(catalog_v1::FreezeState state) {
   return catalog_internal::Label(state);
 }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/command_helpers.h"
+#include "cli/migrator_helpers.h"
 #include "common/status_macros.h"
 #include "tandem/migrator/v1/migrator.grpc.pb.h"
 
@@ -19,11 +20,7 @@ namespace {
 namespace v1 = ::tandem::migrator::v1;
 using Stub = v1::MigratorService::StubInterface;
 
-template <typename Fn>
-absl::Status CallMigrator(CommandContext& ctx, Fn&& fn) {
-  return CallService<v1::MigratorService>(ctx, ctx.globals().migrator,
-                                          std::forward<Fn>(fn));
-}
+using migrator_internal::CallMigrator;
 
 absl::StatusOr<int64_t> CustomerArg(const CommandContext& ctx) {
   int64_t id = 0;

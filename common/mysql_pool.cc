@@ -341,4 +341,14 @@ void MysqlPool::HealthLoop() {
   }
 }
 
+std::string Placeholders(size_t n, absl::string_view one) {
+  std::string out;
+  out.reserve(n * (one.size() + 1));
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) out.push_back(',');
+    out.append(one.data(), one.size());
+  }
+  return out;
+}
+
 }  // namespace tandem

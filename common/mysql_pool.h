@@ -156,4 +156,8 @@ class MysqlPool {
   prometheus::Family<prometheus::Counter>* errors_ = nullptr;
 };
 
+// `n` copies of `one`, comma-separated: the placeholders of a statement
+// naming `n` values ("?") or rows (e.g. "(?,?)").
+std::string Placeholders(size_t n, absl::string_view one = "?");
+
 }  // namespace tandem

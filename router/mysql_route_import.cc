@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/mysql_pool.h"
 #include "common/mysql_results.h"
 #include "common/status_macros.h"
 #include "router/mysql_route_rows.h"
@@ -26,7 +27,6 @@ using route_rows::kChunk;
 using route_rows::kRouteColumns;
 using route_rows::NewChange;
 using route_rows::NowMs;
-using route_rows::Placeholders;
 using route_rows::RouteFromRow;
 using ::tandem::common::v1::System;
 using ::tandem::router::v1::ImportedCustomer;

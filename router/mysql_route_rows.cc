@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/mysql_pool.h"
 
 namespace tandem::router::route_rows {
 
@@ -17,16 +18,6 @@ using Stmt = std::unique_ptr<sql::PreparedStatement>;
 using Rows = std::unique_ptr<sql::ResultSet>;
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
-
-std::string Placeholders(size_t n, absl::string_view one) {
-  std::string out;
-  out.reserve(n * (one.size() + 1));
-  for (size_t i = 0; i < n; ++i) {
-    if (i > 0) out.push_back(',');
-    out.append(one.data(), one.size());
-  }
-  return out;
-}
 
 int64_t AllocateRevisions(sql::Connection& conn, int64_t count) {
   Stmt bump(conn.prepareStatement(

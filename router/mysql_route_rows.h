@@ -32,9 +32,6 @@ inline constexpr char kDbNowMs[] =
 // This process's clock, in Unix milliseconds, for the changes' stamps.
 int64_t NowMs();
 
-// `n` copies of `one`, comma-separated: a statement's placeholders.
-std::string Placeholders(size_t n, absl::string_view one = "?");
-
 // Takes `count` revisions; returns the last one. The counter row stays
 // locked until the transaction ends, which orders commits by revision.
 int64_t AllocateRevisions(sql::Connection& conn, int64_t count);

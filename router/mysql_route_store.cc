@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/mysql_pool.h"
 #include "common/mysql_results.h"
 #include "common/request_log.h"
 #include "common/status_macros.h"
@@ -26,7 +27,6 @@ using route_rows::kDbNowMs;
 using route_rows::kRouteColumns;
 using route_rows::NewChange;
 using route_rows::NowMs;
-using route_rows::Placeholders;
 using route_rows::RouteFromRow;
 
 using ::tandem::common::v1::System;

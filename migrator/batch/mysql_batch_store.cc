@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/mysql_pool.h"
 #include "common/status_macros.h"
 #include "migrator/batch/batch_rows.h"
 #include "migrator/move/item_states.h"
@@ -22,13 +23,7 @@ using Stmt = std::unique_ptr<sql::PreparedStatement>;
 using Rows = std::unique_ptr<sql::ResultSet>;
 using Blobs = std::vector<std::unique_ptr<std::istringstream>>;
 
-constexpr size_t kChunk = 500;
-
-std::string Marks(size_t n, const std::string& one = "?") {
-  std::string out;
-  for (size_t i = 0; i < n; ++i) absl::StrAppend(&out, i ? "," : "", one);
-  return out;
-}
+constexpr size_t kRowsPerStatement = 500;
 
 // The request id a control call was already answered under, if any.
 absl::StatusOr<std::optional<int64_t>> AnsweredRequest(
@@ -142,14 +137,14 @@ void SkipPending(sql::Connection& conn, int64_t batch_id, int64_t now) {
 
 void WriteItems(sql::Connection& conn, int64_t batch_id, int64_t now,
                 const std::vector<v1::BatchItem>& items) {
-  for (size_t start = 0; start < items.size(); start += kChunk) {
-    const size_t n = std::min(kChunk, items.size() - start);
+  for (size_t start = 0; start < items.size(); start += kRowsPerStatement) {
+    const size_t n = std::min(kRowsPerStatement, items.size() - start);
     Blobs keep;
     Stmt add(conn.prepareStatement(
         absl::StrCat("INSERT INTO migrator_items (batch_id, customer_id, "
                      "state, detail, updated_at_ms, failure_kind, "
                      "ended_at_ms) VALUES ",
-                     Marks(n, "(?, ?, ?, ?, ?, ?, ?)"))));
+                     Placeholders(n, "(?, ?, ?, ?, ?, ?, ?)"))));
     int p = 1;
     for (size_t i = start; i < start + n; ++i) {
       const v1::BatchItem& item = items[i];
@@ -171,12 +166,12 @@ void WriteItems(sql::Connection& conn, int64_t batch_id, int64_t now,
 std::map<int64_t, int64_t> ActiveOf(sql::Connection& conn,
                                     const std::vector<int64_t>& ids) {
   std::map<int64_t, int64_t> out;
-  for (size_t start = 0; start < ids.size(); start += kChunk) {
-    const size_t n = std::min(kChunk, ids.size() - start);
+  for (size_t start = 0; start < ids.size(); start += kRowsPerStatement) {
+    const size_t n = std::min(kRowsPerStatement, ids.size() - start);
     Stmt ps(conn.prepareStatement(
         absl::StrCat("SELECT customer_id, batch_id FROM "
                      "migrator_active_customers WHERE customer_id IN (",
-                     Marks(n), ")")));
+                     Placeholders(n), ")")));
     for (size_t i = 0; i < n; ++i) {
       ps->setInt64(static_cast<int>(i) + 1, ids[start + i]);
     }
@@ -184,6 +179,25 @@ std::map<int64_t, int64_t> ActiveOf(sql::Connection& conn,
     while (rs->next()) out[rs->getInt64(1)] = rs->getInt64(2);
   }
   return out;
+}
+
+// Takes the customers `free` for `batch_id` where no batch holds them yet
+// (INSERT IGNORE: the unique key keeps an earlier holder).
+void TakeCustomers(sql::Connection& conn, const std::vector<int64_t>& free,
+                   int64_t batch_id) {
+  for (size_t start = 0; start < free.size(); start += kRowsPerStatement) {
+    const size_t n = std::min(kRowsPerStatement, free.size() - start);
+    Stmt take(conn.prepareStatement(
+        absl::StrCat("INSERT IGNORE INTO migrator_active_customers "
+                     "(customer_id, batch_id) VALUES ",
+                     Placeholders(n, "(?, ?)"))));
+    int p = 1;
+    for (size_t i = start; i < start + n; ++i) {
+      take->setInt64(p++, free[i]);
+      take->setInt64(p++, batch_id);
+    }
+    take->executeUpdate();
+  }
 }
 
 }  // namespace
@@ -215,19 +229,7 @@ absl::StatusOr<v1::Batch> MysqlBatchStore::CreateBatch(const NewBatch& b,
         for (int64_t c : sel.pending) {
           if (!busy.count(c)) free.push_back(c);
         }
-        for (size_t start = 0; start < free.size(); start += kChunk) {
-          const size_t n = std::min(kChunk, free.size() - start);
-          Stmt take(conn.prepareStatement(
-              absl::StrCat("INSERT IGNORE INTO migrator_active_customers "
-                           "(customer_id, batch_id) VALUES ",
-                           Marks(n, "(?, ?)"))));
-          int p = 1;
-          for (size_t i = start; i < start + n; ++i) {
-            take->setInt64(p++, free[i]);
-            take->setInt64(p++, batch_id);
-          }
-          take->executeUpdate();
-        }
+        TakeCustomers(conn, free, batch_id);
         const std::map<int64_t, int64_t> now_busy = ActiveOf(conn, sel.pending);
         std::vector<v1::BatchItem> items;
         auto next = sel.skipped.begin();
@@ -444,12 +446,14 @@ absl::StatusOr<int64_t> MysqlBatchStore::ReleaseItems(
           up->setInt64(2, batch_id);
           released = up->executeUpdate();
         }
-        for (size_t start = 0; start < customers.size(); start += kChunk) {
-          const size_t n = std::min(kChunk, customers.size() - start);
+        for (size_t start = 0; start < customers.size();
+             start += kRowsPerStatement) {
+          const size_t n =
+              std::min(kRowsPerStatement, customers.size() - start);
           Stmt have(conn.prepareStatement(absl::StrCat(
               "SELECT customer_id FROM migrator_items WHERE batch_id = ? AND "
               "customer_id IN (",
-              Marks(n), ")")));
+              Placeholders(n), ")")));
           have->setInt64(1, batch_id);
           for (size_t i = 0; i < n; ++i) {
             have->setInt64(static_cast<int>(i) + 2, customers[start + i]);
@@ -466,7 +470,7 @@ absl::StatusOr<int64_t> MysqlBatchStore::ReleaseItems(
           Stmt up(conn.prepareStatement(absl::StrCat(
               "UPDATE migrator_items SET gate_released = 1, updated_at_ms = ? "
               "WHERE batch_id = ? AND gate_released = 0 AND customer_id IN (",
-              Marks(n), ")")));
+              Placeholders(n), ")")));
           up->setInt64(1, now);
           up->setInt64(2, batch_id);
           for (size_t i = 0; i < n; ++i) {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/mysql_pool.h"
 #include "common/status_macros.h"
 #include "migrator/engine/rows.h"
 #include "migrator/move/item_states.h"
@@ -23,13 +24,7 @@ using Stmt = std::unique_ptr<sql::PreparedStatement>;
 using Rows = std::unique_ptr<sql::ResultSet>;
 using Ids = std::set<int64_t>;
 
-constexpr size_t kChunk = 1000;
-
-std::string Marks(size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n; ++i) absl::StrAppend(&out, i ? ",?" : "?");
-  return out;
-}
+constexpr size_t kSelectChunk = 1000;
 
 // Runs `sql_prefix` + "(?,...)" over `values` in chunks, collecting the
 // first column of every row as an id.
@@ -37,10 +32,10 @@ template <typename T>
 absl::Status CollectIn(sql::Connection& conn, const std::string& sql_prefix,
                        const std::vector<T>& values, Ids* out,
                        std::vector<std::string>* second = nullptr) {
-  for (size_t start = 0; start < values.size(); start += kChunk) {
-    const size_t n = std::min(kChunk, values.size() - start);
-    Stmt ps(
-        conn.prepareStatement(absl::StrCat(sql_prefix, " (", Marks(n), ")")));
+  for (size_t start = 0; start < values.size(); start += kSelectChunk) {
+    const size_t n = std::min(kSelectChunk, values.size() - start);
+    Stmt ps(conn.prepareStatement(
+        absl::StrCat(sql_prefix, " (", Placeholders(n), ")")));
     for (size_t i = 0; i < n; ++i) {
       if constexpr (std::is_same_v<T, std::string>) {
         ps->setString(static_cast<int>(i) + 1, values[start + i]);

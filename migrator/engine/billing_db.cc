@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/mysql_pool.h"
 #include "common/status_macros.h"
 #include "migrator/engine/values.h"
 #include "migrator/engine/write_guard.h"
@@ -19,12 +20,6 @@ using Stmt = std::unique_ptr<sql::PreparedStatement>;
 using Rows = std::unique_ptr<sql::ResultSet>;
 
 constexpr size_t kBatch = 1000;
-
-std::string Placeholders(size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n; ++i) out += i == 0 ? "?" : ",?";
-  return out;
-}
 
 Row ReadRow(sql::ResultSet& rs, size_t columns, int offset = 0) {
   Row row(columns);

@@ -24,15 +24,6 @@ namespace {
 namespace v1 = ::tandem::migrator::v1;
 namespace rv1 = ::tandem::router::v1;
 
-::tandem::common::v1::System Origin(Direction d) {
-  return d == Direction::kMove ? ::tandem::common::v1::SYSTEM_SOURCE
-                               : ::tandem::common::v1::SYSTEM_TARGET;
-}
-::tandem::common::v1::System Destination(Direction d) {
-  return d == Direction::kMove ? ::tandem::common::v1::SYSTEM_TARGET
-                               : ::tandem::common::v1::SYSTEM_SOURCE;
-}
-
 // The prefix of the request ids of this attempt's route changes: a retry
 // of the same change is recognised by the router.
 std::string RequestPrefix(const ItemRecord& record) {
@@ -574,7 +565,7 @@ absl::StatusOr<bool> Mover::HoldRoute(ItemRecord& record,
     return Stopped(Fail(record, v1::FAILURE_KIND_DEPENDENCY_UNAVAILABLE,
                         std::string(route.status().message()), true));
   }
-  if (route->system() != Origin(d) ||
+  if (route->system() != OriginSystem(d) ||
       route->state() != rv1::ROUTE_STATE_STABLE) {
     return Stopped(Fail(record, v1::FAILURE_KIND_ROUTE_CONFLICT,
                         absl::StrCat("the route changed under the move "
@@ -585,7 +576,7 @@ absl::StatusOr<bool> Mover::HoldRoute(ItemRecord& record,
   rv1::SetRouteRequest start;
   start.set_customer_id(customer);
   start.set_expected_version(route->version());
-  start.set_system(Origin(d));
+  start.set_system(OriginSystem(d));
   start.set_state(rv1::ROUTE_STATE_MIGRATING);
   start.set_lease_ms(absl::ToInt64Milliseconds(lease));
   start.set_request_id(absl::StrCat(RequestPrefix(record), "-start"));
@@ -724,7 +715,7 @@ absl::StatusOr<std::optional<rv1::Route>> Mover::Flip(ItemRecord& record,
   rv1::SetRouteRequest flip;
   flip.set_customer_id(customer);
   flip.set_expected_version(record.migrating_version);
-  flip.set_system(Destination(d));
+  flip.set_system(DestinationSystem(d));
   flip.set_state(rv1::ROUTE_STATE_STABLE);
   flip.set_request_id(absl::StrCat(RequestPrefix(record), "-flip"));
   flip.set_reason(MoveReason(record));

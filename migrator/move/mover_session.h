@@ -20,6 +20,16 @@
 
 namespace tandem::migrator {
 
+// The system a move in direction `d` leaves, and the one it goes to.
+inline ::tandem::common::v1::System OriginSystem(Direction d) {
+  return d == Direction::kMove ? ::tandem::common::v1::SYSTEM_SOURCE
+                               : ::tandem::common::v1::SYSTEM_TARGET;
+}
+inline ::tandem::common::v1::System DestinationSystem(Direction d) {
+  return d == Direction::kMove ? ::tandem::common::v1::SYSTEM_TARGET
+                               : ::tandem::common::v1::SYSTEM_SOURCE;
+}
+
 struct Mover::Session {
   int64_t customer_id = 0;
   Direction direction = Direction::kMove;

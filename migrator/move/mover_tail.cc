@@ -25,11 +25,6 @@ namespace {
 namespace v1 = ::tandem::migrator::v1;
 namespace rv1 = ::tandem::router::v1;
 
-::tandem::common::v1::System Destination(Direction d) {
-  return d == Direction::kMove ? ::tandem::common::v1::SYSTEM_TARGET
-                               : ::tandem::common::v1::SYSTEM_SOURCE;
-}
-
 // The target column, conversion and direction of `column` of `table` (side
 // read) in `direction`, for carrying a delta; nullptr when not mapped.
 const ColumnSpec* SpecFor(const Mapping& m, Direction direction,
@@ -78,7 +73,7 @@ absl::Status Mover::FinishFlip(ItemRecord& record) {
   absl::StatusOr<rv1::Route> route = deps_.router->GetRoute(customer);
   if (!route.ok()) return route.status();  // retried when resumed again
   const bool flipped = record.migrating_version != 0 &&
-                       route->system() == Destination(d) &&
+                       route->system() == DestinationSystem(d) &&
                        route->state() == rv1::ROUTE_STATE_STABLE &&
                        route->version() > record.migrating_version;
   if (!flipped) {

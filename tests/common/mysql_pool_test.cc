@@ -129,6 +129,13 @@ TEST_F(MysqlPoolTest, WrongPasswordIsUnavailableAndNeverLogged) {
   EXPECT_EQ(log.find(db_->password()), std::string::npos) << log;
 }
 
+TEST(PlaceholdersTest, RepeatsOneMarkOrRowCommaSeparated) {
+  EXPECT_EQ(Placeholders(0), "");
+  EXPECT_EQ(Placeholders(1), "?");
+  EXPECT_EQ(Placeholders(3), "?,?,?");
+  EXPECT_EQ(Placeholders(2, "(?,?)"), "(?,?),(?,?)");
+}
+
 TEST_F(MysqlPoolTest, BadUrlIsInvalidArgument) {
   MysqlOptions options = Options();
   options.url = "127.0.0.1:3306";

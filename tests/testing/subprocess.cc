@@ -28,7 +28,7 @@ extern char** environ;
 namespace tandem::testing {
 namespace {
 
-constexpr auto kPollInterval = std::chrono::milliseconds(10);
+constexpr auto kExitPollInterval = std::chrono::milliseconds(10);
 
 // The environment for children, without MYSQL_* and MARIADB_* variables,
 // which the client tools would honour (MYSQL_HOST, MYSQL_PWD, ...).
@@ -224,7 +224,7 @@ bool WaitForExit(pid_t pid, int64_t deadline_ms, int* status) {
     if (NowMs() >= deadline_ms) {
       return false;
     }
-    std::this_thread::sleep_for(kPollInterval);
+    std::this_thread::sleep_for(kExitPollInterval);
   }
 }
 
