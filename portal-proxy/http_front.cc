@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "portal-proxy/connection.h"
 #include "portal-proxy/pipeline.h"
 
@@ -32,6 +33,11 @@ struct HttpFront::Impl {
 
   asio::awaitable<void> Accept(Worker& worker);
   asio::awaitable<void> Sweep(Worker& worker);
+  // Makes the io_threads workers, each with its acceptor listening on
+  // `endpoint` (port 0: the first picks one, and `endpoint` gets it; the
+  // others share it) and its upstream pools. UNAVAILABLE when one cannot
+  // listen.
+  absl::Status MakeWorkers(tcp::endpoint* endpoint);
 };
 
 namespace {
@@ -145,6 +151,35 @@ void BuildPipeline(Pipeline& p, HoldQueue* holds,
 
 }  // namespace
 
+absl::Status HttpFront::Impl::MakeWorkers(tcp::endpoint* endpoint) {
+  const ProxyOptions& o = pipeline.options;
+  for (int i = 0; i < o.io_threads; ++i) {
+    auto worker = std::make_unique<Worker>();
+    // One thread runs each io_context, and whatever another thread wants
+    // done to a worker's sockets it posts (shutdown, drain, wake-ups of
+    // held requests, catalog answers), so the reactor's per-socket mutexes
+    // guard nothing; the hint turns them off.
+    worker->ioc = std::make_unique<asio::io_context>(
+        BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
+    worker->acceptor = std::make_unique<tcp::acceptor>(*worker->ioc);
+    if (absl::Status s = Listen(*worker->acceptor, *endpoint); !s.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", o.listen, ": ", s.message()));
+    }
+    // Port 0: the first acceptor picks, the others share it.
+    *endpoint = worker->acceptor->local_endpoint();
+    for (Backend backend : kBackends) {
+      const size_t b = Index(backend);
+      worker->pools[b] = std::make_unique<UpstreamPool>(
+          worker->ioc->get_executor(), backends[b],
+          o.upstream_max_idle_per_thread, o.upstream_connect_timeout,
+          pipeline.metrics->upstream_counters(backend), &stats[b]);
+    }
+    workers.push_back(std::move(worker));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Start(
     ProxyOptions options, ProxyDeps deps) {
   if (deps.routes == nullptr || deps.cookie == nullptr ||
@@ -182,30 +217,7 @@ absl::StatusOr<std::unique_ptr<HttpFront>> HttpFront::Start(
       std::clamp<int64_t>(absl::ToInt64Milliseconds(shortest) / 4, 5, 100));
 
   tcp::endpoint endpoint = *listen;
-  for (int i = 0; i < o.io_threads; ++i) {
-    auto worker = std::make_unique<Worker>();
-    // One thread runs each io_context, and whatever another thread wants
-    // done to a worker's sockets it posts (shutdown, drain, wake-ups of
-    // held requests, catalog answers), so the reactor's per-socket mutexes
-    // guard nothing; the hint turns them off.
-    worker->ioc = std::make_unique<asio::io_context>(
-        BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-    worker->acceptor = std::make_unique<tcp::acceptor>(*worker->ioc);
-    if (absl::Status s = Listen(*worker->acceptor, endpoint); !s.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", o.listen, ": ", s.message()));
-    }
-    // Port 0: the first acceptor picks, the others share it.
-    endpoint = worker->acceptor->local_endpoint();
-    for (Backend backend : kBackends) {
-      const size_t b = Index(backend);
-      worker->pools[b] = std::make_unique<UpstreamPool>(
-          worker->ioc->get_executor(), impl->backends[b],
-          o.upstream_max_idle_per_thread, o.upstream_connect_timeout,
-          impl->pipeline.metrics->upstream_counters(backend), &impl->stats[b]);
-    }
-    impl->workers.push_back(std::move(worker));
-  }
+  TANDEM_RETURN_IF_ERROR(impl->MakeWorkers(&endpoint));
   front->port_ = endpoint.port();
   for (auto& worker : impl->workers) {
     Impl* raw = impl.get();

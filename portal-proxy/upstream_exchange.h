@@ -96,6 +96,13 @@ class UpstreamExchange {
   // eof at the end of the stream).
   boost::asio::awaitable<boost::system::error_code> ReadUpstream(
       UpstreamConnection& upstream, size_t at_most);
+  // Builds the head the client gets for `response_` into `response_head_`:
+  // its framing as relayed (`dechunk`: chunks passed on as a plain body to
+  // an HTTP/1.0 client), the route's headers and, when the resolution asks
+  // for one, a fresh routing cookie.
+  void BuildResponseHead(const Exchange& exchange, const BodyFraming& framing,
+                         bool until_close, bool dechunk, bool switching,
+                         bool keep_alive);
   // Appends the Set-Cookie line of a fresh routing cookie for `route`.
   void AppendRoutingCookie(const RouteInfo& route);
   // Writes `data` but its first `skip` bytes to the upstream within the

@@ -38,6 +38,33 @@ void UpstreamExchange::AppendRoutingCookie(const RouteInfo& route) {
                   pipeline_.options.cookie_secure ? "; Secure" : "", "\r\n");
 }
 
+void UpstreamExchange::BuildResponseHead(const Exchange& x,
+                                         const BodyFraming& framing,
+                                         bool until_close, bool dechunk,
+                                         bool switching, bool keep_alive) {
+  OutFraming out;
+  uint64_t length = 0;
+  if (framing.kind == BodyFraming::Kind::kLength) {
+    out = OutFraming{OutFraming::Kind::kLength, framing.length};
+  } else if (framing.kind == BodyFraming::Kind::kChunked) {
+    out.kind = dechunk ? OutFraming::Kind::kNone : OutFraming::Kind::kChunked;
+  } else if (!until_close && response_.content_length_count == 1 &&
+             ParseContentLength(response_.content_length, &length)) {
+    // HEAD and 304: the length of what a GET would get, without a body.
+    out = OutFraming{OutFraming::Kind::kLength, length};
+  }
+  extra_.clear();
+  absl::StrAppend(&extra_, "X-Tandem-System: ", Label(x.backend),
+                  "\r\nX-Tandem-Route-Version: ",
+                  x.resolution.route ? x.resolution.route->version : 0, "\r\n");
+  if (x.resolution.issue_cookie && response_.status < 400 &&
+      x.resolution.route) {
+    AppendRoutingCookie(*x.resolution.route);
+  }
+  BuildClientHead(response_, x.version, out, switching, keep_alive, extra_,
+                  &response_head_);
+}
+
 asio::awaitable<UpstreamExchange::Outcome> UpstreamExchange::Relay(
     Exchange& x, std::unique_ptr<UpstreamConnection> upstream) {
   if (response_.status < 200 && response_.status != 101) {
@@ -65,27 +92,8 @@ asio::awaitable<UpstreamExchange::Outcome> UpstreamExchange::Relay(
   const bool keep_alive = x.keep_alive && !pipeline_.draining() &&
                           client_.body_done() && !switching && !until_close &&
                           !dechunk;
-  OutFraming out;
-  uint64_t length = 0;
-  if (framing.kind == BodyFraming::Kind::kLength) {
-    out = OutFraming{OutFraming::Kind::kLength, framing.length};
-  } else if (framing.kind == BodyFraming::Kind::kChunked) {
-    out.kind = dechunk ? OutFraming::Kind::kNone : OutFraming::Kind::kChunked;
-  } else if (!until_close && response_.content_length_count == 1 &&
-             ParseContentLength(response_.content_length, &length)) {
-    // HEAD and 304: the length of what a GET would get, without a body.
-    out = OutFraming{OutFraming::Kind::kLength, length};
-  }
-  extra_.clear();
-  absl::StrAppend(&extra_, "X-Tandem-System: ", Label(x.backend),
-                  "\r\nX-Tandem-Route-Version: ",
-                  x.resolution.route ? x.resolution.route->version : 0, "\r\n");
-  if (x.resolution.issue_cookie && status < 400 && x.resolution.route) {
-    AppendRoutingCookie(*x.resolution.route);
-  }
   const bool upstream_keep_alive = response_.keep_alive();
-  BuildClientHead(response_, x.version, out, switching, keep_alive, extra_,
-                  &response_head_);
+  BuildResponseHead(x, framing, until_close, dechunk, switching, keep_alive);
   upstream->buffer.consume(response_.head_bytes);
   bool complete = false;
   failure_ = "client_gone";

@@ -146,6 +146,37 @@ absl::StatusOr<std::string> Converter::ConvertValue(
   return v;
 }
 
+absl::Status Converter::SplitJsonParts(const TableMapping& entry,
+                                       const TableInfo& from,
+                                       const TableInfo& to,
+                                       const std::string& source_key,
+                                       const Row& row, const Part& base,
+                                       std::vector<Part>* parts) const {
+  const int j = from.IndexOf(entry.split_json->from);
+  const int name = to.IndexOf(entry.split_json->name);
+  const int value = to.IndexOf(entry.split_json->value);
+  if (j < 0 || name < 0 || value < 0) {
+    return absl::FailedPreconditionError("split_json columns missing");
+  }
+  if (!row[j].has_value()) return absl::OkStatus();
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> members =
+      SplitJson(*row[j]);
+  if (!members.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(Describe(from, source_key), ": ", entry.split_json->from,
+                     ": ", members.status().message()));
+  }
+  for (const auto& [n, v] : *members) {
+    Part part = base;
+    part.values[name] = n;
+    part.values[value] = v;
+    part.set[name] = part.set[value] = true;
+    part.key = KeyOf(to, part.values);
+    parts->push_back(std::move(part));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Converter::ConvertRow(
     Direction direction, const TableMapping& entry, const TableInfo& from,
     const std::string& source_key, const Row& row,
@@ -196,29 +227,7 @@ absl::Status Converter::ConvertRow(
     base.sum[i] = spec.sum;
   }
   if (entry.split_json) {
-    const int j = from.IndexOf(entry.split_json->from);
-    const int name = to->IndexOf(entry.split_json->name);
-    const int value = to->IndexOf(entry.split_json->value);
-    if (j < 0 || name < 0 || value < 0) {
-      return absl::FailedPreconditionError("split_json columns missing");
-    }
-    if (!row[j].has_value()) return absl::OkStatus();
-    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> members =
-        SplitJson(*row[j]);
-    if (!members.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(Describe(from, source_key), ": ", entry.split_json->from,
-                       ": ", members.status().message()));
-    }
-    for (const auto& [n, v] : *members) {
-      Part part = base;
-      part.values[name] = n;
-      part.values[value] = v;
-      part.set[name] = part.set[value] = true;
-      part.key = KeyOf(*to, part.values);
-      parts->push_back(std::move(part));
-    }
-    return absl::OkStatus();
+    return SplitJsonParts(entry, from, *to, source_key, row, base, parts);
   }
   if (entry.collect_json) {
     const int n = from.IndexOf(entry.collect_json->name);
@@ -331,23 +340,10 @@ void Converter::Finish(const std::string& name,
   }
 }
 
-absl::Status Converter::Update(const CustomerRows& read,
-                               const std::set<RowRef>& changed,
-                               DesiredState* state,
-                               std::set<RowRef>* touched) const {
-  if (!state->roundings.empty()) {
-    return absl::UnimplementedError("rounded values: convert again");
-  }
-  const SchemaSide read_side = Mapping::ReadSide(direction_);
-  const SchemaSide write_side = Mapping::WriteSide(direction_);
-  // The written rows the changed rows filled, and will fill.
-  std::set<RowRef> affected;
-  for (const RowRef& source : changed) {
-    auto it = state->lineage.find(source);
-    if (it == state->lineage.end()) continue;
-    affected.insert(it->second.begin(), it->second.end());
-  }
-  std::vector<Part> fresh;
+absl::Status Converter::ConvertChanged(const CustomerRows& read,
+                                       const std::set<RowRef>& changed,
+                                       DesiredState* state,
+                                       std::vector<Part>* fresh) const {
   for (const RowRef& source : changed) {
     const TableRows* rows = read.Find(source.first);
     if (rows == nullptr) continue;
@@ -358,23 +354,18 @@ absl::Status Converter::Update(const CustomerRows& read,
       std::vector<Rounding> roundings;
       TANDEM_RETURN_IF_ERROR(ConvertRow(direction_, entry, *rows->info,
                                         row->first, row->second, lookups_,
-                                        &fresh, &roundings, &state->warnings));
+                                        fresh, &roundings, &state->warnings));
       if (!roundings.empty()) {
         return absl::UnimplementedError("rounded values: convert again");
       }
     }
   }
-  for (const Part& p : fresh) affected.insert({p.table, p.key});
-  // Every row of the side read that fills an affected row, changed or not.
-  std::set<RowRef> sources;
-  for (const RowRef& target : affected) {
-    auto table = state->tables.find(target.first);
-    if (table == state->tables.end()) continue;
-    auto row = table->second.rows.find(target.second);
-    if (row == table->second.rows.end()) continue;
-    sources.insert(row->second.sources.begin(), row->second.sources.end());
-  }
-  for (const Part& p : fresh) sources.insert(p.source);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Converter::Part>> Converter::ConvertAffected(
+    const CustomerRows& read, const std::set<RowRef>& sources,
+    const std::set<RowRef>& affected) const {
   std::vector<Part> parts;
   for (const RowRef& source : sources) {
     const TableRows* rows = read.Find(source.first);
@@ -392,28 +383,14 @@ absl::Status Converter::Update(const CustomerRows& read,
       if (affected.count({p.table, p.key})) parts.push_back(std::move(p));
     }
   }
-  // Out with the affected rows and every lineage pointing at them ...
-  for (const RowRef& source : sources) {
-    auto it = state->lineage.find(source);
-    if (it == state->lineage.end()) continue;
-    std::erase_if(it->second,
-                  [&](const RowRef& t) { return affected.count(t) > 0; });
-  }
-  for (const RowRef& source : changed) {
-    auto it = state->lineage.find(source);
-    if (it == state->lineage.end()) continue;
-    std::erase_if(it->second,
-                  [&](const RowRef& t) { return affected.count(t) > 0; });
-    if (it->second.empty()) state->lineage.erase(it);
-  }
-  std::map<std::string, std::set<std::string>> keys;
-  for (const RowRef& target : affected) {
-    state->tables[target.first].rows.erase(target.second);
-    keys[target.first].insert(target.second);
-  }
-  // ... and in with them converted again.
-  TANDEM_RETURN_IF_ERROR(Assemble(std::move(parts), state));
-  const CustomerSpec& customer = mapping_.customer(write_side);
+  return parts;
+}
+
+void Converter::FinishAffected(
+    const std::map<std::string, std::set<std::string>>& keys,
+    DesiredState* state) const {
+  const CustomerSpec& customer =
+      mapping_.customer(Mapping::WriteSide(direction_));
   for (const auto& [name, k] : keys) {
     Finish(name, &k, state);
     if (name != customer.table) continue;
@@ -429,7 +406,55 @@ absl::Status Converter::Update(const CustomerRows& read,
       }
     }
   }
-  (void)read_side;
+}
+
+absl::Status Converter::Update(const CustomerRows& read,
+                               const std::set<RowRef>& changed,
+                               DesiredState* state,
+                               std::set<RowRef>* touched) const {
+  if (!state->roundings.empty()) {
+    return absl::UnimplementedError("rounded values: convert again");
+  }
+  // The written rows the changed rows filled, and will fill.
+  std::set<RowRef> affected;
+  for (const RowRef& source : changed) {
+    auto it = state->lineage.find(source);
+    if (it == state->lineage.end()) continue;
+    affected.insert(it->second.begin(), it->second.end());
+  }
+  std::vector<Part> fresh;
+  TANDEM_RETURN_IF_ERROR(ConvertChanged(read, changed, state, &fresh));
+  for (const Part& p : fresh) affected.insert({p.table, p.key});
+  // Every row of the side read that fills an affected row, changed or not.
+  std::set<RowRef> sources;
+  for (const RowRef& target : affected) {
+    auto table = state->tables.find(target.first);
+    if (table == state->tables.end()) continue;
+    auto row = table->second.rows.find(target.second);
+    if (row == table->second.rows.end()) continue;
+    sources.insert(row->second.sources.begin(), row->second.sources.end());
+  }
+  for (const Part& p : fresh) sources.insert(p.source);
+  TANDEM_ASSIGN_OR_RETURN(std::vector<Part> parts,
+                          ConvertAffected(read, sources, affected));
+  // Out with the affected rows and every lineage pointing at them ...
+  auto forget = [&](const RowRef& source, bool drop_empty) {
+    auto it = state->lineage.find(source);
+    if (it == state->lineage.end()) return;
+    std::erase_if(it->second,
+                  [&](const RowRef& t) { return affected.count(t) > 0; });
+    if (drop_empty && it->second.empty()) state->lineage.erase(it);
+  };
+  for (const RowRef& source : sources) forget(source, false);
+  for (const RowRef& source : changed) forget(source, true);
+  std::map<std::string, std::set<std::string>> keys;
+  for (const RowRef& target : affected) {
+    state->tables[target.first].rows.erase(target.second);
+    keys[target.first].insert(target.second);
+  }
+  // ... and in with them converted again.
+  TANDEM_RETURN_IF_ERROR(Assemble(std::move(parts), state));
+  FinishAffected(keys, state);
   touched->insert(affected.begin(), affected.end());
   return absl::OkStatus();
 }

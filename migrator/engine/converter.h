@@ -142,6 +142,12 @@ class Converter {
                           std::vector<Part>* parts,
                           std::vector<Rounding>* roundings,
                           std::vector<std::string>* warnings) const;
+  // The parts of an entry that splits a JSON column of `row` into one row
+  // per member, each a copy of `base` with the member's name and value.
+  absl::Status SplitJsonParts(const TableMapping& entry, const TableInfo& from,
+                              const TableInfo& to,
+                              const std::string& source_key, const Row& row,
+                              const Part& base, std::vector<Part>* parts) const;
   absl::StatusOr<std::string> ConvertValue(
       Direction direction, const TableMapping& entry, const ColumnSpec& spec,
       const TableInfo& from, const Row& row, const ColumnInfo& target,
@@ -162,6 +168,20 @@ class Converter {
   // the customer was kept.
   void StatusOfKeptCustomer(const CustomerRows& read,
                             DesiredState* state) const;
+  // Update's steps: converts the rows `changed` that `read` still holds
+  // into `fresh` (UNIMPLEMENTED when one rounds); converts the rows
+  // `sources` again, keeping the parts that fill a row of `affected`; runs
+  // Finish on the rows `keys` by table and takes the customer's status
+  // from its row (held, when the options say so).
+  absl::Status ConvertChanged(const CustomerRows& read,
+                              const std::set<RowRef>& changed,
+                              DesiredState* state,
+                              std::vector<Part>* fresh) const;
+  absl::StatusOr<std::vector<Part>> ConvertAffected(
+      const CustomerRows& read, const std::set<RowRef>& sources,
+      const std::set<RowRef>& affected) const;
+  void FinishAffected(const std::map<std::string, std::set<std::string>>& keys,
+                      DesiredState* state) const;
   // Joins `parts` (consumed) into the rows of `state`.
   absl::Status Assemble(std::vector<Part> parts, DesiredState* state) const;
   // Defaults of the entries and the held status, for the rows of `table`

@@ -136,31 +136,42 @@ absl::Status Verifier::CompareRows(sql::Connection& write_conn,
                     max_differences);
     }
     if (!fetch.empty()) {
-      TANDEM_ASSIGN_OR_RETURN(auto rows,
-                              write_db_.FetchRows(write_conn, name, fetch));
       const int status =
-          name == customer.table ? info->IndexOf(customer.status) : -1;
-      for (const std::string& key : fetch) {
-        const DesiredRow& row = want.rows.at(key);
-        auto r = rows.find(key);
-        if (r == rows.end()) continue;  // deleted meanwhile: counted missing
-        bool differs = false;
-        for (size_t i = 0; i < row.values.size(); ++i) {
-          if (!row.set[i]) continue;
-          if (after && static_cast<int>(i) == status) continue;
-          if (row.values[i] != r->second[i]) {
-            differs = true;
-            AddDifference(
-                out,
-                {Difference::kValue, name, key, info->columns[i].name,
-                 row.values[i].value_or("NULL"), r->second[i].value_or("NULL")},
-                max_differences);
-          }
-        }
-        if (differs) ++cmp.differing;
-      }
+          after && name == customer.table ? info->IndexOf(customer.status) : -1;
+      TANDEM_RETURN_IF_ERROR(CompareValues(write_conn, *info, want, fetch,
+                                           status, max_differences, &cmp, out));
     }
     out->tables.push_back(cmp);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Verifier::CompareValues(sql::Connection& write_conn,
+                                     const TableInfo& info,
+                                     const DesiredTable& want,
+                                     const std::vector<std::string>& fetch,
+                                     int skip_column, int max_differences,
+                                     TableCompare* cmp,
+                                     Verification* out) const {
+  TANDEM_ASSIGN_OR_RETURN(auto rows,
+                          write_db_.FetchRows(write_conn, info.name, fetch));
+  for (const std::string& key : fetch) {
+    const DesiredRow& row = want.rows.at(key);
+    auto r = rows.find(key);
+    if (r == rows.end()) continue;  // deleted meanwhile: counted missing
+    bool differs = false;
+    for (size_t i = 0; i < row.values.size(); ++i) {
+      if (!row.set[i] || static_cast<int>(i) == skip_column) continue;
+      if (row.values[i] != r->second[i]) {
+        differs = true;
+        AddDifference(
+            out,
+            {Difference::kValue, info.name, key, info.columns[i].name,
+             row.values[i].value_or("NULL"), r->second[i].value_or("NULL")},
+            max_differences);
+      }
+    }
+    if (differs) ++cmp->differing;
   }
   return absl::OkStatus();
 }

@@ -85,6 +85,14 @@ class Verifier {
   absl::Status CompareRows(sql::Connection& write_conn, int64_t customer_id,
                            const DesiredState& desired, VerifyMode mode,
                            int max_differences, Verification* out) const;
+  // Compares the rows `fetch` of `want` with the written rows column by
+  // column (but `skip_column`, -1 for none), counting each row that
+  // differs in `cmp` and each differing value in `out`.
+  absl::Status CompareValues(sql::Connection& write_conn, const TableInfo& info,
+                             const DesiredTable& want,
+                             const std::vector<std::string>& fetch,
+                             int skip_column, int max_differences,
+                             TableCompare* cmp, Verification* out) const;
   absl::Status CheckBalances(sql::Connection& read_conn,
                              sql::Connection& write_conn, int64_t customer_id,
                              int max_differences, Verification* out) const;

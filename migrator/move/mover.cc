@@ -18,10 +18,6 @@ namespace v1 = ::tandem::migrator::v1;
 namespace rv1 = ::tandem::router::v1;
 using ::tandem::common::v1::System;
 
-System Origin(Direction d) {
-  return d == Direction::kMove ? ::tandem::common::v1::SYSTEM_SOURCE
-                               : ::tandem::common::v1::SYSTEM_TARGET;
-}
 ::tandem::common::v1::Direction ProtoDirection(Direction d) {
   return d == Direction::kMove ? ::tandem::common::v1::DIRECTION_MOVE
                                : ::tandem::common::v1::DIRECTION_ROLLBACK;
@@ -355,7 +351,7 @@ absl::Status Mover::Fail(ItemRecord& record, v1::FailureKind kind,
       rv1::SetRouteRequest back;
       back.set_customer_id(record.item.customer_id());
       back.set_expected_version(record.migrating_version);
-      back.set_system(Origin(d));
+      back.set_system(OriginSystem(d));
       back.set_state(rv1::ROUTE_STATE_STABLE);
       back.set_request_id(absl::StrCat("m", record.item.batch_id(), "-",
                                        record.item.customer_id(), "-",
@@ -480,7 +476,7 @@ absl::Status Mover::Plan(ItemRecord& record) {
                   "the route stays MIGRATING under another mover", false);
     }
   }
-  if (route->system() != Origin(d)) {
+  if (route->system() != OriginSystem(d)) {
     record.item.mutable_failure()->set_kind(v1::FAILURE_KIND_ALREADY_MOVED);
     record.item.mutable_failure()->set_message(
         absl::StrCat("customer ", customer, " is already on the ",
@@ -514,8 +510,8 @@ absl::Status Mover::Plan(ItemRecord& record) {
   return Store(record, v1::ITEM_STATE_PRE_COPY);
 }
 
-absl::Status Mover::CatchUp(Session& s, sql::Connection& read_conn,
-                            sql::Connection* write_conn, int64_t* changed) {
+absl::StatusOr<std::set<RowRef>> Mover::ReadChanges(
+    Session& s, sql::Connection& read_conn) {
   // Each table's digest first: the rows' hashes are transferred only for
   // the tables whose digest moved (most rounds find few or none).
   const std::vector<std::string> all = s.read_db->CustomerTables(true);
@@ -527,7 +523,6 @@ absl::Status Mover::CatchUp(Session& s, sql::Connection& read_conn,
   }
   TANDEM_ASSIGN_OR_RETURN(
       Hashes hashes, s.read_db->HashCustomer(read_conn, s.customer_id, tables));
-  *changed = 0;
   std::set<RowRef> refs;
   for (const std::string& name : tables) {
     const TableInfo* info = s.read_db->schema().Find(name);
@@ -557,6 +552,13 @@ absl::Status Mover::CatchUp(Session& s, sql::Connection& read_conn,
       rows.rows[key] = std::move(row);
     }
   }
+  return refs;
+}
+
+absl::Status Mover::CatchUp(Session& s, sql::Connection& read_conn,
+                            sql::Connection* write_conn, int64_t* changed) {
+  *changed = 0;
+  TANDEM_ASSIGN_OR_RETURN(std::set<RowRef> refs, ReadChanges(s, read_conn));
   *changed = static_cast<int64_t>(refs.size());
   deps_.metrics->CatchUpRound(*changed);
   if (*changed == 0) return absl::OkStatus();

@@ -239,6 +239,14 @@ class Mover {
   absl::Status AfterFlip(ItemRecord& record, std::unique_ptr<Session>& session,
                          const ::tandem::router::v1::Route& flipped,
                          absl::Time held_since);
+  // Reads what changed on the side read since the session last looked
+  // into `session.read` (only the tables whose digest moved, only the rows
+  // whose hash moved), and returns the rows added, changed or removed.
+  absl::StatusOr<std::set<RowRef>> ReadChanges(Session& session,
+                                               sql::Connection& read_conn);
+  // One catch-up round: ReadChanges, converted, and the difference written
+  // on `write_conn` (or in a transaction of its own when null); `changed`
+  // gets how many rows of the side read changed.
   absl::Status CatchUp(Session& session, sql::Connection& read_conn,
                        sql::Connection* write_conn, int64_t* changed);
   absl::Status FinishFlip(ItemRecord& record);

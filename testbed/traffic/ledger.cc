@@ -1,5 +1,8 @@
 #include "testbed/traffic/ledger.h"
 
+#include <optional>
+#include <string>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "testbed/base/json.h"
@@ -145,6 +148,51 @@ class Fields {
   std::string problem_;
 };
 
+// The write kind a ledger line's "kind" names; none for "start" or an
+// unknown name.
+std::optional<WriteKind> WriteKindNamed(const std::string& kind) {
+  if (kind == "xdr") return WriteKind::kXdr;
+  if (kind == "adjust") return WriteKind::kAdjust;
+  if (kind == "topup") return WriteKind::kTopUp;
+  if (kind == "usage") return WriteKind::kUsage;
+  if (kind == "settings") return WriteKind::kSettings;
+  return std::nullopt;
+}
+
+// Reads the fields only `e`'s kind has; returns what is wrong with them,
+// empty when nothing is (a missing field is left to f.problem()).
+std::string ReadKindFields(Fields& f, LedgerEntry& e) {
+  switch (e.kind) {
+    case WriteKind::kXdr:
+      e.xdr_id = f.Int("xdr_id");
+      e.connect_time = f.Str("connect_time");
+      e.duration_ms = f.Int("duration_ms");
+      e.charged_micros = f.Int("charged_micros");
+      e.cli = f.Str("cli");
+      e.cld = f.Str("cld");
+      if (!e.account_id && f.problem().empty()) {
+        return "an xdr needs \"account_id\"";
+      }
+      break;
+    case WriteKind::kUsage:
+      e.subscription_id = f.Int("subscription_id");
+      e.resource_type = f.Str("resource_type");
+      e.delta = f.Int("delta");
+      e.used_after = f.Int("used_after");
+      break;
+    case WriteKind::kSettings:
+      e.setting = f.Str("setting");
+      e.value = f.OptionalStr("value");
+      if (!e.account_id && f.problem().empty()) {
+        return "a settings edit needs \"account_id\"";
+      }
+      break;
+    default:
+      break;
+  }
+  return "";
+}
+
 }  // namespace
 
 absl::StatusOr<LedgerLineValue> ParseLedgerLine(const std::string& text,
@@ -170,19 +218,11 @@ absl::StatusOr<LedgerLineValue> ParseLedgerLine(const std::string& text,
     return out;
   }
   LedgerEntry e;
-  if (kind == "xdr") {
-    e.kind = WriteKind::kXdr;
-  } else if (kind == "adjust") {
-    e.kind = WriteKind::kAdjust;
-  } else if (kind == "topup") {
-    e.kind = WriteKind::kTopUp;
-  } else if (kind == "usage") {
-    e.kind = WriteKind::kUsage;
-  } else if (kind == "settings") {
-    e.kind = WriteKind::kSettings;
-  } else {
+  std::optional<WriteKind> write_kind = WriteKindNamed(kind);
+  if (!write_kind.has_value()) {
     return bad(absl::StrCat("unknown kind '", kind, "'"));
   }
+  e.kind = *write_kind;
   e.seq = f.Int("seq");
   const std::string system = f.Str("system");
   if (system != "source" && system != "target" && f.problem().empty()) {
@@ -194,33 +234,8 @@ absl::StatusOr<LedgerLineValue> ParseLedgerLine(const std::string& text,
   e.route_version = f.Int("route_version");
   e.attempts = static_cast<int>(f.Int("attempts"));
   if (e.kind != WriteKind::kAdjust) e.account_id = f.OptionalInt("account_id");
-  switch (e.kind) {
-    case WriteKind::kXdr:
-      e.xdr_id = f.Int("xdr_id");
-      e.connect_time = f.Str("connect_time");
-      e.duration_ms = f.Int("duration_ms");
-      e.charged_micros = f.Int("charged_micros");
-      e.cli = f.Str("cli");
-      e.cld = f.Str("cld");
-      if (!e.account_id && f.problem().empty()) {
-        return bad("an xdr needs \"account_id\"");
-      }
-      break;
-    case WriteKind::kUsage:
-      e.subscription_id = f.Int("subscription_id");
-      e.resource_type = f.Str("resource_type");
-      e.delta = f.Int("delta");
-      e.used_after = f.Int("used_after");
-      break;
-    case WriteKind::kSettings:
-      e.setting = f.Str("setting");
-      e.value = f.OptionalStr("value");
-      if (!e.account_id && f.problem().empty()) {
-        return bad("a settings edit needs \"account_id\"");
-      }
-      break;
-    default:
-      break;
+  if (std::string wrong = ReadKindFields(f, e); !wrong.empty()) {
+    return bad(wrong);
   }
   if (e.has_transaction()) {
     e.transaction_id = f.Int("transaction_id");

@@ -197,6 +197,16 @@ class SystemCheck {
   }
   absl::Status FetchNewRows(const std::vector<int64_t>& customers);
   void CheckRows(const std::vector<const std::pair<int, LedgerEntry>*>& es);
+  // CheckRows' two halves: every ledger line's rows found as written (the
+  // rows found go into the `explained` sets), then every row found that no
+  // line explains, reported as a duplicate of a line or as an extra.
+  void CheckLedgerRows(
+      const std::vector<const std::pair<int, LedgerEntry>*>& es,
+      std::set<int64_t>* explained_xdrs, std::set<int64_t>* explained_txs);
+  void CheckUnexplainedRows(
+      const std::vector<const std::pair<int, LedgerEntry>*>& es,
+      const std::set<int64_t>& explained_xdrs,
+      const std::set<int64_t>& explained_txs);
   absl::Status CheckBalances(const std::vector<int64_t>& customers);
   // The columns CheckBalances sums the transactions of a balance with.
   const char* BalanceSums() const;
@@ -276,6 +286,13 @@ absl::Status SystemCheck::FetchNewRows(const std::vector<int64_t>& customers) {
 void SystemCheck::CheckRows(
     const std::vector<const std::pair<int, LedgerEntry>*>& es) {
   std::set<int64_t> explained_xdrs, explained_txs;
+  CheckLedgerRows(es, &explained_xdrs, &explained_txs);
+  CheckUnexplainedRows(es, explained_xdrs, explained_txs);
+}
+
+void SystemCheck::CheckLedgerRows(
+    const std::vector<const std::pair<int, LedgerEntry>*>& es,
+    std::set<int64_t>* explained_xdrs, std::set<int64_t>* explained_txs) {
   for (const auto* p : es) {
     const auto& [line, e] = *p;
     const bool lossy = e.on_target && !target_;
@@ -285,7 +302,7 @@ void SystemCheck::CheckRows(
         e.blind ? ", blind" : "", ")");
     if (e.kind == WriteKind::kXdr) {
       ++result_.rows_checked;
-      explained_xdrs.insert(e.xdr_id);
+      explained_xdrs->insert(e.xdr_id);
       auto it = xdrs_.find(e.xdr_id);
       if (it == xdrs_.end()) {
         Problem(&result_.missing,
@@ -303,7 +320,7 @@ void SystemCheck::CheckRows(
     }
     if (!e.has_transaction()) continue;
     ++result_.rows_checked;
-    explained_txs.insert(e.transaction_id);
+    explained_txs->insert(e.transaction_id);
     auto it = txs_.find(e.transaction_id);
     if (it == txs_.end()) {
       Problem(&result_.missing,
@@ -319,6 +336,12 @@ void SystemCheck::CheckRows(
       compare_.Matched();
     }
   }
+}
+
+void SystemCheck::CheckUnexplainedRows(
+    const std::vector<const std::pair<int, LedgerEntry>*>& es,
+    const std::set<int64_t>& explained_xdrs,
+    const std::set<int64_t>& explained_txs) {
   // Rows nobody wrote: copies of a ledger row (duplicates) or extras.
   auto copy_of = [&](auto same) -> const std::pair<int, LedgerEntry>* {
     for (const auto* p : es) {
