@@ -6,9 +6,11 @@
 #include <mysql_connection.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <sstream>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/mysql_results.h"
@@ -271,12 +273,66 @@ absl::StatusOr<std::optional<ItemRecord>> MysqlMoveStore::LatestItem(
   return record;
 }
 
+namespace {
+
+// Gives `worker` the items `keys` (locked by the caller's transaction) until
+// `now` + `lease_ms`, each with its epoch raised, and returns them as
+// claimed, in the order of `keys`: one update and one read per few hundred
+// items.
+std::vector<ItemRecord> LeaseItems(
+    sql::Connection& conn, const std::vector<std::pair<int64_t, int64_t>>& keys,
+    const std::string& worker, int64_t now, int64_t lease_ms) {
+  constexpr size_t kChunk = 300;
+  std::vector<ItemRecord> claimed;
+  for (size_t begin = 0; begin < keys.size(); begin += kChunk) {
+    const size_t end = std::min(keys.size(), begin + kChunk);
+    std::string in;
+    for (size_t i = begin; i < end; ++i) {
+      absl::StrAppend(&in, i == begin ? "" : " OR ",
+                      "(batch_id = ? AND customer_id = ?)");
+    }
+    auto bind = [&](sql::PreparedStatement& ps, int first) {
+      for (size_t i = begin; i < end; ++i) {
+        ps.setInt64(first++, keys[i].first);
+        ps.setInt64(first++, keys[i].second);
+      }
+    };
+    Stmt update(conn.prepareStatement(absl::StrCat(
+        "UPDATE migrator_items SET worker = ?, lease_until_ms = ? + ?, "
+        "epoch = epoch + 1 WHERE ",
+        in)));
+    update->setString(1, worker);
+    update->setInt64(2, now);
+    update->setInt64(3, lease_ms);
+    bind(*update, 4);
+    update->executeUpdate();
+    Stmt read(conn.prepareStatement(absl::StrCat(
+        "SELECT ", kItemColumns,
+        " FROM migrator_items i JOIN migrator_batches b USING (batch_id) "
+        "WHERE ",
+        in)));
+    bind(*read, 1);
+    Rows rs(read->executeQuery());
+    std::map<std::pair<int64_t, int64_t>, ItemRecord> read_back;
+    while (rs->next()) {
+      ItemRecord r = ItemFromRow(*rs);
+      read_back[{r.item.batch_id(), r.item.customer_id()}] = std::move(r);
+    }
+    for (size_t i = begin; i < end; ++i) {
+      auto it = read_back.find(keys[i]);
+      if (it != read_back.end()) claimed.push_back(std::move(it->second));
+    }
+  }
+  return claimed;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<ItemRecord>> MysqlMoveStore::ClaimItems(
     const std::string& worker, int64_t lease_ms, const ClaimLimits& limits) {
   return TransactReturning(
       *pool_, "claim items",
       [&](sql::Connection& conn) -> absl::StatusOr<std::vector<ItemRecord>> {
-        std::vector<ItemRecord> claimed;
         const int64_t now = DbNow(conn);
         // (batch, customer) of the items taken; only item rows are locked
         // (SKIP LOCKED), never batch rows.
@@ -308,9 +364,12 @@ absl::StatusOr<std::vector<ItemRecord>> MysqlMoveStore::ClaimItems(
         while (b->next() && left > 0) {
           const int64_t batch_id = b->getInt64(1);
           const auto state = static_cast<v1::BatchState>(b->getInt(2));
+          // Busy: claimed and not finished, including an item claimed a
+          // moment ago that its worker has not stored a step of yet (so
+          // replicas claiming at once stay within the parallelism).
           Stmt busy(conn.prepareStatement(
               "SELECT COUNT(*) FROM migrator_items WHERE batch_id = ? AND "
-              "state BETWEEN 2 AND 5 AND worker <> '' AND lease_until_ms >= "
+              "state BETWEEN 1 AND 5 AND worker <> '' AND lease_until_ms >= "
               "?"));
           busy->setInt64(1, batch_id);
           busy->setInt64(2, now);
@@ -334,31 +393,7 @@ absl::StatusOr<std::vector<ItemRecord>> MysqlMoveStore::ClaimItems(
           }
           left -= taken;
         }
-        for (const auto& [batch_id, customer_id] : keys) {
-          Stmt read(conn.prepareStatement(absl::StrCat(
-              "SELECT ", kItemColumns,
-              " FROM migrator_items i JOIN migrator_batches b USING "
-              "(batch_id) WHERE i.batch_id = ? AND i.customer_id = ?")));
-          read->setInt64(1, batch_id);
-          read->setInt64(2, customer_id);
-          Rows rs(read->executeQuery());
-          if (rs->next()) claimed.push_back(ItemFromRow(*rs));
-        }
-        for (ItemRecord& r : claimed) {
-          Stmt update(conn.prepareStatement(
-              "UPDATE migrator_items SET worker = ?, lease_until_ms = ? + ?, "
-              "epoch = epoch + 1 WHERE batch_id = ? AND customer_id = ?"));
-          update->setString(1, worker);
-          update->setInt64(2, now);
-          update->setInt64(3, lease_ms);
-          update->setInt64(4, r.item.batch_id());
-          update->setInt64(5, r.item.customer_id());
-          update->executeUpdate();
-          r.worker = worker;
-          r.item.set_worker(worker);
-          ++r.epoch;
-        }
-        return claimed;
+        return LeaseItems(conn, keys, worker, now, lease_ms);
       });
 }
 

@@ -5,6 +5,9 @@
 // moves the customer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "migrator/engine/write_guard.h"
@@ -134,6 +137,64 @@ TEST_F(MigratorFenceTest, AStaleClaimsWritesAreRefusedOnBothServers) {
   auto [now_marks, now_status] = write(current, "current|x|1");
   EXPECT_TRUE(now_marks.ok()) << now_marks;
   EXPECT_TRUE(now_status.ok()) << now_status;
+}
+
+TEST_F(MigratorFenceTest, ClaimingSeveralItemsAtOnceLeasesEachWithANewEpoch) {
+  auto server = env_->StartMigrator(
+      [](MigratorServerOptions& o) { o.backend.parallelism = 0; });
+  ASSERT_TRUE(server.ok()) << server.status();
+  MoveStore& store = (*server)->store();
+  NewBatch b;
+  std::vector<int64_t> customers(movable_->begin() + 2, movable_->begin() + 7);
+  std::sort(customers.begin(), customers.end());
+  for (int64_t c : customers) {
+    b.customers.push_back(c);
+    b.selector.add_customer_ids(c);
+  }
+  b.options.set_parallelism(3);
+  absl::StatusOr<v1::Batch> batch = store.CreateBatch(b);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  const std::string of_batch =
+      absl::StrCat(" FROM migrator_items WHERE batch_id = ", batch->batch_id(),
+                   " ORDER BY customer_id");
+  ClaimLimits many;
+  many.limit = 10;
+  many.tail_limit = 0;
+  absl::StatusOr<std::vector<ItemRecord>> a =
+      store.ClaimItems("a", 60000, many);
+  ASSERT_TRUE(a.ok()) << a.status();
+  // As many as the batch's parallelism, in customer order, each as stored.
+  ASSERT_EQ(a->size(), 3u);
+  std::vector<std::string> stored = Control(absl::StrCat(
+      "SELECT customer_id, worker, epoch, lease_until_ms", of_batch));
+  ASSERT_EQ(stored.size(), 5u);
+  for (size_t i = 0; i < a->size(); ++i) {
+    const ItemRecord& r = (*a)[i];
+    EXPECT_EQ(r.item.customer_id(), customers[i]);
+    EXPECT_EQ(r.worker, "a");
+    EXPECT_EQ(r.item.worker(), "a");
+    EXPECT_EQ(stored[i], absl::StrCat(customers[i], "\ta\t", r.epoch, "\t",
+                                      r.lease_until_ms));
+  }
+  EXPECT_EQ(stored[3], absl::StrCat(customers[3], "\t\t0\t0"));
+  // The other two wait for a slot: a second worker gets nothing ...
+  absl::StatusOr<std::vector<ItemRecord>> none =
+      store.ClaimItems("b", 60000, many);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+  // ... until the leases run out: then it takes the same three, each under
+  // a new epoch.
+  Control(absl::StrCat("UPDATE migrator_items SET lease_until_ms = 0",
+                       " WHERE batch_id = ", batch->batch_id()));
+  absl::StatusOr<std::vector<ItemRecord>> heir =
+      store.ClaimItems("b", 60000, many);
+  ASSERT_TRUE(heir.ok()) << heir.status();
+  ASSERT_EQ(heir->size(), 3u);
+  for (size_t i = 0; i < heir->size(); ++i) {
+    EXPECT_EQ((*heir)[i].item.customer_id(), customers[i]);
+    EXPECT_EQ((*heir)[i].worker, "b");
+    EXPECT_EQ((*heir)[i].epoch, (*a)[i].epoch + 1);
+  }
 }
 
 TEST_F(MigratorFenceTest,
