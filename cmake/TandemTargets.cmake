@@ -4,10 +4,18 @@
 # use them.
 
 # tandem_cc_library(<name> [STATIC|SHARED|OBJECT] <sources>...)
-# add_library with the project's warnings.
+# add_library with the project's warnings; a unity build (up to eight of its
+# sources compiled as one translation unit) unless TANDEM_UNITY_BUILD is
+# off. A library's sources share most of their headers (gRPC, protobuf,
+# Abseil, Connector/C++), which a compiler parses and instantiates again
+# for every translation unit.
 function(tandem_cc_library name)
   add_library(${name} ${ARGN})
   target_compile_options(${name} PRIVATE ${TANDEM_WARNINGS})
+  if(TANDEM_UNITY_BUILD)
+    set_target_properties(${name} PROPERTIES UNITY_BUILD ON
+                                             UNITY_BUILD_BATCH_SIZE 8)
+  endif()
 endfunction()
 
 # tandem_cc_binary(<name> <sources>...)
