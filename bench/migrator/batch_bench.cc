@@ -44,6 +44,7 @@
 #include "bench/migrator/charging_load.h"
 #include "bench/migrator/portal_load.h"
 #include "bench/migrator/registry_figures.h"
+#include "bench/migrator/statement_profile.h"
 #include "router/client/route_cache.h"
 #include "testbed/traffic/charging.h"
 #include "testbed/traffic/ledger_check.h"
@@ -73,6 +74,10 @@ ABSL_FLAG(int, tail_window_seconds, 30,
           "until half of it has passed.");
 ABSL_FLAG(int, baseline_seconds, 10,
           "How long the loads run before the batch (the 'before' figures).");
+ABSL_FLAG(bool, statement_profile, false,
+          "Run the three servers with performance_schema and add the "
+          "statements that took most of each server's time during the "
+          "batch to the report (costs the servers a few per cent).");
 
 namespace tandem::migrator::bench {
 namespace {
@@ -158,6 +163,9 @@ std::unique_ptr<MigratorEnv> Populate(int64_t n) {
   o.datagen.large_customers = 0;
   o.datagen.huge_accounts = 0;
   o.freeze = false;
+  if (absl::GetFlag(FLAGS_statement_profile)) {
+    o.server.extra_args = {"--performance-schema=ON"};
+  }
   const absl::Time setup = absl::Now();
   auto env = MigratorEnv::Start(o);
   if (!env.ok()) {
@@ -419,6 +427,9 @@ struct Run {
   ProxyFigures proxy;
   std::map<std::string, PhaseFigure> phases;
   Verdict verdict;
+  // With --statement_profile: the servers' statements, from the batch's
+  // start to its last flip.
+  std::string profile;
 };
 
 // A table row.
@@ -675,6 +686,11 @@ std::string Report(const Run& r, const Loads& l) {
   absl::StrAppend(&out, TargetsSection(r, l), "\n", BatchSection(r), "\n",
                   PhaseSection(r.phases), "\n", PortalSection(r, l), "\n",
                   ChargingSection(r, l), "\n", LedgerSection(r));
+  if (!r.profile.empty()) {
+    absl::StrAppend(&out,
+                    "\n### Statements by server time during the batch\n\n",
+                    r.profile);
+  }
   return out;
 }
 
@@ -742,8 +758,22 @@ void MoveUnderLoad(MigratorEnv& env, MigratorServer& server, World& w, Run& r,
     options.mutable_load_throttle()->set_max_query_latency_ms(
         absl::GetFlag(FLAGS_max_query_latency_ms));
   }
+  const bool profile = absl::GetFlag(FLAGS_statement_profile);
+  const testbed::Testbed& tb = env.testbed();
+  if (profile) {
+    for (const auto* s :
+         {&tb.source_server(), &tb.target_server(), &tb.control_server()}) {
+      ResetStatementProfile(*s);
+    }
+  }
   const v1::Batch batch = batches.Start("benchmark", r.groups.moving, options);
   AwaitLastFlip(batches, batch.batch_id(), flips, absl::Hours(2));
+  if (profile) {
+    r.profile =
+        absl::StrCat(StatementProfile("source (v1)", tb.source_server(), 15),
+                     StatementProfile("target (v2)", tb.target_server(), 10),
+                     StatementProfile("control", tb.control_server(), 10));
+  }
   loads.SetDuring(false);
   loads.Stop();
   r.finished = batches.AwaitFinished(batch.batch_id(), absl::Hours(2));

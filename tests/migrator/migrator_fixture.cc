@@ -59,6 +59,7 @@ absl::StatusOr<std::unique_ptr<MigratorEnv>> MigratorEnv::Start(
   std::unique_ptr<MigratorEnv> env(new MigratorEnv());
   testbed::TestbedOptions tb;
   tb.datagen = options.datagen;
+  tb.server = options.server;
   TANDEM_ASSIGN_OR_RETURN(env->testbed_, testbed::StartTestbed(tb));
   TANDEM_ASSIGN_OR_RETURN(env->router_,
                           testbed::StartRouter(*env->testbed_, kTokens));

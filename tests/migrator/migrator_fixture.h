@@ -36,6 +36,8 @@ struct EnvOptions {
   testbed::DatagenOptions datagen;
   // Freeze the catalog (moves need it).
   bool freeze = true;
+  // Options of the three servers (`dir` and `port` must stay empty/0).
+  tandem::testing::MariaDbServerOptions server;
 };
 
 // A population of `customers` small customers (no large ones) with

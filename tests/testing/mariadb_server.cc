@@ -623,6 +623,8 @@ absl::Status MariaDbServer::Launch(bool* port_in_use) {
   if (geteuid() == 0) {
     argv.push_back("--user=root");
   }
+  argv.insert(argv.end(), options_.extra_args.begin(),
+              options_.extra_args.end());
   absl::StatusOr<pid_t> pid =
       Spawn(std::move(argv), null_fd.get(), log_fd.get(), log_fd.get(),
             /*die_with_parent=*/!options_.detached);

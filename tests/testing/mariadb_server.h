@@ -66,6 +66,10 @@ struct MariaDbServerOptions {
   // it running (once Start() succeeded). For tandem-mariadb-throwaway, which
   // stops it later by the pid in DIR/server.pid.
   bool detached = false;
+  // Further mariadbd options, after the ones Start() sets (a later option
+  // wins), e.g. "--performance-schema=ON" for a benchmark that reads the
+  // server's statement digests.
+  std::vector<std::string> extra_args;
 };
 
 class MariaDbServer {
