@@ -5,6 +5,7 @@
 #include <cppconn/statement.h>
 #include <mysql_connection.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/mysql_pool.h"
 #include "common/status_macros.h"
 #include "testbed/base/model.h"
 #include "testbed/traffic/pacer.h"
@@ -45,41 +47,78 @@ std::optional<std::string> SettingValue(Rng& rng, const std::string& name) {
 
 using AccountMap = std::map<int64_t, std::vector<AccountRef>>;
 
-// Every account of the source with its main subscription and the usage
-// types (voice_minutes, data_mb) it has rows of.
-absl::StatusOr<AccountMap> LoadAccounts(MysqlPool& source) {
+// LoadAccounts for the customers `customers` (all when empty), added to
+// `accounts`.
+void LoadAccountChunk(sql::Connection& conn,
+                      const std::vector<int64_t>& customers,
+                      AccountMap* accounts) {
+  const std::string of_customers =
+      customers.empty() ? ""
+                        : absl::StrCat(" AND a.i_customer IN (",
+                                       Placeholders(customers.size()), ")");
+  auto bind = [&](sql::PreparedStatement& ps) {
+    for (size_t i = 0; i < customers.size(); ++i) {
+      ps.setInt64(static_cast<int>(i) + 1, customers[i]);
+    }
+  };
+  std::unique_ptr<sql::PreparedStatement> list(
+      conn.prepareStatement(absl::StrCat(
+          "SELECT a.i_customer, a.i_account, a.id, "
+          "COALESCE(MIN(s.i_subscription), 0) FROM accounts a "
+          "LEFT JOIN subscriptions s ON s.i_account = a.i_account "
+          "AND s.is_addon = 0 WHERE 1 = 1",
+          of_customers, " GROUP BY a.i_account ORDER BY a.i_account")));
+  bind(*list);
+  Rows rs(list->executeQuery());
+  std::map<int64_t, std::pair<int64_t, size_t>> by_subscription;
+  while (rs->next()) {
+    AccountRef a;
+    a.id = rs->getInt64(2);
+    a.number = rs->getString(3);
+    a.subscription_id = rs->getInt64(4);
+    std::vector<AccountRef>& of = (*accounts)[rs->getInt64(1)];
+    by_subscription[a.subscription_id] = {rs->getInt64(1), of.size()};
+    of.push_back(std::move(a));
+  }
+  std::unique_ptr<sql::PreparedStatement> types(conn.prepareStatement(
+      absl::StrCat("SELECT u.i_subscription, t.code FROM subscription_usage u "
+                   "JOIN resource_types t ON t.i_resource_type = "
+                   "u.i_resource_type JOIN subscriptions s ON s.i_subscription "
+                   "= u.i_subscription JOIN accounts a ON a.i_account = "
+                   "s.i_account WHERE t.code IN ('voice_minutes', 'data_mb')",
+                   of_customers, " ORDER BY u.i_subscription, t.code")));
+  bind(*types);
+  Rows usage(types->executeQuery());
+  while (usage->next()) {
+    auto it = by_subscription.find(usage->getInt64(1));
+    if (it != by_subscription.end()) {
+      (*accounts)[it->second.first][it->second.second].usage_types.push_back(
+          usage->getString(2));
+    }
+  }
+}
+
+// The accounts of `customers` (every customer's when empty) on the source,
+// each with its main subscription and the usage types (voice_minutes,
+// data_mb) it has rows of. A round reads only its own customers' accounts:
+// the whole table, read every round of a long load, cost the source more
+// than the writes did.
+absl::StatusOr<AccountMap> LoadAccounts(MysqlPool& source,
+                                        const std::vector<int64_t>& customers) {
+  constexpr size_t kChunk = 1000;
   AccountMap accounts;
-  std::map<int64_t, AccountRef*> by_subscription;
   TANDEM_RETURN_IF_ERROR(
-      source.Run("load accounts", [&](sql::Connection& conn) {
+      source.Run("load accounts", [&](sql::Connection& conn) -> absl::Status {
         accounts.clear();
-        by_subscription.clear();
-        std::unique_ptr<sql::Statement> s(conn.createStatement());
-        Rows rs(s->executeQuery(
-            "SELECT a.i_customer, a.i_account, a.id, "
-            "COALESCE(MIN(s.i_subscription), 0) FROM accounts a "
-            "LEFT JOIN subscriptions s ON s.i_account = a.i_account "
-            "AND s.is_addon = 0 GROUP BY a.i_account ORDER BY a.i_account"));
-        while (rs->next()) {
-          AccountRef a;
-          a.id = rs->getInt64(2);
-          a.number = rs->getString(3);
-          a.subscription_id = rs->getInt64(4);
-          accounts[rs->getInt64(1)].push_back(std::move(a));
-        }
-        for (auto& [customer, list] : accounts) {
-          for (AccountRef& a : list) by_subscription[a.subscription_id] = &a;
-        }
-        Rows usage(s->executeQuery(
-            "SELECT u.i_subscription, t.code FROM subscription_usage u "
-            "JOIN resource_types t ON t.i_resource_type = u.i_resource_type "
-            "WHERE t.code IN ('voice_minutes', 'data_mb') "
-            "ORDER BY u.i_subscription, t.code"));
-        while (usage->next()) {
-          auto it = by_subscription.find(usage->getInt64(1));
-          if (it != by_subscription.end()) {
-            it->second->usage_types.push_back(usage->getString(2));
-          }
+        const size_t chunks =
+            customers.empty() ? 1 : (customers.size() + kChunk - 1) / kChunk;
+        for (size_t chunk = 0; chunk < chunks; ++chunk) {
+          const size_t begin = chunk * kChunk;
+          const size_t end = std::min(customers.size(), begin + kChunk);
+          LoadAccountChunk(conn,
+                           std::vector<int64_t>(customers.begin() + begin,
+                                                customers.begin() + end),
+                           &accounts);
         }
         return absl::OkStatus();
       }));
@@ -352,7 +391,8 @@ absl::StatusOr<TrafficReport> RunCharging(const ChargingTargets& t,
   if (t.source == nullptr || t.routes == nullptr) {
     return absl::InvalidArgumentError("a source database and routes needed");
   }
-  TANDEM_ASSIGN_OR_RETURN(AccountMap accounts, LoadAccounts(*t.source));
+  TANDEM_ASSIGN_OR_RETURN(AccountMap accounts,
+                          LoadAccounts(*t.source, o.customers));
   std::vector<int64_t> customers;
   for (int64_t c : o.customers) {
     if (accounts.count(c)) customers.push_back(c);
