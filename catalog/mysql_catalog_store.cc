@@ -735,8 +735,24 @@ absl::StatusOr<CatalogSnapshot> MysqlCatalogStore::LoadSnapshot() {
   return RunReturning(
       *pool_, "load catalog snapshot",
       [&](sql::Connection& conn) -> absl::StatusOr<CatalogSnapshot> {
-        CatalogSnapshot snapshot;
         std::unique_ptr<sql::Statement> stmt(conn.createStatement());
+        // Every change of products, mappings or settings raises the
+        // revision in its transaction: the snapshot of an unchanged
+        // revision is the one read last (a plan per customer moved read
+        // and parsed the whole catalog each time). Rows are read after the
+        // revision, so a snapshot is never older than the revision it is
+        // kept under.
+        Rows counters(stmt->executeQuery(
+            "SELECT revision FROM catalog_counters WHERE id = 1"));
+        if (!counters->next()) return absl::InternalError("no counters row");
+        const int64_t revision = counters->getInt64(1);
+        {
+          absl::MutexLock lock(&snapshot_mu_);
+          if (snapshot_ != nullptr && snapshot_revision_ == revision) {
+            return *snapshot_;
+          }
+        }
+        CatalogSnapshot snapshot;
         Rows products(stmt->executeQuery(absl::StrCat(
             "SELECT ", kProductColumns, " FROM catalog_products p")));
         while (products->next()) {
@@ -747,6 +763,9 @@ absl::StatusOr<CatalogSnapshot> MysqlCatalogStore::LoadSnapshot() {
         while (mappings->next()) snapshot.AddMapping(ReadMappingRow(*mappings));
         snapshot.set_allow_overuse_default(
             QuerySettingsRow(conn, RowLock::kNone).allow_overuse_default());
+        absl::MutexLock lock(&snapshot_mu_);
+        snapshot_ = std::make_shared<const CatalogSnapshot>(snapshot);
+        snapshot_revision_ = revision;
         return snapshot;
       });
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "catalog/catalog_store.h"
 #include "common/mysql_pool.h"
 #include "common/schema_migrations.h"
@@ -50,6 +51,11 @@ class MysqlCatalogStore final : public CatalogStore {
       const int64_t* product_id, const std::string* code);
 
   MysqlPool* const pool_;
+  // The last snapshot LoadSnapshot read, and the revision it is of.
+  absl::Mutex snapshot_mu_;
+  std::shared_ptr<const CatalogSnapshot> snapshot_
+      ABSL_GUARDED_BY(snapshot_mu_);
+  int64_t snapshot_revision_ ABSL_GUARDED_BY(snapshot_mu_) = -1;
 };
 
 }  // namespace tandem::catalog

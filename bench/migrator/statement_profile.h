@@ -23,7 +23,9 @@ inline bool ResetStatementProfile(
   return server
       .Execute(
           "TRUNCATE TABLE "
-          "performance_schema.events_statements_summary_by_digest")
+          "performance_schema.events_statements_summary_by_digest; "
+          "TRUNCATE TABLE performance_schema."
+          "events_statements_summary_global_by_event_name")
       .ok();
 }
 

@@ -728,6 +728,45 @@ TEST_F(CatalogServiceTest, MappingsOfTheDemoCatalogShowEveryRuleOfMappingMd) {
   ASSERT_TRUE(stub_->UpdateSettings(Ctx().get(), allow, &updated).ok());
   ASSERT_TRUE(stub_->PlanCustomers(Ctx(kViewer).get(), plan, &plans).ok());
   EXPECT_EQ(plans.customers_can_move(), 60 - without_mapping);
+
+  // A mapping deleted, then set again: the very next plans follow each.
+  const v1::Mapping* mob_m = nullptr;
+  for (const v1::Mapping& m : mappings.mappings()) {
+    v1::GetProductRequest get;
+    get.set_system(kSource);
+    get.set_product_id(m.source_product_id());
+    v1::GetProductResponse source;
+    ASSERT_TRUE(stub_->GetProduct(Ctx(kViewer).get(), get, &source).ok());
+    if (source.product().spec().code() == "MOB-M") mob_m = &m;
+  }
+  ASSERT_NE(mob_m, nullptr);
+  v1::DeleteMappingRequest del;
+  del.set_source_product_id(mob_m->source_product_id());
+  del.set_expected_version(mob_m->version());
+  del.set_reason("rehearsal without MOB-M");
+  v1::DeleteMappingResponse deleted;
+  ASSERT_TRUE(stub_->DeleteMapping(Ctx().get(), del, &deleted).ok());
+  v1::PlanCustomersResponse without_mob_m;
+  ASSERT_TRUE(
+      stub_->PlanCustomers(Ctx(kViewer).get(), plan, &without_mob_m).ok());
+  int refused_for_mob_m = 0;
+  for (const v1::CustomerPlanResult& r : without_mob_m.results()) {
+    for (const std::string& reason : r.plan().reasons()) {
+      refused_for_mob_m += absl::StrContains(reason, "MOB-M has no mapping");
+    }
+  }
+  EXPECT_GT(refused_for_mob_m, 0);
+  EXPECT_LT(without_mob_m.customers_can_move(), plans.customers_can_move());
+  v1::SetMappingRequest again;
+  again.set_source_product_id(mob_m->source_product_id());
+  again.set_target_product_id(mob_m->target_product_id());
+  again.set_origin(v1::MAPPING_ORIGIN_PROPOSED);
+  again.set_reason("MOB-M back");
+  v1::SetMappingResponse remapped;
+  ASSERT_TRUE(stub_->SetMapping(Ctx().get(), again, &remapped).ok());
+  v1::PlanCustomersResponse with_mob_m;
+  ASSERT_TRUE(stub_->PlanCustomers(Ctx(kViewer).get(), plan, &with_mob_m).ok());
+  EXPECT_EQ(with_mob_m.customers_can_move(), plans.customers_can_move());
 }
 
 TEST_F(CatalogServiceTest, PlanCustomerReportsSubscriptionsAndBadInput) {
