@@ -63,6 +63,10 @@ ABSL_FLAG(int, tail_window_s, 300,
 ABSL_FLAG(int, tail_interval_ms, 1000, "How often the tail looks for them.");
 ABSL_FLAG(int, tail_threads, 4,
           "Threads that run the tail passes of flipped customers.");
+ABSL_FLAG(int, tail_quiet_backoff, 8,
+          "A tailing customer with nothing to carry is probed again after up "
+          "to this many tail intervals (doubling while it stays quiet; "
+          "never past the end of its window).");
 ABSL_FLAG(int, late_write_check_interval_s, 60,
           "How often customers moved in the last day are checked for writes "
           "on the old system after their tail window (an alarm).");
@@ -132,6 +136,7 @@ absl::StatusOr<tandem::migrator::MigratorServerOptions> OptionsFromFlags() {
   o.backend.worker = ReplicaName();
   o.backend.parallelism = absl::GetFlag(FLAGS_parallelism);
   o.backend.tail_threads = absl::GetFlag(FLAGS_tail_threads);
+  o.backend.tail_quiet_backoff = absl::GetFlag(FLAGS_tail_quiet_backoff);
   o.backend.item_lease = absl::Milliseconds(absl::GetFlag(FLAGS_item_lease_ms));
   o.backend.sentinel_interval =
       absl::Seconds(absl::GetFlag(FLAGS_late_write_check_interval_s));

@@ -288,19 +288,26 @@ void Backend::RunItem(ItemRecord record) {
 
 void Backend::TailPasses() {
   std::vector<ItemRecord> due;
+  absl::Time round_at;
   {
     absl::MutexLock lock(&mu_);
     if (clock_.Now() - last_tail_ < options_.tail_interval) return;
     last_tail_ = clock_.Now();
-    for (const auto& [key, record] : tailing_) due.push_back(record);
+    round_at = last_tail_;
+    std::erase_if(tail_schedule_,
+                  [&](const auto& s) { return !tailing_.count(s.first); });
+    for (const auto& [key, record] : tailing_) {
+      if (tail_schedule_[key].next <= last_tail_) due.push_back(record);
+    }
+    mover_->SetTailBacklog(static_cast<int64_t>(tailing_.size()));
   }
-  mover_->SetTailBacklog(static_cast<int64_t>(due.size()));
   if (due.empty()) return;
   const absl::Time round_start = clock_.Now();
-  // Every customer's probe first, in a few statements: most passes find
-  // nothing moved and end there.
+  // Every due customer's probe first, in a few statements: most passes
+  // find nothing moved and end there.
   const std::vector<std::optional<Mover::TailProbe>> probes =
       mover_->ProbeTails(due);
+  ScheduleTails(due, probes, round_at);
   // Each thread takes the next customer until none is left (or the back
   // end stops: the rest wait for the next claim).
   std::atomic<size_t> next{0};
@@ -322,6 +329,25 @@ void Backend::TailPasses() {
   mover_->TailRoundTook(clock_.Now() - round_start);
 }
 
+void Backend::ScheduleTails(
+    const std::vector<ItemRecord>& due,
+    const std::vector<std::optional<Mover::TailProbe>>& probes,
+    absl::Time round_at) {
+  const int most = std::max(1, options_.tail_quiet_backoff);
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < due.size(); ++i) {
+    TailSchedule& s =
+        tail_schedule_[{due[i].item.batch_id(), due[i].item.customer_id()}];
+    const bool quiet = probes[i].has_value() && s.last_probe == probes[i];
+    s.quiet_rounds = quiet ? s.quiet_rounds + 1 : 0;
+    s.last_probe = probes[i];
+    const int factor = std::min(most, 1 << std::min(s.quiet_rounds, 16));
+    const absl::Time window_end = absl::FromUnixMillis(due[i].tail_until_ms);
+    s.next = std::min(round_at + options_.tail_interval * factor,
+                      std::max(window_end, round_at));
+  }
+}
+
 void Backend::TailPass(ItemRecord& record, const Mover::TailProbe* probe) {
   const auto key =
       std::make_pair(record.item.batch_id(), record.item.customer_id());
@@ -329,6 +355,10 @@ void Backend::TailPass(ItemRecord& record, const Mover::TailProbe* probe) {
   ScopedWorkerContext scope(&context);
   absl::Status status = mover_->TailPass(record, probe);
   absl::MutexLock lock(&mu_);
+  if (!status.ok()) {
+    // Not carried: probed again next round, whatever the probe says.
+    tail_schedule_[key] = TailSchedule();
+  }
   if (status.code() == absl::StatusCode::kAborted ||
       IsTerminal(record.item.state())) {
     tailing_.erase(key);

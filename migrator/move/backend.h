@@ -8,10 +8,12 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -54,6 +56,12 @@ struct BackendOptions {
   // The tail runs beside the claims: a long round never delays new
   // customers.
   int tail_threads = 4;
+  // A tailing customer whose probe has not moved since the round before is
+  // probed again after 2, 4, ... up to this many tail intervals (a customer
+  // whose probe moved, every interval); never later than the end of its
+  // window, so the last pass is on time. Most customers are quiet after
+  // their flip, and each probe reads all their carried rows.
+  int tail_quiet_backoff = 8;
   // How often, and for how long after their tail window, finished customers
   // are checked for writes that landed on the old system too late.
   absl::Duration sentinel_interval = absl::Seconds(60);
@@ -119,6 +127,19 @@ class Backend {
   // Flipped items in their tail window.
   std::map<std::pair<int64_t, int64_t>, ItemRecord> tailing_
       ABSL_GUARDED_BY(mu_);
+  // When each tailing item is due for its next probe, and how it went.
+  struct TailSchedule {
+    absl::Time next = absl::InfinitePast();
+    int quiet_rounds = 0;
+    std::optional<Mover::TailProbe> last_probe;
+  };
+  std::map<std::pair<int64_t, int64_t>, TailSchedule> tail_schedule_
+      ABSL_GUARDED_BY(mu_);
+  // Schedules the next probes of the items `due` probed in the round that
+  // started at `round_at`.
+  void ScheduleTails(const std::vector<ItemRecord>& due,
+                     const std::vector<std::optional<Mover::TailProbe>>& probes,
+                     absl::Time round_at);
   absl::Time last_tail_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_renew_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_sentinel_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

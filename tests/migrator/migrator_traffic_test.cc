@@ -6,10 +6,12 @@
 // its own); VerifyCustomer is equal once the tail ended.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "prometheus/registry.h"
 #include "router/client/route_cache.h"
 #include "testbed/traffic/charging.h"
 #include "testbed/traffic/ledger_check.h"
@@ -118,6 +120,87 @@ TEST(MigratorTrafficTest,
     EXPECT_TRUE(verified.verification().equal())
         << c << ": " << verified.verification().DebugString();
   }
+}
+
+// The tail's round count, from the migrator's phase histogram.
+uint64_t TailRounds(prometheus::Registry& registry) {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != "tandem_migrator_phase_seconds") continue;
+    for (const prometheus::ClientMetric& m : family.metric) {
+      for (const prometheus::ClientMetric::Label& l : m.label) {
+        if (l.name == "phase" && l.value == "tail_round") {
+          return m.histogram.sample_count;
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+TEST(MigratorTrafficTest, AQuietTailIsProbedLessAndStillCarriesALateWrite) {
+  auto env = MigratorEnv::Start(SmallPopulation(10, 50, 500));
+  ASSERT_TRUE(env.ok()) << env.status();
+  auto migrator = (*env)->StartMigrator([](MigratorServerOptions& o) {
+    o.mover.tail_window = absl::Seconds(10);
+    o.mover.tail_interval = absl::Milliseconds(200);
+    o.backend.tail_quiet_backoff = 8;
+  });
+  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  const std::vector<int64_t> movable = (*env)->MovableCustomers(1);
+  ASSERT_FALSE(movable.empty());
+  const int64_t c = movable[0];
+  auto stub = MigratorStub((*migrator)->port());
+  v1::MoveCustomerRequest request;
+  request.set_customer_id(c);
+  request.set_reason("quiet tail");
+  v1::MoveCustomerResponse response;
+  ASSERT_TRUE(
+      stub->MoveCustomer(MigratorEnv::Ctx().get(), request, &response).ok());
+  MoveStore& store = (*migrator)->store();
+  auto item = [&]() -> std::optional<ItemRecord> {
+    absl::StatusOr<std::optional<ItemRecord>> r = store.LatestItem(c);
+    return r.ok() ? *r : std::nullopt;
+  };
+  ASSERT_TRUE(::tandem::testing::Eventually([&] {
+    std::optional<ItemRecord> r = item();
+    return r.has_value() && r->item.state() == v1::ITEM_STATE_TAIL;
+  }));
+  prometheus::Registry& registry = (*migrator)->registry();
+  ASSERT_TRUE(
+      ::tandem::testing::Eventually([&] { return TailRounds(registry) >= 1; }));
+  // Nothing is written: the probes come 2, 4, 8 intervals apart, so four
+  // more rounds take 0.4 + 0.8 + 1.6 + 1.6 s, not four intervals (0.8 s).
+  const uint64_t first = TailRounds(registry);
+  const absl::Time quiet_from = absl::Now();
+  ASSERT_TRUE(::tandem::testing::Eventually(
+      [&] { return TailRounds(registry) >= first + 4; }, absl::Seconds(15)));
+  EXPECT_GE(absl::Now() - quiet_from, absl::Milliseconds(2500));
+  // A route-blind write on the old side is still carried before the window
+  // ends, once.
+  ASSERT_TRUE(
+      (*env)
+          ->testbed()
+          .source_server()
+          .Execute(
+              absl::StrCat(
+                  "INSERT INTO xdrs (i_account, i_customer, connect_time, "
+                  "duration, charged_amount, CLI, CLD) SELECT i_account, "
+                  "i_customer, NOW(), 60, 0.5, '1', '2' FROM accounts WHERE "
+                  "i_customer = ",
+                  c, " ORDER BY i_account LIMIT 1"),
+              testbed::Testbed::kSourceDb)
+          .ok());
+  ASSERT_TRUE(::tandem::testing::Eventually([&] {
+    std::optional<ItemRecord> r = item();
+    return r.has_value() && r->item.late_writes_carried() == 1;
+  }));
+  ASSERT_TRUE(::tandem::testing::Eventually(
+      [&] {
+        std::optional<ItemRecord> r = item();
+        return r.has_value() && r->item.state() == v1::ITEM_STATE_DONE;
+      },
+      absl::Seconds(30)));
+  EXPECT_EQ(item()->item.late_writes_carried(), 1);
 }
 
 }  // namespace
