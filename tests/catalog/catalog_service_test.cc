@@ -655,6 +655,7 @@ TEST_F(CatalogServiceTest, MappingsOfTheDemoCatalogShowEveryRuleOfMappingMd) {
   ASSERT_TRUE(stub_->ListMappings(Ctx(kViewer).get(), list, &mappings).ok());
   EXPECT_EQ(mappings.mappings_size(), proposals.proposals_size());
   std::map<std::string, v1::ProductComparison> by_code;
+  std::map<std::string, v1::Mapping> mapping_of;
   for (const v1::Mapping& m : mappings.mappings()) {
     v1::GetProductRequest get;
     get.set_system(kSource);
@@ -662,6 +663,7 @@ TEST_F(CatalogServiceTest, MappingsOfTheDemoCatalogShowEveryRuleOfMappingMd) {
     v1::GetProductResponse source;
     ASSERT_TRUE(stub_->GetProduct(Ctx(kViewer).get(), get, &source).ok());
     by_code[source.product().spec().code()] = m.comparison();
+    mapping_of[source.product().spec().code()] = m;
   }
   ASSERT_TRUE(by_code.count("MOB-S"));
   auto comparison_of = [&](const std::string& code, const std::string& type) {
@@ -730,16 +732,8 @@ TEST_F(CatalogServiceTest, MappingsOfTheDemoCatalogShowEveryRuleOfMappingMd) {
   EXPECT_EQ(plans.customers_can_move(), 60 - without_mapping);
 
   // A mapping deleted, then set again: the very next plans follow each.
-  const v1::Mapping* mob_m = nullptr;
-  for (const v1::Mapping& m : mappings.mappings()) {
-    v1::GetProductRequest get;
-    get.set_system(kSource);
-    get.set_product_id(m.source_product_id());
-    v1::GetProductResponse source;
-    ASSERT_TRUE(stub_->GetProduct(Ctx(kViewer).get(), get, &source).ok());
-    if (source.product().spec().code() == "MOB-M") mob_m = &m;
-  }
-  ASSERT_NE(mob_m, nullptr);
+  ASSERT_TRUE(mapping_of.count("MOB-M"));
+  const v1::Mapping* mob_m = &mapping_of["MOB-M"];
   v1::DeleteMappingRequest del;
   del.set_source_product_id(mob_m->source_product_id());
   del.set_expected_version(mob_m->version());
