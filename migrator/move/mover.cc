@@ -16,7 +16,6 @@ namespace {
 
 namespace v1 = ::tandem::migrator::v1;
 namespace rv1 = ::tandem::router::v1;
-using ::tandem::common::v1::System;
 
 ::tandem::common::v1::Direction ProtoDirection(Direction d) {
   return d == Direction::kMove ? ::tandem::common::v1::DIRECTION_MOVE
